@@ -1,0 +1,269 @@
+"""Species physiology presets: organ masses, blood and plasma volumes, flows, residual blood.
+
+Values come from ``physiology.csv`` in this folder, a table in which every row carries its source
+(citation, tier, where it was retrieved). Several sources disagree; ``presets.toml`` names the
+choice made for each conflicting quantity, and the preset's name says which source wins. Values
+are stored as printed; the conversion to mL, g and mL/min happens here, in code.
+
+Tissue density is taken as 1 g/mL (organ mass in g equals organ volume in mL), the usual PBPK
+convention; it is a modelling assumption, not a measured value.
+
+Examples
+--------
+>>> from exopk.physiology import load_species
+>>> mouse = load_species("mouse_brown1997", body_weight_kg=0.025)
+>>> round(mouse.organ_mass_g("liver"), 4)
+1.375
+>>> mouse.source("organ_volume_fraction:liver").preset
+'brown1997'
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Mapping
+
+from exopk.errors import PhysiologyError
+
+__all__ = ["PhysiologyRecord", "SpeciesPhysiology", "available_presets", "load_species",
+           "TISSUE_DENSITY_G_PER_ML"]
+
+TISSUE_DENSITY_G_PER_ML = 1.0
+
+_FRACTION_UNITS = {
+    "fraction": 1.0,
+    "fraction_of_body_weight": 1.0,
+    "percent_of_body_weight": 0.01,
+    "fraction_of_cardiac_output": 1.0,
+    "percent_of_cardiac_output": 0.01,
+    "fraction_of_tissue_volume": 1.0,
+    # litre of tissue per kg body weight: a body-weight fraction at 1 kg/L
+    "L/kg_body_weight": TISSUE_DENSITY_G_PER_ML,
+    # mL per kg body weight: a body-weight fraction at 1 g/mL
+    "mL/kg": 1e-3 * TISSUE_DENSITY_G_PER_ML,
+}
+_VOLUME_ML = {"mL": 1.0, "uL": 1e-3, "L": 1e3}
+_FLOW_ML_PER_MIN = {"mL/min": 1.0, "uL/min": 1e-3, "L/h": 1e3 / 60.0}
+
+
+@dataclass(frozen=True)
+class PhysiologyRecord:
+    """One row of the physiology table, as printed, with its source."""
+
+    species: str
+    quantity: str
+    preset: str
+    value: float
+    unit: str
+    source_citation: str
+    source_tier: str
+    where_retrieved: str
+    notes: str
+
+
+@lru_cache(maxsize=1)
+def _table() -> tuple[PhysiologyRecord, ...]:
+    text = resources.files(__package__).joinpath("physiology.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(text.splitlines())
+    return tuple(PhysiologyRecord(**{**row, "value": float(row["value"])}) for row in rows)
+
+
+@lru_cache(maxsize=1)
+def _presets() -> Mapping[str, dict]:
+    text = resources.files(__package__).joinpath("presets.toml").read_text(encoding="utf-8")
+    return MappingProxyType(tomllib.loads(text))
+
+
+def available_presets() -> dict[str, str]:
+    """Return the preset names with their one-line descriptions."""
+    return {name: spec["description"] for name, spec in _presets().items()}
+
+
+@dataclass(frozen=True)
+class SpeciesPhysiology:
+    """Physiological values of one species under one named preset.
+
+    Use :func:`load_species` to build one. Organ names are those of the physiology table
+    (``liver``, ``spleen``, ``lung``, ``kidney``, ``brain``, ``gi``, ...).
+
+    Attributes
+    ----------
+    preset : str
+        Name of the preset (for example ``mouse_brown1997``).
+    species : str
+        ``mouse``, ``rat`` or ``human``.
+    body_weight_kg : float
+        Body weight the body-weight fractions are scaled to.
+    records : Mapping[str, PhysiologyRecord]
+        The chosen row for every quantity, keyed by quantity.
+    """
+
+    preset: str
+    species: str
+    body_weight_kg: float
+    records: Mapping[str, PhysiologyRecord] = field(repr=False)
+
+    # -- provenance ---------------------------------------------------------------------------
+    def source(self, quantity: str) -> PhysiologyRecord:
+        """Return the row used for ``quantity`` (value as printed, unit and source)."""
+        try:
+            return self.records[quantity]
+        except KeyError:
+            raise PhysiologyError(
+                f"preset '{self.preset}' ({self.species}) has no value for '{quantity}'; "
+                f"available: {', '.join(sorted(self.records))}") from None
+
+    @property
+    def organs(self) -> tuple[str, ...]:
+        """Organs with a mass in this preset."""
+        prefix = "organ_volume_fraction:"
+        return tuple(sorted(q[len(prefix):] for q in self.records if q.startswith(prefix)))
+
+    def _fraction(self, quantity: str) -> float:
+        record = self.source(quantity)
+        try:
+            return record.value * _FRACTION_UNITS[record.unit]
+        except KeyError:
+            raise PhysiologyError(
+                f"'{quantity}' in preset '{self.preset}' has unit '{record.unit}', "
+                "which is not a fraction exopk knows how to convert") from None
+
+    def _organ_quantity(self, kind: str, organ: str) -> str:
+        quantity = f"{kind}:{organ}"
+        if quantity not in self.records:
+            have = sorted(q.split(":", 1)[1] for q in self.records if q.startswith(kind + ":"))
+            raise PhysiologyError(
+                f"unknown organ '{organ}' for {kind} in preset '{self.preset}' "
+                f"({self.species}); known organs: {', '.join(have)}")
+        return quantity
+
+    # -- masses and volumes -------------------------------------------------------------------
+    @property
+    def body_weight_g(self) -> float:
+        """Body weight in g."""
+        return self.body_weight_kg * 1e3
+
+    def organ_mass_g(self, organ: str) -> float:
+        """Organ mass in g (body-weight fraction times body weight)."""
+        return self._fraction(self._organ_quantity("organ_volume_fraction", organ)) * self.body_weight_g
+
+    def organ_volume_ml(self, organ: str) -> float:
+        """Organ volume in mL (mass divided by the tissue density of 1 g/mL)."""
+        return self.organ_mass_g(organ) / TISSUE_DENSITY_G_PER_ML
+
+    def residual_blood_fraction(self, organ: str) -> float:
+        """Share of the organ volume that is blood (dimensionless)."""
+        return self._fraction(self._organ_quantity("residual_blood_fraction", organ))
+
+    @property
+    def blood_volume_ml(self) -> float:
+        """Total blood volume in mL."""
+        return self._fraction("blood_volume_fraction") * self.body_weight_g / TISSUE_DENSITY_G_PER_ML
+
+    @property
+    def plasma_volume_ml(self) -> float:
+        """Plasma volume in mL."""
+        return self._fraction("plasma_volume_fraction") * self.body_weight_g / TISSUE_DENSITY_G_PER_ML
+
+    # -- flows --------------------------------------------------------------------------------
+    @property
+    def cardiac_output_ml_per_min(self) -> float:
+        """Cardiac output in mL/min, from the allometric coefficient at this body weight.
+
+        ``Q = coefficient * BW**exponent`` with the exponent printed in the unit
+        (``L/h/kg^0.75`` or ``mL/min/kg^0.81``).
+        """
+        record = self.source("cardiac_output_coefficient")
+        flow_unit, exponent = record.unit.rsplit("/kg^", 1)
+        try:
+            scale = _FLOW_ML_PER_MIN[flow_unit]
+        except KeyError:
+            raise PhysiologyError(f"cardiac output unit '{record.unit}' not understood") from None
+        return record.value * scale * self.body_weight_kg ** float(exponent)
+
+    def blood_flow_ml_per_min(self, organ: str) -> float:
+        """Blood flow to ``organ`` in mL/min (fraction of cardiac output times cardiac output)."""
+        fraction = self._fraction(self._organ_quantity("blood_flow_fraction", organ))
+        return fraction * self.cardiac_output_ml_per_min
+
+    def describe(self) -> str:
+        """A table of every value used, with unit, source preset and citation."""
+        lines = [f"{self.preset} ({self.species}, body weight {self.body_weight_kg:g} kg)"]
+        for quantity, r in sorted(self.records.items()):
+            lines.append(f"  {quantity:<42} {r.value:>10g} {r.unit:<28} {r.preset}: {r.source_citation}")
+        return "\n".join(lines)
+
+
+def _choose_records(name: str, spec: dict) -> dict[str, PhysiologyRecord]:
+    species = spec["species"]
+    by_quantity: dict[str, list[PhysiologyRecord]] = {}
+    for record in _table():
+        if record.species == species:
+            by_quantity.setdefault(record.quantity, []).append(record)
+    chosen: dict[str, PhysiologyRecord] = {}
+    choose = spec.get("choose", {})
+    for quantity, rows in by_quantity.items():
+        by_preset = {r.preset: r for r in rows}
+        if quantity in choose:
+            if choose[quantity] not in by_preset:
+                raise PhysiologyError(
+                    f"preset '{name}' chooses '{choose[quantity]}' for '{quantity}', but the "
+                    f"table has only {', '.join(by_preset)}")
+            chosen[quantity] = by_preset[choose[quantity]]
+            continue
+        preferred = [p for p in spec.get("prefer", []) if p in by_preset]
+        if preferred:
+            chosen[quantity] = by_preset[preferred[0]]
+        elif len(rows) == 1:
+            chosen[quantity] = rows[0]
+        else:
+            raise PhysiologyError(
+                f"preset '{name}' leaves '{quantity}' ambiguous between "
+                f"{', '.join(by_preset)}; name one in presets.toml")
+    return chosen
+
+
+def load_species(preset: str, *, body_weight_kg: float | None = None) -> SpeciesPhysiology:
+    """Build the physiology of one species under a named preset.
+
+    Parameters
+    ----------
+    preset : str
+        A name from :func:`available_presets`, for example ``"mouse_brown1997"``.
+    body_weight_kg : float, optional
+        Body weight in kg. Required unless the preset carries a measured body weight (the rat
+        preset does); when given, it overrides that value.
+
+    Returns
+    -------
+    SpeciesPhysiology
+
+    Raises
+    ------
+    PhysiologyError
+        Unknown preset, missing or non-positive body weight.
+    """
+    presets = _presets()
+    if preset not in presets:
+        raise PhysiologyError(
+            f"unknown species preset '{preset}'; available: {', '.join(presets)}")
+    records = _choose_records(preset, presets[preset])
+    if body_weight_kg is None:
+        if "body_weight" not in records:
+            raise PhysiologyError(
+                f"preset '{preset}' has no body weight; give body_weight_kg (the weight of the "
+                "animals or people being modelled)")
+        record = records["body_weight"]
+        if record.unit != "kg":
+            raise PhysiologyError(f"body weight unit '{record.unit}' not understood")
+        body_weight_kg = record.value
+    if not body_weight_kg > 0:
+        raise PhysiologyError(f"body_weight_kg must be positive, got {body_weight_kg!r}")
+    return SpeciesPhysiology(preset=preset, species=presets[preset]["species"],
+                             body_weight_kg=float(body_weight_kg),
+                             records=MappingProxyType(records))
