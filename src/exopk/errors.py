@@ -25,6 +25,7 @@ class ModelFileError(ExopkError, ValueError):
     """
 
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None):
+        self.reason = message
         self.file = file
         self.key = key
         where = ", ".join(part for part in (file, f"key '{key}'" if key else None) if part)

@@ -1,0 +1,116 @@
+"""Dosing regimens: boluses, zero-order infusions, repeated doses, several routes at once.
+
+Amounts are in the model's amount unit and times in its time unit.
+
+Examples
+--------
+>>> from exopk.dosing import Regimen
+>>> regimen = Regimen.bolus("iv", 100.0) + Regimen.repeated("intranasal", 10.0, interval=60, count=3)
+>>> [(d.route, d.time) for d in regimen.doses]
+[('iv', 0.0), ('intranasal', 0.0), ('intranasal', 60.0), ('intranasal', 120.0)]
+>>> regimen.total_amount
+130.0
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from exopk.errors import SimulationError
+
+__all__ = ["Dose", "Regimen"]
+
+
+@dataclass(frozen=True)
+class Dose:
+    """One administration.
+
+    Attributes
+    ----------
+    route : str
+        Route name of the model (``iv``, ``intranasal``, ...).
+    amount : float
+        Amount given (model amount unit), non-negative.
+    time : float
+        Start time (model time unit), non-negative.
+    duration : float
+        Infusion duration; 0 for a bolus.
+    steady_state_interval : float, optional
+        If given, the system is at the periodic steady state of this dose repeated every
+        ``steady_state_interval`` just before it is given (bolus only; sinks start at zero).
+    """
+
+    route: str
+    amount: float
+    time: float = 0.0
+    duration: float = 0.0
+    steady_state_interval: float | None = None
+
+    def __post_init__(self):
+        for attr in ("amount", "time", "duration"):
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SimulationError(f"dose {attr} must be a finite number, got {value!r} "
+                                      f"(route '{self.route}')")
+            if value < 0:
+                raise SimulationError(f"dose {attr} must not be negative, got {value} "
+                                      f"(route '{self.route}')")
+            object.__setattr__(self, attr, float(value))
+        interval = self.steady_state_interval
+        if interval is not None:
+            if not (isinstance(interval, (int, float)) and math.isfinite(interval) and interval > 0):
+                raise SimulationError(f"steady_state_interval must be positive, got {interval!r}")
+            if self.duration > 0:
+                raise SimulationError("steady-state dosing is supported for boluses only")
+
+    @property
+    def is_infusion(self) -> bool:
+        return self.duration > 0
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """An ordered collection of doses. Combine regimens with ``+``."""
+
+    doses: tuple[Dose, ...]
+
+    def __post_init__(self):
+        doses = tuple(sorted(self.doses, key=lambda d: d.time))
+        object.__setattr__(self, "doses", doses)
+        if not doses:
+            raise SimulationError("a regimen needs at least one dose")
+
+    def __add__(self, other: "Regimen") -> "Regimen":
+        return Regimen(self.doses + other.doses)
+
+    @classmethod
+    def bolus(cls, route: str, amount: float, time: float = 0.0) -> "Regimen":
+        """A single bolus."""
+        return cls((Dose(route, amount, time),))
+
+    @classmethod
+    def infusion(cls, route: str, amount: float, duration: float, time: float = 0.0) -> "Regimen":
+        """A zero-order infusion of ``amount`` over ``duration``."""
+        if not duration > 0:
+            raise SimulationError(f"infusion duration must be positive, got {duration!r}")
+        return cls((Dose(route, amount, time, duration),))
+
+    @classmethod
+    def repeated(cls, route: str, amount: float, *, interval: float, count: int,
+                 start: float = 0.0, duration: float = 0.0) -> "Regimen":
+        """``count`` doses every ``interval`` from ``start`` (boluses, or infusions of ``duration``)."""
+        if not (isinstance(count, int) and count >= 1):
+            raise SimulationError(f"count must be a positive integer, got {count!r}")
+        if not interval > 0:
+            raise SimulationError(f"interval must be positive, got {interval!r}")
+        return cls(tuple(Dose(route, amount, start + k * interval, duration) for k in range(count)))
+
+    @property
+    def total_amount(self) -> float:
+        """Sum of all dose amounts: the reference for %ID outputs."""
+        return float(sum(d.amount for d in self.doses))
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(d.route for d in self.doses))

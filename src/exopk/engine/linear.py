@@ -1,0 +1,383 @@
+"""Exact solution of linear compartment models, x' = A x + u, with parameter sensitivities.
+
+``A`` is assembled from first-order transfers: transfer ``j`` moves ``rate_j * x[source_j]`` per
+unit time from ``source_j`` to ``target_j``. Doses enter as boluses (jumps of the state) and as
+steps (a constant input rate from a given time on; a zero-order infusion is a step up at its
+start and a step down at its end). Responses add up (superposition).
+
+Two solution paths give the same numbers:
+
+* **eigen** (default, vectorised over a batch of parameter sets): ``A = V diag(lam) V^-1``;
+  responses and exact sensitivities use the stable functions of :mod:`exopk.engine.phi`
+  (Daleckii-Krein formula for the derivative of a matrix function);
+* **expm** (robust fallback, one parameter set at a time): the state and its sensitivities form
+  a larger linear system that is propagated between event and observation times with
+  :func:`scipy.linalg.expm`. It is used where the eigenvector matrix is ill-conditioned
+  (condition number above ``CONDITION_LIMIT``), for example with defective repeated eigenvalues.
+
+A steady-state bolus (the state before the dose is the periodic steady state of the same dose
+repeated every ``interval``) is turned into an ordinary bolus of the pre-dose state; sinks, which
+never reach a steady state, start from zero.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from exopk.engine.phi import (bolus_divided_difference, bolus_factor, step_divided_difference,
+                              step_factor)
+from exopk.errors import IllConditionedWarning, SimulationError
+
+__all__ = ["LinearInput", "LinearSystem", "CONDITION_LIMIT"]
+
+CONDITION_LIMIT = 1e8
+
+
+@dataclass(frozen=True)
+class LinearInput:
+    """One dose event of a linear system.
+
+    Attributes
+    ----------
+    kind : {"bolus", "step", "steady_state_bolus"}
+        A jump of the state, a constant input rate from ``time`` on, or a bolus given to a system
+        at the periodic steady state of that bolus repeated every ``interval``.
+    time : float
+        When it happens (model time unit).
+    vector : ndarray, shape (batch, n_states)
+        Amount per state (bolus) or amount per unit time (step; negative to end an infusion).
+    jacobian : ndarray, shape (batch, n_states, n_parameters), optional
+        Derivative of ``vector`` with respect to the parameters (dose split fractions).
+    interval : float, optional
+        Dosing interval of a steady-state bolus.
+    carried : bool
+        True for the pre-dose steady state that a steady-state bolus stands for.
+    """
+
+    kind: str
+    time: float
+    vector: np.ndarray
+    jacobian: np.ndarray | None = None
+    interval: float | None = None
+    carried: bool = False
+
+
+class LinearSystem:
+    """The structure of a linear compartment model: which transfer moves what where.
+
+    Parameters
+    ----------
+    n_states : int
+        Number of compartments, sinks included.
+    sources, targets : sequence of int
+        Source and target compartment index of each first-order transfer.
+    """
+
+    def __init__(self, n_states: int, sources, targets):
+        self.n_states = n_states
+        self.sources = np.asarray(sources, dtype=int)
+        self.targets = np.asarray(targets, dtype=int)
+        n_transfers = len(self.sources)
+        structure = np.zeros((n_transfers, n_states, n_states))
+        structure[np.arange(n_transfers), self.sources, self.sources] -= 1.0
+        structure[np.arange(n_transfers), self.targets, self.sources] += 1.0
+        self._structure = structure.reshape(n_transfers, n_states * n_states)
+        has_outflow = np.zeros(n_states, dtype=bool)
+        has_outflow[self.sources] = True
+        self.draining = has_outflow
+
+    def matrix(self, rates: np.ndarray) -> np.ndarray:
+        """System matrices ``A`` of shape (batch, n, n) for rates of shape (batch, n_transfers)."""
+        return (rates @ self._structure).reshape(-1, self.n_states, self.n_states)
+
+    def matrix_derivative(self, rate_jacobian: np.ndarray) -> np.ndarray:
+        """``dA/dp`` of shape (batch, n_parameters, n, n) from ``d rates / dp`` (batch, m, P)."""
+        batch, _, n_parameters = rate_jacobian.shape
+        d = np.einsum("bjp,jk->bpk", rate_jacobian, self._structure)
+        return d.reshape(batch, n_parameters, self.n_states, self.n_states)
+
+    def solve(self, rates: np.ndarray, inputs: list[LinearInput], times: np.ndarray, *,
+              rate_jacobian: np.ndarray | None = None, path: str = "auto",
+              return_carried: bool = False):
+        """Amounts in every compartment at ``times``, and their sensitivities if asked.
+
+        Parameters
+        ----------
+        rates : ndarray, shape (batch, n_transfers)
+            First-order rate constants (1 / time unit), non-negative.
+        inputs : list of LinearInput
+        times : ndarray, shape (n_times,)
+        rate_jacobian : ndarray, shape (batch, n_transfers, n_parameters), optional
+            ``d rates / d parameters``; when given, sensitivities are returned.
+        path : {"auto", "eigen", "expm"}
+            Solution path. ``auto`` uses the eigendecomposition where it is well conditioned.
+
+        Returns
+        -------
+        amounts : ndarray, shape (batch, n_times, n_states)
+        sensitivities : ndarray, shape (batch, n_times, n_states, n_parameters), or None
+        carried : ndarray, shape (batch, n_times)
+            Only with ``return_carried``: amount present at each time because steady-state
+            doses start from the pre-dose steady state (0 without such doses).
+        """
+        A = self.matrix(rates)
+        batch = A.shape[0]
+        gradients = rate_jacobian is not None
+        n_parameters = rate_jacobian.shape[2] if gradients else 0
+        amounts = np.empty((batch, len(times), self.n_states))
+        sens = np.empty((batch, len(times), self.n_states, n_parameters)) if gradients else None
+        carried = np.zeros((batch, len(times)))
+
+        use_expm = np.full(batch, path == "expm")
+        if path in ("auto", "eigen"):
+            lam, V = np.linalg.eig(A)
+            V_inv, condition = _inverse_and_condition(V)
+            bad = ~(condition < CONDITION_LIMIT)
+            if path == "auto":
+                use_expm = bad
+            elif bad.any():
+                raise SimulationError("eigenvector matrix is singular or ill-conditioned "
+                                      f"(condition {np.max(condition):.3g}); use path='auto'")
+            good = ~use_expm
+            if good.any():
+                idx = np.flatnonzero(good)
+                eigen = _Eigen(lam=lam[idx], V=V[idx], V_inv=V_inv[idx],
+                               G=None if not gradients else _similar_derivative(
+                                   V[idx], V_inv[idx], rate_jacobian[idx], self))
+                prepared = self._prepare(inputs, good, eigen)
+                x, dx = eigen.respond(prepared, times, gradients)
+                carried[good] = _carried(prepared, times)
+                amounts[good] = x
+                if gradients:
+                    sens[good] = dx
+        if use_expm.any():
+            if path == "auto":
+                warnings.warn(f"{int(use_expm.sum())} of {batch} parameter sets gave an "
+                              "ill-conditioned eigendecomposition; solved with expm instead",
+                              IllConditionedWarning, stacklevel=3)
+            dA = self.matrix_derivative(rate_jacobian) if gradients else None
+            for b in np.flatnonzero(use_expm):
+                member = _Expm(A[b], None if dA is None else dA[b])
+                prepared = self._prepare(inputs, np.eye(batch, dtype=bool)[b], member)
+                x, dx = member.respond(prepared, times, gradients)
+                carried[b] = _carried(prepared, times)[0]
+                amounts[b] = x
+                if gradients:
+                    sens[b] = dx
+        if return_carried:
+            return amounts, sens, carried
+        return amounts, sens
+
+    def _prepare(self, inputs, members, solver):
+        """Select the batch members and turn steady-state boluses into plain boluses."""
+        prepared = []
+        for item in inputs:
+            vector = item.vector[members]
+            jacobian = None if item.jacobian is None else item.jacobian[members]
+            if item.kind == "steady_state_bolus":
+                pre, d_pre = _steady_state_before_dose(solver, vector, jacobian, item.interval,
+                                                       self.draining)
+                prepared.append(LinearInput("bolus", item.time, pre, d_pre, carried=True))
+                prepared.append(LinearInput("bolus", item.time, vector, jacobian))
+            else:
+                prepared.append(LinearInput(item.kind, item.time, vector, jacobian))
+        return prepared
+
+
+def _carried(prepared, times):
+    """Amount present from pre-dose steady states, per member and time."""
+    total = 0.0
+    for item in prepared:
+        if item.carried:
+            total = total + item.vector.sum(axis=1)[:, None] * (times >= item.time)[None, :]
+    return np.broadcast_to(total, (prepared[0].vector.shape[0], len(times)))
+
+
+def _inverse_and_condition(V: np.ndarray):
+    """Inverse of each eigenvector matrix and its 1-norm condition number (inf if singular)."""
+    try:
+        V_inv = np.linalg.inv(V)
+    except np.linalg.LinAlgError:
+        V_inv = np.empty_like(V)
+        for b in range(V.shape[0]):
+            try:
+                V_inv[b] = np.linalg.inv(V[b])
+            except np.linalg.LinAlgError:
+                V_inv[b] = np.nan
+    norm = lambda M: np.abs(M).sum(axis=1).max(axis=-1)  # noqa: E731  (1-norm per member)
+    with np.errstate(invalid="ignore"):
+        condition = norm(V) * norm(V_inv)
+    condition[~np.isfinite(condition)] = np.inf
+    return V_inv, condition
+
+
+def _similar_derivative(V, V_inv, rate_jacobian, system):
+    """``G[b, i, p, k] = (V^-1 dA_p V)[i, k]`` from the rank-one structure of each transfer."""
+    W = V_inv[:, :, system.targets] - V_inv[:, :, system.sources]          # (B, n, m)
+    U = V[:, system.sources, :]                                              # (B, m, n)
+    batch, m, n_parameters = rate_jacobian.shape
+    n = V.shape[1]
+    T1 = (rate_jacobian[:, :, :, None] * U[:, :, None, :]).reshape(batch, m, n_parameters * n)
+    return (W @ T1).reshape(batch, n, n_parameters, n)
+
+
+@dataclass
+class _Eigen:
+    lam: np.ndarray      # (B, n)
+    V: np.ndarray        # (B, n, n)
+    V_inv: np.ndarray    # (B, n, n)
+    G: np.ndarray | None  # (B, n, P, n)
+
+    @property
+    def has_gradients(self):
+        return self.G is not None
+
+    def to_modes(self, vector):
+        return np.einsum("bij,bj->bi", self.V_inv, vector)
+
+    def respond(self, inputs, times, gradients):
+        batch, n = self.lam.shape
+        lam = self.lam[:, None, :]
+        Z = np.zeros((batch, len(times), n), dtype=self.lam.dtype)
+        Y = np.zeros((batch, len(times), n, self.G.shape[2]), dtype=self.lam.dtype) \
+            if gradients else None
+        for item in inputs:
+            tau = (times - item.time)[None, :, None]
+            factor, divided = ((bolus_factor, bolus_divided_difference) if item.kind == "bolus"
+                               else (step_factor, step_divided_difference))
+            c = self.to_modes(item.vector)                                   # (B, n)
+            h = factor(lam, tau)                                             # (B, T, n)
+            Z += h * c[:, None, :]
+            if gradients:
+                K = divided(lam[:, :, :, None], lam[:, :, None, :], tau[..., None])  # (B,T,n,n)
+                Y += np.einsum("bipk,btik->btip", self.G, K * c[:, None, None, :])
+                if item.jacobian is not None:
+                    dc = np.einsum("bij,bjp->bip", self.V_inv, item.jacobian)
+                    Y += h[..., None] * dc[:, None, :, :]
+        x = np.einsum("bij,btj->bti", self.V, Z).real
+        dx = np.einsum("bji,btip->btjp", self.V, Y).real if gradients else None
+        return x, dx
+
+    def propagate(self, vector, jacobian, tau):
+        """``exp(A tau) v`` and its parameter derivative, for steady-state doses."""
+        c = self.to_modes(vector)
+        e = np.exp(self.lam * tau)
+        out = np.einsum("bij,bj->bi", self.V, e * c).real
+        K = bolus_divided_difference(self.lam[:, :, None], self.lam[:, None, :], np.asarray(tau))
+        Y = np.einsum("bipk,bik->bip", self.G, K * c[:, None, :])
+        if jacobian is not None:
+            Y = Y + e[:, :, None] * np.einsum("bij,bjp->bip", self.V_inv, jacobian)
+        return out, np.einsum("bij,bjp->bip", self.V, Y).real
+
+    def transition(self, tau):
+        return np.einsum("bij,bj,bjk->bik", self.V, np.exp(self.lam * tau), self.V_inv).real
+
+
+class _Expm:
+    """One parameter set: state and sensitivities propagated with matrix exponentials."""
+
+    def __init__(self, A, dA):
+        n = A.shape[0]
+        self.n = n
+        self.A = A
+        self.P = 0 if dA is None else dA.shape[0]
+        size = n * (1 + self.P)
+        M = np.zeros((size, size))
+        for block in range(1 + self.P):
+            M[block * n:(block + 1) * n, block * n:(block + 1) * n] = A
+        for p in range(self.P):
+            M[(p + 1) * n:(p + 2) * n, :n] = dA[p]
+        self.M = M
+
+    @property
+    def has_gradients(self):
+        return self.P > 0
+
+    def _stack(self, vector, jacobian):
+        dv = np.zeros((self.n, self.P)) if jacobian is None else jacobian
+        return np.concatenate([vector, dv.T.reshape(-1)])
+
+    def _unstack(self, z):
+        return z[:self.n], z[self.n:].reshape(self.P, self.n).T
+
+    def respond(self, inputs, times, gradients):
+        size = self.M.shape[0]
+        z = np.zeros(size)
+        w = np.zeros(size)
+        order = np.argsort(times, kind="stable")
+        out = np.zeros((len(times), size))
+        points = sorted({float(t) for t in times} | {float(i.time) for i in inputs})
+        t_now = points[0]
+        augmented = np.zeros((size + 1, size + 1))
+        augmented[:size, :size] = self.M
+        next_obs = 0
+        for t in points:
+            if t > t_now:
+                augmented[:size, size] = w
+                z = (scipy.linalg.expm(augmented * (t - t_now)) @ np.append(z, 1.0))[:size]
+                t_now = t
+            for item in inputs:
+                if item.time == t:
+                    stacked = self._stack(item.vector[0], None if item.jacobian is None
+                                          else item.jacobian[0])
+                    if item.kind == "bolus":
+                        z = z + stacked
+                    else:
+                        w = w + stacked
+            while next_obs < len(times) and times[order[next_obs]] == t:
+                out[order[next_obs]] = z
+                next_obs += 1
+        x = out[:, :self.n][None]
+        if not gradients:
+            return x, None
+        dx = out[:, self.n:].reshape(len(times), self.P, self.n).transpose(0, 2, 1)[None]
+        return x, dx
+
+    def propagate(self, vector, jacobian, tau):
+        z = scipy.linalg.expm(self.M * tau) @ self._stack(vector[0], None if jacobian is None
+                                                           else jacobian[0])
+        x, dx = self._unstack(z)
+        return x[None], dx[None]
+
+    def transition(self, tau):
+        return scipy.linalg.expm(self.A * tau)[None]
+
+
+def _steady_state_before_dose(solver, dose, d_dose, interval, draining):
+    """Pre-dose state at periodic steady state, and its derivative.
+
+    The post-dose state ``y`` solves ``y = P y + dose`` on the draining compartments, with
+    ``P = exp(A interval)``; the pre-dose state is ``y - dose``. Sinks start at zero.
+    """
+    if not interval or interval <= 0:
+        raise SimulationError("a steady-state dose needs a positive dosing interval")
+    N = np.flatnonzero(draining)
+    P_full = solver.transition(interval)
+    batch = dose.shape[0]
+    I = np.eye(len(N))
+    system = I[None] - P_full[:, N[:, None], N[None, :]]
+    try:
+        y_N = np.linalg.solve(system, dose[:, N, None])[..., 0]
+    except np.linalg.LinAlgError:
+        raise SimulationError("no steady state: some compartment never drains, so repeated "
+                              "doses accumulate without bound") from None
+    y = np.zeros_like(dose)
+    y[:, N] = y_N
+    pre = y - dose
+    pre[:, ~draining] = 0.0
+    if solver.has_gradients:
+        # dy = (I - P)^-1 (dP y + d dose) on the draining compartments
+        _, dP_y = solver.propagate(y, None, interval)
+        rhs = dP_y[:, N, :]
+        if d_dose is not None:
+            rhs = rhs + d_dose[:, N, :]
+        dy = np.zeros((batch, dose.shape[1], rhs.shape[2]))
+        dy[:, N, :] = np.linalg.solve(system, rhs)
+        d_pre = dy - (0.0 if d_dose is None else d_dose)
+        d_pre[:, ~draining, :] = 0.0
+        return pre, d_pre
+    return pre, None

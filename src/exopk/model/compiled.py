@@ -1,0 +1,235 @@
+"""A model compiled for simulation: index maps, structure and one expression function.
+
+Every quantity that depends on parameters (transfer rates, saturable-transfer constants, dose
+split fractions, output weights) is an expression; all of them are compiled into a single
+:class:`~exopk.model.expressions.ExpressionSet` that returns values and exact parameter
+derivatives for a batch of parameter sets in one call. Symbols that are not parameters come from
+the species preset (see :data:`PHYSIOLOGY_SYMBOLS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from exopk.errors import ModelFileError, PhysiologyError, SimulationError
+from exopk.model.expressions import ExpressionSet, parse_expression
+from exopk.model.spec import Model
+from exopk.physiology import SpeciesPhysiology, load_species
+
+__all__ = ["CompiledModel", "PHYSIOLOGY_SYMBOLS", "physiology_value"]
+
+PHYSIOLOGY_SYMBOLS = {
+    "body_weight_kg": "body weight (kg)",
+    "blood_volume_ml": "blood volume (mL)",
+    "plasma_volume_ml": "plasma volume (mL)",
+    "cardiac_output_ml_per_min": "cardiac output (mL/min)",
+    "volume_ml_<organ>": "organ volume (mL)",
+    "mass_g_<organ>": "organ mass (g)",
+    "residual_blood_<organ>": "share of organ volume that is blood",
+    "blood_flow_ml_per_min_<organ>": "organ blood flow (mL/min)",
+}
+
+
+def physiology_value(species: SpeciesPhysiology, symbol: str) -> float:
+    """Value of a physiology symbol (see :data:`PHYSIOLOGY_SYMBOLS`) under a species preset."""
+    direct = {"body_weight_kg": lambda: species.body_weight_kg,
+              "blood_volume_ml": lambda: species.blood_volume_ml,
+              "plasma_volume_ml": lambda: species.plasma_volume_ml,
+              "cardiac_output_ml_per_min": lambda: species.cardiac_output_ml_per_min}
+    if symbol in direct:
+        return float(direct[symbol]())
+    for prefix, method in (("volume_ml_", species.organ_volume_ml),
+                           ("mass_g_", species.organ_mass_g),
+                           ("residual_blood_", species.residual_blood_fraction),
+                           ("blood_flow_ml_per_min_", species.blood_flow_ml_per_min)):
+        if symbol.startswith(prefix):
+            return float(method(symbol[len(prefix):]))
+    raise KeyError(symbol)
+
+
+class CompiledModel:
+    """Arrays and functions derived once from a :class:`~exopk.model.spec.Model`.
+
+    Attributes
+    ----------
+    model : Model
+    state_names : tuple of str
+    parameter_names : tuple of str
+    constants : dict
+        Physiology symbols used by the model and their values.
+    linear_sources, linear_targets : ndarray of int
+        Compartment indices of first-order transfers (rate and clearance).
+    saturable : list of tuple
+        ``(source, target, vmax_row, km_row, volume_row)`` for Michaelis-Menten transfers.
+    """
+
+    def __init__(self, model: Model):
+        self.model = model
+        self.state_names = model.compartment_names
+        self.state_index = {name: i for i, name in enumerate(self.state_names)}
+        self.parameter_names = model.parameter_names
+        self.parameter_index = {name: i for i, name in enumerate(self.parameter_names)}
+        self.nominal = np.array([p.value for p in model.parameters], dtype=float)
+        self.lower = np.array([p.lower for p in model.parameters], dtype=float)
+        self.upper = np.array([p.upper for p in model.parameters], dtype=float)
+
+        texts: list[tuple[str, str]] = []   # (expression text, where)
+
+        def row(text: str, where: str) -> int:
+            texts.append((str(text), where))
+            return len(texts) - 1
+
+        sources, targets, rate_rows = [], [], []
+        self.saturable = []
+        for i, t in enumerate(model.transfers):
+            where = f"transfers[{i}]"
+            s, d = self.state_index[t.source], self.state_index[t.target]
+            volume = model.compartment(t.source).default_volume
+            if t.kind == "rate":
+                sources.append(s), targets.append(d), rate_rows.append(row(t.rate, where))
+            elif t.kind == "clearance":
+                sources.append(s), targets.append(d)
+                rate_rows.append(row(f"({t.clearance}) / ({volume})", where))
+            else:
+                self.saturable.append((s, d, row(t.vmax, where), row(t.km, where), row(volume, where)))
+        self.linear_sources = np.array(sources, dtype=int)
+        self.linear_targets = np.array(targets, dtype=int)
+        self.rate_rows = np.array(rate_rows, dtype=int)
+
+        self.route_rows = {}
+        for r in model.routes:
+            self.route_rows[r.name] = [(self.state_index[c], row(f, f"routes.{r.name}.{c}"))
+                                       for c, f in r.targets.items()]
+
+        self.output_terms = []       # per output: list of (state index, row)
+        self.output_percent = []     # per output: scale by 100 / reference dose
+        self.output_units = []
+        for o in model.outputs:
+            terms, percent, unit = self._output_terms(o, row)
+            self.output_terms.append(terms)
+            self.output_percent.append(percent)
+            self.output_units.append(unit)
+
+        expressions = [parse_expression(text, where=where) for text, where in texts]
+        symbols = set().union(*(e.symbols for e in expressions)) if expressions else set()
+        self.species = self._species()
+        self.constants = self._resolve_constants(symbols - set(self.parameter_names))
+        try:
+            self.expressions = ExpressionSet(expressions, self.parameter_names, self.constants)
+        except ModelFileError as exc:
+            raise ModelFileError(exc.reason, file=model.source_file, key=exc.key) from None
+        self.sinks = np.array([c.kind == "sink" for c in model.compartments])
+
+    # -- construction helpers -----------------------------------------------------------------
+    def _output_terms(self, output, row):
+        model = self.model
+        key = f"outputs.{output.name}"
+        members = list(output.compartments)
+        if output.signal == "label":
+            members += [c.name for c in model.compartments
+                        if c.kind == "free_label" and c.label_of in output.compartments]
+        if output.kind == "concentration":
+            scale = output.volume or model.compartment(output.compartments[0]).default_volume
+            unit = f"{model.amount_unit}/mL"
+        elif output.kind == "percent_id_per_g":
+            organs = [model.compartment(n).organ for n in output.compartments
+                      if model.compartment(n).organ]
+            scale = output.mass_g or " + ".join(f"mass_g_{o}" for o in dict.fromkeys(organs))
+            unit = "%ID/g"
+        else:
+            scale = None
+            unit = "%ID" if output.kind == "percent_id" else model.amount_unit
+        weight = "1" if scale is None else f"1 / ({scale})"
+        terms = [(self.state_index[m], row(weight, key)) for m in members]
+        if output.residual_blood:
+            vascular = next(c for c in model.compartments if c.kind in ("plasma", "blood"))
+            organs = dict.fromkeys(model.compartment(n).organ for n in output.compartments
+                                   if model.compartment(n).organ)
+            blood = " + ".join(f"residual_blood_{o} * volume_ml_{o}" for o in organs)
+            text = f"({blood}) / blood_volume_ml"
+            if scale is not None:
+                text = f"({text}) / ({scale})"
+            terms.append((self.state_index[vascular.name], row(text, f"{key}.residual_blood")))
+        return terms, output.kind in ("percent_id", "percent_id_per_g"), unit
+
+    def _species(self) -> SpeciesPhysiology | None:
+        spec = self.model.species
+        if spec is None:
+            return None
+        try:
+            return load_species(spec.preset, body_weight_kg=spec.body_weight_kg)
+        except PhysiologyError as exc:
+            raise ModelFileError(str(exc), file=self.model.source_file, key="species") from None
+
+    def _resolve_constants(self, symbols) -> dict[str, float]:
+        constants = {}
+        for symbol in sorted(symbols):
+            if self.species is None:
+                raise ModelFileError(
+                    f"symbol '{symbol}' is neither a parameter nor available without a species "
+                    "preset; declare it under [parameters] or add a [species] table",
+                    file=self.model.source_file)
+            try:
+                constants[symbol] = physiology_value(self.species, symbol)
+            except KeyError:
+                raise ModelFileError(
+                    f"unknown symbol '{symbol}': not a parameter and not a physiology symbol "
+                    f"({', '.join(PHYSIOLOGY_SYMBOLS)})", file=self.model.source_file) from None
+            except PhysiologyError as exc:
+                raise ModelFileError(f"symbol '{symbol}': {exc}; declare it as a parameter to "
+                                     "give it a value", file=self.model.source_file) from None
+        return constants
+
+    # -- parameter handling -------------------------------------------------------------------
+    def parameter_matrix(self, parameters=None) -> np.ndarray:
+        """Turn user parameters into a (batch, n_parameters) array, checking names and bounds.
+
+        ``parameters`` may be None (nominal values), a mapping name -> value or array of values
+        (unnamed parameters keep their nominal value), a vector of all parameters or a
+        (batch, n_parameters) array.
+        """
+        P = len(self.parameter_names)
+        if parameters is None:
+            theta = self.nominal[None, :].copy()
+        elif isinstance(parameters, Mapping):
+            unknown = set(parameters) - set(self.parameter_names)
+            if unknown:
+                raise SimulationError(f"unknown parameter(s) {', '.join(sorted(unknown))}; "
+                                      f"known: {', '.join(self.parameter_names)}")
+            values = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in parameters.items()}
+            sizes = {v.shape[0] for v in values.values()} or {1}
+            if len(sizes) > 1 or any(v.ndim != 1 for v in values.values()):
+                raise SimulationError("parameter arrays must be 1-d and of equal length")
+            theta = np.repeat(self.nominal[None, :], max(sizes), axis=0)
+            for name, v in values.items():
+                theta[:, self.parameter_index[name]] = v
+        else:
+            theta = np.atleast_2d(np.asarray(parameters, dtype=float)).copy()
+            if theta.ndim != 2 or theta.shape[1] != P:
+                raise SimulationError(f"expected {P} parameter values "
+                                      f"({', '.join(self.parameter_names)}), got shape "
+                                      f"{np.shape(parameters)}")
+        bad = ~np.isfinite(theta)
+        if bad.any():
+            b, p = np.argwhere(bad)[0]
+            raise SimulationError(f"parameter '{self.parameter_names[p]}' is {theta[b, p]} "
+                                  f"(parameter set {b})")
+        outside = (theta < self.lower) | (theta > self.upper)
+        if outside.any():
+            b, p = np.argwhere(outside)[0]
+            raise SimulationError(
+                f"parameter '{self.parameter_names[p]}' = {theta[b, p]:g} is outside its bounds "
+                f"[{self.lower[p]:g}, {self.upper[p]:g}] (parameter set {b})")
+        return theta
+
+    def evaluate_expressions(self, theta: np.ndarray):
+        """Values (batch, n_expr) and Jacobian (batch, n_expr, n_parameters) of all expressions."""
+        values, jacobian = self.expressions(theta)
+        if not np.all(np.isfinite(values)):
+            b, e = np.argwhere(~np.isfinite(values))[0]
+            expr = self.expressions.expressions[e]
+            raise SimulationError(f"expression '{expr.text}' evaluates to {values[b, e]} "
+                                  f"(parameter set {b})")
+        return values, jacobian

@@ -1,0 +1,254 @@
+"""Read model files (TOML) into :class:`~exopk.model.spec.Model` objects.
+
+Layout of a model file (every table is documented in ``models/README.md``)::
+
+    [model]        name, description, time_unit, amount_unit, extends
+    [species]      preset, body_weight_kg, note
+    [compartments.NAME]   kind, volume, organ, label_of, description
+    [[transfers]]  from, to, and one of rate / clearance / vmax + km; description
+    [routes.NAME]  compartment = "fraction expression", ...; description
+    [outputs.NAME] kind, compartments, signal, residual_blood, volume, mass_g, description
+    [parameters.NAME]  value, unit, bounds = [lower, upper], prior = {distribution, ...},
+                       justification, source, description, fixed
+
+``extends = "other.toml"`` (a path relative to the file) starts from another model file: its
+tables are merged key by key (this file wins), its transfers come first, and ``[model]`` is this
+file's own.
+
+Every problem is reported as a :class:`~exopk.errors.ModelFileError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+from exopk.errors import ModelFileError
+from exopk.model.priors import Prior
+from exopk.model.spec import (Compartment, Model, Output, Parameter, Route, SpeciesSpec,
+                              Transfer)
+
+__all__ = ["load_model", "parse_model"]
+
+_TOP = {"model", "species", "compartments", "transfers", "routes", "outputs", "parameters"}
+_MODEL = {"name", "description", "time_unit", "amount_unit", "extends"}
+_SPECIES = {"preset", "body_weight_kg", "note"}
+_COMPARTMENT = {"kind", "volume", "organ", "label_of", "description"}
+_TRANSFER = {"from", "to", "rate", "clearance", "vmax", "km", "description"}
+_OUTPUT = {"kind", "compartments", "signal", "residual_blood", "volume", "mass_g", "description"}
+_PARAMETER = {"value", "unit", "bounds", "prior", "justification", "source", "description", "fixed"}
+
+
+class _Reader:
+    def __init__(self, file: str | None):
+        self.file = file
+
+    def error(self, message, key):
+        return ModelFileError(message, file=self.file, key=key)
+
+    def table(self, data, key, allowed, required=()):
+        if not isinstance(data, dict):
+            raise self.error(f"expected a table, got {type(data).__name__}", key)
+        unknown = set(data) - set(allowed)
+        if unknown:
+            raise self.error(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: "
+                             f"{', '.join(sorted(allowed))}", key)
+        for name in required:
+            if name not in data:
+                raise self.error(f"missing required key '{name}'", f"{key}.{name}" if key else name)
+        return data
+
+    def text(self, data, name, key, default=None):
+        value = data.get(name, default)
+        if value is not None and not isinstance(value, str):
+            raise self.error(f"expected a string, got {value!r}", f"{key}.{name}")
+        return value
+
+    def expression(self, data, name, key):
+        value = data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.error(f"expected an expression (string) or a number, got {value!r}",
+                             f"{key}.{name}")
+        return str(value)
+
+    def number(self, value, key):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise self.error(f"expected a number, got {value!r}", key)
+        return float(value)
+
+
+def parse_model(data: dict, *, file: str | None = None) -> Model:
+    """Build a :class:`Model` from the parsed TOML tables of a model file."""
+    r = _Reader(file)
+    r.table(data, "", _TOP, required=("model", "compartments", "routes", "outputs"))
+    meta = r.table(data["model"], "model", _MODEL, required=("name",))
+
+    species = None
+    if "species" in data:
+        s = r.table(data["species"], "species", _SPECIES, required=("preset",))
+        weight = s.get("body_weight_kg")
+        species = SpeciesSpec(preset=r.text(s, "preset", "species"),
+                              body_weight_kg=None if weight is None else
+                              r.number(weight, "species.body_weight_kg"),
+                              note=r.text(s, "note", "species", ""))
+
+    compartments = []
+    for name, c in r.table(data["compartments"], "compartments", data["compartments"]).items():
+        key = f"compartments.{name}"
+        r.table(c, key, _COMPARTMENT)
+        compartments.append(Compartment(
+            name=name, kind=r.text(c, "kind", key, "tissue"), volume=r.expression(c, "volume", key),
+            organ=r.text(c, "organ", key), label_of=r.text(c, "label_of", key),
+            description=r.text(c, "description", key, "")))
+
+    transfers = []
+    raw_transfers = data.get("transfers", [])
+    if not isinstance(raw_transfers, list):
+        raise r.error("expected an array of tables ([[transfers]])", "transfers")
+    for i, t in enumerate(raw_transfers):
+        key = f"transfers[{i}]"
+        r.table(t, key, _TRANSFER, required=("from", "to"))
+        transfers.append(Transfer(
+            source=r.text(t, "from", key), target=r.text(t, "to", key),
+            rate=r.expression(t, "rate", key), clearance=r.expression(t, "clearance", key),
+            vmax=r.expression(t, "vmax", key), km=r.expression(t, "km", key),
+            description=r.text(t, "description", key, "")))
+
+    routes = []
+    for name, targets in r.table(data["routes"], "routes", data["routes"]).items():
+        key = f"routes.{name}"
+        if not isinstance(targets, dict):
+            raise r.error("expected a table of compartment = fraction", key)
+        description = r.text(targets, "description", key, "")
+        fractions = {c: r.expression(targets, c, key) for c in targets if c != "description"}
+        routes.append(Route(name=name, targets=fractions, description=description))
+
+    outputs = []
+    for name, o in r.table(data["outputs"], "outputs", data["outputs"]).items():
+        key = f"outputs.{name}"
+        r.table(o, key, _OUTPUT, required=("kind", "compartments"))
+        members = o["compartments"]
+        if isinstance(members, str):
+            members = [members]
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise r.error("expected a list of compartment names", f"{key}.compartments")
+        residual = o.get("residual_blood", False)
+        if not isinstance(residual, bool):
+            raise r.error(f"expected true or false, got {residual!r}", f"{key}.residual_blood")
+        outputs.append(Output(
+            name=name, kind=r.text(o, "kind", key), compartments=tuple(members),
+            signal=r.text(o, "signal", key, "vesicle"), residual_blood=residual,
+            volume=r.expression(o, "volume", key), mass_g=r.expression(o, "mass_g", key),
+            description=r.text(o, "description", key, "")))
+
+    parameters = []
+    for name, p in r.table(data.get("parameters", {}), "parameters", data.get("parameters", {})).items():
+        parameters.append(_parameter(r, name, p))
+
+    try:
+        return Model(name=r.text(meta, "name", "model"), description=r.text(meta, "description", "model", ""),
+                     time_unit=r.text(meta, "time_unit", "model", "min"),
+                     amount_unit=r.text(meta, "amount_unit", "model", "dose"),
+                     compartments=tuple(compartments), transfers=tuple(transfers),
+                     routes=tuple(routes), outputs=tuple(outputs), parameters=tuple(parameters),
+                     species=species, source_file=file)
+    except ModelFileError as exc:
+        if exc.file is None and file is not None:
+            raise ModelFileError(exc.reason, file=file, key=exc.key) from None
+        raise
+
+
+def _parameter(r: _Reader, name: str, p) -> Parameter:
+    key = f"parameters.{name}"
+    r.table(p, key, _PARAMETER, required=("value",))
+    bounds = p.get("bounds", [0.0, math.inf])
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        raise r.error("bounds must be [lower, upper]", f"{key}.bounds")
+    lower = r.number(bounds[0], f"{key}.bounds")
+    upper = math.inf if bounds[1] == "inf" else r.number(bounds[1], f"{key}.bounds")
+    if not lower < upper:
+        raise r.error(f"lower bound {lower} is not below upper bound {upper}", f"{key}.bounds")
+    fixed = p.get("fixed", False)
+    if not isinstance(fixed, bool):
+        raise r.error(f"expected true or false, got {fixed!r}", f"{key}.fixed")
+    prior = None
+    if "prior" in p:
+        spec = p["prior"]
+        if not isinstance(spec, dict) or "distribution" not in spec:
+            raise r.error("prior must be a table with a 'distribution' key", f"{key}.prior")
+        arguments = {k: v for k, v in spec.items() if k != "distribution"}
+        try:
+            prior = Prior(distribution=spec["distribution"], arguments=arguments,
+                          justification=r.text(p, "justification", key, ""),
+                          source=r.text(p, "source", key, ""))
+        except ModelFileError as exc:
+            raise r.error(str(exc), f"{key}.prior") from None
+    try:
+        return Parameter(name=name, value=r.number(p["value"], f"{key}.value"),
+                         unit=r.text(p, "unit", key, ""), lower=lower, upper=upper, prior=prior,
+                         description=r.text(p, "description", key, ""), fixed=fixed)
+    except ModelFileError as exc:
+        raise ModelFileError(exc.reason, file=r.file, key=exc.key) from None
+
+
+def _read_toml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """Parsed tables of a model file, with ``extends`` resolved."""
+    if path.resolve() in chain:
+        raise ModelFileError("model files extend each other in a cycle", file=str(path),
+                             key="model.extends")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file: {exc.strerror}", file=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelFileError(f"not valid TOML: {exc}", file=str(path)) from None
+    base_name = data.get("model", {}).get("extends") if isinstance(data.get("model"), dict) else None
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise ModelFileError("extends must be a file name", file=str(path), key="model.extends")
+    base_path = path.parent / base_name
+    if not base_path.is_file():
+        raise ModelFileError(f"extended model file '{base_name}' not found next to this file",
+                             file=str(path), key="model.extends")
+    base = _read_toml(base_path, chain + (path.resolve(),))
+    merged = {key: dict(value) if isinstance(value, dict) else value for key, value in base.items()}
+    for key, value in data.items():
+        if key == "model":
+            merged[key] = {k: v for k, v in value.items() if k != "extends"}
+        elif key == "transfers":
+            merged[key] = list(base.get("transfers", [])) + list(value)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_model(path: str | Path) -> Model:
+    """Read a model file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.toml`` model file.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, is not valid TOML, or is not a valid model; the message names
+        the file and the key.
+    """
+    path = Path(path)
+    model = parse_model(_read_toml(path), file=str(path))
+    model.compiled  # resolve symbols now, so that errors point at the file when it is read
+    return model
