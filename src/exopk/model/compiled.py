@@ -115,7 +115,11 @@ class CompiledModel:
         expressions = [parse_expression(text, where=where) for text, where in texts]
         symbols = set().union(*(e.symbols for e in expressions)) if expressions else set()
         self.species = self._species()
-        self.constants = self._resolve_constants(symbols - set(self.parameter_names))
+        used_at = {}
+        for expression, (_, where) in zip(expressions, texts):
+            for symbol in expression.symbols:
+                used_at.setdefault(symbol, (where, expression.text))
+        self.constants = self._resolve_constants(symbols - set(self.parameter_names), used_at)
         try:
             self.expressions = ExpressionSet(expressions, self.parameter_names, self.constants)
         except ModelFileError as exc:
@@ -163,23 +167,25 @@ class CompiledModel:
         except PhysiologyError as exc:
             raise ModelFileError(str(exc), file=self.model.source_file, key="species") from None
 
-    def _resolve_constants(self, symbols) -> dict[str, float]:
+    def _resolve_constants(self, symbols, used_at) -> dict[str, float]:
         constants = {}
+        file = self.model.source_file
         for symbol in sorted(symbols):
+            where, text = used_at[symbol]
             if self.species is None:
                 raise ModelFileError(
-                    f"symbol '{symbol}' is neither a parameter nor available without a species "
-                    "preset; declare it under [parameters] or add a [species] table",
-                    file=self.model.source_file)
+                    f"unknown symbol '{symbol}' in '{text}': not a parameter, and physiology "
+                    "symbols need a [species] table", file=file, key=where)
             try:
                 constants[symbol] = physiology_value(self.species, symbol)
             except KeyError:
                 raise ModelFileError(
-                    f"unknown symbol '{symbol}': not a parameter and not a physiology symbol "
-                    f"({', '.join(PHYSIOLOGY_SYMBOLS)})", file=self.model.source_file) from None
+                    f"unknown symbol '{symbol}' in '{text}': not a parameter and not a "
+                    f"physiology symbol ({', '.join(PHYSIOLOGY_SYMBOLS)})", file=file,
+                    key=where) from None
             except PhysiologyError as exc:
-                raise ModelFileError(f"symbol '{symbol}': {exc}; declare it as a parameter to "
-                                     "give it a value", file=self.model.source_file) from None
+                raise ModelFileError(f"symbol '{symbol}' in '{text}': {exc}; declare it as a "
+                                     "parameter to give it a value", file=file, key=where) from None
         return constants
 
     # -- parameter handling -------------------------------------------------------------------

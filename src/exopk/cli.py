@@ -1,0 +1,191 @@
+"""The ``exopk`` command line.
+
+Subcommands: ``simulate`` (a model file or shipped model, printed as a table, optionally written
+to CSV or NetCDF), ``models`` (the shipped models), ``presets`` (species presets and their
+sources), ``data`` (packaged evidence and user data files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pint
+
+from exopk import __version__
+from exopk.data.cli import register as register_data
+from exopk.dosing import Dose, Regimen
+from exopk.errors import ExopkError
+from exopk.io import write_atomically
+from exopk.model import load_model
+from exopk.models_library import available_models, model_path
+from exopk.physiology import available_presets, load_species
+
+__all__ = ["main", "build_parser"]
+
+_UNITS = pint.UnitRegistry()
+DEFAULT_TIMES = "1,5,15,30,60,120,240,480,1440,2880"
+
+
+def _model(reference: str):
+    path = Path(reference)
+    if path.suffix == ".toml" or path.exists():
+        return load_model(path)
+    return load_model(model_path(reference))
+
+
+def _times(text: str, unit: str, model_unit: str) -> np.ndarray:
+    try:
+        values = np.array([float(v) for v in text.split(",") if v.strip()])
+    except ValueError:
+        raise ExopkError(f"--times must be comma-separated numbers, got '{text}'") from None
+    try:
+        factor = _UNITS.Quantity(1.0, unit).to(model_unit).magnitude
+    except (pint.errors.UndefinedUnitError, pint.errors.DimensionalityError) as exc:
+        raise ExopkError(f"--time-unit '{unit}': {exc}") from None
+    return values * factor
+
+
+def _parameters(items: list[str]) -> dict[str, float]:
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ExopkError(f"--param expects NAME=VALUE, got '{item}'")
+        try:
+            values[name.strip()] = float(value)
+        except ValueError:
+            raise ExopkError(f"--param {name}: '{value}' is not a number") from None
+    return values
+
+
+def _regimen(args, model) -> Regimen:
+    route = args.route or model.routes[0].name
+    if args.count > 1 and not args.interval:
+        raise ExopkError("--count above 1 needs --interval")
+    doses = tuple(Dose(route, args.dose, args.start + k * (args.interval or 0.0), args.duration,
+                       args.steady_state_interval) for k in range(args.count))
+    return Regimen(doses)
+
+
+def _simulate(args) -> int:
+    model = _model(args.model)
+    times = _times(args.times, args.time_unit or model.time_unit, model.time_unit)
+    dataset = model.simulate(_parameters(args.param), times, _regimen(args, model),
+                             gradients=args.gradients)
+    if args.outputs:
+        chosen = [o.strip() for o in args.outputs.split(",")]
+        unknown = [o for o in chosen if o not in model.output_names]
+        if unknown:
+            raise ExopkError(f"unknown output(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(model.output_names)}")
+        dataset = dataset.sel(output=chosen)
+    print(f"# {model.name}: {dataset.attrs['regimen']}")
+    print(f"# parameters: {dataset.attrs['parameters']}")
+    print(f"# time in {model.time_unit}; units: " + ", ".join(
+        f"{o}={u}" for o, u in zip(dataset.output.values, dataset.unit.values)))
+    print(_format_table(dataset))
+    residual = float(np.abs(dataset.mass_balance_residual).max())
+    print(f"# mass balance: max |sum of compartments - administered| = {residual:.3g} "
+          f"{model.amount_unit}")
+    if args.csv:
+        table = dataset.value.to_pandas()
+        table.columns = [f"{o} [{u}]" for o, u in zip(dataset.output.values, dataset.unit.values)]
+        table.index.name = f"time [{model.time_unit}]"
+        write_atomically(args.csv, table.to_csv)
+        print(f"# wrote {args.csv}")
+    if args.netcdf:
+        write_atomically(args.netcdf, lambda p: dataset.to_netcdf(p, engine="scipy"))
+        print(f"# wrote {args.netcdf}")
+    return 0
+
+
+def _format_table(dataset) -> str:
+    outputs = [str(o) for o in dataset.output.values]
+    width = max(12, *(len(o) for o in outputs))
+    lines = [f"{'time':>10} " + " ".join(f"{o:>{width}}" for o in outputs)]
+    for i, t in enumerate(dataset.time.values):
+        values = dataset.value.values[i]
+        lines.append(f"{t:>10g} " + " ".join(f"{v:>{width}.6g}" for v in values))
+    return "\n".join(lines)
+
+
+def _models(args) -> int:
+    for name in available_models():
+        model = load_model(model_path(name))
+        print(f"{name:<28} {len(model.compartments):>3} compartments, "
+              f"{len(model.free_parameter_names):>3} free parameters, routes "
+              f"{', '.join(r.name for r in model.routes)}"
+              f"{'' if model.is_linear else ' (saturable)'}\n    {model.description}")
+    return 0
+
+
+def _presets(args) -> int:
+    if args.name:
+        print(load_species(args.name, body_weight_kg=args.body_weight_kg).describe())
+        return 0
+    for name, description in available_presets().items():
+        print(f"{name:<22} {description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``exopk`` command."""
+    parser = argparse.ArgumentParser(prog="exopk", description=(
+        "Pharmacokinetic biodistribution modelling of extracellular vesicles."))
+    parser.add_argument("--version", action="version", version=f"exopk {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="simulate a model and print a table",
+                         description="Simulate a model file (or a shipped model by name) for one "
+                                     "regimen and print the outputs against time.")
+    sim.add_argument("model", help="model file (.toml) or shipped model name, e.g. m5_intranasal")
+    sim.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a parameter (repeatable); others keep their nominal value")
+    sim.add_argument("--route", help="dose route (default: the model's first route)")
+    sim.add_argument("--dose", type=float, default=100.0,
+                     help="amount per dose in the model's amount unit (default 100)")
+    sim.add_argument("--duration", type=float, default=0.0,
+                     help="infusion duration in model time units (default 0: bolus)")
+    sim.add_argument("--count", type=int, default=1, help="number of doses (default 1)")
+    sim.add_argument("--interval", type=float, help="dosing interval for repeated doses")
+    sim.add_argument("--start", type=float, default=0.0, help="time of the first dose")
+    sim.add_argument("--steady-state-interval", type=float,
+                     help="start at the steady state of boluses repeated at this interval")
+    sim.add_argument("--times", default=DEFAULT_TIMES,
+                     help=f"comma-separated observation times (default {DEFAULT_TIMES})")
+    sim.add_argument("--time-unit", help="unit of --times, e.g. min, h, day (default: model's)")
+    sim.add_argument("--outputs", help="comma-separated outputs to show (default: all)")
+    sim.add_argument("--gradients", action="store_true",
+                     help="also compute exact sensitivities (saved in NetCDF)")
+    sim.add_argument("--csv", help="write the output table to this CSV file")
+    sim.add_argument("--netcdf", help="write the whole dataset to this NetCDF file")
+    sim.set_defaults(func=_simulate)
+
+    models = sub.add_parser("models", help="list the shipped models")
+    models.set_defaults(func=_models)
+
+    presets = sub.add_parser("presets", help="list species presets or show one with sources")
+    presets.add_argument("name", nargs="?", help="preset to show")
+    presets.add_argument("--body-weight-kg", type=float, default=None)
+    presets.set_defaults(func=_presets)
+
+    register_data(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``exopk`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ExopkError as exc:
+        print(f"exopk: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

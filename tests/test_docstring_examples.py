@@ -1,0 +1,16 @@
+"""The Examples sections of public docstrings run and give what they show."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["exopk.physiology", "exopk.dosing", "exopk.model.spec", "exopk.model.expressions",
+           "exopk.model.priors", "exopk.engine.simulate", "exopk.engine.pints_model"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -1,0 +1,119 @@
+"""The engine against textbook closed-form solutions and independent reference amounts."""
+
+import contextlib
+import json
+
+import numpy as np
+import pytest
+
+import exopk
+from exopk.model import Compartment, Model, Output, Parameter, Route, Transfer
+
+from conftest import DATA
+
+
+def absorption_model(peripheral: bool) -> Model:
+    """Depot -> central (-> peripheral), built in Python like the reference solver's models."""
+    compartments = [Compartment("GUT", kind="depot"), Compartment("CENT", kind="plasma", volume="V1")]
+    transfers = [Transfer("GUT", "CENT", rate="ka"), Transfer("CENT", "out", clearance="CL")]
+    parameters = [Parameter(n, 1.0, fixed=True) for n in ("CL", "V1", "ka")]
+    if peripheral:
+        compartments.append(Compartment("PERI", kind="tissue", volume="V2"))
+        transfers += [Transfer("CENT", "PERI", clearance="Q"), Transfer("PERI", "CENT", clearance="Q")]
+        parameters += [Parameter(n, 1.0, fixed=True) for n in ("Q", "V2")]
+    compartments.append(Compartment("out", kind="sink"))
+    return Model("absorption", tuple(compartments), tuple(transfers),
+                 (Route("oral", {"GUT": "1"}), Route("iv", {"CENT": "1"})),
+                 (Output("central", kind="amount", compartments=("CENT",)),
+                  Output("conc", kind="concentration", compartments=("CENT",))),
+                 tuple(parameters))
+
+
+@pytest.fixture(params=["eigen", "expm"])
+def path(request):
+    return request.param
+
+
+def test_one_compartment_iv_bolus_matches_exponential_decay(path):
+    model = absorption_model(False)
+    t = np.array([0.0, 0.5, 3.0, 40.0])
+    ds = model.simulate({"CL": 10.0, "V1": 80.0, "ka": 1.2}, t, exopk.Regimen.bolus("iv", 1000.0), path=path)
+    k = 10.0 / 80.0
+    np.testing.assert_allclose(ds.value.sel(output="central"), 1000.0 * np.exp(-k * t), rtol=1e-12)
+    np.testing.assert_allclose(ds.value.sel(output="conc"), 1000.0 / 80.0 * np.exp(-k * t), rtol=1e-12)
+
+
+def test_one_compartment_infusion_matches_closed_form(path):
+    model = absorption_model(False)
+    T, D = 2.0, 600.0
+    t = np.array([0.0, 0.7, 2.0, 3.5, 10.0])
+    ds = model.simulate({"CL": 10.0, "V1": 80.0, "ka": 1.2}, t,
+                        exopk.Regimen.infusion("iv", D, duration=T), path=path)
+    k, R = 10.0 / 80.0, D / T
+    during = R / k * (1 - np.exp(-k * np.minimum(t, T)))
+    expected = np.where(t <= T, during, R / k * (1 - np.exp(-k * T)) * np.exp(-k * (t - T)))
+    np.testing.assert_allclose(ds.value.sel(output="central"), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_one_compartment_first_order_absorption_matches_bateman_function(path):
+    model = absorption_model(False)
+    t = np.array([0.0, 0.25, 1.0, 4.0, 24.0])
+    ds = model.simulate({"CL": 10.0, "V1": 80.0, "ka": 1.2}, t, exopk.Regimen.bolus("oral", 1000.0), path=path)
+    k, ka = 10.0 / 80.0, 1.2
+    expected = 1000.0 * ka / (ka - k) * (np.exp(-k * t) - np.exp(-ka * t))
+    np.testing.assert_allclose(ds.value.sel(output="central"), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_absorption_with_equal_rates_uses_the_limit_t_exp(path):
+    """ka = k makes the eigenvalues equal (a defective matrix): D k t exp(-k t)."""
+    model = absorption_model(False)
+    t = np.array([0.0, 0.5, 2.0, 9.0])
+    with pytest.warns(exopk.errors.IllConditionedWarning) if path == "eigen" else contextlib.nullcontext():
+        ds = model.simulate({"CL": 12.0, "V1": 10.0, "ka": 1.2}, t, exopk.Regimen.bolus("oral", 100.0),
+                            path="auto" if path == "eigen" else path)
+    np.testing.assert_allclose(ds.value.sel(output="central"), 100 * 1.2 * t * np.exp(-1.2 * t),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_two_compartment_iv_bolus_matches_biexponential(path):
+    model = absorption_model(True)
+    CL, Q, V1, V2, D = 5.0, 8.0, 20.0, 70.0, 1000.0
+    t = np.array([0.0, 0.1, 1.0, 5.0, 30.0])
+    ds = model.simulate({"CL": CL, "Q": Q, "V1": V1, "V2": V2, "ka": 1.0}, t,
+                        exopk.Regimen.bolus("iv", D), path=path)
+    k10, k12, k21 = CL / V1, Q / V1, Q / V2
+    b = k12 + k21 + k10
+    alpha = (b + np.sqrt(b * b - 4 * k21 * k10)) / 2
+    beta = (b - np.sqrt(b * b - 4 * k21 * k10)) / 2
+    A = D / V1 * (alpha - k21) / (alpha - beta)
+    B = D / V1 * (k21 - beta) / (alpha - beta)
+    np.testing.assert_allclose(ds.value.sel(output="conc"), A * np.exp(-alpha * t) + B * np.exp(-beta * t),
+                               rtol=1e-11)
+
+
+def _reference_cases():
+    cases = json.loads((DATA / "reference" / "linear_pk_reference_amounts.json").read_text())["cases"]
+    return sorted(cases.items())
+
+
+def _reference_regimen(name):
+    if "steady_state" in name:
+        return exopk.Regimen((exopk.Dose("oral", 1200.0, 0.0, steady_state_interval=12.0),)
+                             + tuple(exopk.Dose("oral", 1200.0, 12.0 * k) for k in range(1, 11)))
+    if "infusion" in name:
+        return exopk.Regimen.repeated("oral", 1200.0, interval=12.0, count=15, duration=1.0)
+    return exopk.Regimen.repeated("oral", 1000.0, interval=12.0, count=15)
+
+
+@pytest.mark.parametrize("name,case", _reference_cases(), ids=[n for n, _ in _reference_cases()])
+def test_amounts_match_independent_reference_solver(name, case, path):
+    p = case["params"]
+    peripheral = "Q" in p
+    values = {"CL": p["CL"], "ka": p["ka"]}
+    if peripheral:
+        values.update(V1=p["V2_central"], V2=p["V3_peripheral"], Q=p["Q"])
+    else:
+        values["V1"] = p["V"]
+    ds = absorption_model(peripheral).simulate(values, case["times"], _reference_regimen(name), path=path)
+    got = ds.amount.sel(compartment=case["columns"]).values
+    np.testing.assert_allclose(got, np.array(case["amounts"]), rtol=1e-6, atol=1e-12)

@@ -1,0 +1,112 @@
+"""Mass balance, batches, saturable vs linear engines, input checks."""
+
+import numpy as np
+import pytest
+
+import exopk
+from exopk.engine.simulate import evaluate
+from exopk.errors import SimulationError
+from exopk.model import Compartment, Model, Output, Parameter, Prior, Route, Transfer
+
+from conftest import exercised_parameters, mixed_regimen
+
+TIMES = np.array([0.0, 0.5, 10.0, 39.9, 40.0, 200.0, 2880.0])
+
+
+def test_mass_balance_holds_to_1e10_of_the_dose(shipped_model):
+    regimen = mixed_regimen(shipped_model)
+    theta = exercised_parameters(shipped_model, seed=7)
+    result = evaluate(shipped_model.compiled, theta[None], TIMES, regimen)
+    assert np.max(np.abs(result.mass_balance_residual)) <= 1e-10 * regimen.total_amount
+    expected = np.array([100, 100, 100 + 0, 100 + 50 * 29.9 / 30, 150, 250, 250], dtype=float)
+    np.testing.assert_allclose(result.administered[0], expected, rtol=1e-12)
+
+
+def test_batch_of_parameter_sets_equals_one_at_a_time(shipped_model):
+    compiled = shipped_model.compiled
+    regimen = mixed_regimen(shipped_model)
+    thetas = np.stack([exercised_parameters(shipped_model, seed=s) for s in range(4)])
+    batch = evaluate(compiled, thetas, TIMES, regimen, gradients=True)
+    for b in range(4):
+        one = evaluate(compiled, thetas[b][None], TIMES, regimen, gradients=True)
+        np.testing.assert_allclose(batch.outputs[b], one.outputs[0], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(batch.output_sensitivities[b], one.output_sensitivities[0],
+                                   rtol=1e-10, atol=1e-14)
+
+
+def test_simulate_with_arrays_of_parameters_returns_a_draw_dimension():
+    model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    ds = model.simulate({"CL": [0.1, 0.2, 0.4]}, [0, 10], exopk.Regimen.bolus("iv", 100.0))
+    assert ds.value.dims == ("draw", "time", "output")
+    np.testing.assert_allclose(ds.value.sel(output="plasma_percent_id", time=10),
+                               100 * np.exp(-np.array([0.1, 0.2, 0.4]) * 10), rtol=1e-12)
+    np.testing.assert_array_equal(ds.CL, [0.1, 0.2, 0.4])
+
+
+def saturable_pair(km):
+    """One compartment with Michaelis-Menten elimination, and its linear limit Vmax/Km."""
+    prior = Prior("lognormal", {"median": 1.0, "sigma": 1.0})
+    common = dict(compartments=(Compartment("plasma", kind="plasma", volume="V"),
+                                Compartment("out", kind="sink")),
+                  routes=(Route("iv", {"plasma": "1"}),),
+                  outputs=(Output("c", kind="concentration", compartments=("plasma",)),))
+    params = (Parameter("V", 2.0, prior=prior), Parameter("Vmax", 5.0, prior=prior),
+              Parameter("Km", km, upper=1e12, prior=prior))
+    saturable = Model("mm", transfers=(Transfer("plasma", "out", vmax="Vmax", km="Km"),),
+                      parameters=params, **common)
+    linear = Model("lin", transfers=(Transfer("plasma", "out", rate="Vmax / (Km * V)"),),
+                   parameters=params, **common)
+    return saturable, linear
+
+
+def test_saturable_engine_matches_linear_when_km_far_above_concentrations():
+    saturable, linear = saturable_pair(km=1e7)
+    regimen = exopk.Regimen.bolus("iv", 10.0) + exopk.Regimen.infusion("iv", 5.0, 3.0, 1.0)
+    t = np.linspace(0, 2e6, 9)
+    a = saturable.simulate(None, t, regimen, gradients=True)
+    b = linear.simulate(None, t, regimen, gradients=True)
+    # concentrations <= 7.5 / 2 so the saturable flux differs from linear by c / Km < 4e-7
+    np.testing.assert_allclose(a.value, b.value, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(a.sensitivity.sel(parameter="Vmax"), b.sensitivity.sel(parameter="Vmax"),
+                               rtol=1e-5, atol=1e-12)
+
+
+def test_saturable_elimination_is_zero_order_far_above_km():
+    saturable, _ = saturable_pair(km=1e-6)
+    ds = saturable.simulate(None, [0.0, 1.0, 2.0], exopk.Regimen.bolus("iv", 100.0))
+    # amount falls by Vmax = 5 per unit time while the concentration stays far above Km
+    np.testing.assert_allclose(ds.amount.sel(compartment="plasma"), [100.0, 95.0, 90.0], rtol=1e-8)
+
+
+@pytest.mark.parametrize("times,message", [
+    ([0, -1.0], "negative"),
+    ([0, np.nan], "not finite"),
+    ([], "non-empty"),
+])
+def test_bad_times_are_rejected_with_a_clear_message(times, message):
+    model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    with pytest.raises(SimulationError, match=message):
+        model.simulate(None, times)
+
+
+def test_bad_parameters_and_doses_are_rejected():
+    model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    with pytest.raises(SimulationError, match="'CL' = -1 is outside its bounds"):
+        model.simulate({"CL": -1.0}, [1.0])
+    with pytest.raises(SimulationError, match="parameter 'CL' is nan"):
+        model.simulate({"CL": np.nan}, [1.0])
+    with pytest.raises(SimulationError, match="unknown parameter"):
+        model.simulate({"clearance": 1.0}, [1.0])
+    with pytest.raises(SimulationError, match="amount must not be negative"):
+        exopk.Regimen.bolus("iv", -5.0)
+    with pytest.raises(SimulationError, match="no route 'oral'"):
+        model.simulate(None, [1.0], exopk.Regimen.bolus("oral", 5.0))
+
+
+def test_dose_split_fractions_must_add_to_one():
+    model = exopk.load_model(exopk.model_path("m5_intranasal_olfactory"))
+    bad = model.replace(routes=tuple(
+        exopk.model.Route(r.name, {**r.targets, "nasal_respiratory": "0.9 - f_olfactory"})
+        if r.name == "intranasal" else r for r in model.routes))
+    with pytest.raises(SimulationError, match="route 'intranasal'.*add up to 1"):
+        bad.simulate(None, [1.0], exopk.Regimen.bolus("intranasal", 1.0))

@@ -1,0 +1,83 @@
+"""Divided differences of the exponential and symbolic derivatives of model expressions."""
+
+import mpmath
+import numpy as np
+import pytest
+
+from exopk.engine.phi import bolus_divided_difference, step_divided_difference
+from exopk.errors import ModelFileError
+from exopk.model.expressions import ExpressionSet, parse_expression
+
+NODES = [(-1.0, -1.0), (-1.0, -1.0 - 1e-9), (-1.0, -1.0 - 1e-5), (-0.3, -2.0), (0.0, 0.0),
+         (0.0, -1e-12), (-50.0, -50.0 + 1e-6), (-700.0, -1.0), (-1 + 2j, -1 - 2j),
+         (-0.5 + 1e-8j, -0.5)]
+
+
+def exact_in_high_precision(a, b, tau):
+    """Divided differences of exp(lam tau) and of its integral, with 60 significant digits."""
+    mpmath.mp.dps = 60
+    a, b, tau = mpmath.mpmathify(a), mpmath.mpmathify(b), mpmath.mpmathify(tau)
+
+    def step(lam):
+        return tau if lam == 0 else (mpmath.exp(lam * tau) - 1) / lam
+
+    def step_derivative(lam):
+        if lam == 0:
+            return tau**2 / 2
+        return (mpmath.exp(lam * tau) * (lam * tau - 1) + 1) / lam**2
+
+    if a == b:
+        return complex(tau * mpmath.exp(a * tau)), complex(step_derivative(a))
+    return (complex((mpmath.exp(a * tau) - mpmath.exp(b * tau)) / (a - b)),
+            complex((step(a) - step(b)) / (a - b)))
+
+
+@pytest.mark.parametrize("a,b", NODES)
+@pytest.mark.parametrize("tau", [0.0, 0.3, 7.0])
+def test_divided_differences_match_matrix_exponential(a, b, tau):
+    bolus, step = exact_in_high_precision(a, b, tau)
+    got_bolus = bolus_divided_difference(np.array(a), np.array(b), np.array(tau))
+    got_step = step_divided_difference(np.array(a), np.array(b), np.array(tau))
+    assert abs(got_bolus - bolus) <= 1e-12 * abs(bolus) + 1e-300
+    assert abs(got_step - step) <= 1e-12 * abs(step) + 1e-300
+
+
+def test_divided_differences_vanish_before_the_dose():
+    assert bolus_divided_difference(np.array(-1.0), np.array(-2.0), np.array(-0.5)) == 0
+    assert step_divided_difference(np.array(-1.0), np.array(-2.0), np.array(-0.5)) == 0
+
+
+def test_expression_jacobian_matches_finite_differences():
+    texts = ["CL / V", "k * (1 - f * d)", "exp(-a * t0) + log(V) ** 2", "sqrt(V * CL) - 3",
+             "-(CL + 2) / (V - 0.5 * CL)"]
+    names = ["CL", "V", "k", "f", "a"]
+    exprs = [parse_expression(t) for t in texts]
+    compiled = ExpressionSet(exprs, names, {"d": 1.0, "t0": 2.0})
+    theta = np.array([[0.7, 3.0, 0.2, 0.4, 0.9]])
+    values, jac = compiled(theta)
+    np.testing.assert_allclose(values[0, 1], 0.2 * (1 - 0.4), rtol=1e-15)
+    for p in range(len(names)):
+        h = 1e-6
+        up, down = theta.copy(), theta.copy()
+        up[0, p] += h
+        down[0, p] -= h
+        fd = (compiled(up)[0] - compiled(down)[0]) / (2 * h)
+        np.testing.assert_allclose(jac[0, :, p], fd[0], rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("CL +", "cannot parse"),
+    ("__import__('os')", "only exp"),
+    ("CL ** V", "exponent must be a number"),
+    ("CL if V else 1", "not an arithmetic expression"),
+    ("CL % 2", "operator Mod not allowed"),
+    ("'text'", "not a number"),
+])
+def test_bad_expressions_are_rejected(text, message):
+    with pytest.raises(ModelFileError, match=message):
+        parse_expression(text, where="transfers[0].rate")
+
+
+def test_unknown_symbols_are_named():
+    with pytest.raises(ModelFileError, match="unknown symbol.*Vx"):
+        ExpressionSet([parse_expression("CL / Vx")], ["CL"], {})
