@@ -243,8 +243,10 @@ class _Eigen:
         batch, n = self.lam.shape
         lam = self.lam[:, None, :]
         Z = np.zeros((batch, len(times), n), dtype=self.lam.dtype)
-        Y = np.zeros((batch, len(times), n, self.G.shape[2]), dtype=self.lam.dtype) \
+        # modal sensitivities, laid out (batch, mode, time, parameter) for batched matmul
+        Y = np.zeros((batch, n, len(times), self.G.shape[2]), dtype=self.lam.dtype) \
             if gradients else None
+        G_t = self.G.transpose(0, 1, 3, 2) if gradients else None            # (B, i, k, P)
         for item in inputs:
             tau = (times - item.time)[None, :, None]
             factor, divided = ((bolus_factor, bolus_divided_difference) if item.kind == "bolus"
@@ -253,13 +255,18 @@ class _Eigen:
             h = factor(lam, tau)                                             # (B, T, n)
             Z += h * c[:, None, :]
             if gradients:
-                K = divided(lam[:, :, :, None], lam[:, :, None, :], tau[..., None])  # (B,T,n,n)
-                Y += np.einsum("bipk,btik->btip", self.G, K * c[:, None, None, :])
+                # K[b, i, t, k]: divided differences between modes i and k at time t
+                K = divided(self.lam[:, :, None, None], self.lam[:, None, None, :],
+                            tau[:, None, :, :])
+                Y += (K * c[:, None, None, :]) @ G_t
                 if item.jacobian is not None:
                     dc = np.einsum("bij,bjp->bip", self.V_inv, item.jacobian)
-                    Y += h[..., None] * dc[:, None, :, :]
-        x = np.einsum("bij,btj->bti", self.V, Z).real
-        dx = np.einsum("bji,btip->btjp", self.V, Y).real if gradients else None
+                    Y += h.transpose(0, 2, 1)[..., None] * dc[:, :, None, :]
+        x = (Z @ self.V.transpose(0, 2, 1)).real
+        if not gradients:
+            return x, None
+        # dx[b, t, j, p] = sum_i V[b, j, i] Y[b, i, t, p]
+        dx = (self.V[:, None] @ Y.transpose(0, 2, 1, 3)).real
         return x, dx
 
     def propagate(self, vector, jacobian, tau):

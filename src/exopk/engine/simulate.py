@@ -165,31 +165,27 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
                                                    return_carried=True)
     administered = _administered(regimen, times)[None, :] + carried
 
-    C, dC = _output_matrix(compiled, values, jacobian, regimen, gradients)
-    outputs = np.einsum("bon,btn->bto", C, amounts)
-    d_outputs = None
-    if gradients:
-        d_outputs = np.einsum("bon,btnp->btop", C, d_amounts) + \
-            np.einsum("bonp,btn->btop", dC, amounts)
+    outputs, d_outputs = _outputs(compiled, values, jacobian, regimen, amounts, d_amounts)
     return SimulationArrays(outputs, d_outputs, amounts, d_amounts, administered)
 
 
-def _output_matrix(compiled, values, jacobian, regimen, gradients):
-    batch = values.shape[0]
-    n_out = len(compiled.output_terms)
-    n = len(compiled.state_names)
-    C = np.zeros((batch, n_out, n))
-    dC = np.zeros((batch, n_out, n, jacobian.shape[2])) if gradients else None
-    reference = regimen.total_amount
-    for o, terms in enumerate(compiled.output_terms):
-        scale = 100.0 / reference if compiled.output_percent[o] else 1.0
-        if compiled.output_percent[o] and reference <= 0:
-            raise SimulationError("percent-of-dose outputs need a regimen with a positive total dose")
-        for state, row in terms:
-            C[:, o, state] += scale * values[:, row]
-            if gradients:
-                dC[:, o, state] += scale * jacobian[:, row]
-    return C, dC
+def _outputs(compiled, values, jacobian, regimen, amounts, d_amounts):
+    """Outputs ``y = C(p) x`` and ``dy/dp = C dx/dp + (dC/dp) x``."""
+    terms = compiled.output_term_table
+    if terms.percent.any() and regimen.total_amount <= 0:
+        raise SimulationError("percent-of-dose outputs need a regimen with a positive total dose")
+    scale = np.where(terms.percent, 100.0 / max(regimen.total_amount, 1e-300), 1.0)
+    weights = values[:, terms.rows] * scale                                  # (B, terms)
+    batch, n = values.shape[0], len(compiled.state_names)
+    C = (weights @ terms.placement).reshape(batch, -1, n)                    # (B, O, n)
+    outputs = amounts @ C.transpose(0, 2, 1)
+    if d_amounts is None:
+        return outputs, None
+    d_outputs = C[:, None] @ d_amounts                                       # (B, T, O, P)
+    d_weights = jacobian[:, terms.rows, :] * scale[:, None]                  # (B, terms, P)
+    x_terms = amounts[:, :, terms.states]                                    # (B, T, terms)
+    d_outputs += terms.membership.T @ (x_terms[..., None] * d_weights[:, None])
+    return outputs, d_outputs
 
 
 def simulate(model, parameters=None, times=None, regimen: Regimen | None = None, *,

@@ -10,6 +10,7 @@ the species preset (see :data:`PHYSIOLOGY_SYMBOLS`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,6 +48,45 @@ def physiology_value(species: SpeciesPhysiology, symbol: str) -> float:
         if symbol.startswith(prefix):
             return float(method(symbol[len(prefix):]))
     raise KeyError(symbol)
+
+
+@dataclass(frozen=True)
+class _OutputTerms:
+    """Outputs as sums of weighted compartments: output ``o`` = sum of ``weight * x[state]``.
+
+    Attributes
+    ----------
+    rows : ndarray of int
+        Expression row of each term's weight.
+    states : ndarray of int
+        Compartment of each term.
+    percent : ndarray of bool
+        Whether the term's output is scaled by 100 / total dose.
+    membership : ndarray, shape (terms, outputs)
+        1 where the term belongs to the output.
+    placement : ndarray, shape (terms, outputs * states)
+        1 at the (output, state) entry of the output matrix each term adds to.
+    """
+
+    rows: np.ndarray
+    states: np.ndarray
+    percent: np.ndarray
+    membership: np.ndarray
+    placement: np.ndarray
+
+    @classmethod
+    def build(cls, output_terms, output_percent, n_states):
+        flat = [(o, state, row) for o, terms in enumerate(output_terms) for state, row in terms]
+        n_outputs = len(output_terms)
+        membership = np.zeros((len(flat), n_outputs))
+        placement = np.zeros((len(flat), n_outputs * n_states))
+        for k, (o, state, _) in enumerate(flat):
+            membership[k, o] = 1.0
+            placement[k, o * n_states + state] = 1.0
+        return cls(rows=np.array([row for _, _, row in flat], dtype=int),
+                   states=np.array([state for _, state, _ in flat], dtype=int),
+                   percent=np.array([output_percent[o] for o, _, _ in flat], dtype=bool),
+                   membership=membership, placement=placement)
 
 
 class CompiledModel:
@@ -103,14 +143,14 @@ class CompiledModel:
             self.route_rows[r.name] = [(self.state_index[c], row(f, f"routes.{r.name}.{c}"))
                                        for c, f in r.targets.items()]
 
-        self.output_terms = []       # per output: list of (state index, row)
-        self.output_percent = []     # per output: scale by 100 / reference dose
-        self.output_units = []
+        output_terms, output_percent, self.output_units = [], [], []
         for o in model.outputs:
             terms, percent, unit = self._output_terms(o, row)
-            self.output_terms.append(terms)
-            self.output_percent.append(percent)
+            output_terms.append(terms)
+            output_percent.append(percent)
             self.output_units.append(unit)
+        self.output_term_table = _OutputTerms.build(output_terms, output_percent,
+                                                    len(self.state_names))
 
         expressions = [parse_expression(text, where=where) for text, where in texts]
         symbols = set().union(*(e.symbols for e in expressions)) if expressions else set()
