@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["exopk.physiology", "exopk.dosing", "exopk.model.spec", "exopk.model.expressions",
-           "exopk.model.priors", "exopk.engine.simulate", "exopk.engine.pints_model"]
+           "exopk.model.priors", "exopk.engine.simulation", "exopk.engine.pints_model"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import exopk
-from exopk.engine.simulate import evaluate
+from exopk.engine.simulation import evaluate
 
 from conftest import exercised_parameters, mixed_regimen
 

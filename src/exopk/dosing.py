@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
 
 from exopk.errors import SimulationError
 
@@ -106,11 +109,18 @@ class Regimen:
             raise SimulationError(f"interval must be positive, got {interval!r}")
         return cls(tuple(Dose(route, amount, start + k * interval, duration) for k in range(count)))
 
-    @property
+    @cached_property
     def total_amount(self) -> float:
         """Sum of all dose amounts: the reference for %ID outputs."""
         return float(sum(d.amount for d in self.doses))
 
-    @property
+    @cached_property
     def routes(self) -> tuple[str, ...]:
+        """Routes used, in order of first use."""
         return tuple(dict.fromkeys(d.route for d in self.doses))
+
+    @cached_property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start times, amounts and durations of the doses as arrays."""
+        return (np.array([d.time for d in self.doses]), np.array([d.amount for d in self.doses]),
+                np.array([d.duration for d in self.doses]))

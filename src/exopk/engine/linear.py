@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 
 from exopk.engine.phi import (bolus_divided_difference, bolus_factor, step_divided_difference,
                               step_factor)
@@ -120,40 +121,53 @@ class LinearSystem:
         -------
         amounts : ndarray, shape (batch, n_times, n_states)
         sensitivities : ndarray, shape (batch, n_times, n_states, n_parameters), or None
-        carried : ndarray, shape (batch, n_times)
+        carried : ndarray, shape (batch, n_times), or None
             Only with ``return_carried``: amount present at each time because steady-state
-            doses start from the pre-dose steady state (0 without such doses).
+            doses start from the pre-dose steady state (None without such doses).
         """
         A = self.matrix(rates)
         batch = A.shape[0]
         gradients = rate_jacobian is not None
         n_parameters = rate_jacobian.shape[2] if gradients else 0
-        amounts = np.empty((batch, len(times), self.n_states))
-        sens = np.empty((batch, len(times), self.n_states, n_parameters)) if gradients else None
-        carried = np.zeros((batch, len(times)))
+        amounts = sens = None
+        with_steady_state = any(item.kind == "steady_state_bolus" for item in inputs)
+        carried = np.zeros((batch, len(times))) if with_steady_state else None
 
         use_expm = np.full(batch, path == "expm")
         if path in ("auto", "eigen"):
-            lam, V = np.linalg.eig(A)
-            V_inv, condition = _inverse_and_condition(V)
+            lam, V, V_inv, condition = _eigendecompose(A)
             bad = ~(condition < CONDITION_LIMIT)
             if path == "auto":
                 use_expm = bad
             elif bad.any():
                 raise SimulationError("eigenvector matrix is singular or ill-conditioned "
                                       f"(condition {np.max(condition):.3g}); use path='auto'")
+            if not use_expm.any():
+                # the usual case: every member solved at once, no copies
+                eigen = _Eigen(lam=lam, V=V, V_inv=V_inv, G=None if not gradients else
+                               _similar_derivative(V, V_inv, rate_jacobian, self))
+                prepared = self._prepare(inputs, None, eigen)
+                amounts, sens = eigen.respond(prepared, times, gradients)
+                if with_steady_state:
+                    carried[:] = _carried(prepared, times)
+                return (amounts, sens, carried) if return_carried else (amounts, sens)
             good = ~use_expm
+            amounts = np.empty((batch, len(times), self.n_states))
+            sens = np.empty((batch, len(times), self.n_states, n_parameters)) if gradients else None
             if good.any():
-                idx = np.flatnonzero(good)
-                eigen = _Eigen(lam=lam[idx], V=V[idx], V_inv=V_inv[idx],
+                eigen = _Eigen(lam=lam[good], V=V[good], V_inv=V_inv[good],
                                G=None if not gradients else _similar_derivative(
-                                   V[idx], V_inv[idx], rate_jacobian[idx], self))
+                                   V[good], V_inv[good], rate_jacobian[good], self))
                 prepared = self._prepare(inputs, good, eigen)
                 x, dx = eigen.respond(prepared, times, gradients)
-                carried[good] = _carried(prepared, times)
+                if with_steady_state:
+                    carried[good] = _carried(prepared, times)
                 amounts[good] = x
                 if gradients:
                     sens[good] = dx
+        if amounts is None:
+            amounts = np.empty((batch, len(times), self.n_states))
+            sens = np.empty((batch, len(times), self.n_states, n_parameters)) if gradients else None
         if use_expm.any():
             if path == "auto":
                 warnings.warn(f"{int(use_expm.sum())} of {batch} parameter sets gave an "
@@ -164,7 +178,8 @@ class LinearSystem:
                 member = _Expm(A[b], None if dA is None else dA[b])
                 prepared = self._prepare(inputs, np.eye(batch, dtype=bool)[b], member)
                 x, dx = member.respond(prepared, times, gradients)
-                carried[b] = _carried(prepared, times)[0]
+                if with_steady_state:
+                    carried[b] = _carried(prepared, times)[0]
                 amounts[b] = x
                 if gradients:
                     sens[b] = dx
@@ -173,11 +188,14 @@ class LinearSystem:
         return amounts, sens
 
     def _prepare(self, inputs, members, solver):
-        """Select the batch members and turn steady-state boluses into plain boluses."""
+        """Select the batch members (None: all) and turn steady-state boluses into boluses."""
         prepared = []
         for item in inputs:
-            vector = item.vector[members]
-            jacobian = None if item.jacobian is None else item.jacobian[members]
+            if members is None:
+                vector, jacobian = item.vector, item.jacobian
+            else:
+                vector = item.vector[members]
+                jacobian = None if item.jacobian is None else item.jacobian[members]
             if item.kind == "steady_state_bolus":
                 pre, d_pre = _steady_state_before_dose(solver, vector, jacobian, item.interval,
                                                        self.draining)
@@ -189,30 +207,72 @@ class LinearSystem:
 
 
 def _carried(prepared, times):
-    """Amount present from pre-dose steady states, per member and time."""
+    """Amount present from pre-dose steady states, per member and time (0 without any)."""
     total = 0.0
     for item in prepared:
         if item.carried:
             total = total + item.vector.sum(axis=1)[:, None] * (times >= item.time)[None, :]
-    return np.broadcast_to(total, (prepared[0].vector.shape[0], len(times)))
+    return total
 
 
-def _inverse_and_condition(V: np.ndarray):
-    """Inverse of each eigenvector matrix and its 1-norm condition number (inf if singular)."""
-    try:
-        V_inv = np.linalg.inv(V)
-    except np.linalg.LinAlgError:
-        V_inv = np.empty_like(V)
-        for b in range(V.shape[0]):
-            try:
-                V_inv[b] = np.linalg.inv(V[b])
-            except np.linalg.LinAlgError:
-                V_inv[b] = np.nan
-    norm = lambda M: np.abs(M).sum(axis=1).max(axis=-1)  # noqa: E731  (1-norm per member)
-    with np.errstate(invalid="ignore"):
-        condition = norm(V) * norm(V_inv)
-    condition[~np.isfinite(condition)] = np.inf
-    return V_inv, condition
+def _eigendecompose(A: np.ndarray):
+    """Eigenvalues, eigenvectors, their inverse and condition number, for each member.
+
+    One LAPACK ``geev`` call per member gives right and left eigenvectors; the rows of ``V^-1``
+    are the left eigenvectors scaled by ``1 / (u_i^H v_i)``, so no inverse is formed. With unit
+    eigenvectors the Frobenius condition number of ``V`` is ``sqrt(n * sum(1 / s_i**2))``,
+    ``s_i = |u_i^H v_i|`` (the reciprocal eigenvalue condition numbers); it is infinite for a
+    defective matrix.
+
+    Returns
+    -------
+    lam : ndarray (batch, n), real when every member's eigenvalues are real, else complex
+    V, V_inv : ndarray (batch, n, n)
+    condition : ndarray (batch,)
+    """
+    batch, n, _ = A.shape
+    if batch == 1:
+        w, right, left = _geev(A[0])
+        V_inv, condition = _left_inverse(right, left)
+        return w[None], right[None], V_inv[None], np.array([condition])
+    members = [_geev(A[b]) for b in range(batch)]
+    dtype = complex if any(np.iscomplexobj(m[0]) for m in members) else float
+    lam = np.empty((batch, n), dtype=dtype)
+    V = np.empty((batch, n, n), dtype=dtype)
+    V_inv = np.empty((batch, n, n), dtype=dtype)
+    condition = np.empty(batch)
+    for b, (w, right, left) in enumerate(members):
+        lam[b], V[b] = w, right
+        V_inv[b], condition[b] = _left_inverse(right, left)
+    return lam, V, V_inv, condition
+
+
+def _left_inverse(right, left):
+    """``V^-1`` from unit left eigenvectors, and the Frobenius condition number of ``V``."""
+    left_h = left.conj() if np.iscomplexobj(left) else left
+    s = np.einsum("ij,ij->j", left_h, right)                                # u_i^H v_i
+    magnitude = np.abs(s)
+    if not magnitude.min() > 0:
+        return np.full_like(right, np.nan), np.inf
+    return left_h.T / s[:, None], float(np.sqrt(len(s) * np.dot(1 / magnitude, 1 / magnitude)))
+
+
+def _geev(A):
+    """Eigenvalues with right and left unit eigenvectors (complex pairs assembled)."""
+    wr, wi, vl, vr, info = scipy.linalg.lapack.dgeev(A, compute_vl=1, compute_vr=1)
+    if info != 0:
+        raise SimulationError(f"eigendecomposition failed (LAPACK dgeev info {info})")
+    if not wi.any():
+        return wr, vr, vl
+    w = wr + 1j * wi
+    right, left = vr.astype(complex), vl.astype(complex)
+    pairs = np.flatnonzero(wi > 0)
+    for j in pairs:
+        right[:, j] = vr[:, j] + 1j * vr[:, j + 1]
+        right[:, j + 1] = vr[:, j] - 1j * vr[:, j + 1]
+        left[:, j] = vl[:, j] + 1j * vl[:, j + 1]
+        left[:, j + 1] = vl[:, j] - 1j * vl[:, j + 1]
+    return w, right, left
 
 
 def _similar_derivative(V, V_inv, rate_jacobian, system):
@@ -237,7 +297,7 @@ class _Eigen:
         return self.G is not None
 
     def to_modes(self, vector):
-        return np.einsum("bij,bj->bi", self.V_inv, vector)
+        return (self.V_inv @ vector[:, :, None])[:, :, 0]
 
     def respond(self, inputs, times, gradients):
         batch, n = self.lam.shape

@@ -6,7 +6,7 @@ import numpy as np
 import pints
 
 from exopk.dosing import Regimen
-from exopk.engine.simulate import evaluate, validate_times
+from exopk.engine.simulation import evaluate, validate_times
 from exopk.errors import SimulationError
 
 __all__ = ["PintsForwardModel"]

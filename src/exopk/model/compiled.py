@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
+from exopk.engine.linear import LinearSystem
 from exopk.errors import ModelFileError, PhysiologyError, SimulationError
 from exopk.model.expressions import ExpressionSet, parse_expression
 from exopk.model.spec import Model
@@ -60,22 +62,28 @@ class _OutputTerms:
         Expression row of each term's weight.
     states : ndarray of int
         Compartment of each term.
-    percent : ndarray of bool
-        Whether the term's output is scaled by 100 / total dose.
+    output_of_term : ndarray of int
+        Output each term belongs to.
+    output_percent : ndarray of bool
+        Per output: scaled by 100 / total dose.
     membership : ndarray, shape (terms, outputs)
         1 where the term belongs to the output.
     placement : ndarray, shape (terms, outputs * states)
         1 at the (output, state) entry of the output matrix each term adds to.
+    constant : ndarray, shape (outputs, states), or None
+        The output matrix before percent scaling, when no weight depends on a parameter.
     """
 
     rows: np.ndarray
     states: np.ndarray
-    percent: np.ndarray
+    output_of_term: np.ndarray
+    output_percent: np.ndarray
     membership: np.ndarray
     placement: np.ndarray
+    constant: np.ndarray | None
 
     @classmethod
-    def build(cls, output_terms, output_percent, n_states):
+    def build(cls, output_terms, output_percent, n_states, expressions, parameter_names):
         flat = [(o, state, row) for o, terms in enumerate(output_terms) for state, row in terms]
         n_outputs = len(output_terms)
         membership = np.zeros((len(flat), n_outputs))
@@ -83,10 +91,15 @@ class _OutputTerms:
         for k, (o, state, _) in enumerate(flat):
             membership[k, o] = 1.0
             placement[k, o * n_states + state] = 1.0
-        return cls(rows=np.array([row for _, _, row in flat], dtype=int),
-                   states=np.array([state for _, state, _ in flat], dtype=int),
-                   percent=np.array([output_percent[o] for o, _, _ in flat], dtype=bool),
-                   membership=membership, placement=placement)
+        rows = np.array([row for _, _, row in flat], dtype=int)
+        constant = None
+        if not any(expressions.expressions[r].symbols & set(parameter_names) for r in rows):
+            weights = expressions(np.zeros((1, len(parameter_names))), derivatives=False)[0, rows]
+            constant = (weights @ placement).reshape(n_outputs, n_states)
+        return cls(rows=rows, states=np.array([state for _, state, _ in flat], dtype=int),
+                   output_of_term=np.array([o for o, _, _ in flat], dtype=int),
+                   output_percent=np.array(output_percent, dtype=bool),
+                   membership=membership, placement=placement, constant=constant)
 
 
 class CompiledModel:
@@ -138,10 +151,12 @@ class CompiledModel:
         self.linear_targets = np.array(targets, dtype=int)
         self.rate_rows = np.array(rate_rows, dtype=int)
 
-        self.route_rows = {}
+        self.route_rows = {}      # route -> (target compartment indices, expression rows)
         for r in model.routes:
-            self.route_rows[r.name] = [(self.state_index[c], row(f, f"routes.{r.name}.{c}"))
-                                       for c, f in r.targets.items()]
+            pairs = [(self.state_index[c], row(f, f"routes.{r.name}.{c}"))
+                     for c, f in r.targets.items()]
+            self.route_rows[r.name] = (np.array([s for s, _ in pairs], dtype=int),
+                                       np.array([e for _, e in pairs], dtype=int))
 
         output_terms, output_percent, self.output_units = [], [], []
         for o in model.outputs:
@@ -149,8 +164,6 @@ class CompiledModel:
             output_terms.append(terms)
             output_percent.append(percent)
             self.output_units.append(unit)
-        self.output_term_table = _OutputTerms.build(output_terms, output_percent,
-                                                    len(self.state_names))
 
         expressions = [parse_expression(text, where=where) for text, where in texts]
         symbols = set().union(*(e.symbols for e in expressions)) if expressions else set()
@@ -165,6 +178,10 @@ class CompiledModel:
         except ModelFileError as exc:
             raise ModelFileError(exc.reason, file=model.source_file, key=exc.key) from None
         self.sinks = np.array([c.kind == "sink" for c in model.compartments])
+        self.output_term_table = _OutputTerms.build(output_terms, output_percent,
+                                                    len(self.state_names), self.expressions,
+                                                    self.parameter_names)
+        self.constant_routes = self._check_constant_routes()
 
     # -- construction helpers -----------------------------------------------------------------
     def _output_terms(self, output, row):
@@ -228,6 +245,26 @@ class CompiledModel:
                                      "parameter to give it a value", file=file, key=where) from None
         return constants
 
+    def _check_constant_routes(self) -> frozenset[str]:
+        """Routes whose split fractions use no parameter: checked once here, not per simulation."""
+        constant = set()
+        for name, (_, rows) in self.route_rows.items():
+            if any(self.expressions.expressions[r].symbols & set(self.parameter_names) for r in rows):
+                continue
+            values = self.expressions(self.nominal[None], derivatives=False)[0, rows]
+            if abs(values.sum() - 1.0) > 1e-9 or values.min() < 0 or values.max() > 1:
+                raise ModelFileError(f"route '{name}' splits doses into fractions "
+                                     f"{values.tolist()}; each must lie in [0, 1] and they must "
+                                     "add up to 1", file=self.model.source_file,
+                                     key=f"routes.{name}")
+            constant.add(name)
+        return frozenset(constant)
+
+    @cached_property
+    def linear_system(self) -> LinearSystem:
+        """The first-order transfers as a :class:`~exopk.engine.linear.LinearSystem`."""
+        return LinearSystem(len(self.state_names), self.linear_sources, self.linear_targets)
+
     # -- parameter handling -------------------------------------------------------------------
     def parameter_matrix(self, parameters=None) -> np.ndarray:
         """Turn user parameters into a (batch, n_parameters) array, checking names and bounds.
@@ -270,9 +307,15 @@ class CompiledModel:
                 f"[{self.lower[p]:g}, {self.upper[p]:g}] (parameter set {b})")
         return theta
 
-    def evaluate_expressions(self, theta: np.ndarray):
-        """Values (batch, n_expr) and Jacobian (batch, n_expr, n_parameters) of all expressions."""
-        values, jacobian = self.expressions(theta)
+    def evaluate_expressions(self, theta: np.ndarray, *, derivatives: bool = True):
+        """Values (batch, n_expr) and Jacobian (batch, n_expr, n_parameters) of all expressions.
+
+        Without ``derivatives`` the Jacobian is None.
+        """
+        if derivatives:
+            values, jacobian = self.expressions(theta)
+        else:
+            values, jacobian = self.expressions(theta, derivatives=False), None
         if not np.all(np.isfinite(values)):
             b, e = np.argwhere(~np.isfinite(values))[0]
             expr = self.expressions.expressions[e]

@@ -13,6 +13,7 @@ and the functions ``exp``, ``log``, ``sqrt``.
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -231,43 +232,81 @@ class ExpressionSet:
             unknown = expr.symbols - index.keys() - constants.keys()
             if unknown:
                 raise ModelFileError(f"unknown symbol(s) {', '.join(sorted(unknown))} in '{expr.text}'")
-        self._function = self._generate(index, constants)
-
-    def _generate(self, index: dict[str, int], constants: dict[str, float]) -> Callable:
-        used = sorted(set().union(*(e.symbols for e in self.expressions)) & index.keys()) \
-            if self.expressions else []
-        lines = ["def _evaluate(p, values, jac):"]
-        for name in used:
-            lines.append(f"    {name} = p[:, {index[name]}]")
-        for name in sorted(set().union(*(e.symbols for e in self.expressions)) & constants.keys()
-                           if self.expressions else []):
-            if name not in index:
-                lines.append(f"    {name} = {float(constants[name])!r}")
+        derivatives = []                       # (row, parameter column, derivative source)
         for row, expr in enumerate(self.expressions):
-            lines.append(f"    values[:, {row}] = {ast.unparse(expr.tree)}")
             for name in sorted(expr.symbols & index.keys()):
                 derivative = _derivative(expr.tree, name)
                 if _value_of(derivative) != 0.0:
-                    lines.append(f"    jac[:, {row}, {index[name]}] = {ast.unparse(derivative)}")
-        lines.append("    return values, jac")
-        namespace = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt}
+                    derivatives.append((row, index[name], ast.unparse(derivative)))
+        self._jac_rows = np.array([r for r, _, _ in derivatives], dtype=int)
+        self._jac_cols = np.array([c for _, c, _ in derivatives], dtype=int)
+        values_source = [ast.unparse(e.tree) for e in self.expressions]
+        derivative_source = [text for _, _, text in derivatives]
+        self._values_scalar, self._both_scalar, self._values_array, self._both_array = (
+            self._generate(index, constants, values_source, derivative_source, scalar=scalar,
+                           with_derivatives=both)
+            for scalar, both in ((True, False), (True, True), (False, False), (False, True)))
+
+    def _generate(self, index, constants, values_source, derivative_source, *, scalar,
+                  with_derivatives) -> Callable:
+        """Source of a function of a parameter sequence ``p`` returning tuples of results.
+
+        With ``scalar`` the symbols are Python floats (one parameter set, no numpy overhead);
+        otherwise they are arrays over the batch.
+        """
+        symbols = set().union(*(e.symbols for e in self.expressions)) if self.expressions else set()
+        lines = ["def _evaluate(p):"]
+        for name in sorted(symbols & index.keys()):
+            lines.append(f"    {name} = p[{index[name]}]")
+        for name in sorted(symbols - index.keys()):
+            lines.append(f"    {name} = {float(constants[name])!r}")
+        lines.append(f"    values = ({', '.join(values_source)},)")
+        if with_derivatives:
+            lines.append(f"    derivatives = ({', '.join(derivative_source)},)")
+            lines.append("    return values, derivatives")
+        else:
+            lines.append("    return values")
+        functions = math if scalar else np
+        namespace = {"exp": functions.exp, "log": functions.log, "sqrt": functions.sqrt}
         exec(compile("\n".join(lines), "<exopk expressions>", "exec"), namespace)
         return namespace["_evaluate"]
 
-    def __call__(self, parameters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, parameters: np.ndarray, *, derivatives: bool = True):
         """Evaluate every expression on a batch of parameter vectors.
 
         Parameters
         ----------
         parameters : ndarray, shape (batch, n_parameters)
+        derivatives : bool
+            Also return the Jacobian.
 
         Returns
         -------
         values : ndarray, shape (batch, n_expressions)
         jacobian : ndarray, shape (batch, n_expressions, n_parameters)
+            Only with ``derivatives``.
         """
         batch = parameters.shape[0]
-        values = np.zeros((batch, len(self.expressions)))
-        jac = np.zeros((batch, len(self.expressions), len(self.parameters)))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self._function(parameters, values, jac)
+        n_expr, n_par = len(self.expressions), len(self.parameters)
+        if batch == 1:
+            try:
+                result = (self._both_scalar if derivatives else self._values_scalar)(
+                    parameters[0].tolist())
+                return self._assemble(result, derivatives, 1, n_expr, n_par,
+                                      lambda raw: np.array(raw, dtype=float)[None])
+            except (ArithmeticError, ValueError):
+                pass  # division by zero or log of a negative: let numpy give inf or nan
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            result = (self._both_array if derivatives else self._values_array)(list(parameters.T))
+        return self._assemble(result, derivatives, batch, n_expr, n_par, lambda raw: np.array(
+            np.broadcast_arrays(*raw, np.empty(batch))[:-1], dtype=float).T)
+
+    def _assemble(self, result, derivatives, batch, n_expr, n_par, to_columns):
+        if not derivatives:
+            return to_columns(result) if n_expr else np.zeros((batch, 0))
+        raw_values, raw_derivatives = result
+        values = to_columns(raw_values) if n_expr else np.zeros((batch, 0))
+        jacobian = np.zeros((batch, n_expr, n_par))
+        if len(raw_derivatives):
+            jacobian[:, self._jac_rows, self._jac_cols] = to_columns(raw_derivatives)
+        return values, jacobian

@@ -408,8 +408,8 @@ class Model:
 
     def simulate(self, parameters=None, times=None, regimen=None, *, gradients: bool = False,
                  path: str = "auto"):
-        """Simulate; see :func:`exopk.engine.simulate.simulate`."""
-        from exopk.engine.simulate import simulate
+        """Simulate; see :func:`exopk.engine.simulation.simulate`."""
+        from exopk.engine.simulation import simulate
         return simulate(self, parameters, times, regimen, gradients=gradients, path=path)
 
 

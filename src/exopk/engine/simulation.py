@@ -12,11 +12,12 @@ import numpy as np
 import xarray as xr
 
 from exopk.dosing import Regimen
-from exopk.engine.linear import LinearInput, LinearSystem
+from exopk.engine.linear import LinearInput
 from exopk.engine.nonlinear import solve_saturable
 from exopk.errors import SimulationError
 
-__all__ = ["SimulationArrays", "evaluate", "simulate", "validate_times", "ROUTE_SUM_TOLERANCE"]
+__all__ = ["SimulationArrays", "evaluate", "output_matrix", "simulate", "validate_times",
+           "ROUTE_SUM_TOLERANCE"]
 
 ROUTE_SUM_TOLERANCE = 1e-9
 
@@ -64,40 +65,37 @@ def validate_times(times) -> np.ndarray:
     return t
 
 
-def _system(compiled) -> LinearSystem:
-    system = getattr(compiled, "_linear_system", None)
-    if system is None:
-        system = LinearSystem(len(compiled.state_names), compiled.linear_sources,
-                              compiled.linear_targets)
-        compiled._linear_system = system
-    return system
+def _inputs(compiled, regimen: Regimen, values, jacobian):
+    """Linear inputs for every dose, with dose split fractions checked.
 
-
-def _inputs(compiled, regimen: Regimen, values, jacobian, gradients):
-    """Linear inputs for every dose, with dose split fractions checked."""
+    ``jacobian`` is None when no sensitivities are wanted.
+    """
     batch = values.shape[0]
     n = len(compiled.state_names)
-    P = jacobian.shape[2]
     splits = {}
     for route in regimen.routes:
         if route not in compiled.route_rows:
             raise SimulationError(f"model '{compiled.model.name}' has no route '{route}'; known: "
                                   f"{', '.join(compiled.route_rows)}")
+        states, rows = compiled.route_rows[route]
         fractions = np.zeros((batch, n))
-        d_fractions = np.zeros((batch, n, P))
-        for state, row in compiled.route_rows[route]:
-            fractions[:, state] += values[:, row]
-            d_fractions[:, state] += jacobian[:, row]
+        fractions[:, states] = values[:, rows]
         total = fractions.sum(axis=1)
-        bad = (np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE) | np.any(fractions < 0, axis=1) | \
-            np.any(fractions > 1, axis=1)
-        if bad.any():
+        if route not in compiled.constant_routes and (
+                np.any(np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE) or fractions.min() < 0
+                or fractions.max() > 1):
+            bad = (np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE) | np.any(fractions < 0, axis=1) | \
+                np.any(fractions > 1, axis=1)
             b = int(np.flatnonzero(bad)[0])
             raise SimulationError(
                 f"route '{route}' splits the dose into fractions "
                 f"{dict(zip(compiled.state_names, np.round(fractions[b], 12)))} (sum {total[b]:.12g}); "
                 f"each must lie in [0, 1] and they must add up to 1 (parameter set {b})")
-        splits[route] = (fractions, d_fractions if gradients else None)
+        d_fractions = None
+        if jacobian is not None and np.any(jacobian[:, rows]):
+            d_fractions = np.zeros((batch, n, jacobian.shape[2]))
+            d_fractions[:, states] = jacobian[:, rows]
+        splits[route] = (fractions, d_fractions)
     inputs = []
     for dose in regimen.doses:
         fractions, d_fractions = splits[dose.route]
@@ -116,14 +114,14 @@ def _inputs(compiled, regimen: Regimen, values, jacobian, gradients):
 
 
 def _administered(regimen: Regimen, times):
-    total = np.zeros(len(times))
-    for dose in regimen.doses:
-        elapsed = times - dose.time
-        if dose.is_infusion:
-            total += dose.amount * np.clip(elapsed / dose.duration, 0.0, 1.0)
-        else:
-            total += np.where(elapsed >= 0, dose.amount, 0.0)
-    return total
+    """Amount given by each time: boluses whole, infusions pro rata."""
+    starts, amounts, durations = regimen.arrays
+    elapsed = times[:, None] - starts[None, :]
+    if not durations.any():
+        return (elapsed >= 0) @ amounts
+    given = np.where(durations > 0, np.clip(elapsed / np.where(durations > 0, durations, 1.0), 0, 1),
+                     elapsed >= 0)
+    return given @ amounts
 
 
 def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *,
@@ -143,48 +141,71 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
     path : {"auto", "eigen", "expm"}
         Linear solution path (see :mod:`exopk.engine.linear`).
     """
-    values, jacobian = compiled.evaluate_expressions(theta)
+    # saturable models always need the Jacobian: their ODE solver uses it
+    values, jacobian = compiled.evaluate_expressions(
+        theta, derivatives=gradients or bool(compiled.saturable))
     rates = values[:, compiled.rate_rows]
-    if np.any(rates < 0):
+    if rates.min(initial=0.0) < 0:
         b, j = np.argwhere(rates < 0)[0]
         t = [t for t in compiled.model.transfers if t.kind != "michaelis_menten"][j]
         raise SimulationError(f"transfer {t.source} -> {t.target} has negative rate "
                               f"{rates[b, j]:g} (parameter set {b})")
-    rate_jacobian = jacobian[:, compiled.rate_rows, :] if gradients else None
-    inputs = _inputs(compiled, regimen, values, jacobian, gradients)
-    system = _system(compiled)
+    rate_jacobian = jacobian[:, compiled.rate_rows, :] if jacobian is not None else None
+    inputs = _inputs(compiled, regimen, values, jacobian if gradients else None)
+    system = compiled.linear_system
     if compiled.saturable:
         saturable = [(s, d, values[:, v], values[:, k], values[:, vol], jacobian[:, v],
                       jacobian[:, k], jacobian[:, vol]) for s, d, v, k, vol in compiled.saturable]
-        amounts, d_amounts = solve_saturable(system, rates, jacobian[:, compiled.rate_rows, :],
-                                             saturable, inputs, times, gradients=gradients)
-        carried = np.zeros((theta.shape[0], len(times)))
+        amounts, d_amounts = solve_saturable(system, rates, rate_jacobian, saturable, inputs,
+                                             times, gradients=gradients)
+        carried = None
     else:
-        amounts, d_amounts, carried = system.solve(rates, inputs, times,
-                                                   rate_jacobian=rate_jacobian, path=path,
-                                                   return_carried=True)
-    administered = _administered(regimen, times)[None, :] + carried
+        amounts, d_amounts, carried = system.solve(
+            rates, inputs, times, rate_jacobian=rate_jacobian if gradients else None, path=path,
+            return_carried=True)
+    administered = _administered(regimen, times)[None, :].repeat(amounts.shape[0], axis=0)
+    if carried is not None:
+        administered = administered + carried
 
     outputs, d_outputs = _outputs(compiled, values, jacobian, regimen, amounts, d_amounts)
     return SimulationArrays(outputs, d_outputs, amounts, d_amounts, administered)
 
 
+def _percent_scale(compiled, regimen):
+    """Per output: 100 / total dose for percent-of-dose outputs, else 1."""
+    terms = compiled.output_term_table
+    if regimen.total_amount <= 0 and terms.output_percent.any():
+        raise SimulationError("percent-of-dose outputs need a regimen with a positive total dose")
+    return 1.0 + terms.output_percent * (100.0 / max(regimen.total_amount, 1e-300) - 1.0)
+
+
+def output_matrix(compiled, values, regimen) -> np.ndarray:
+    """The matrix ``C`` (batch or 1, n_outputs, n_compartments) with outputs ``y = C x``.
+
+    ``values`` are the expression values of :meth:`CompiledModel.evaluate_expressions`. When
+    no output weight depends on a parameter, one matrix serves the whole batch (leading size 1).
+    """
+    terms = compiled.output_term_table
+    scale = _percent_scale(compiled, regimen)[:, None]
+    if terms.constant is not None:
+        return (terms.constant * scale)[None]
+    weights = values[:, terms.rows]                                          # (B, terms)
+    return (weights @ terms.placement).reshape(values.shape[0], -1, len(compiled.state_names)) * scale
+
+
 def _outputs(compiled, values, jacobian, regimen, amounts, d_amounts):
     """Outputs ``y = C(p) x`` and ``dy/dp = C dx/dp + (dC/dp) x``."""
     terms = compiled.output_term_table
-    if terms.percent.any() and regimen.total_amount <= 0:
-        raise SimulationError("percent-of-dose outputs need a regimen with a positive total dose")
-    scale = np.where(terms.percent, 100.0 / max(regimen.total_amount, 1e-300), 1.0)
-    weights = values[:, terms.rows] * scale                                  # (B, terms)
-    batch, n = values.shape[0], len(compiled.state_names)
-    C = (weights @ terms.placement).reshape(batch, -1, n)                    # (B, O, n)
+    C = output_matrix(compiled, values, regimen)
     outputs = amounts @ C.transpose(0, 2, 1)
     if d_amounts is None:
         return outputs, None
     d_outputs = C[:, None] @ d_amounts                                       # (B, T, O, P)
-    d_weights = jacobian[:, terms.rows, :] * scale[:, None]                  # (B, terms, P)
-    x_terms = amounts[:, :, terms.states]                                    # (B, T, terms)
-    d_outputs += terms.membership.T @ (x_terms[..., None] * d_weights[:, None])
+    if terms.constant is None:
+        scale = _percent_scale(compiled, regimen)[terms.output_of_term]
+        d_weights = jacobian[:, terms.rows, :] * scale[:, None]               # (B, terms, P)
+        x_terms = amounts[:, :, terms.states]                                # (B, T, terms)
+        d_outputs += terms.membership.T @ (x_terms[..., None] * d_weights[:, None])
     return outputs, d_outputs
 
 
