@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     except ExopkError as exc:
         print(f"exopk: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a command that stopped reading (head)
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

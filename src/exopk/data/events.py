@@ -1,0 +1,253 @@
+"""NONMEM-style event tables (doses and observations) and the dose list they describe."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from exopk.data.fields import parse_number
+from exopk.data.problems import ProblemCollector
+from exopk.data.table import Table, parse_table, read_text
+from exopk.data.units import to_minutes
+
+__all__ = ["read_events", "expand_doses", "DoseRecord"]
+
+_REQUIRED = ("time", "amt", "cmt", "dv", "evid")
+_OPTIONAL = ("id", "mdv", "rate", "ii", "addl", "ss")
+_RESERVED = ("time_min", "line")
+_MISSING = ("", ".")
+_DOSING_EVIDS = (1, 4)
+
+
+@dataclass(frozen=True)
+class DoseRecord:
+    """One dose, after ADDL/II expansion.
+
+    Attributes
+    ----------
+    id : float
+        Subject (``ID``; 1 when the table has no ``ID`` column).
+    time_min : float
+        Dosing time in min.
+    amount : float
+        Dose (``AMT``), in the table's amount unit.
+    compartment : int
+        Compartment number (``CMT``).
+    rate : float
+        Infusion rate in amount per min; 0 for a bolus.
+    duration_min : float
+        Infusion duration in min (``AMT / RATE``); 0 for a bolus.
+    line : int
+        Line of the dosing record in the file (header = 1).
+    """
+
+    id: float
+    time_min: float
+    amount: float
+    compartment: int
+    rate: float
+    duration_min: float
+    line: int
+
+
+class _Cells:
+    """The cells of one event record, read by lowercase column name."""
+
+    def __init__(self, cells: dict[str, str], names: dict[str, str], line: int,
+                 problems: ProblemCollector):
+        self.cells, self.names, self.line, self.problems = cells, names, line, problems
+
+    def problem(self, column: str, message: str) -> None:
+        self.problems.add(message, row=self.line, column=self.names.get(column, column.upper()))
+
+    def number(self, column: str, *, default: float = np.nan, required: bool = False,
+               whole: bool = False, allowed: tuple[int, ...] | None = None,
+               signed: bool = False) -> float:
+        """Parse a cell; report it and return NaN when invalid, ``default`` when not given.
+
+        ``whole`` asks for a whole number, ``allowed`` for one of a few codes, ``signed``
+        lets the number be negative.
+        """
+        text = self.cells.get(column, "").strip()
+        if text in _MISSING:
+            if required:
+                self.problem(column, "missing value")
+            return default
+        try:
+            number = parse_number(text)
+        except ValueError as exc:
+            self.problem(column, str(exc))
+            return np.nan
+        if number < 0 and not signed:
+            self.problem(column, f"negative {column.upper()} {text!r}")
+        elif whole and number != int(number):
+            self.problem(column, f"{column.upper()} {text!r} is not a whole number")
+        elif allowed is not None and number not in allowed:
+            self.problem(column, f"{column.upper()} {text!r} is not one of "
+                                 f"{', '.join(str(a) for a in allowed)}")
+        return number
+
+
+def _check_header(table: Table, problems: ProblemCollector) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for index, name in enumerate(table.header):
+        key = name.strip().lower()
+        if key in columns:
+            problems.add(f"column {name!r} appears twice in the header (names are "
+                         "case-insensitive)", row=table.header_line, column=name)
+        elif key in _RESERVED:
+            problems.add(f"column name {name!r} is reserved for a column exopk adds",
+                         row=table.header_line, column=name)
+        else:
+            columns[key] = index
+    for key in _REQUIRED:
+        if key not in columns:
+            problems.add("missing required column", row=table.header_line,
+                         column=key.upper())
+    return columns
+
+
+def _parse_record(row: _Cells) -> dict[str, float]:
+    evid = row.number("evid", required=True, whole=True, allowed=(0, 1, 2, 3, 4))
+    dosing = evid in _DOSING_EVIDS
+    values = {
+        "id": row.number("id", default=1.0, required="id" in row.names),
+        "time": row.number("time", required=True),
+        "evid": evid,
+        "amt": row.number("amt", default=0.0),
+        "cmt": row.number("cmt", required=evid in (0, 1, 4), whole=True),
+        "dv": row.number("dv", signed=True),
+        "mdv": row.number("mdv", default=float(evid != 0), whole=True, allowed=(0, 1)),
+        "rate": row.number("rate", default=0.0),
+        "ii": row.number("ii", default=0.0),
+        "addl": row.number("addl", default=0.0, whole=True),
+        "ss": row.number("ss", default=0.0, whole=True, allowed=(0, 1, 2)),
+    }
+    if values["cmt"] == 0:
+        row.problem("cmt", "CMT must be a compartment number from 1")
+    if dosing and not values["amt"] > 0:
+        row.problem("amt", f"dosing record (EVID {evid:g}) without a positive AMT")
+    if evid == 0 and values["mdv"] == 0 and np.isnan(values["dv"]):
+        row.problem("dv", "observation record (EVID 0, MDV 0) without DV")
+    if values["addl"] > 0 and not values["ii"] > 0:
+        row.problem("addl", f"ADDL {values['addl']:g} additional doses need II > 0")
+    return values
+
+
+def read_events(path: str | os.PathLike, *, time_unit: str = "h") -> xr.Dataset:
+    """Read and check a NONMEM-style event table.
+
+    Columns (names case-insensitive): ``TIME``, ``AMT``, ``CMT``, ``DV``, ``EVID`` required;
+    ``ID``, ``MDV``, ``RATE``, ``II``, ``ADDL``, ``SS`` optional. Other columns (covariates)
+    are kept as text. ``.`` or an empty cell means "not given": AMT, RATE, II, ADDL and SS
+    then read as 0 (as NONMEM reads ``.``), DV and CMT as NaN, MDV as 1 for non-observation
+    records and 0 for observations, ID as 1 when there is no ``ID`` column.
+
+    Checked, each reported with file, line and column: missing required columns or values;
+    non-numeric, NaN or infinite numbers; any negative number but DV; EVID not
+    in {0, 1, 2, 3, 4}; MDV not 0 or 1; SS not 0, 1 or 2; non-whole CMT, EVID, ADDL; dosing
+    records (EVID 1 or 4) without a positive AMT; observations (EVID 0, MDV 0) without DV;
+    ADDL without a positive II; TIME decreasing within a subject (allowed at EVID 3 or 4
+    resets); repeated column names, or the names ``time_min`` and ``line`` (added here);
+    malformed CSV. All problems are collected and raised together.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file.
+    time_unit : str, default "h"
+        Unit of TIME and II (and the time unit of RATE), as a pint unit string.
+
+    Returns
+    -------
+    xarray.Dataset
+        One dimension ``record``: ``id``, ``time``, ``amt``, ``cmt``, ``dv``, ``evid``,
+        ``mdv``, ``rate``, ``ii``, ``addl``, ``ss`` (floats), ``time_min`` (TIME in min),
+        ``line`` (line in the file), extra columns as text under their lowercase names.
+        ``attrs``: ``source_file``, ``time_unit``.
+
+    Raises
+    ------
+    exopk.data.DataValidationError
+        Any problem in the file.
+    exopk.data.UnitError
+        ``time_unit`` is not a unit of time.
+    """
+    minutes = to_minutes(1.0, time_unit)
+    file = str(path)
+    problems = ProblemCollector(file)
+    text = read_text(path, problems)
+    problems.raise_if_any()
+    table = parse_table(text, problems)
+    columns = _check_header(table, problems)
+    names = {key: table.header[index] for key, index in columns.items()}
+    extra = [key for key in columns if key not in _REQUIRED + _OPTIONAL]
+    records, lines = [], []
+    last_time: dict[float, float] = {}
+    for line, cells in table.rows:
+        row = _Cells({key: cells[index] for key, index in columns.items()}, names, line,
+                     problems)
+        values = _parse_record(row)
+        previous = last_time.get(values["id"])
+        if previous is not None and values["time"] < previous and values["evid"] not in (3, 4):
+            row.problem("time", f"TIME {values['time']:g} is before the previous record's "
+                                f"{previous:g} for ID {values['id']:g}")
+        last_time[values["id"]] = values["time"]
+        records.append({**values, **{key: cells[columns[key]] for key in extra}})
+        lines.append(line)
+    problems.raise_if_any()
+    data_vars = {key: ("record", np.array([r[key] for r in records], dtype=float))
+                 for key in ("id", *_REQUIRED, *_OPTIONAL[1:])}
+    times = np.array([r["time"] for r in records], dtype=float)
+    data_vars["time_min"] = ("record", times * minutes, {"units": "min"})
+    data_vars["line"] = ("record", np.array(lines, dtype=np.int64))
+    for key in extra:
+        data_vars[key] = ("record", np.array([r[key] for r in records], dtype=str))
+    return xr.Dataset(data_vars, attrs={"source_file": file, "time_unit": time_unit})
+
+
+def expand_doses(events: xr.Dataset) -> list[DoseRecord]:
+    """List every dose of an event table, with ADDL additional doses spelt out.
+
+    A dosing record (EVID 1 or 4) at time ``t`` with ``ADDL = k`` and interval ``II`` gives
+    doses at ``t, t + II, ..., t + k II``. ``RATE > 0`` makes an infusion of duration
+    ``AMT / RATE``.
+
+    Parameters
+    ----------
+    events : xarray.Dataset
+        From :func:`read_events`.
+
+    Returns
+    -------
+    list of DoseRecord
+        Sorted by subject, then time (min), then line.
+
+    Raises
+    ------
+    exopk.data.DataValidationError
+        A dosing record asks for steady state (SS 1 or 2), which is not a finite list of doses.
+    """
+    minutes = to_minutes(1.0, events.attrs["time_unit"])
+    problems = ProblemCollector(events.attrs["source_file"])
+    doses = []
+    for i in np.flatnonzero(np.isin(events["evid"].values, _DOSING_EVIDS)):
+        record = {key: float(events[key].values[i])
+                  for key in ("id", "time", "amt", "cmt", "rate", "ii", "addl", "ss")}
+        line = int(events["line"].values[i])
+        if record["ss"] != 0:
+            problems.add(f"steady-state dosing (SS {record['ss']:g}) cannot be expanded into "
+                         "single doses", row=line, column="SS")
+            continue
+        rate = record["rate"] / minutes
+        duration = record["amt"] / rate if rate > 0 else 0.0
+        for k in range(int(record["addl"]) + 1):
+            doses.append(DoseRecord(
+                id=record["id"], time_min=(record["time"] + k * record["ii"]) * minutes,
+                amount=record["amt"], compartment=int(record["cmt"]), rate=rate,
+                duration_min=duration, line=line))
+    problems.raise_if_any()
+    return sorted(doses, key=lambda d: (d.id, d.time_min, d.line))
