@@ -111,3 +111,18 @@ def test_dose_split_fractions_must_add_to_one():
         if r.name == "intranasal" else r for r in model.routes))
     with pytest.raises(SimulationError, match="route 'intranasal'.*add up to 1"):
         bad.simulate(None, [1.0], exopk.Regimen.bolus("intranasal", 1.0))
+
+
+def test_endogenous_secretion_adds_its_steady_state_secretion_over_clearance():
+    model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    parameters = {"secretion_rate": 5.0, "CL": 0.5, "V_plasma": 2.0}
+    ds = model.simulate(parameters, [0.0, 3.0], exopk.Regimen.bolus("iv", 10.0), gradients=True)
+    dosed = 10.0 / 2.0 * np.exp(-0.25 * np.array([0.0, 3.0]))
+    np.testing.assert_allclose(ds.value.sel(output="plasma_concentration"), dosed, rtol=1e-12)
+    # steady state of the body's own vesicles: secretion / clearance, independent of volume
+    np.testing.assert_allclose(ds.value.sel(output="plasma_total_concentration"), dosed + 5.0 / 0.5,
+                               rtol=1e-12)
+    np.testing.assert_allclose(ds.sensitivity.sel(output="plasma_total_concentration",
+                                                  parameter="secretion_rate"), 1 / 0.5, rtol=1e-12)
+    # endogenous vesicles are not dose: mass balance of the dose is untouched
+    assert float(np.abs(ds.mass_balance_residual).max()) < 1e-12

@@ -168,7 +168,48 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
         administered = administered + carried
 
     outputs, d_outputs = _outputs(compiled, values, jacobian, regimen, amounts, d_amounts)
+    if compiled.output_endogenous.any():
+        _add_endogenous(compiled, values, jacobian if gradients else None, rates,
+                        rate_jacobian if gradients else None, regimen, outputs, d_outputs)
     return SimulationArrays(outputs, d_outputs, amounts, d_amounts, administered)
+
+
+def _add_endogenous(compiled, values, jacobian, rates, rate_jacobian, regimen, outputs, d_outputs):
+    """Add the steady state sustained by endogenous secretion to the outputs that include it.
+
+    On the draining compartments ``N``: ``A_NN x + u_N = 0``, so ``x = -A_NN^-1 u_N`` and
+    ``dx = -A_NN^-1 (dA_NN x + du_N)``.
+    """
+    system = compiled.linear_system
+    N = np.flatnonzero(system.draining)
+    A = system.matrix(rates)[:, N[:, None], N[None, :]]
+    u = np.zeros((values.shape[0], len(N)))
+    position = int(np.flatnonzero(N == compiled.endogenous_state)[0])
+    u[:, position] = values[:, compiled.endogenous_row]
+    try:
+        x_N = -np.linalg.solve(A, u[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        raise SimulationError("endogenous secretion has no steady state: some compartment it "
+                              "reaches never drains") from None
+    x = np.zeros((values.shape[0], len(compiled.state_names)))
+    x[:, N] = x_N
+    C = output_matrix(compiled, values, regimen)[:, compiled.output_endogenous]
+    outputs[:, :, compiled.output_endogenous] += (C @ x[..., None])[:, None, :, 0]
+    if d_outputs is None:
+        return
+    dA = system.matrix_derivative(rate_jacobian)[:, :, N[:, None], N[None, :]]     # (B, P, N, N)
+    rhs = np.einsum("bpij,bj->bip", dA, x_N)
+    rhs[:, position, :] += jacobian[:, compiled.endogenous_row, :]
+    dx = np.zeros(x.shape + (jacobian.shape[2],))
+    dx[:, N, :] = -np.linalg.solve(A, rhs)
+    d_outputs[:, :, compiled.output_endogenous] += (C @ dx)[:, None]
+    terms = compiled.output_term_table
+    if terms.constant is None:
+        chosen = compiled.output_endogenous[terms.output_of_term]
+        scale = _percent_scale(compiled, regimen)[terms.output_of_term[chosen]]
+        d_weights = jacobian[:, terms.rows[chosen], :] * scale[:, None]
+        contribution = terms.membership[chosen].T @ (x[:, terms.states[chosen], None] * d_weights)
+        d_outputs += contribution[:, None, :, :] * compiled.output_endogenous[None, None, :, None]
 
 
 def _percent_scale(compiled, regimen):

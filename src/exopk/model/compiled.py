@@ -158,6 +158,12 @@ class CompiledModel:
             self.route_rows[r.name] = (np.array([s for s, _ in pairs], dtype=int),
                                        np.array([e for _, e in pairs], dtype=int))
 
+        self.endogenous_state = self.endogenous_row = None
+        if model.endogenous is not None:
+            self.endogenous_state = self.state_index[model.endogenous.compartment]
+            self.endogenous_row = row(model.endogenous.rate, "endogenous.rate")
+        self.output_endogenous = np.array([o.include_endogenous for o in model.outputs])
+
         output_terms, output_percent, self.output_units = [], [], []
         for o in model.outputs:
             terms, percent, unit = self._output_terms(o, row)

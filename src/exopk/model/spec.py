@@ -31,7 +31,8 @@ from exopk.errors import ModelFileError
 from exopk.model.expressions import parse_expression
 from exopk.model.priors import Prior
 
-__all__ = ["Parameter", "Compartment", "Transfer", "Route", "Output", "SpeciesSpec", "Model",
+__all__ = ["Parameter", "Compartment", "Transfer", "Route", "Output", "SpeciesSpec",
+           "EndogenousInput", "Model",
            "COMPARTMENT_KINDS", "OUTPUT_KINDS", "OUTPUT_SIGNALS"]
 
 COMPARTMENT_KINDS = ("plasma", "blood", "tissue", "depot", "sink", "free_label")
@@ -192,6 +193,9 @@ class Output:
         preset, ``residual_blood_<organ>``), as in a tissue sample taken without perfusion.
     volume, mass_g : str, optional
         Expressions overriding the default volume (mL) or mass (g).
+    include_endogenous : bool
+        Add the steady-state amount of endogenously secreted vesicles (model's ``endogenous``
+        input); for ``amount`` and ``concentration`` outputs.
     description : str
     """
 
@@ -202,10 +206,25 @@ class Output:
     residual_blood: bool = False
     volume: str | None = None
     mass_g: str | None = None
+    include_endogenous: bool = False
     description: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "compartments", tuple(self.compartments))
+
+
+@dataclass(frozen=True)
+class EndogenousInput:
+    """Constant secretion of vesicles by the body itself (amount per time unit).
+
+    The secretion has gone on long before the first dose, so the draining compartments start at
+    the steady state it sustains. Endogenous material is kept apart from dosed material: it is
+    not in ``amount`` or in the mass balance, and enters only the outputs that ask for it.
+    """
+
+    compartment: str
+    rate: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -227,6 +246,8 @@ class Model:
     compartments, transfers, routes, outputs, parameters : tuples of the domain objects
     species : SpeciesSpec, optional
         Preset for physiology symbols (``volume_ml_liver``, ``blood_volume_ml``, ...).
+    endogenous : EndogenousInput, optional
+        Constant endogenous secretion of vesicles.
     time_unit : str
         Unit of simulation times and of every rate (default ``min``).
     amount_unit : str
@@ -242,6 +263,7 @@ class Model:
     outputs: tuple[Output, ...]
     parameters: tuple[Parameter, ...]
     species: SpeciesSpec | None = None
+    endogenous: EndogenousInput | None = None
     description: str = ""
     time_unit: str = "min"
     amount_unit: str = "dose"
@@ -310,6 +332,15 @@ class Model:
                     raise self._error(f"a dose cannot land in sink '{target}'",
                                       f"routes.{r.name}.{target}")
                 parse_expression(fraction, where=f"routes.{r.name}.{target}")
+        if self.endogenous is not None:
+            e = self.endogenous
+            if e.compartment not in known or kinds[e.compartment] == "sink":
+                raise self._error(f"'{e.compartment}' is not a compartment secretion can enter",
+                                  "endogenous.compartment")
+            parse_expression(e.rate, where="endogenous.rate")
+            if not self.is_linear:
+                raise self._error("endogenous secretion needs a linear model (no vmax/km "
+                                  "transfers): its steady state is computed exactly", "endogenous")
         for o in self.outputs:
             key = f"outputs.{o.name}"
             if o.kind not in OUTPUT_KINDS:
@@ -332,6 +363,10 @@ class Model:
             if o.residual_blood and (not vascular or not self._organs_of(o)):
                 raise self._error("residual_blood needs a circulation compartment and tissue "
                                   "compartments with an organ", f"{key}.residual_blood")
+            if o.include_endogenous and (self.endogenous is None or
+                                         o.kind not in ("amount", "concentration")):
+                raise self._error("include_endogenous needs an [endogenous] input and an amount "
+                                  "or concentration output", f"{key}.include_endogenous")
             for attr in ("volume", "mass_g"):
                 if getattr(o, attr) is not None:
                     parse_expression(getattr(o, attr), where=f"{key}.{attr}")

@@ -7,7 +7,9 @@ Layout of a model file (every table is documented in ``models/README.md``)::
     [compartments.NAME]   kind, volume, organ, label_of, description
     [[transfers]]  from, to, and one of rate / clearance / vmax + km; description
     [routes.NAME]  compartment = "fraction expression", ...; description
-    [outputs.NAME] kind, compartments, signal, residual_blood, volume, mass_g, description
+    [outputs.NAME] kind, compartments, signal, residual_blood, volume, mass_g,
+                   include_endogenous, description
+    [endogenous]   compartment, rate (constant secretion, amount per time unit)
     [parameters.NAME]  value, unit, bounds = [lower, upper], prior = {distribution, ...},
                        justification, source, description, fixed
 
@@ -26,17 +28,20 @@ from pathlib import Path
 
 from exopk.errors import ModelFileError
 from exopk.model.priors import Prior
-from exopk.model.spec import (Compartment, Model, Output, Parameter, Route, SpeciesSpec,
-                              Transfer)
+from exopk.model.spec import (Compartment, EndogenousInput, Model, Output, Parameter, Route,
+                              SpeciesSpec, Transfer)
 
 __all__ = ["load_model", "parse_model"]
 
-_TOP = {"model", "species", "compartments", "transfers", "routes", "outputs", "parameters"}
+_TOP = {"model", "species", "compartments", "transfers", "routes", "outputs", "parameters",
+        "endogenous"}
+_ENDOGENOUS = {"compartment", "rate", "description"}
 _MODEL = {"name", "description", "time_unit", "amount_unit", "extends"}
 _SPECIES = {"preset", "body_weight_kg", "note"}
 _COMPARTMENT = {"kind", "volume", "organ", "label_of", "description"}
 _TRANSFER = {"from", "to", "rate", "clearance", "vmax", "km", "description"}
-_OUTPUT = {"kind", "compartments", "signal", "residual_blood", "volume", "mass_g", "description"}
+_OUTPUT = {"kind", "compartments", "signal", "residual_blood", "volume", "mass_g",
+           "include_endogenous", "description"}
 _PARAMETER = {"value", "unit", "bounds", "prior", "justification", "source", "description", "fixed"}
 
 
@@ -73,6 +78,12 @@ class _Reader:
             raise self.error(f"expected an expression (string) or a number, got {value!r}",
                              f"{key}.{name}")
         return str(value)
+
+    def flag(self, data, name, key):
+        value = data.get(name, False)
+        if not isinstance(value, bool):
+            raise self.error(f"expected true or false, got {value!r}", f"{key}.{name}")
+        return value
 
     def number(self, value, key):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
@@ -135,14 +146,20 @@ def parse_model(data: dict, *, file: str | None = None) -> Model:
             members = [members]
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             raise r.error("expected a list of compartment names", f"{key}.compartments")
-        residual = o.get("residual_blood", False)
-        if not isinstance(residual, bool):
-            raise r.error(f"expected true or false, got {residual!r}", f"{key}.residual_blood")
+        residual = r.flag(o, "residual_blood", key)
         outputs.append(Output(
             name=name, kind=r.text(o, "kind", key), compartments=tuple(members),
             signal=r.text(o, "signal", key, "vesicle"), residual_blood=residual,
             volume=r.expression(o, "volume", key), mass_g=r.expression(o, "mass_g", key),
+            include_endogenous=r.flag(o, "include_endogenous", key),
             description=r.text(o, "description", key, "")))
+
+    endogenous = None
+    if "endogenous" in data:
+        e = r.table(data["endogenous"], "endogenous", _ENDOGENOUS, required=("compartment", "rate"))
+        endogenous = EndogenousInput(compartment=r.text(e, "compartment", "endogenous"),
+                                     rate=r.expression(e, "rate", "endogenous"),
+                                     description=r.text(e, "description", "endogenous", ""))
 
     parameters = []
     for name, p in r.table(data.get("parameters", {}), "parameters", data.get("parameters", {})).items():
@@ -154,7 +171,7 @@ def parse_model(data: dict, *, file: str | None = None) -> Model:
                      amount_unit=r.text(meta, "amount_unit", "model", "dose"),
                      compartments=tuple(compartments), transfers=tuple(transfers),
                      routes=tuple(routes), outputs=tuple(outputs), parameters=tuple(parameters),
-                     species=species, source_file=file)
+                     species=species, endogenous=endogenous, source_file=file)
     except ModelFileError as exc:
         if exc.file is None and file is not None:
             raise ModelFileError(exc.reason, file=file, key=exc.key) from None
@@ -171,9 +188,7 @@ def _parameter(r: _Reader, name: str, p) -> Parameter:
     upper = math.inf if bounds[1] == "inf" else r.number(bounds[1], f"{key}.bounds")
     if not lower < upper:
         raise r.error(f"lower bound {lower} is not below upper bound {upper}", f"{key}.bounds")
-    fixed = p.get("fixed", False)
-    if not isinstance(fixed, bool):
-        raise r.error(f"expected true or false, got {fixed!r}", f"{key}.fixed")
+    fixed = r.flag(p, "fixed", key)
     prior = None
     if "prior" in p:
         spec = p["prior"]
