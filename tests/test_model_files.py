@@ -91,6 +91,12 @@ def test_malformed_file_error_names_file_key_and_problem(tmp_path, change, key, 
         assert f"key '{key}'" in str(error)
 
 
+def test_prior_without_a_distribution_is_log_normal(tmp_path):
+    model = exopk.load_model(write(tmp_path, MINIMAL.replace(
+        'distribution = "lognormal", median = 1.0, sigma = 1.0', 'median = 1.0, sigma = 1.0')))
+    assert model.parameter("CL").prior.distribution == "lognormal"
+
+
 def test_invalid_toml_and_missing_files_are_reported(tmp_path):
     with pytest.raises(ModelFileError, match="not valid TOML"):
         exopk.load_model(write(tmp_path, "[model\nname = 1"))

@@ -10,8 +10,9 @@ Layout of a model file (every table is documented in ``models/README.md``)::
     [outputs.NAME] kind, compartments, signal, residual_blood, volume, mass_g,
                    include_endogenous, description
     [endogenous]   compartment, rate (constant secretion, amount per time unit)
-    [parameters.NAME]  value, unit, bounds = [lower, upper], prior = {distribution, ...},
-                       justification, source, description, fixed
+    [parameters.NAME]  value, unit, bounds = [lower, upper], prior = {distribution, ...}
+                       (log-normal when no distribution is named), justification, source,
+                       description, fixed
 
 ``extends = "other.toml"`` (a path relative to the file) starts from another model file: its
 tables are merged key by key (this file wins), its transfers come first, and ``[model]`` is this
@@ -192,11 +193,12 @@ def _parameter(r: _Reader, name: str, p) -> Parameter:
     prior = None
     if "prior" in p:
         spec = p["prior"]
-        if not isinstance(spec, dict) or "distribution" not in spec:
-            raise r.error("prior must be a table with a 'distribution' key", f"{key}.prior")
+        if not isinstance(spec, dict):
+            raise r.error("prior must be a table such as { median = 0.1, sigma = 1.0 }",
+                          f"{key}.prior")
         arguments = {k: v for k, v in spec.items() if k != "distribution"}
         try:
-            prior = Prior(distribution=spec["distribution"], arguments=arguments,
+            prior = Prior(distribution=spec.get("distribution", "lognormal"), arguments=arguments,
                           justification=r.text(p, "justification", key, ""),
                           source=r.text(p, "source", key, ""))
         except ModelFileError as exc:
