@@ -6,6 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["exopk.physiology", "exopk.dosing", "exopk.model.spec", "exopk.model.expressions",
+           "exopk.observation.likelihood",
            "exopk.model.priors", "exopk.engine.simulation", "exopk.engine.pints_model"]
 
 

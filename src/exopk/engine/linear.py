@@ -187,6 +187,72 @@ class LinearSystem:
             return amounts, sens, carried
         return amounts, sens
 
+    def modes(self, rates: np.ndarray, rate_jacobian: np.ndarray):
+        """Eigenvalues of ``A`` with their parameter derivatives, and the eigenvectors.
+
+        ``d lam_i / dp = (V^-1 dA_p V)[i, i]`` (first-order perturbation of a simple
+        eigenvalue).
+
+        Returns
+        -------
+        lam : ndarray (batch, n)
+        d_lam : ndarray (batch, n, n_parameters)
+        V, V_inv : ndarray (batch, n, n)
+        condition : ndarray (batch,)
+        """
+        lam, V, V_inv, condition = _eigendecompose(self.matrix(rates))
+        G = _similar_derivative(V, V_inv, rate_jacobian, self)              # (B, i, P, k)
+        n = self.n_states
+        d_lam = G[:, np.arange(n), :, np.arange(n)].transpose(1, 0, 2)      # (B, n, P)
+        return lam, d_lam, V, V_inv, condition
+
+    def moments(self, rates: np.ndarray, rate_jacobian: np.ndarray, vector: np.ndarray,
+                d_vector: np.ndarray | None = None):
+        """Zeroth and first time moments of the response to a bolus, over ``[0, inf)``.
+
+        On the draining compartments ``N``, ``int x dt = -A_NN^-1 b`` and
+        ``int t x dt = A_NN^-2 b``; sinks (which never drain) get NaN.
+
+        Parameters
+        ----------
+        rates, rate_jacobian : ndarray
+            As for :meth:`solve`.
+        vector : ndarray, shape (batch, n_states)
+            The bolus.
+        d_vector : ndarray, shape (batch, n_states, n_parameters), optional
+            Its parameter derivative.
+
+        Returns
+        -------
+        area, d_area, first_moment, d_first_moment : ndarray
+            ``(batch, n_states)`` and ``(batch, n_states, n_parameters)``.
+        """
+        N = np.flatnonzero(self.draining)
+        A = self.matrix(rates)[:, N[:, None], N[None, :]]
+        dA = self.matrix_derivative(rate_jacobian)[:, :, N[:, None], N[None, :]]
+        batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
+        b = vector[:, N]
+        db = np.zeros((batch, len(N), n_parameters)) if d_vector is None else d_vector[:, N]
+        try:
+            area_N = -np.linalg.solve(A, b[..., None])[..., 0]                   # -A^-1 b
+            moment_N = -np.linalg.solve(A, area_N[..., None])[..., 0]            # A^-2 b
+        except np.linalg.LinAlgError:
+            raise SimulationError("the response has no finite area: some compartment never "
+                                  "drains") from None
+        # d(-A^-1 b) = A^-1 dA A^-1 b - A^-1 db = -A^-1 (dA area + db)
+        d_area_N = -np.linalg.solve(A, np.einsum("bpij,bj->bip", dA, area_N) + db)
+        # first moment m = -A^-1 area: dm = -A^-1 (dA m + d area)
+        d_moment_N = -np.linalg.solve(A, np.einsum("bpij,bj->bip", dA, moment_N) + d_area_N)
+
+        def full(values_N, shape):
+            out = np.full(shape, np.nan)
+            out[:, N] = values_N
+            return out
+
+        n = self.n_states
+        return (full(area_N, (batch, n)), full(d_area_N, (batch, n, n_parameters)),
+                full(moment_N, (batch, n)), full(d_moment_N, (batch, n, n_parameters)))
+
     def _prepare(self, inputs, members, solver):
         """Select the batch members (None: all) and turn steady-state boluses into boluses."""
         prepared = []
@@ -252,13 +318,29 @@ def _eigendecompose(A: np.ndarray):
 
 
 def _left_inverse(right, left):
-    """``V^-1`` from unit left eigenvectors, and the Frobenius condition number of ``V``."""
+    """``V^-1`` and the Frobenius condition number of ``V`` (unit eigenvectors).
+
+    For distinct eigenvalues the left eigenvectors are biorthogonal to the right ones and the
+    rows of ``V^-1`` are ``u_i^H / (u_i^H v_i)``. Within a repeated eigenvalue LAPACK may pick
+    left and right bases that are not paired; that is detected (``V^-1 V`` is not the identity)
+    and ``V`` is inverted instead.
+    """
+    n = right.shape[0]
     left_h = left.conj() if np.iscomplexobj(left) else left
     s = np.einsum("ij,ij->j", left_h, right)                                # u_i^H v_i
     magnitude = np.abs(s)
-    if not magnitude.min() > 0:
+    if magnitude.min() > 0:
+        V_inv = left_h.T / s[:, None]
+        residual = V_inv @ right
+        residual[np.diag_indices(n)] -= 1.0
+        if np.abs(residual).max() < 1e-10:
+            return V_inv, float(np.sqrt(n * np.dot(1 / magnitude, 1 / magnitude)))
+    try:
+        V_inv = np.linalg.inv(right)
+    except np.linalg.LinAlgError:
         return np.full_like(right, np.nan), np.inf
-    return left_h.T / s[:, None], float(np.sqrt(len(s) * np.dot(1 / magnitude, 1 / magnitude)))
+    condition = np.linalg.norm(right) * np.linalg.norm(V_inv)               # Frobenius
+    return V_inv, float(condition) if np.isfinite(condition) else np.inf
 
 
 def _geev(A):

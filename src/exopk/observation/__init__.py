@@ -1,0 +1,8 @@
+"""Observation models: from simulations to the numbers studies publish, and their likelihood."""
+
+from exopk.observation.likelihood import Likelihood
+from exopk.observation.predictions import KINDS, Request, predict
+from exopk.observation.records import ErrorModel, Observation, Skipped, build_observations
+
+__all__ = ["ErrorModel", "KINDS", "Likelihood", "Observation", "Request", "Skipped",
+           "build_observations", "predict"]

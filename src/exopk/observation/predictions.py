@@ -1,0 +1,234 @@
+"""What a model predicts for each kind of published number, with exact parameter derivatives.
+
+A :class:`Request` names a model output and a kind of prediction. :func:`predict` answers many
+requests for one study design (one regimen) at once:
+
+=========================  ==================================================================
+kind                       prediction (output ``y``, regimen with total dose ``D``)
+=========================  ==================================================================
+``value``                  ``y(t)``
+``auc_to``                 ``int_0^t y dt`` (exact: the step response of the dose vector)
+``auc``                    ``int_0^inf y dt = C (-A^-1) b`` on the draining compartments
+``mrt``                    ``int t y dt / int y dt`` (first moment ``C A^-2 b`` over ``auc``)
+``clearance``              ``D / auc`` (for a concentration output: volume per time)
+``vss``                    ``clearance * mrt``
+``elimination_rate``       ``|Re lam_z|``: slowest decaying mode present in ``y``
+``half_life``              ``ln 2 / elimination_rate`` (terminal half-life)
+``half_life_alpha``        ``ln 2 / |Re lam|`` of the faster mode with the largest weight in
+                           ``y`` (the distribution phase of a biexponential description)
+``volume_terminal``        ``clearance / elimination_rate`` (Vz)
+``fraction_cleared``       ``100 (1 - y(t) / y(0))``, in percent
+=========================  ==================================================================
+
+Half-lives come from the model's eigenvalues, not from a curve fit: ``y(t) = sum_i w_i
+exp(lam_i t)`` and a mode is present in ``y`` when ``|w_i|`` exceeds ``MODE_WEIGHT_FLOOR`` of
+``sum |w_i|``. Their derivatives use ``d lam_i / dp = (V^-1 dA_p V)_ii``.
+
+Summaries other than ``value`` need a linear model and a regimen of boluses given at time 0
+(the published summaries are single-dose quantities).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from exopk.dosing import Regimen
+from exopk.engine.linear import LinearInput
+from exopk.engine.simulation import _inputs, _outputs, evaluate, output_matrix
+from exopk.errors import SimulationError
+
+__all__ = ["Request", "predict", "KINDS", "MODE_WEIGHT_FLOOR"]
+
+KINDS = ("value", "auc_to", "auc", "mrt", "clearance", "vss", "elimination_rate", "half_life",
+         "half_life_alpha", "volume_terminal", "fraction_cleared")
+MODE_WEIGHT_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prediction: ``kind`` of output ``output`` (at ``time`` for time-dependent kinds)."""
+
+    kind: str
+    output: str
+    time: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise SimulationError(f"unknown prediction kind '{self.kind}'; known: {', '.join(KINDS)}")
+        if (self.kind in ("value", "auc_to", "fraction_cleared")) != (self.time is not None):
+            raise SimulationError(f"prediction '{self.kind}' {'needs' if self.time is None else 'takes no'} a time")
+
+
+def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Request], *,
+            gradients: bool = False):
+    """Predictions for ``requests`` under ``regimen``.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+    theta : ndarray, shape (batch, n_parameters)
+    regimen : Regimen
+    requests : list of Request
+    gradients : bool
+
+    Returns
+    -------
+    values : ndarray, shape (batch, n_requests)
+    jacobian : ndarray, shape (batch, n_requests, n_parameters), or None
+    """
+    batch, P = theta.shape
+    names = compiled.model.output_names
+    for r in requests:
+        if r.output not in names:
+            raise SimulationError(f"model '{compiled.model.name}' has no output '{r.output}'")
+    asked = requests
+    requests = list(dict.fromkeys(asked))   # identical requests are computed once
+    values = np.full((batch, len(requests)), np.nan)
+    jacobian = np.zeros((batch, len(requests), P)) if gradients else None
+    index = {r: i for i, r in enumerate(requests)}
+
+    timed = sorted({r.time for r in requests if r.kind in ("value", "fraction_cleared")} |
+                   ({0.0} if any(r.kind == "fraction_cleared" for r in requests) else set()))
+    if timed:
+        sim = evaluate(compiled, theta, np.array(timed), regimen, gradients=gradients)
+        for r in requests:
+            if r.kind not in ("value", "fraction_cleared"):
+                continue
+            o = names.index(r.output)
+            y = sim.outputs[:, timed.index(r.time), o]
+            dy = sim.output_sensitivities[:, timed.index(r.time), o] if gradients else None
+            if r.kind == "value":
+                _store(values, jacobian, index[r], y, dy)
+            else:
+                y0 = sim.outputs[:, timed.index(0.0), o]
+                dy0 = sim.output_sensitivities[:, timed.index(0.0), o] if gradients else None
+                _store(values, jacobian, index[r], 100 * (1 - y / y0),
+                       None if dy is None else -100 * (dy * y0[:, None] - y[:, None] * dy0)
+                       / (y0**2)[:, None])
+
+    summaries = [r for r in requests if r.kind not in ("value", "fraction_cleared")]
+    if summaries:
+        _summaries(compiled, theta, regimen, summaries, index, values, jacobian, gradients)
+    order = [index[r] for r in asked]
+    return values[:, order], None if jacobian is None else jacobian[:, order]
+
+
+def _store(values, jacobian, i, value, derivative):
+    values[:, i] = value
+    if jacobian is not None and derivative is not None:
+        jacobian[:, i] = derivative
+
+
+def _summaries(compiled, theta, regimen, requests, index, values, jacobian, gradients):
+    if not compiled.model.is_linear:
+        raise SimulationError("PK summaries need a linear model (no saturable transfers)")
+    if any(d.time != 0 or d.duration > 0 or d.steady_state_interval for d in regimen.doses):
+        raise SimulationError("PK summaries are defined for boluses given at time 0")
+    names = compiled.model.output_names
+    expr_values, expr_jacobian = compiled.evaluate_expressions(theta)
+    rates = expr_values[:, compiled.rate_rows]
+    rate_jacobian = expr_jacobian[:, compiled.rate_rows, :]
+    system = compiled.linear_system
+    inputs = _inputs(compiled, regimen, expr_values, expr_jacobian)
+    dose = sum(i.vector for i in inputs)
+    d_dose = sum(i.jacobian for i in inputs if i.jacobian is not None) \
+        if any(i.jacobian is not None for i in inputs) else None
+    D = regimen.total_amount
+
+    def as_output(amounts, d_amounts):
+        """Output-space values (B, 1, O) and derivatives (B, 1, O, P) of state quantities."""
+        return _outputs(compiled, expr_values, expr_jacobian, regimen, amounts[:, None],
+                        d_amounts[:, None])
+
+    needs_moments = {r.output for r in requests if r.kind in (
+        "auc", "mrt", "clearance", "vss", "volume_terminal")}
+    area = moment = None
+    if needs_moments:
+        a, da, m, dm = system.moments(rates, rate_jacobian, dose, d_dose)
+        area = as_output(np.nan_to_num(a), np.nan_to_num(da))
+        moment = as_output(np.nan_to_num(m), np.nan_to_num(dm))
+        _check_no_sinks(compiled, needs_moments, a)
+
+    auc_times = sorted({r.time for r in requests if r.kind == "auc_to"})
+    if auc_times:
+        steps = [LinearInput("step", 0.0, dose, d_dose)]
+        x, dx = system.solve(rates, steps, np.array(auc_times), rate_jacobian=rate_jacobian)
+        auc_to, d_auc_to = _outputs(compiled, expr_values, expr_jacobian, regimen, x, dx)
+
+    modal = {r.output for r in requests if r.kind in (
+        "elimination_rate", "half_life", "half_life_alpha", "volume_terminal")}
+    rates_by_output = {o: _modal_rates(compiled, system, rates, rate_jacobian, dose, o,
+                                       expr_values, regimen) for o in modal}
+
+    for r in requests:
+        o = names.index(r.output)
+        i = index[r]
+        if r.kind == "auc_to":
+            t = auc_times.index(r.time)
+            _store(values, jacobian, i, auc_to[:, t, o], d_auc_to[:, t, o])
+            continue
+        if r.kind in ("elimination_rate", "half_life", "half_life_alpha"):
+            k_terminal, dk_terminal, k_alpha, dk_alpha = rates_by_output[r.output]
+            k, dk = (k_alpha, dk_alpha) if r.kind == "half_life_alpha" else (k_terminal, dk_terminal)
+            if r.kind == "elimination_rate":
+                _store(values, jacobian, i, k, dk)
+            else:
+                _store(values, jacobian, i, math.log(2) / k, -math.log(2) * dk / (k**2)[:, None])
+            continue
+        auc, d_auc = area[0][:, 0, o], area[1][:, 0, o]
+        first, d_first = moment[0][:, 0, o], moment[1][:, 0, o]
+        mrt = first / auc
+        d_mrt = (d_first * auc[:, None] - first[:, None] * d_auc) / (auc**2)[:, None]
+        clearance = D / auc
+        d_clearance = -D * d_auc / (auc**2)[:, None]
+        if r.kind == "auc":
+            _store(values, jacobian, i, auc, d_auc)
+        elif r.kind == "mrt":
+            _store(values, jacobian, i, mrt, d_mrt)
+        elif r.kind == "clearance":
+            _store(values, jacobian, i, clearance, d_clearance)
+        elif r.kind == "vss":
+            _store(values, jacobian, i, clearance * mrt,
+                   d_clearance * mrt[:, None] + clearance[:, None] * d_mrt)
+        elif r.kind == "volume_terminal":
+            k, dk = rates_by_output[r.output][:2]
+            _store(values, jacobian, i, clearance / k,
+                   (d_clearance * k[:, None] - clearance[:, None] * dk) / (k**2)[:, None])
+
+
+def _check_no_sinks(compiled, outputs, area):
+    for name in outputs:
+        o = compiled.model.output_names.index(name)
+        members = compiled.output_term_table.states[compiled.output_term_table.output_of_term == o]
+        if np.isnan(area[:, members]).any():
+            raise SimulationError(f"output '{name}' includes a compartment that never drains, so "
+                                  "its area under the curve is infinite")
+
+
+def _modal_rates(compiled, system, rates, rate_jacobian, dose, output, expr_values, regimen):
+    """Terminal and dominant distribution rate constants of an output, with derivatives."""
+    lam, d_lam, V, V_inv, _ = system.modes(rates, rate_jacobian)
+    o = compiled.model.output_names.index(output)
+    C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
+    weights = np.einsum("bn,bni,bi->bi", np.broadcast_to(C, dose.shape), V,
+                        np.einsum("bij,bj->bi", V_inv, dose))
+    magnitude = np.abs(weights)
+    decaying = lam.real < -1e-12 * np.max(np.abs(lam.real), axis=1, keepdims=True)
+    present = decaying & (magnitude > MODE_WEIGHT_FLOOR * magnitude.sum(axis=1, keepdims=True))
+    batch = lam.shape[0]
+    k_terminal, dk_terminal = np.empty(batch), np.empty((batch, d_lam.shape[2]))
+    k_alpha, dk_alpha = np.full(batch, np.nan), np.full((batch, d_lam.shape[2]), np.nan)
+    for b in range(batch):
+        modes = np.flatnonzero(present[b])
+        if modes.size == 0:
+            raise SimulationError(f"output '{output}' has no decaying mode: no half-life")
+        terminal = modes[np.argmax(lam[b, modes].real)]
+        k_terminal[b], dk_terminal[b] = -lam[b, terminal].real, -d_lam[b, terminal].real
+        faster = modes[modes != terminal]
+        if faster.size:
+            alpha = faster[np.argmax(magnitude[b, faster])]
+            k_alpha[b], dk_alpha[b] = -lam[b, alpha].real, -d_lam[b, alpha].real
+    return k_terminal, dk_terminal, k_alpha, dk_alpha

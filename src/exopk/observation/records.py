@@ -1,0 +1,275 @@
+"""Evidence records turned into observations: which prediction, what value, how uncertain.
+
+Each usable record of an evidence dataset (:func:`exopk.data.load` or :func:`exopk.data.read_csv`)
+becomes an :class:`Observation`, or is set aside with the reason (never silently):
+
+* **What is predicted.** ``quantity`` picks the prediction kind (see
+  :mod:`exopk.observation.predictions`) and ``matrix`` the model output, by these conventions:
+  circulation matrices (``plasma``, ``serum``, ``blood``, ``circulation``) use the model's
+  circulation concentration output (``<matrix>_concentration`` if the model has one, else its
+  first concentration output on the circulation compartment) for concentrations and PK
+  summaries, and ``<circulation>_percent_id`` for %ID and fraction cleared; an organ uses
+  ``<organ>_percent_id`` or ``<organ>_percent_id_per_g``, or their ``_label_`` variants when
+  ``signal="label"`` (the default: radio and fluorescent labels outlive the vesicle, so the
+  measured signal includes free label). ``outputs`` overrides the conventions per
+  ``(matrix, quantity)``.
+* **Design.** A bolus of 100 amount units at time 0 by the record's route (``iv`` or ``in`` ->
+  the model's ``iv`` or ``intranasal`` route): for a linear model amounts then read as %ID. The
+  record's ``condition`` is kept so a likelihood can set switches (macrophage depletion).
+* **Value and censoring.** ``upper_bound``/``lower_bound`` rows are censored; a
+  ``range_low``/``range_high`` pair is one interval-censored observation; a ``point`` row with
+  ``ci95_low``/``ci95_high`` rows gets the log-scale standard deviation of that interval.
+* **Error.** The reported standard error ``se`` (SEM as printed, SD / sqrt(n), n = 1 when not
+  stated) becomes a log-scale sd ``sqrt(log(1 + (se / value)**2))``. A +/- of unstated type is
+  read as a standard error by default (the wider reading, so thin evidence cannot over-claim);
+  ``ErrorModel(unstated_as="sd")`` reads it as an SD. Values printed without a dispersion get
+  log-scale sd 0: their spread comes from the between-study dispersion of the likelihood.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from exopk.errors import SimulationError
+from exopk.observation.predictions import Request
+
+__all__ = ["ErrorModel", "Observation", "Skipped", "build_observations", "QUANTITY_KINDS",
+           "ROUTES"]
+
+QUANTITY_KINDS = {
+    "half_life": "half_life", "half_life_beta": "half_life", "half_life_alpha": "half_life_alpha",
+    "elimination_rate_constant": "elimination_rate", "clearance": "clearance", "auc": "auc",
+    "mrt": "mrt", "mrt_inf": "mrt", "vss": "vss", "volume_of_distribution": "volume_terminal",
+    "percent_id_per_organ": "value", "percent_id_per_g": "value", "concentration": "value",
+    "fraction_cleared": "fraction_cleared",
+}
+ROUTES = {"iv": "iv", "in": "intranasal"}
+CIRCULATION = ("plasma", "serum", "blood", "circulation")
+# canonical record units a prediction can be compared with directly (amounts are %ID)
+_UNITS = {
+    "half_life": {"min"}, "half_life_alpha": {"min"}, "elimination_rate": {"min^-1"},
+    "clearance": {"mL/min"}, "mrt": {"min"}, "vss": {"mL"}, "volume_terminal": {"mL"},
+    "auc": {"%ID*min/mL", "%ID*min/g"}, "fraction_cleared": {"%"},
+    "value": {"%ID/organ", "%ID/g", "%ID/mL", "%ID"},
+}
+DESIGN_DOSE = 100.0
+
+
+@dataclass(frozen=True)
+class ErrorModel:
+    """How reported dispersions become log-scale standard deviations.
+
+    Attributes
+    ----------
+    unstated_as : {"sem", "sd"}
+        Reading of a +/- printed without saying whether it is an SD or a SEM.
+    """
+
+    unstated_as: str = "sem"
+
+    def __post_init__(self):
+        if self.unstated_as not in ("sem", "sd"):
+            raise SimulationError("unstated_as must be 'sem' or 'sd'")
+
+    def sigma_log(self, value, error, error_type, n) -> float:
+        """Log-scale standard deviation of a reported mean."""
+        if error_type in ("none", "") or not np.isfinite(error) or error <= 0:
+            return 0.0
+        kind = {"SEM": "sem", "SD": "sd", "unstated": self.unstated_as}[error_type]
+        n = n if np.isfinite(n) and n >= 1 else 1.0
+        se = error if kind == "sem" else error / math.sqrt(n)
+        return math.sqrt(math.log1p((se / value) ** 2))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One published number as a likelihood term.
+
+    Attributes
+    ----------
+    study : str
+    line : int
+        Line of the record in its file (for ``interval`` observations, the low row's line).
+    request : Request
+        What the model predicts for it.
+    route : str
+        Model route of the design.
+    condition : str
+        The record's condition (empty when normal).
+    value : float
+        Observed value (the bound for censored rows; the low end for intervals).
+    upper : float
+        High end of an interval (NaN otherwise).
+    censoring : {"none", "upper", "lower", "interval"}
+    sigma_log : float
+        Reported log-scale standard deviation (0 when none was reported).
+    is_proxy : bool
+    """
+
+    study: str
+    line: int
+    request: Request
+    route: str
+    condition: str
+    value: float
+    upper: float
+    censoring: str
+    sigma_log: float
+    is_proxy: bool = False
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A usable record that could not become an observation, and why."""
+
+    study: str
+    line: int
+    reason: str
+
+
+def _text(record, name):
+    return str(record[name].values) if name in record else ""
+
+
+def _output_for(model, matrix, quantity, kind, signal, overrides):
+    if (matrix, quantity) in overrides:
+        return overrides[(matrix, quantity)]
+    names = model.output_names
+    circulation = next((c.name for c in model.compartments if c.kind in ("plasma", "blood")), None)
+    if matrix in CIRCULATION:
+        if circulation is None:
+            return None
+        if kind in ("fraction_cleared",) or quantity == "percent_id_per_organ":
+            name = f"{circulation}_percent_id"
+            return name if name in names else None
+        if f"{matrix}_concentration" in names:
+            return f"{matrix}_concentration"
+        for o in model.outputs:
+            if o.kind == "concentration" and o.compartments == (circulation,) \
+                    and not o.include_endogenous:
+                return o.name
+        return None
+    suffix = {"percent_id_per_organ": "percent_id", "percent_id_per_g": "percent_id_per_g"}.get(
+        quantity, "percent_id_per_g" if quantity == "auc" else None)
+    if suffix is None:
+        return None
+    for name in ((f"{matrix}_label_{suffix}", f"{matrix}_{suffix}") if signal == "label"
+                 else (f"{matrix}_{suffix}",)):
+        if name in names:
+            return name
+    return None
+
+
+def build_observations(records, model, *, error_model: ErrorModel | None = None,
+                       signal: str = "label", outputs: dict | None = None):
+    """Observations for the usable records of an evidence dataset.
+
+    Parameters
+    ----------
+    records : xarray.Dataset
+        Evidence with a ``record`` dimension, as returned by :func:`exopk.data.load`.
+    model : Model
+    error_model : ErrorModel, optional
+    signal : {"label", "vesicle"}
+        Readout for organ values (see the module docstring).
+    outputs : dict, optional
+        ``(matrix, quantity) -> output name`` overriding the conventions.
+
+    Returns
+    -------
+    observations : list of Observation
+    skipped : list of Skipped
+        Usable records that could not be used with this model, each with the reason.
+    """
+    error_model = error_model or ErrorModel()
+    overrides = outputs or {}
+    observations, skipped = [], []
+    rows = [records.isel(record=i) for i in range(records.sizes["record"])]
+    usable = [r for r in rows if bool(r["usable"])]
+    paired = set()
+    for index, r in enumerate(usable):
+        line, study = int(r["line"]), _text(r, "study_key")
+
+        def skip(reason):
+            skipped.append(Skipped(study, line, reason))
+
+        if line in paired:
+            continue
+        quantity, statistic = _text(r, "quantity"), _text(r, "statistic")
+        if statistic in ("ci95_low", "ci95_high"):
+            continue  # folded into the point row they accompany
+        kind = QUANTITY_KINDS.get(quantity)
+        if kind is None:
+            skip(f"quantity '{quantity}' has no observation model")
+            continue
+        route = ROUTES.get(_text(r, "route"))
+        if route is None or route not in [x.name for x in model.routes]:
+            skip(f"route '{_text(r, 'route')}' is not a route of model '{model.name}'")
+            continue
+        unit = _text(r, "unit_canonical")
+        if unit not in _UNITS[kind]:
+            skip(f"unit '{_text(r, 'unit')}' cannot be compared with a %ID-based prediction")
+            continue
+        matrix = _text(r, "matrix")
+        output = _output_for(model, matrix, quantity, kind, signal, overrides)
+        if output is None:
+            skip(f"model '{model.name}' has no output for matrix '{matrix}' and quantity "
+                 f"'{quantity}'")
+            continue
+        time = float(r["time_min"])
+        timed = kind in ("value", "fraction_cleared") or (kind == "auc" and np.isfinite(time))
+        if timed and not np.isfinite(time):
+            skip("no sampling time")
+            continue
+        request = Request("auc_to" if kind == "auc" and timed else kind, output,
+                          time if timed else None)
+        value = float(r["value_canonical"])
+        upper, censoring = math.nan, "none"
+        sigma = error_model.sigma_log(value, float(r["error_canonical"]), _text(r, "error_type"),
+                                      float(r["n"]))
+        if statistic == "upper_bound":
+            censoring = "upper"
+        elif statistic == "lower_bound":
+            censoring = "lower"
+        elif statistic in ("range_low", "range_high"):
+            partner = _partner(usable, index, r, {"range_low": "range_high",
+                                                  "range_high": "range_low"}[statistic])
+            if partner is None:
+                skip("range row without its other end")
+                continue
+            paired.add(int(partner["line"]))
+            ends = sorted([value, float(partner["value_canonical"])])
+            value, upper, censoring = ends[0], ends[1], "interval"
+        elif statistic == "point":
+            low = _partner(usable, index, r, "ci95_low", following_only=True)
+            high = _partner(usable, index, r, "ci95_high", following_only=True)
+            if low is not None and high is not None:
+                sigma = (math.log(float(high["value_canonical"]))
+                         - math.log(float(low["value_canonical"]))) / (2 * 1.959963984540054)
+        if not value > 0:
+            skip(f"value {value} is not positive; log-normal observations need positive values")
+            continue
+        observations.append(Observation(
+            study=study, line=line, request=request, route=route,
+            condition=_text(r, "condition"), value=value, upper=upper, censoring=censoring,
+            sigma_log=sigma, is_proxy=bool(r["is_proxy"]) if "is_proxy" in r else False))
+    return observations, skipped
+
+
+_IDENTITY = ("study_key", "species", "route", "matrix", "quantity", "label", "condition", "time",
+             "unit", "strain", "ev_source", "dose")
+
+
+def _partner(rows, index, record, statistic, following_only=False):
+    """The row that completes a range or carries a confidence interval for ``record``."""
+    candidates = rows[index + 1:index + 3] if following_only else rows
+    for other in candidates:
+        if _text(other, "statistic") != statistic:
+            continue
+        same = all(_text(other, f) == _text(record, f) for f in _IDENTITY if f in record)
+        if same:
+            return other
+    return None
