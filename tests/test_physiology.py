@@ -57,3 +57,38 @@ def test_unknown_organ_and_missing_body_weight_raise_clear_errors():
         load_species("dog")
     with pytest.raises(PhysiologyError, match="must be positive"):
         load_species("mouse_brown1997", body_weight_kg=-1)
+
+
+@pytest.mark.parametrize("distribution,arguments,points", [
+    ("lognormal", {"median": 0.2, "sigma": 1.5}, [1e-3, 0.2, 5.0]),
+    ("normal", {"mean": 0.75, "sd": 0.1}, [0.5, 0.75, 1.2]),
+    ("uniform", {"lower": 1.0, "upper": 3.0}, [1.5, 2.9]),
+    ("halfnormal", {"scale": 0.5}, [0.01, 0.4, 2.0]),
+    ("halfcauchy", {"scale": 1.0}, [0.01, 0.4, 2.0]),
+    ("beta", {"a": 2.0, "b": 5.0}, [0.05, 0.3, 0.9]),
+])
+def test_prior_log_densities_and_derivatives_match_scipy(distribution, arguments, points):
+    import numpy as np
+    import scipy.stats
+    from exopk.model import Prior
+    prior = Prior(distribution, arguments)
+    frozen = {"lognormal": lambda a: scipy.stats.lognorm(s=a["sigma"], scale=a["median"]),
+              "normal": lambda a: scipy.stats.norm(a["mean"], a["sd"]),
+              "uniform": lambda a: scipy.stats.uniform(a["lower"], a["upper"] - a["lower"]),
+              "halfnormal": lambda a: scipy.stats.halfnorm(scale=a["scale"]),
+              "halfcauchy": lambda a: scipy.stats.halfcauchy(scale=a["scale"]),
+              "beta": lambda a: scipy.stats.beta(a["a"], a["b"])}[distribution](arguments)
+    for x in points:
+        assert float(prior.logpdf(x)) == pytest.approx(frozen.logpdf(x), rel=1e-12)
+        h = 1e-6 * x
+        fd = (frozen.logpdf(x + h) - frozen.logpdf(x - h)) / (2 * h)
+        assert float(prior.dlogpdf(x)) == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+def test_logitnormal_prior_density_integrates_to_one():
+    import numpy as np
+    import scipy.integrate
+    from exopk.model import Prior
+    prior = Prior("logitnormal", {"median": 0.3, "sigma": 1.0})
+    total, _ = scipy.integrate.quad(lambda x: float(np.exp(prior.logpdf(x))), 0, 1)
+    assert total == pytest.approx(1.0, rel=1e-8)

@@ -7,10 +7,22 @@ from exopk.engine import simulate
 from exopk.model import Model, load_model
 from exopk.models_library import available_models, model_path
 
+
+def fit(fit_file, **options):
+    """Run a fit file; see :func:`exopk.inference.fit.fit`."""
+    from exopk.inference.fit import fit as run
+    return run(fit_file, **options)
+
+
+def load_fit(path):
+    """Read a fit result; see :func:`exopk.inference.result.load_fit`."""
+    from exopk.inference.result import load_fit as load
+    return load(path)
+
 try:
     __version__ = version("exopk")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["Dose", "Model", "Regimen", "available_models", "load_model", "model_path", "simulate",
-           "__version__"]
+__all__ = ["Dose", "Model", "Regimen", "available_models", "fit", "load_fit", "load_model",
+           "model_path", "simulate", "__version__"]

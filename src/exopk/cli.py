@@ -112,6 +112,18 @@ def _format_table(dataset) -> str:
     return "\n".join(lines)
 
 
+def _fit(args) -> int:
+    from exopk.inference.fit import fit
+    result = fit(args.fit_file, out=args.out, chains=args.chains, warmup=args.warmup,
+                 draws=args.draws, seed=args.seed, processes=args.processes,
+                 progress=not args.quiet)
+    print(result.summary())
+    print(f"# wrote {result.path}")
+    if args.strict and not result.converged:
+        return 3
+    return 0
+
+
 def _models(args) -> int:
     for name in available_models():
         model = load_model(model_path(name))
@@ -163,6 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--csv", help="write the output table to this CSV file")
     sim.add_argument("--netcdf", help="write the whole dataset to this NetCDF file")
     sim.set_defaults(func=_simulate)
+
+    fit = sub.add_parser("fit", help="run a Bayesian fit file and write its results",
+                         description="MAP, then MCMC (NUTS with exact gradients by default), "
+                                     "diagnostics, and an ArviZ-layout NetCDF file.")
+    fit.add_argument("fit_file", help="fit file (.toml), e.g. fits/mouse_iv_mps.toml")
+    fit.add_argument("--out", help="output NetCDF (default: the fit file with .nc)")
+    fit.add_argument("--chains", type=int, help="override the number of chains")
+    fit.add_argument("--warmup", type=int, help="override warm-up iterations per chain")
+    fit.add_argument("--draws", type=int, help="override draws per chain")
+    fit.add_argument("--seed", type=int, help="override the seed")
+    fit.add_argument("--processes", type=int, help="worker processes for chains")
+    fit.add_argument("--strict", action="store_true",
+                     help="exit with status 3 unless R-hat <= 1.01, bulk ESS >= 400 and no "
+                          "divergences for every parameter")
+    fit.add_argument("--quiet", action="store_true", help="no progress line")
+    fit.set_defaults(func=_fit)
 
     models = sub.add_parser("models", help="list the shipped models")
     models.set_defaults(func=_models)

@@ -298,8 +298,8 @@ class ExpressionSet:
                 pass  # division by zero or log of a negative: let numpy give inf or nan
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             result = (self._both_array if derivatives else self._values_array)(list(parameters.T))
-        return self._assemble(result, derivatives, batch, n_expr, n_par, lambda raw: np.array(
-            np.broadcast_arrays(*raw, np.empty(batch))[:-1], dtype=float).T)
+        return self._assemble(result, derivatives, batch, n_expr, n_par,
+                              lambda raw: _columns(raw, batch))
 
     def _assemble(self, result, derivatives, batch, n_expr, n_par, to_columns):
         if not derivatives:
@@ -310,3 +310,11 @@ class ExpressionSet:
         if len(raw_derivatives):
             jacobian[:, self._jac_rows, self._jac_cols] = to_columns(raw_derivatives)
         return values, jacobian
+
+
+def _columns(raw, batch):
+    """Stack scalars and length-``batch`` arrays as the columns of a (batch, n) array."""
+    out = np.empty((len(raw), batch))
+    for j, value in enumerate(raw):
+        out[j] = value
+    return out.T

@@ -19,6 +19,8 @@ from exopk.errors import ModelFileError
 
 __all__ = ["Prior", "PRIOR_ARGUMENTS"]
 
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
 PRIOR_ARGUMENTS = {
     "lognormal": ("median", "sigma"),
     "normal": ("mean", "sd"),
@@ -26,6 +28,7 @@ PRIOR_ARGUMENTS = {
     "logitnormal": ("median", "sigma"),
     "beta": ("a", "b"),
     "halfnormal": ("scale",),
+    "halfcauchy": ("scale",),
 }
 
 
@@ -38,7 +41,7 @@ class Prior:
     distribution : str
         One of ``lognormal`` (median, sigma of log), ``normal`` (mean, sd), ``uniform``
         (lower, upper), ``logitnormal`` (median in (0, 1), sigma of logit), ``beta`` (a, b),
-        ``halfnormal`` (scale).
+        ``halfnormal`` (scale), ``halfcauchy`` (scale).
     arguments : dict
         The distribution's arguments by name.
     justification : str
@@ -72,7 +75,8 @@ class Prior:
                                      f"number, got {value!r}")
         a = self.arguments
         positive = {"lognormal": ("median", "sigma"), "normal": ("sd",), "logitnormal": ("sigma",),
-                    "beta": ("a", "b"), "halfnormal": ("scale",), "uniform": ()}
+                    "beta": ("a", "b"), "halfnormal": ("scale",), "halfcauchy": ("scale",),
+                    "uniform": ()}
         for name in positive[self.distribution]:
             if a[name] <= 0:
                 raise ModelFileError(f"{self.distribution} prior argument '{name}' must be positive")
@@ -95,19 +99,40 @@ class Prior:
             return scipy.stats.beta(a["a"], a["b"])
         if d == "halfnormal":
             return scipy.stats.halfnorm(scale=a["scale"])
+        if d == "halfcauchy":
+            return scipy.stats.halfcauchy(scale=a["scale"])
         return None
 
     def logpdf(self, x):
-        """Log density at ``x`` (-inf outside the support)."""
+        """Log density at ``x`` (-inf outside the support), in closed form."""
         x = np.asarray(x, dtype=float)
-        if self.distribution == "logitnormal":
-            a = self.arguments
-            with np.errstate(divide="ignore", invalid="ignore"):
-                z = (scipy.special.logit(x) - scipy.special.logit(a["median"])) / a["sigma"]
-                out = (-0.5 * z**2 - math.log(a["sigma"] * math.sqrt(2 * math.pi))
-                       - np.log(x) - np.log1p(-x))
+        a = self.arguments
+        d = self.distribution
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if d == "lognormal":
+                z = (np.log(x) - math.log(a["median"])) / a["sigma"]
+                out = -0.5 * z**2 - np.log(x) - math.log(a["sigma"]) - _LOG_SQRT_2PI
+                return np.where(x > 0, out, -np.inf)
+            if d == "normal":
+                z = (x - a["mean"]) / a["sd"]
+                return -0.5 * z**2 - math.log(a["sd"]) - _LOG_SQRT_2PI
+            if d == "uniform":
+                inside = (x >= a["lower"]) & (x <= a["upper"])
+                return np.where(inside, -math.log(a["upper"] - a["lower"]), -np.inf)
+            if d == "halfnormal":
+                z = x / a["scale"]
+                out = -0.5 * z**2 - math.log(a["scale"]) - _LOG_SQRT_2PI + math.log(2.0)
+                return np.where(x >= 0, out, -np.inf)
+            if d == "halfcauchy":
+                out = math.log(2 / (math.pi * a["scale"])) - np.log1p((x / a["scale"]) ** 2)
+                return np.where(x >= 0, out, -np.inf)
+            if d == "beta":
+                out = ((a["a"] - 1) * np.log(x) + (a["b"] - 1) * np.log1p(-x)
+                       - scipy.special.betaln(a["a"], a["b"]))
+                return np.where((x > 0) & (x < 1), out, -np.inf)
+            z = (scipy.special.logit(x) - scipy.special.logit(a["median"])) / a["sigma"]
+            out = -0.5 * z**2 - math.log(a["sigma"]) - _LOG_SQRT_2PI - np.log(x) - np.log1p(-x)
             return np.where((x > 0) & (x < 1), out, -np.inf)
-        return self._frozen.logpdf(x)
 
     def dlogpdf(self, x):
         """Derivative of the log density with respect to ``x``."""
@@ -123,6 +148,8 @@ class Prior:
                 return np.zeros_like(x)
             if d == "halfnormal":
                 return -x / a["scale"] ** 2
+            if d == "halfcauchy":
+                return -2 * x / (a["scale"] ** 2 + x**2)
             if d == "beta":
                 return (a["a"] - 1) / x - (a["b"] - 1) / (1 - x)
             z = scipy.special.logit(x) - scipy.special.logit(a["median"])

@@ -25,10 +25,9 @@ from collections import defaultdict
 import numpy as np
 from scipy.special import log_ndtr
 
-from exopk.dosing import Regimen
 from exopk.errors import SimulationError
 from exopk.observation.predictions import predict
-from exopk.observation.records import DESIGN_DOSE, Observation
+from exopk.observation.records import Observation
 
 __all__ = ["Likelihood"]
 
@@ -78,7 +77,7 @@ class Likelihood:
                 raise SimulationError(
                     f"study '{obs.study}' (line {obs.line}) has condition '{obs.condition}', "
                     "which this likelihood does not map to parameter values")
-            self._groups[(obs.route, obs.condition)].append(i)
+            self._groups[(obs.design, obs.condition)].append(i)
         self._overrides = {}
         for condition, values in conditions.items():
             indices = []
@@ -103,15 +102,15 @@ class Likelihood:
         P = theta.shape[0]
         y = np.empty(self.n_observations)
         dy = np.zeros((self.n_observations, P)) if gradients else None
-        for (route, condition), members in self._groups.items():
+        for (design, condition), members in self._groups.items():
             th = theta.copy()
             fixed = []
             for index, value in self._overrides[condition]:
                 th[index] = value
                 fixed.append(index)
             requests = [self.observations[i].request for i in members]
-            values, jacobian = predict(self.compiled, th[None], Regimen.bolus(route, DESIGN_DOSE),
-                                       requests, gradients=gradients)
+            values, jacobian = predict(self.compiled, th[None], design, requests,
+                                       gradients=gradients)
             y[members] = values[0]
             if gradients:
                 jacobian = jacobian[0]

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from exopk.dosing import Regimen
 from exopk.errors import SimulationError
 from exopk.observation.predictions import Request
 
@@ -107,6 +108,11 @@ class Observation:
     sigma_log : float
         Reported log-scale standard deviation (0 when none was reported).
     is_proxy : bool
+    source : str
+        File the record came from (with ``line``, it locates the record).
+    regimen : Regimen, optional
+        The study's actual dosing, for data in amount units (concentrations after known doses).
+        Default: a bolus of ``DESIGN_DOSE`` by ``route`` at time 0, so amounts read as %ID.
     """
 
     study: str
@@ -119,6 +125,13 @@ class Observation:
     censoring: str
     sigma_log: float
     is_proxy: bool = False
+    source: str = ""
+    regimen: Regimen | None = None
+
+    @property
+    def design(self) -> Regimen:
+        """The regimen the prediction is made for."""
+        return self.regimen or Regimen.bolus(self.route, DESIGN_DOSE)
 
 
 @dataclass(frozen=True)
@@ -255,7 +268,8 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
         observations.append(Observation(
             study=study, line=line, request=request, route=route,
             condition=_text(r, "condition"), value=value, upper=upper, censoring=censoring,
-            sigma_log=sigma, is_proxy=bool(r["is_proxy"]) if "is_proxy" in r else False))
+            sigma_log=sigma, is_proxy=bool(r["is_proxy"]) if "is_proxy" in r else False,
+            source=_text(r, "source_file")))
     return observations, skipped
 
 

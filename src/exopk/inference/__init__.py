@@ -1,0 +1,1 @@
+"""Bayesian inference: posteriors, samplers, diagnostics and fit results."""

@@ -1,0 +1,377 @@
+"""Run a fit: evidence -> log-posterior -> MAP -> MCMC -> diagnostics -> DataTree on disk.
+
+``exopk.fit("fits/mouse_iv_mps.toml")`` and ``exopk fit fits/mouse_iv_mps.toml`` do the same.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+import exopk
+from exopk.data import load as load_evidence
+from exopk.data import read_csv
+from exopk.errors import ExopkError, ModelFileError
+from exopk.inference.diagnostics import ess_bulk, ess_tail, split_rhat
+from exopk.inference.fitfile import FitFile, read_fit_file
+from exopk.inference.posterior import Covariate, LogPosterior, PosteriorSpec
+from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
+                                    write_fit)
+from exopk.inference.sampling import find_map, run_chains
+from exopk.model import load_model
+from exopk.models_library import model_path
+from exopk.observation.records import ErrorModel, build_observations
+
+__all__ = ["FitResult", "fit", "prepare", "RHAT_LIMIT", "ESS_LIMIT", "PRIOR_DRAWS"]
+
+RHAT_LIMIT = 1.01
+ESS_LIMIT = 400
+PRIOR_DRAWS = 500
+
+
+@dataclass
+class Prepared:
+    """Everything a fit is built from."""
+
+    fit_file: FitFile
+    model: object
+    records: xr.Dataset
+    observations: list
+    skipped: list
+    log_posterior: LogPosterior
+
+
+@dataclass
+class FitResult:
+    """A finished fit.
+
+    Attributes
+    ----------
+    tree : xarray.DataTree
+        ArviZ layout (see :mod:`exopk.inference.result`).
+    diagnostics : dict
+        Per parameter: ``rhat``, ``ess_bulk``, ``ess_tail``, ``shrinkage``; plus totals.
+    path : Path or None
+        Where the tree was written.
+    """
+
+    tree: xr.DataTree
+    diagnostics: dict
+    path: Path | None
+
+    @property
+    def converged(self) -> bool:
+        """R-hat <= 1.01, bulk ESS >= 400 for every parameter and no divergences."""
+        return bool(self.diagnostics["converged"])
+
+    def summary(self) -> str:
+        """The diagnostics table ``exopk fit`` prints."""
+        return format_summary(self.tree, self.diagnostics)
+
+
+def _model(fit_file: FitFile):
+    reference = fit_file.model
+    if reference.endswith(".toml"):
+        path = fit_file.resolve(reference)
+        if path.is_file():
+            return load_model(path)
+        raise ModelFileError(f"model file '{reference}' not found", file=fit_file.path,
+                             key="fit.model")
+    return load_model(model_path(reference))
+
+
+def _evidence(fit_file: FitFile) -> xr.Dataset:
+    spec = fit_file.evidence
+    tables = []
+    for table in spec.get("tables", ["ev"]):
+        if table in ("ev", "proxies"):
+            tables.append(load_evidence(table))
+        else:
+            tables.append(read_csv(fit_file.resolve(table)))
+    records = xr.concat(tables, dim="record") if len(tables) > 1 else tables[0]
+    keep = np.ones(records.sizes["record"], dtype=bool)
+    for column, key in (("species", "species"), ("route", "routes"), ("study_key", "studies"),
+                        ("quantity", "quantities")):
+        wanted = spec.get(key, [])
+        if isinstance(wanted, str):
+            wanted = [wanted]
+        if wanted:
+            keep &= np.isin(records[column].values.astype(str), wanted)
+    if not spec.get("proxies", False):
+        keep &= ~records["is_proxy"].values.astype(bool)
+    if not keep.any():
+        raise ExopkError(f"fit '{fit_file.name}': no evidence record matches [evidence]")
+    return records.isel(record=np.flatnonzero(keep))
+
+
+def prepare(fit_file: FitFile | str | Path) -> Prepared:
+    """Model, evidence, observations and log-posterior of a fit file, without sampling."""
+    if not isinstance(fit_file, FitFile):
+        fit_file = read_fit_file(fit_file)
+    model = _model(fit_file)
+    records = _evidence(fit_file)
+    evidence = fit_file.evidence
+    observations, skipped = build_observations(
+        records, model, error_model=ErrorModel(unstated_as=evidence.get("unstated_error_as", "sem")),
+        signal=evidence.get("signal", "label"))
+    if not observations:
+        raise ExopkError(f"fit '{fit_file.name}': none of the {records.sizes['record']} selected "
+                         f"records gives an observation for model '{model.name}'")
+    spec = _posterior_spec(fit_file, records, observations)
+    return Prepared(fit_file, model, records, observations, skipped,
+                    LogPosterior(model, observations, spec))
+
+
+def _record_column(records, observations, column):
+    index = {(str(records.source_file.values[i]), int(records.line.values[i])): i
+             for i in range(records.sizes["record"])}
+    return tuple(str(records[column].values[index[(o.source, o.line)]]) for o in observations)
+
+
+def _posterior_spec(fit_file: FitFile, records, observations) -> PosteriorSpec:
+    kwargs = dict(conditions=fit_file.conditions, fixed=fit_file.fixed, priors=fit_file.priors,
+                  random_effects=fit_file.random_effects)
+    if fit_file.tau_prior is not None:
+        kwargs["tau_prior"] = fit_file.tau_prior
+    if fit_file.random_effect_sd_prior is not None:
+        kwargs["random_effect_sd_prior"] = fit_file.random_effect_sd_prior
+    covariates = []
+    for name, table in fit_file.covariates.items():
+        if name not in records:
+            raise ModelFileError(f"covariate '{name}' is not an evidence column", file=fit_file.path,
+                                 key=f"covariates.{name}")
+        levels = _record_column(records, observations, name)
+        covariates.append(Covariate(name=name, levels=levels,
+                                    parameters=tuple(table.get("parameters", ())),
+                                    reference=table.get("reference", levels[0]),
+                                    prior_sd=float(table.get("prior_sd", 1.0))))
+    kwargs["covariates"] = tuple(covariates)
+    scaling = fit_file.species_scaling
+    if scaling:
+        weights = scaling.get("body_weight_kg", {})
+        species = _record_column(records, observations, "species")
+        missing = sorted(set(species) - set(weights))
+        if missing:
+            raise ModelFileError(f"no body weight for species {', '.join(missing)}",
+                                 file=fit_file.path, key="species_scaling.body_weight_kg")
+        kwargs.update(species_scaling=tuple(scaling.get("parameters", ())),
+                      body_weights_kg=tuple(float(weights[s]) for s in species),
+                      reference_body_weight_kg=float(scaling.get("reference_body_weight_kg", 0.025)))
+        if "exponent_prior" in scaling:
+            from exopk.inference.fitfile import _prior
+            kwargs["exponent_prior"] = _prior(scaling["exponent_prior"], fit_file.path,
+                                              "species_scaling.exponent_prior")
+    return PosteriorSpec(**kwargs)
+
+
+def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains: int | None = None,
+        warmup: int | None = None, draws: int | None = None, seed: int | None = None,
+        processes: int | None = None, progress: bool = True, write: bool = True) -> FitResult:
+    """Run a fit file: MAP from several seeded starts, then MCMC, diagnostics and results.
+
+    Parameters
+    ----------
+    fit_file : FitFile, str or Path
+    out : path, optional
+        Output NetCDF (default: the fit file's path with ``.nc``).
+    chains, warmup, draws, seed : int, optional
+        Override the fit file's sampler settings.
+    processes : int, optional
+        Worker processes for chains.
+    progress : bool
+        Progress line on stderr.
+    write : bool
+        Write the result file.
+
+    Returns
+    -------
+    FitResult
+    """
+    prepared = prepare(fit_file)
+    ff = prepared.fit_file
+    settings = ff.sampler
+    chains = chains or settings.chains
+    warmup = warmup or settings.warmup
+    draws = draws or settings.draws
+    seed = ff.seed if seed is None else seed
+    lp = prepared.log_posterior
+
+    map_result = find_map(lp, seed=seed, starts=settings.map_starts)
+    rng = np.random.default_rng([seed, 1])
+    x0s = [map_result.phi + 0.05 * rng.normal(size=lp.n_parameters()) for _ in range(chains)]
+    results = run_chains(lp, x0s, seed=seed, method=settings.method, warmup=warmup, draws=draws,
+                         settings={"max_tree_depth": settings.max_tree_depth,
+                                   "target_acceptance": settings.target_acceptance},
+                         processes=processes, progress=progress)
+    tree, diagnostics = _assemble(prepared, results, map_result, seed, chains, warmup, draws)
+    path = None
+    if write:
+        path = Path(out) if out else Path(ff.path).with_suffix(".nc") if ff.path else \
+            Path(f"{ff.name}.nc")
+        write_fit(tree, path)
+    return FitResult(tree=tree, diagnostics=diagnostics, path=path)
+
+
+def _natural_draws(lp, phi_draws):
+    """Natural values of every coordinate for an array of coordinate draws (..., n)."""
+    flat = phi_draws.reshape(-1, phi_draws.shape[-1])
+    rows = [lp.natural(phi) for phi in flat]
+    return {name: np.array([r[name] for r in rows]).reshape(phi_draws.shape[:-1])
+            for name in rows[0]}
+
+
+def _predictive(lp, phi_draws, rng):
+    """Prediction, noisy replicate and log-likelihood terms of every observation, per draw."""
+    shape = phi_draws.shape[:-1]
+    flat = phi_draws.reshape(-1, phi_draws.shape[-1])
+    n_obs = len(lp.observations)
+    mean = np.full((flat.shape[0], n_obs), np.nan)
+    terms = np.full((flat.shape[0], n_obs), np.nan)
+    for k, phi in enumerate(flat):
+        mean[k], terms[k] = lp.predictions_and_terms(phi)
+    tau = np.exp(flat[:, len(lp.free)])
+    sigma = np.sqrt(lp.likelihood._sigma_log[None, :] ** 2 + tau[:, None] ** 2)
+    replicate = mean * np.exp(sigma * rng.normal(size=mean.shape))
+    return (mean.reshape(shape + (n_obs,)), replicate.reshape(shape + (n_obs,)),
+            terms.reshape(shape + (n_obs,)))
+
+
+def _assemble(prepared, results, map_result, seed, chains, warmup, draws):
+    lp = prepared.log_posterior
+    model = prepared.model
+    phi = np.stack([r.draws for r in results])                     # (chain, draw, n)
+    posterior = _natural_draws(lp, phi)
+    rng = np.random.default_rng([seed, 2])
+    prior_phi = lp.sample_prior(rng, PRIOR_DRAWS)[None]
+    prior = _natural_draws(lp, prior_phi)
+    mean, replicate, log_likelihood = _predictive(lp, phi, rng)
+    units = {p.name: p.unit for p in model.parameters}
+    units["tau"] = "1 (sd of log)"
+    stats = {
+        "lp": np.stack([r.log_posterior for r in results]),
+        "diverging": np.stack([r.diverging for r in results]),
+        "n_steps": np.stack([r.n_steps for r in results]),
+        "tree_depth": np.stack([np.floor(np.log2(np.maximum(r.n_steps, 1))).astype(int) + 1
+                                for r in results]),
+        "step_size": np.stack([r.step_size for r in results]),
+        "acceptance_rate": np.stack([r.acceptance for r in results]),
+    }
+    diagnostics = _diagnostics(posterior, prior, phi, prior_phi, stats, mean, prepared)
+    map_natural = lp.natural(map_result.phi)
+    ff = prepared.fit_file
+    attrs = {
+        "exopk_version": exopk.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command_line": " ".join(sys.argv),
+        "fit_name": ff.name,
+        "fit_file": ff.path or "",
+        "fit_file_sha256": ff.sha256,
+        "fit_file_text": ff.text,
+        "model": model.name,
+        "model_file": model.source_file or "",
+        "model_file_sha256": hash_of(Path(model.source_file).read_text()) if model.source_file else "",
+        "evidence_sha256": hash_of(*(str(o) for o in prepared.observations)),
+        "seed": seed,
+        "sampler": ff.sampler.method,
+        "chains": chains,
+        "warmup": warmup,
+        "draws": draws,
+        "map": as_attr(map_natural),
+        "map_log_density": map_result.log_posterior,
+        "map_starts_log_density": as_attr(list(map_result.values)),
+        "skipped_records": as_attr([vars(s) for s in prepared.skipped]),
+        "sampling_seconds_slowest_chain": max(r.seconds for r in results),
+        "gradient_evaluations": int(sum(r.n_steps.sum() for r in results)),
+        "diagnostics": as_attr(diagnostics),
+        "simulated_data": "no",
+    }
+    tree = build_tree(posterior=posterior, units=units, sample_stats=stats, prior=prior,
+                      predictive_mean=mean, predictive_draws=replicate,
+                      log_likelihood=log_likelihood,
+                      observed=observation_table(prepared.observations, prepared.records),
+                      attrs=attrs)
+    return tree, diagnostics
+
+
+def _diagnostics(posterior, prior, phi, prior_phi, stats, mean, prepared):
+    """Convergence and shrinkage per parameter; prediction intervals per observation.
+
+    Shrinkage is the posterior sd over the prior sd in the sampling coordinates (log scale for
+    positive parameters, logit for fractions), where the sd means the same thing for a rate of
+    0.001/min as for one of 10/min: 1 means the data said nothing about the parameter.
+    """
+    parameters = {}
+    for k, (name, draws) in enumerate(posterior.items()):
+        prior_sd = float(np.std(prior_phi[..., k]))
+        parameters[name] = {
+            "mean": float(np.mean(draws)), "sd": float(np.std(draws)),
+            "q5": float(np.quantile(draws, 0.05)), "q95": float(np.quantile(draws, 0.95)),
+            "rhat": float(split_rhat(draws)), "ess_bulk": float(ess_bulk(draws)),
+            "ess_tail": float(ess_tail(draws)),
+            "shrinkage": float(np.std(phi[..., k]) / prior_sd) if prior_sd > 0 else math.nan,
+        }
+    divergences = int(np.sum(stats["diverging"]))
+    worst_rhat = max((p["rhat"] for p in parameters.values() if np.isfinite(p["rhat"])), default=math.nan)
+    worst_ess = min((p["ess_bulk"] for p in parameters.values() if np.isfinite(p["ess_bulk"])),
+                    default=math.nan)
+    predictions = []
+    for i, obs in enumerate(prepared.observations):
+        draws_i = mean[..., i]
+        predictions.append({
+            "study": obs.study, "line": obs.line, "kind": obs.request.kind,
+            "output": obs.request.output, "observed": obs.value,
+            "q5": float(np.nanquantile(draws_i, 0.05)), "q50": float(np.nanquantile(draws_i, 0.5)),
+            "q95": float(np.nanquantile(draws_i, 0.95))})
+    return {
+        "parameters": parameters, "divergences": divergences, "max_rhat": worst_rhat,
+        "min_ess_bulk": worst_ess,
+        "converged": bool(worst_rhat <= RHAT_LIMIT and worst_ess >= ESS_LIMIT and divergences == 0),
+        "predictions": predictions,
+    }
+
+
+def format_summary(tree, diagnostics) -> str:
+    """A readable table of parameters, convergence and how much the data moved each one."""
+    attrs = tree.attrs
+    lines = [f"fit {attrs['fit_name']}: model {attrs['model']}, {attrs['chains']} chains x "
+             f"{attrs['draws']} draws ({attrs['warmup']} warm-up), sampler {attrs['sampler']}, "
+             f"seed {attrs['seed']}",
+             f"{len(diagnostics['predictions'])} observations; MAP log density "
+             f"{float(attrs['map_log_density']):.2f}",
+             "",
+             f"{'parameter':<34} {'mean':>10} {'5%':>10} {'95%':>10} {'R-hat':>7} {'ESS bulk':>9} "
+             f"{'ESS tail':>9} {'sd/prior sd':>11}"]
+    for name, p in diagnostics["parameters"].items():
+        flag = ""
+        if not (p["rhat"] <= RHAT_LIMIT) or not (p["ess_bulk"] >= ESS_LIMIT):
+            flag = "  <-- not converged"
+        elif p["shrinkage"] > 0.9:
+            flag = "  (data say little)"
+        lines.append(f"{name:<34} {p['mean']:>10.4g} {p['q5']:>10.4g} {p['q95']:>10.4g} "
+                     f"{p['rhat']:>7.3f} {p['ess_bulk']:>9.0f} {p['ess_tail']:>9.0f} "
+                     f"{p['shrinkage']:>11.2f}{flag}")
+    lines += ["", f"{'observation':<44} {'observed':>10} {'5%':>10} {'50%':>10} {'95%':>10}"]
+    for p in diagnostics["predictions"]:
+        label = f"{p['study']}:{p['line']} {p['kind']} {p['output']}"
+        lines.append(f"{label[:44]:<44} {p['observed']:>10.4g} {p['q5']:>10.4g} {p['q50']:>10.4g} "
+                     f"{p['q95']:>10.4g}")
+    lines.append("")
+    if diagnostics["converged"]:
+        lines.append(f"converged: max R-hat {diagnostics['max_rhat']:.3f}, min bulk ESS "
+                     f"{diagnostics['min_ess_bulk']:.0f}, no divergences")
+    else:
+        lines.append("!" * 72)
+        lines.append(f"NOT CONVERGED: max R-hat {diagnostics['max_rhat']:.3f} (limit {RHAT_LIMIT}), "
+                     f"min bulk ESS {diagnostics['min_ess_bulk']:.0f} (limit {ESS_LIMIT}), "
+                     f"{diagnostics['divergences']} divergent transitions")
+        lines.append("!" * 72)
+    return "\n".join(lines)
+
+
+__all__ += ["load_fit", "format_summary"]

@@ -1,0 +1,119 @@
+"""Fit results as an ``xarray.DataTree`` in the ArviZ group layout, written atomically.
+
+Groups: ``posterior`` (chain, draw; natural parameter values with units), ``sample_stats``
+(``lp``, ``diverging``, ``n_steps``, ``tree_depth``, ``step_size``, ``acceptance_rate``),
+``prior`` (draws from the prior), ``posterior_predictive`` (``y``: a replicate of every
+observation with its noise; ``mean``: the model prediction), ``observed_data`` (every
+observation with its provenance), ``log_likelihood`` (per observation, for LOO). The root's
+``attrs`` hold the provenance: exopk version, model file and its SHA-256, evidence hash, fit file
+and its text, seed, command line, timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import xarray as xr
+
+from exopk.io import write_atomically
+
+__all__ = ["build_tree", "write_fit", "load_fit", "observation_table"]
+
+
+def observation_table(observations, records=None) -> xr.Dataset:
+    """Observed data with provenance, one entry per observation."""
+    n = len(observations)
+    data = {
+        "value": ("observation", np.array([o.value for o in observations]),
+                  {"long_name": "observed value (the bound for censored, the low end for "
+                                "interval observations), in the canonical unit"}),
+        "upper": ("observation", np.array([o.upper for o in observations])),
+        "sigma_log": ("observation", np.array([o.sigma_log for o in observations]),
+                      {"long_name": "reported log-scale standard deviation"}),
+    }
+    coords = {
+        "observation": np.arange(n),
+        "study": ("observation", [o.study for o in observations]),
+        "source_file": ("observation", [o.source for o in observations]),
+        "line": ("observation", np.array([o.line for o in observations])),
+        "kind": ("observation", [o.request.kind for o in observations]),
+        "output": ("observation", [o.request.output for o in observations]),
+        "time_min": ("observation", np.array([np.nan if o.request.time is None else o.request.time
+                                              for o in observations])),
+        "route": ("observation", [o.route for o in observations]),
+        "condition": ("observation", [o.condition for o in observations]),
+        "censoring": ("observation", [o.censoring for o in observations]),
+        "is_proxy": ("observation", np.array([o.is_proxy for o in observations])),
+    }
+    if records is not None:
+        index = {(str(records.source_file.values[i]), int(records.line.values[i])): i
+                 for i in range(records.sizes["record"])}
+        rows = [index.get((o.source, o.line)) for o in observations]
+        for column in ("citation", "doi", "url", "location", "quantity", "unit_canonical",
+                       "species", "label"):
+            if column in records:
+                coords[column] = ("observation", [str(records[column].values[r]) if r is not None
+                                                  else "" for r in rows])
+    return xr.Dataset(data, coords=coords)
+
+
+def build_tree(*, posterior, units, sample_stats, prior, predictive_mean, predictive_draws,
+               log_likelihood, observed, attrs) -> xr.DataTree:
+    """Assemble the DataTree (every argument a mapping of arrays, see the module docstring)."""
+    def dataset(variables, dims, extra_coords=None):
+        ds = xr.Dataset({name: (dims, np.asarray(values)) for name, values in variables.items()})
+        for name, unit in units.items():
+            if name in ds:
+                ds[name].attrs["units"] = unit
+        if extra_coords:
+            ds = ds.assign_coords(extra_coords)
+        return ds
+
+    chain_draw = ("chain", "draw")
+    chains, draws = next(iter(posterior.values())).shape
+    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    tree = xr.DataTree.from_dict({
+        "posterior": dataset(posterior, chain_draw, coords),
+        "sample_stats": dataset(sample_stats, chain_draw, coords),
+        "prior": dataset(prior, chain_draw, {"chain": [0], "draw": np.arange(
+            next(iter(prior.values())).shape[1])}),
+        "posterior_predictive": xr.Dataset(
+            {"y": (("chain", "draw", "observation"), predictive_draws),
+             "mean": (("chain", "draw", "observation"), predictive_mean)},
+            coords={**coords, "observation": observed.observation.values}),
+        "log_likelihood": xr.Dataset(
+            {"y": (("chain", "draw", "observation"), log_likelihood)},
+            coords={**coords, "observation": observed.observation.values}),
+        "observed_data": observed,
+    })
+    tree.attrs.update(attrs)
+    return tree
+
+
+def write_fit(tree: xr.DataTree, path) -> None:
+    """Write a fit to NetCDF-4 (one group per ArviZ group) atomically: temporary file, rename."""
+    write_atomically(path, lambda temporary: tree.to_netcdf(temporary, engine="netcdf4"))
+
+
+def load_fit(path) -> xr.DataTree:
+    """Read a fit written by :func:`write_fit` (or ``exopk fit``) into memory."""
+    with xr.open_datatree(path, engine="netcdf4") as tree:
+        return tree.load()
+
+
+def hash_of(*arrays) -> str:
+    """SHA-256 of the bytes of arrays and strings, for provenance."""
+    digest = hashlib.sha256()
+    for item in arrays:
+        if isinstance(item, str):
+            digest.update(item.encode())
+        else:
+            digest.update(np.ascontiguousarray(item).tobytes())
+    return digest.hexdigest()
+
+
+def as_attr(value) -> str:
+    """A JSON string for attributes that are not plain numbers or text."""
+    return json.dumps(value, sort_keys=True, default=str)

@@ -1,0 +1,256 @@
+"""MAP search and MCMC chains on a log-posterior, seeded and run in parallel processes.
+
+* :func:`find_map`: PINTS' gradient-based iRprop- optimiser from several seeded starting points
+  drawn around the prior; the best optimum is kept and every start is reported.
+* :func:`run_chains`: PINTS' No-U-Turn sampler (exact gradients) or Haario-Bardenet adaptive
+  covariance MCMC, one chain per process (PINTS' parallel evaluator slowed fits down, separate
+  chains speed them up). Every chain seeds its own generator from the fit's seed, so the same
+  seed gives the same draws, bit for bit, on the same machine. Warm-up draws are discarded.
+
+PINTS samplers draw from numpy's global random state; each chain process seeds it with
+``SeedSequence(seed).spawn(chains)[chain]``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pints
+
+from exopk.errors import ExopkError
+
+__all__ = ["MapResult", "ChainResult", "find_map", "run_chains", "chain_seeds", "NUTS_MIN_WARMUP"]
+
+NUTS_MIN_WARMUP = 150  # PINTS' dual-averaging adaptation needs this many
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """The best optimum and every start's outcome (log-posterior values)."""
+
+    phi: np.ndarray
+    log_posterior: float
+    starts: tuple
+    values: tuple
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """Post-warm-up draws and per-iteration statistics of one chain."""
+
+    draws: np.ndarray          # (draws, n_parameters), unconstrained coordinates
+    log_posterior: np.ndarray  # (draws,)
+    diverging: np.ndarray      # (draws,) bool
+    n_steps: np.ndarray        # (draws,) gradient evaluations per iteration
+    step_size: np.ndarray      # (draws,)
+    acceptance: np.ndarray     # (draws,) mean acceptance statistic of the iteration
+    seconds: float
+
+
+def chain_seeds(seed: int, n: int) -> list[int]:
+    """Independent 32-bit seeds for ``n`` chains from one fit seed."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
+class _NaturalMode(pints.LogPDF):
+    """The log-posterior density of the natural parameters (without the coordinate Jacobian)."""
+
+    def __init__(self, log_posterior):
+        super().__init__()
+        self._lp = log_posterior
+
+    def n_parameters(self):
+        return self._lp.n_parameters()
+
+    def __call__(self, phi):
+        return self._lp(phi) - self._lp.log_jacobian(phi)
+
+    def evaluateS1(self, phi):
+        value, gradient = self._lp.evaluateS1(phi)
+        log_j, d_log_j = self._lp.log_jacobian(phi, gradient=True)
+        return value - log_j, gradient - d_log_j
+
+
+def find_map(log_posterior, *, seed: int, starts: int = 4, max_iterations: int = 2000,
+             natural: bool = True) -> MapResult:
+    """Maximum a posteriori estimate from several seeded starts.
+
+    Parameters
+    ----------
+    log_posterior : LogPosterior
+    seed : int
+    starts : int
+        Number of starting points: the prior median and ``starts - 1`` prior draws pulled halfway
+        towards it.
+    max_iterations : int
+    natural : bool
+        Maximise the density of the natural parameters (the usual MAP) rather than the density
+        in the sampling coordinates.
+    """
+    rng = np.random.default_rng(seed)
+    target = _NaturalMode(log_posterior) if natural else log_posterior
+    centre = log_posterior.prior_centre()
+    points = [centre] + [0.5 * (centre + d) for d in log_posterior.sample_prior(rng, starts - 1)]
+    best, found, values = None, [], []
+    for x0 in points:
+        np.random.seed(int(rng.integers(2**31)))
+        controller = pints.OptimisationController(target, x0, method=pints.IRPropMin)
+        controller.set_max_iterations(max_iterations)
+        controller.set_function_tolerance(100, 1e-9)
+        controller.set_log_to_screen(False)
+        with np.errstate(all="ignore"):
+            x, fx = controller.run()
+        found.append(x)
+        values.append(float(fx))
+        if np.isfinite(fx) and (best is None or fx > best[1]):
+            best = (x, float(fx))
+    if best is None:
+        raise ExopkError("no MAP start reached a finite log-posterior; check priors and data")
+    return MapResult(phi=best[0], log_posterior=best[1], starts=tuple(found), values=tuple(values))
+
+
+_POSTERIOR = None   # set in the parent before forking chain processes
+
+
+def _chain(args):
+    chain, seed, x0, sigma0, method, warmup, draws, settings, queue = args
+    np.random.seed(seed)
+    lp = _POSTERIOR
+    start = time.perf_counter()
+    if method == "nuts":
+        sampler = pints.NoUTurnMCMC(x0, sigma0)
+        sampler.set_number_adaption_steps(warmup)
+        sampler.set_max_tree_depth(settings.get("max_tree_depth", 10))
+        sampler.set_delta(settings.get("target_acceptance", 0.8))
+        evaluate = lp.evaluateS1
+    elif method == "haario_bardenet":
+        sampler = pints.HaarioBardenetACMC(x0, sigma0)
+        sampler.set_initial_phase(True)
+        evaluate = lp.__call__
+    else:
+        raise ExopkError(f"unknown sampler '{method}'; use 'nuts' or 'haario_bardenet'")
+    n = sampler.n_parameters() if hasattr(sampler, "n_parameters") else len(x0)
+    total = warmup + draws
+    out = np.empty((draws, n))
+    logp = np.empty(draws)
+    diverging = np.zeros(draws, dtype=bool)
+    steps = np.zeros(draws, dtype=int)
+    step_size = np.full(draws, np.nan)
+    acceptance = np.full(draws, np.nan)
+    divergent_seen = 0
+    for iteration in range(total):
+        if method == "haario_bardenet" and iteration == max(1, warmup // 4):
+            sampler.set_initial_phase(False)
+        evaluations = 0
+        while True:
+            x = sampler.ask()
+            reply = sampler.tell(evaluate(x))
+            evaluations += 1
+            if reply is not None:
+                break
+        sample, value, _accepted = reply
+        value = value[0] if isinstance(value, tuple) else value
+        if method == "nuts":
+            divergent_now = len(sampler.divergent_iterations())
+            is_divergent, divergent_seen = divergent_now > divergent_seen, divergent_now
+        else:
+            is_divergent = False
+        k = iteration - warmup
+        if k >= 0:
+            out[k], logp[k], diverging[k], steps[k] = sample, value, is_divergent, evaluations
+            if method == "nuts":
+                step_size[k] = sampler._adaptor.get_epsilon()
+                acceptance[k] = sampler._mcmc_acceptance
+        if queue is not None and (iteration % 25 == 0 or iteration == total - 1):
+            queue.put((chain, iteration + 1, total, float(value), int(diverging[:max(k + 1, 0)].sum())))
+    return ChainResult(out, logp, diverging, steps, step_size, acceptance,
+                       time.perf_counter() - start)
+
+
+def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: int = 1000,
+               draws: int = 1000, settings: dict | None = None, processes: int | None = None,
+               progress: bool = True) -> list[ChainResult]:
+    """Run one MCMC chain per starting point, in parallel processes where possible.
+
+    Parameters
+    ----------
+    log_posterior : LogPosterior
+    x0s : sequence of ndarray
+        Starting points, one per chain (unconstrained coordinates).
+    seed : int
+    method : {"nuts", "haario_bardenet"}
+    warmup, draws : int
+        Iterations per chain; warm-up iterations adapt the sampler and are discarded.
+    settings : dict, optional
+        ``max_tree_depth``, ``target_acceptance`` for NUTS.
+    processes : int, optional
+        Worker processes (default: one per chain, at most the number of CPUs). With 1, or where
+        processes cannot be forked, chains run one after another in this process.
+    progress : bool
+        Print a progress line (iterations, log-posterior, divergences) to stderr.
+    """
+    global _POSTERIOR
+    if method == "nuts" and warmup < NUTS_MIN_WARMUP:
+        raise ExopkError(f"NUTS needs at least {NUTS_MIN_WARMUP} warm-up iterations to adapt its "
+                         f"step size and mass matrix; got {warmup}")
+    chains = len(x0s)
+    seeds = chain_seeds(seed, chains)
+    sigma0 = np.full(len(x0s[0]), 0.1)
+    processes = processes or min(chains, os.cpu_count() or 1)
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    _POSTERIOR = log_posterior
+    try:
+        if processes > 1 and can_fork:
+            context = multiprocessing.get_context("fork")
+            manager = context.Manager()
+            queue = manager.Queue() if progress else None
+            jobs = [(c, seeds[c], x0s[c], sigma0, method, warmup, draws, settings or {}, queue)
+                    for c in range(chains)]
+            with context.Pool(processes) as pool:
+                pending = pool.map_async(_chain, jobs)
+                _report(queue, chains, pending)
+                results = pending.get()
+            manager.shutdown()
+            return results
+        results = []
+        for c in range(chains):
+            results.append(_chain((c, seeds[c], x0s[c], sigma0, method, warmup, draws,
+                                   settings or {}, None)))
+            if progress:
+                print(f"chain {c + 1}/{chains} done", file=sys.stderr)
+        return results
+    finally:
+        _POSTERIOR = None
+
+
+def _report(queue, chains, pending):
+    """Print chain progress from the workers' queue until they finish."""
+    state = {}
+    interactive = sys.stderr.isatty()
+    last_print = 0.0
+    while not pending.ready() or (queue is not None and not queue.empty()):
+        if queue is None:
+            pending.wait(0.5)
+            continue
+        try:
+            chain, done, total, logp, divergences = queue.get(timeout=0.5)
+        except Exception:  # queue.Empty from the manager proxy
+            continue
+        state[chain] = (done, total, logp, divergences)
+        now = time.perf_counter()
+        if now - last_print > (0.5 if interactive else 15.0) or done == total:
+            last_print = now
+            done_all = sum(s[0] for s in state.values())
+            total_all = sum(s[1] for s in state.values()) * chains / max(len(state), 1)
+            line = " | ".join(f"chain {c + 1}: {s[0]}/{s[1]} lp {s[2]:.1f} div {s[3]}"
+                              for c, s in sorted(state.items()))
+            bar = "#" * int(20 * done_all / max(total_all, 1))
+            print(f"\r[{bar:<20}] {line}", end="" if interactive else "\n", file=sys.stderr)
+    if interactive:
+        print(file=sys.stderr)
+
