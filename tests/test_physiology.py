@@ -66,6 +66,7 @@ def test_unknown_organ_and_missing_body_weight_raise_clear_errors():
     ("halfnormal", {"scale": 0.5}, [0.01, 0.4, 2.0]),
     ("halfcauchy", {"scale": 1.0}, [0.01, 0.4, 2.0]),
     ("beta", {"a": 2.0, "b": 5.0}, [0.05, 0.3, 0.9]),
+    ("logitnormal", {"median": 0.3, "sigma": 1.0}, [0.05, 0.3, 0.9]),
 ])
 def test_prior_log_densities_and_derivatives_match_scipy(distribution, arguments, points):
     import numpy as np
@@ -77,12 +78,28 @@ def test_prior_log_densities_and_derivatives_match_scipy(distribution, arguments
               "uniform": lambda a: scipy.stats.uniform(a["lower"], a["upper"] - a["lower"]),
               "halfnormal": lambda a: scipy.stats.halfnorm(scale=a["scale"]),
               "halfcauchy": lambda a: scipy.stats.halfcauchy(scale=a["scale"]),
-              "beta": lambda a: scipy.stats.beta(a["a"], a["b"])}[distribution](arguments)
+              "beta": lambda a: scipy.stats.beta(a["a"], a["b"]),
+              # logit-normal: the density of expit(Z), Z normal, by change of variables
+              "logitnormal": lambda a: _LogitNormal(a["median"], a["sigma"])}[distribution](arguments)
     for x in points:
         assert float(prior.logpdf(x)) == pytest.approx(frozen.logpdf(x), rel=1e-12)
         h = 1e-6 * x
         fd = (frozen.logpdf(x + h) - frozen.logpdf(x - h)) / (2 * h)
         assert float(prior.dlogpdf(x)) == pytest.approx(fd, rel=1e-6, abs=1e-9)
+        density, slope = prior.log_density_and_slope(x)
+        assert density == pytest.approx(frozen.logpdf(x), rel=1e-12)
+        assert slope == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+class _LogitNormal:
+    def __init__(self, median, sigma):
+        import scipy.stats
+        import scipy.special
+        self._normal = scipy.stats.norm(scipy.special.logit(median), sigma)
+
+    def logpdf(self, x):
+        import math
+        return self._normal.logpdf(math.log(x / (1 - x))) - math.log(x * (1 - x))
 
 
 def test_logitnormal_prior_density_integrates_to_one():

@@ -90,6 +90,32 @@ class LinearSystem:
         has_outflow = np.zeros(n_states, dtype=bool)
         has_outflow[self.sources] = True
         self.draining = has_outflow
+        self._last_decomposition = None
+        self._last_similar = None
+
+    def decompose(self, A: np.ndarray):
+        """Eigendecomposition of each member of ``A`` (see :func:`_eigendecompose`).
+
+        The last result is kept (read-only) and reused for the same matrices: predictions of
+        values, areas and half-lives for one parameter set share one decomposition.
+        """
+        key = A.tobytes()
+        if self._last_decomposition is None or self._last_decomposition[0] != key:
+            parts = _eigendecompose(A)
+            for array in parts:
+                array.flags.writeable = False
+            self._last_decomposition = (key, parts)
+        return self._last_decomposition[1]
+
+    def similar_derivative(self, V, V_inv, rate_jacobian):
+        """``V^-1 dA_p V`` for every parameter (see :func:`_similar_derivative`), kept like
+        :meth:`decompose`."""
+        key = (V.tobytes(), rate_jacobian.tobytes())
+        if self._last_similar is None or self._last_similar[0] != key:
+            G = _similar_derivative(V, V_inv, rate_jacobian, self)
+            G.flags.writeable = False
+            self._last_similar = (key, G)
+        return self._last_similar[1]
 
     def matrix(self, rates: np.ndarray) -> np.ndarray:
         """System matrices ``A`` of shape (batch, n, n) for rates of shape (batch, n_transfers)."""
@@ -125,6 +151,8 @@ class LinearSystem:
             Only with ``return_carried``: amount present at each time because steady-state
             doses start from the pre-dose steady state (None without such doses).
         """
+        # doses after the last observation time change nothing that is reported
+        inputs = [item for item in inputs if item.time <= times.max()]
         A = self.matrix(rates)
         batch = A.shape[0]
         gradients = rate_jacobian is not None
@@ -135,7 +163,7 @@ class LinearSystem:
 
         use_expm = np.full(batch, path == "expm")
         if path in ("auto", "eigen"):
-            lam, V, V_inv, condition = _eigendecompose(A)
+            lam, V, V_inv, condition = self.decompose(A)
             bad = ~(condition < CONDITION_LIMIT)
             if path == "auto":
                 use_expm = bad
@@ -145,7 +173,7 @@ class LinearSystem:
             if not use_expm.any():
                 # the usual case: every member solved at once, no copies
                 eigen = _Eigen(lam=lam, V=V, V_inv=V_inv, G=None if not gradients else
-                               _similar_derivative(V, V_inv, rate_jacobian, self))
+                               self.similar_derivative(V, V_inv, rate_jacobian))
                 prepared = self._prepare(inputs, None, eigen)
                 amounts, sens = eigen.respond(prepared, times, gradients)
                 if with_steady_state:
@@ -200,18 +228,18 @@ class LinearSystem:
         V, V_inv : ndarray (batch, n, n)
         condition : ndarray (batch,)
         """
-        lam, V, V_inv, condition = _eigendecompose(self.matrix(rates))
-        G = _similar_derivative(V, V_inv, rate_jacobian, self)              # (B, i, P, k)
+        lam, V, V_inv, condition = self.decompose(self.matrix(rates))
+        G = self.similar_derivative(V, V_inv, rate_jacobian)                 # (B, i, P, k)
         n = self.n_states
         d_lam = G[:, np.arange(n), :, np.arange(n)].transpose(1, 0, 2)      # (B, n, P)
         return lam, d_lam, V, V_inv, condition
 
     def moments(self, rates: np.ndarray, rate_jacobian: np.ndarray, vector: np.ndarray,
-                d_vector: np.ndarray | None = None):
+                d_vector: np.ndarray | None = None, *, fill: float = np.nan):
         """Zeroth and first time moments of the response to a bolus, over ``[0, inf)``.
 
         On the draining compartments ``N``, ``int x dt = -A_NN^-1 b`` and
-        ``int t x dt = A_NN^-2 b``; sinks (which never drain) get NaN.
+        ``int t x dt = A_NN^-2 b``; sinks (which never drain) get ``fill`` (NaN by default).
 
         Parameters
         ----------
@@ -234,18 +262,18 @@ class LinearSystem:
         b = vector[:, N]
         db = np.zeros((batch, len(N), n_parameters)) if d_vector is None else d_vector[:, N]
         try:
-            area_N = -np.linalg.solve(A, b[..., None])[..., 0]                   # -A^-1 b
-            moment_N = -np.linalg.solve(A, area_N[..., None])[..., 0]            # A^-2 b
+            A_inv = np.linalg.inv(A)
         except np.linalg.LinAlgError:
             raise SimulationError("the response has no finite area: some compartment never "
                                   "drains") from None
-        # d(-A^-1 b) = A^-1 dA A^-1 b - A^-1 db = -A^-1 (dA area + db)
-        d_area_N = -np.linalg.solve(A, np.einsum("bpij,bj->bip", dA, area_N) + db)
-        # first moment m = -A^-1 area: dm = -A^-1 (dA m + d area)
-        d_moment_N = -np.linalg.solve(A, np.einsum("bpij,bj->bip", dA, moment_N) + d_area_N)
+        area_N = -(A_inv @ b[..., None])[..., 0]                                  # -A^-1 b
+        moment_N = -(A_inv @ area_N[..., None])[..., 0]                           # A^-2 b
+        # d(-A^-1 b) = -A^-1 (dA area + db);  first moment m = -A^-1 area: dm = -A^-1 (dA m + d area)
+        d_area_N = -A_inv @ (np.einsum("bpij,bj->bip", dA, area_N) + db)
+        d_moment_N = -A_inv @ (np.einsum("bpij,bj->bip", dA, moment_N) + d_area_N)
 
         def full(values_N, shape):
-            out = np.full(shape, np.nan)
+            out = np.full(shape, fill)
             out[:, N] = values_N
             return out
 

@@ -314,21 +314,23 @@ class LogPosterior(pints.LogPDF):
             return -np.inf, np.zeros(self.n_parameters())
         log_prior, d_prior = 0.0, np.zeros(n_free)
         for j, name in enumerate(self.free):
-            prior = self.priors[name]
-            log_prior += float(prior.logpdf(x[j]))
-            d_prior[j] = float(prior.dlogpdf(x[j])) * dx[j]
+            density, slope = self.priors[name].log_density_and_slope(float(x[j]))
+            log_prior += density
+            d_prior[j] = slope * dx[j]
         value, gradient = self.log_jacobian(phi, gradient=True)
         value += log_prior
         gradient[:n_free] += d_prior
 
         tau = math.exp(phi[n_free])
-        value += float(self.spec.tau_prior.logpdf(tau))
-        gradient[n_free] += float(self.spec.tau_prior.dlogpdf(tau)) * tau
+        density, slope = self.spec.tau_prior.log_density_and_slope(tau)
+        value += density
+        gradient[n_free] += slope * tau
 
         for _, omega_at, z_at in self._re:
             omega = math.exp(phi[omega_at])
-            value += float(self.spec.random_effect_sd_prior.logpdf(omega))
-            gradient[omega_at] += float(self.spec.random_effect_sd_prior.dlogpdf(omega)) * omega
+            density, slope = self.spec.random_effect_sd_prior.log_density_and_slope(omega)
+            value += density
+            gradient[omega_at] += slope * omega
             for position in z_at.values():
                 value += -0.5 * phi[position] ** 2 - 0.5 * math.log(2 * math.pi)
                 gradient[position] = -phi[position]
@@ -337,9 +339,9 @@ class LogPosterior(pints.LogPDF):
                 value += _norm_logpdf(phi[position], covariate.prior_sd)
                 gradient[position] = -phi[position] / covariate.prior_sd**2
         if self._exponent is not None:
-            b = phi[self._exponent]
-            value += float(self.spec.exponent_prior.logpdf(b))
-            gradient[self._exponent] = float(self.spec.exponent_prior.dlogpdf(b))
+            density, slope = self.spec.exponent_prior.log_density_and_slope(phi[self._exponent])
+            value += density
+            gradient[self._exponent] = slope
         if not np.isfinite(value):
             return -np.inf, np.zeros(self.n_parameters())
 

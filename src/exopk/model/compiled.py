@@ -184,6 +184,7 @@ class CompiledModel:
         except ModelFileError as exc:
             raise ModelFileError(exc.reason, file=model.source_file, key=exc.key) from None
         self.sinks = np.array([c.kind == "sink" for c in model.compartments])
+        self._last_expressions = None
         self.output_term_table = _OutputTerms.build(output_terms, output_percent,
                                                     len(self.state_names), self.expressions,
                                                     self.parameter_names)
@@ -316,10 +317,15 @@ class CompiledModel:
     def evaluate_expressions(self, theta: np.ndarray, *, derivatives: bool = True):
         """Values (batch, n_expr) and Jacobian (batch, n_expr, n_parameters) of all expressions.
 
-        Without ``derivatives`` the Jacobian is None.
+        Without ``derivatives`` the Jacobian is None. The arrays are read-only: the last result
+        is reused when the same parameters are asked for again.
         """
+        key = (theta.tobytes(), theta.shape, derivatives)
+        if self._last_expressions is not None and self._last_expressions[0] == key:
+            return self._last_expressions[1]
         if derivatives:
             values, jacobian = self.expressions(theta)
+            jacobian.flags.writeable = False
         else:
             values, jacobian = self.expressions(theta, derivatives=False), None
         if not np.all(np.isfinite(values)):
@@ -327,4 +333,7 @@ class CompiledModel:
             expr = self.expressions.expressions[e]
             raise SimulationError(f"expression '{expr.text}' evaluates to {values[b, e]} "
                                   f"(parameter set {b})")
+        values.flags.writeable = False
+        # one-entry cache: predictions for one parameter set evaluate the expressions repeatedly
+        self._last_expressions = (key, (values, jacobian))
         return values, jacobian

@@ -417,7 +417,7 @@ class Model:
     def compartment_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.compartments)
 
-    @property
+    @cached_property
     def is_linear(self) -> bool:
         """True when no transfer is saturable."""
         return all(t.kind != "michaelis_menten" for t in self.transfers)

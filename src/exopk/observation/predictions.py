@@ -147,10 +147,10 @@ def _summaries(compiled, theta, regimen, requests, index, values, jacobian, grad
         "auc", "mrt", "clearance", "vss", "volume_terminal")}
     area = moment = None
     if needs_moments:
-        a, da, m, dm = system.moments(rates, rate_jacobian, dose, d_dose)
-        area = as_output(np.nan_to_num(a), np.nan_to_num(da))
-        moment = as_output(np.nan_to_num(m), np.nan_to_num(dm))
-        _check_no_sinks(compiled, needs_moments, a)
+        _check_no_sinks(compiled, needs_moments)
+        a, da, m, dm = system.moments(rates, rate_jacobian, dose, d_dose, fill=0.0)
+        area = as_output(a, da)
+        moment = as_output(m, dm)
 
     auc_times = sorted({r.time for r in requests if r.kind == "auc_to"})
     if auc_times:
@@ -199,11 +199,13 @@ def _summaries(compiled, theta, regimen, requests, index, values, jacobian, grad
                    (d_clearance * k[:, None] - clearance[:, None] * dk) / (k**2)[:, None])
 
 
-def _check_no_sinks(compiled, outputs, area):
+def _check_no_sinks(compiled, outputs):
+    """Areas are infinite for outputs that read a compartment which never drains."""
+    terms = compiled.output_term_table
     for name in outputs:
         o = compiled.model.output_names.index(name)
-        members = compiled.output_term_table.states[compiled.output_term_table.output_of_term == o]
-        if np.isnan(area[:, members]).any():
+        members = terms.states[terms.output_of_term == o]
+        if not compiled.linear_system.draining[members].all():
             raise SimulationError(f"output '{name}' includes a compartment that never drains, so "
                                   "its area under the curve is infinite")
 
