@@ -184,3 +184,22 @@ def test_packaged_ev_evidence_builds_a_finite_likelihood_for_m2():
                                         "parkinson_model": {}})
     value, gradient = likelihood.evaluate(None, tau=0.5)
     assert np.isfinite(value) and np.all(np.isfinite(gradient))
+
+
+def test_transfer_fraction_of_an_intranasal_dose_matches_branching_ratio():
+    model = exopk.load_model(exopk.model_path("m5_intranasal"))
+    parameters = {"k_nasal_absorption": 0.002, "k_mucociliary": 0.05, "k_nose_to_brain": 0.0002}
+    compiled = model.compiled
+    theta = compiled.parameter_matrix(parameters)
+    requests = [Request("transfer_fraction", "nasal->plasma"), Request("mrt", "nasal_percent_id")]
+    values, jacobian = predict(compiled, theta, exopk.Regimen.bolus("intranasal", 100.0), requests,
+                               gradients=True)
+    total = 0.002 + 0.05 + 0.0002
+    # first-order competing exits: share = k_abs / sum k; mean residence time = 1 / sum k
+    np.testing.assert_allclose(values[0], [100 * 0.002 / total, 1 / total], rtol=1e-10)
+    p = compiled.parameter_index["k_mucociliary"]
+    np.testing.assert_allclose(jacobian[0, :, p], [-100 * 0.002 / total**2, -1 / total**2],
+                               rtol=1e-8)
+    with pytest.raises(exopk.errors.SimulationError, match="names no first-order transfer"):
+        predict(compiled, theta, exopk.Regimen.bolus("intranasal", 100.0),
+                [Request("transfer_fraction", "nasal->liver")])

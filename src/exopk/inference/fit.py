@@ -103,8 +103,17 @@ def _evidence(fit_file: FitFile) -> xr.Dataset:
             wanted = [wanted]
         if wanted:
             keep &= np.isin(records[column].values.astype(str), wanted)
+    is_proxy = records["is_proxy"].values.astype(bool)
     if not spec.get("proxies", False):
-        keep &= ~records["is_proxy"].values.astype(bool)
+        keep &= ~is_proxy
+    added = spec.get("proxy_studies", [])
+    if added:
+        chosen = np.isin(records["study_key"].values.astype(str), added)
+        unknown = sorted(set(added) - set(records["study_key"].values[chosen & is_proxy].astype(str)))
+        if unknown:
+            raise ModelFileError(f"{', '.join(unknown)} are not proxy studies of the selected "
+                                 "tables", file=fit_file.path, key="evidence.proxy_studies")
+        keep |= chosen & is_proxy
     if not keep.any():
         raise ExopkError(f"fit '{fit_file.name}': no evidence record matches [evidence]")
     return records.isel(record=np.flatnonzero(keep))

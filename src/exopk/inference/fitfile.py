@@ -15,6 +15,7 @@ A fit file is the unit a user shares. Layout (every key but ``fit.model`` option
     studies = []                        # study keys; empty: all that match
     quantities = []                     # evidence quantities; empty: all
     proxies = false                     # proxies must be allowed explicitly
+    proxy_studies = []                  # proxy studies added whatever their species and route
     signal = "label"                    # organ readout: "label" or "vesicle"
     unstated_error_as = "sem"           # reading of +/- without a type: "sem" or "sd"
 
@@ -68,8 +69,8 @@ __all__ = ["FitFile", "SamplerSettings", "read_fit_file", "parse_fit"]
 _SECTIONS = {"fit", "evidence", "conditions", "fixed", "priors", "dispersion", "random_effects",
              "covariates", "species_scaling", "sampler"}
 _FIT = {"name", "description", "model", "seed"}
-_EVIDENCE = {"tables", "species", "routes", "studies", "quantities", "proxies", "signal",
-             "unstated_error_as"}
+_EVIDENCE = {"tables", "species", "routes", "studies", "quantities", "proxies", "proxy_studies",
+             "signal", "unstated_error_as"}
 _SAMPLER = {"method", "chains", "warmup", "draws", "map_starts", "max_tree_depth",
             "target_acceptance"}
 

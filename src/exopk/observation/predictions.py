@@ -18,6 +18,10 @@ kind                       prediction (output ``y``, regimen with total dose ``D
                            ``y`` (the distribution phase of a biexponential description)
 ``volume_terminal``        ``clearance / elimination_rate`` (Vz)
 ``fraction_cleared``       ``100 (1 - y(t) / y(0))``, in percent
+``transfer_fraction``      share of the dose (percent) that ever crosses the first-order
+                           transfers named ``"A->B"`` (sources may be ``"A1+A2->B"``):
+                           ``100 sum k_AB int x_A dt / D``, e.g. the fraction of an intranasal
+                           dose absorbed into blood
 =========================  ==================================================================
 
 Half-lives come from the model's eigenvalues, not from a curve fit: ``y(t) = sum_i w_i
@@ -43,7 +47,7 @@ from exopk.errors import SimulationError
 __all__ = ["Request", "predict", "KINDS", "MODE_WEIGHT_FLOOR"]
 
 KINDS = ("value", "auc_to", "auc", "mrt", "clearance", "vss", "elimination_rate", "half_life",
-         "half_life_alpha", "volume_terminal", "fraction_cleared")
+         "half_life_alpha", "volume_terminal", "fraction_cleared", "transfer_fraction")
 MODE_WEIGHT_FLOOR = 1e-6
 
 
@@ -82,7 +86,9 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
     batch, P = theta.shape
     names = compiled.model.output_names
     for r in requests:
-        if r.output not in names:
+        if r.kind == "transfer_fraction":
+            _transfers(compiled, r.output)
+        elif r.output not in names:
             raise SimulationError(f"model '{compiled.model.name}' has no output '{r.output}'")
     asked = requests
     requests = list(dict.fromkeys(asked))   # identical requests are computed once
@@ -146,7 +152,7 @@ def _summaries(compiled, theta, regimen, requests, index, values, jacobian, grad
     needs_moments = {r.output for r in requests if r.kind in (
         "auc", "mrt", "clearance", "vss", "volume_terminal")}
     area = moment = None
-    if needs_moments:
+    if needs_moments or any(r.kind == "transfer_fraction" for r in requests):
         _check_no_sinks(compiled, needs_moments)
         a, da, m, dm = system.moments(rates, rate_jacobian, dose, d_dose, fill=0.0)
         area = as_output(a, da)
@@ -164,8 +170,16 @@ def _summaries(compiled, theta, regimen, requests, index, values, jacobian, grad
                                        expr_values, regimen) for o in modal}
 
     for r in requests:
-        o = names.index(r.output)
         i = index[r]
+        if r.kind == "transfer_fraction":
+            share, d_share = 0.0, 0.0
+            for j, source in _transfers(compiled, r.output):
+                share = share + rates[:, j] * a[:, source]
+                d_share = d_share + rate_jacobian[:, j] * a[:, source, None] \
+                    + rates[:, j, None] * da[:, source]
+            _store(values, jacobian, i, 100 * share / D, 100 * d_share / D)
+            continue
+        o = names.index(r.output)
         if r.kind == "auc_to":
             t = auc_times.index(r.time)
             _store(values, jacobian, i, auc_to[:, t, o], d_auc_to[:, t, o])
@@ -197,6 +211,22 @@ def _summaries(compiled, theta, regimen, requests, index, values, jacobian, grad
             k, dk = rates_by_output[r.output][:2]
             _store(values, jacobian, i, clearance / k,
                    (d_clearance * k[:, None] - clearance[:, None] * dk) / (k**2)[:, None])
+
+
+def _transfers(compiled, text):
+    """``[(transfer column, source index)]`` of the first-order transfers named ``"A+B->C"``."""
+    sources, arrow, target = text.partition("->")
+    pairs = []
+    names = compiled.state_names
+    linear = [t for t in compiled.model.transfers if t.kind != "michaelis_menten"]
+    for source in sources.split("+"):
+        matches = [j for j, t in enumerate(linear) if t.source == source.strip()
+                   and t.target == target.strip()]
+        if not arrow or not matches:
+            raise SimulationError(f"'{text}' names no first-order transfer of model "
+                                  f"'{compiled.model.name}' (write 'source->target')")
+        pairs += [(j, names.index(source.strip())) for j in matches]
+    return pairs
 
 
 def _check_no_sinks(compiled, outputs):

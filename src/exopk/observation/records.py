@@ -4,7 +4,10 @@ Each usable record of an evidence dataset (:func:`exopk.data.load` or :func:`exo
 becomes an :class:`Observation`, or is set aside with the reason (never silently):
 
 * **What is predicted.** ``quantity`` picks the prediction kind (see
-  :mod:`exopk.observation.predictions`) and ``matrix`` the model output, by these conventions:
+  :mod:`exopk.observation.predictions`) and ``matrix`` the model output, by these conventions
+  (two proxy readouts of the nasal module are mapped too: the share of an intranasal dose
+  reaching blood is the ``transfer_fraction`` of the depot-to-circulation transfers, and a nasal
+  mucociliary transit time is compared with the mean residence time of ``nasal_percent_id``):
   circulation matrices (``plasma``, ``serum``, ``blood``, ``circulation``) use the model's
   circulation concentration output (``<matrix>_concentration`` if the model has one, else its
   first concentration output on the circulation compartment) for concentrations and PK
@@ -46,6 +49,9 @@ QUANTITY_KINDS = {
     "mrt": "mrt", "mrt_inf": "mrt", "vss": "vss", "volume_of_distribution": "volume_terminal",
     "percent_id_per_organ": "value", "percent_id_per_g": "value", "concentration": "value",
     "fraction_cleared": "fraction_cleared",
+    # proxy readouts of the intranasal module
+    "other:fraction_of_in_dose_to_blood": "transfer_fraction",
+    "other:nasal_mucociliary_transit_time": "mrt",
 }
 ROUTES = {"iv": "iv", "in": "intranasal"}
 CIRCULATION = ("plasma", "serum", "blood", "circulation")
@@ -54,7 +60,7 @@ _UNITS = {
     "half_life": {"min"}, "half_life_alpha": {"min"}, "elimination_rate": {"min^-1"},
     "clearance": {"mL/min"}, "mrt": {"min"}, "vss": {"mL"}, "volume_terminal": {"mL"},
     "auc": {"%ID*min/mL", "%ID*min/g"}, "fraction_cleared": {"%"},
-    "value": {"%ID/organ", "%ID/g", "%ID/mL", "%ID"},
+    "value": {"%ID/organ", "%ID/g", "%ID/mL", "%ID"}, "transfer_fraction": {"%"},
 }
 DESIGN_DOSE = 100.0
 
@@ -152,6 +158,12 @@ def _output_for(model, matrix, quantity, kind, signal, overrides):
         return overrides[(matrix, quantity)]
     names = model.output_names
     circulation = next((c.name for c in model.compartments if c.kind in ("plasma", "blood")), None)
+    depots = [c.name for c in model.compartments if c.kind == "depot"
+              and any(t.source == c.name and t.target == circulation for t in model.transfers)]
+    if kind == "transfer_fraction":
+        return f"{'+'.join(depots)}->{circulation}" if depots and circulation else None
+    if quantity == "other:nasal_mucociliary_transit_time":
+        return "nasal_percent_id" if "nasal_percent_id" in names else None
     if matrix in CIRCULATION:
         if circulation is None:
             return None
