@@ -181,7 +181,8 @@ def _posterior_spec(fit_file: FitFile, records, observations) -> PosteriorSpec:
 
 def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains: int | None = None,
         warmup: int | None = None, draws: int | None = None, seed: int | None = None,
-        processes: int | None = None, progress: bool = True, write: bool = True) -> FitResult:
+        map_starts: int | None = None, processes: int | None = None, progress: bool = True,
+        write: bool = True) -> FitResult:
     """Run a fit file: MAP from several seeded starts, then MCMC, diagnostics and results.
 
     Parameters
@@ -189,7 +190,7 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
     fit_file : FitFile, str or Path
     out : path, optional
         Output NetCDF (default: the fit file's path with ``.nc``).
-    chains, warmup, draws, seed : int, optional
+    chains, warmup, draws, seed, map_starts : int, optional
         Override the fit file's sampler settings.
     processes : int, optional
         Worker processes for chains.
@@ -211,7 +212,7 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
     seed = ff.seed if seed is None else seed
     lp = prepared.log_posterior
 
-    map_result = find_map(lp, seed=seed, starts=settings.map_starts)
+    map_result = find_map(lp, seed=seed, starts=map_starts or settings.map_starts)
     rng = np.random.default_rng([seed, 1])
     x0s = [map_result.phi + 0.05 * rng.normal(size=lp.n_parameters()) for _ in range(chains)]
     results = run_chains(lp, x0s, seed=seed, method=settings.method, warmup=warmup, draws=draws,
@@ -260,6 +261,7 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws):
     prior_phi = lp.sample_prior(rng, PRIOR_DRAWS)[None]
     prior = _natural_draws(lp, prior_phi)
     mean, replicate, log_likelihood = _predictive(lp, phi, rng)
+    prior_mean = _predictive(lp, prior_phi, rng)[0]
     units = {p.name: p.unit for p in model.parameters}
     units["tau"] = "1 (sd of log)"
     stats = {
@@ -271,7 +273,7 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws):
         "step_size": np.stack([r.step_size for r in results]),
         "acceptance_rate": np.stack([r.acceptance for r in results]),
     }
-    diagnostics = _diagnostics(posterior, prior, phi, prior_phi, stats, mean, prepared)
+    diagnostics = _diagnostics(posterior, phi, prior_phi, stats, mean, prior_mean, prepared)
     map_natural = lp.natural(map_result.phi)
     ff = prepared.fit_file
     attrs = {
@@ -301,6 +303,7 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws):
         "simulated_data": "no",
     }
     tree = build_tree(posterior=posterior, units=units, sample_stats=stats, prior=prior,
+                      prior_predictive_mean=prior_mean,
                       predictive_mean=mean, predictive_draws=replicate,
                       log_likelihood=log_likelihood,
                       observed=observation_table(prepared.observations, prepared.records),
@@ -308,12 +311,14 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws):
     return tree, diagnostics
 
 
-def _diagnostics(posterior, prior, phi, prior_phi, stats, mean, prepared):
+def _diagnostics(posterior, phi, prior_phi, stats, mean, prior_mean, prepared):
     """Convergence and shrinkage per parameter; prediction intervals per observation.
 
     Shrinkage is the posterior sd over the prior sd in the sampling coordinates (log scale for
     positive parameters, logit for fractions), where the sd means the same thing for a rate of
-    0.001/min as for one of 10/min: 1 means the data said nothing about the parameter.
+    0.001/min as for one of 10/min: 1 means the data said nothing about the parameter. For the
+    derived quantities (the prediction behind every observation) it is the sd of the log
+    prediction under the posterior over that under the prior.
     """
     parameters = {}
     for k, (name, draws) in enumerate(posterior.items()):
@@ -332,11 +337,13 @@ def _diagnostics(posterior, prior, phi, prior_phi, stats, mean, prepared):
     predictions = []
     for i, obs in enumerate(prepared.observations):
         draws_i = mean[..., i]
+        prior_sd = float(np.nanstd(np.log(prior_mean[..., i])))
         predictions.append({
             "study": obs.study, "line": obs.line, "kind": obs.request.kind,
-            "output": obs.request.output, "observed": obs.value,
+            "output": obs.request.output, "observed": obs.value, "is_proxy": obs.is_proxy,
             "q5": float(np.nanquantile(draws_i, 0.05)), "q50": float(np.nanquantile(draws_i, 0.5)),
-            "q95": float(np.nanquantile(draws_i, 0.95))})
+            "q95": float(np.nanquantile(draws_i, 0.95)),
+            "shrinkage": float(np.nanstd(np.log(draws_i)) / prior_sd) if prior_sd > 0 else math.nan})
     return {
         "parameters": parameters, "divergences": divergences, "max_rhat": worst_rhat,
         "min_ess_bulk": worst_ess,
@@ -365,11 +372,12 @@ def format_summary(tree, diagnostics) -> str:
         lines.append(f"{name:<34} {p['mean']:>10.4g} {p['q5']:>10.4g} {p['q95']:>10.4g} "
                      f"{p['rhat']:>7.3f} {p['ess_bulk']:>9.0f} {p['ess_tail']:>9.0f} "
                      f"{p['shrinkage']:>11.2f}{flag}")
-    lines += ["", f"{'observation':<44} {'observed':>10} {'5%':>10} {'50%':>10} {'95%':>10}"]
+    lines += ["", f"{'observation (prediction)':<44} {'observed':>10} {'5%':>10} {'50%':>10} "
+                  f"{'95%':>10} {'sd/prior sd':>11}"]
     for p in diagnostics["predictions"]:
-        label = f"{p['study']}:{p['line']} {p['kind']} {p['output']}"
+        label = f"{'PROXY ' if p['is_proxy'] else ''}{p['study']}:{p['line']} {p['kind']} {p['output']}"
         lines.append(f"{label[:44]:<44} {p['observed']:>10.4g} {p['q5']:>10.4g} {p['q50']:>10.4g} "
-                     f"{p['q95']:>10.4g}")
+                     f"{p['q95']:>10.4g} {p['shrinkage']:>11.2f}")
     lines.append("")
     if diagnostics["converged"]:
         lines.append(f"converged: max R-hat {diagnostics['max_rhat']:.3f}, min bulk ESS "

@@ -2,7 +2,8 @@
 
 Groups: ``posterior`` (chain, draw; natural parameter values with units), ``sample_stats``
 (``lp``, ``diverging``, ``n_steps``, ``tree_depth``, ``step_size``, ``acceptance_rate``),
-``prior`` (draws from the prior), ``posterior_predictive`` (``y``: a replicate of every
+``prior`` (draws from the prior), ``prior_predictive`` (``mean``: the prediction behind every
+observation under the prior draws), ``posterior_predictive`` (``y``: a replicate of every
 observation with its noise; ``mean``: the model prediction), ``observed_data`` (every
 observation with its provenance), ``log_likelihood`` (per observation, for LOO). The root's
 ``attrs`` hold the provenance: exopk version, model file and its SHA-256, evidence hash, fit file
@@ -59,8 +60,8 @@ def observation_table(observations, records=None) -> xr.Dataset:
     return xr.Dataset(data, coords=coords)
 
 
-def build_tree(*, posterior, units, sample_stats, prior, predictive_mean, predictive_draws,
-               log_likelihood, observed, attrs) -> xr.DataTree:
+def build_tree(*, posterior, units, sample_stats, prior, prior_predictive_mean, predictive_mean,
+               predictive_draws, log_likelihood, observed, attrs) -> xr.DataTree:
     """Assemble the DataTree (every argument a mapping of arrays, see the module docstring)."""
     def dataset(variables, dims, extra_coords=None):
         ds = xr.Dataset({name: (dims, np.asarray(values)) for name, values in variables.items()})
@@ -79,6 +80,10 @@ def build_tree(*, posterior, units, sample_stats, prior, predictive_mean, predic
         "sample_stats": dataset(sample_stats, chain_draw, coords),
         "prior": dataset(prior, chain_draw, {"chain": [0], "draw": np.arange(
             next(iter(prior.values())).shape[1])}),
+        "prior_predictive": xr.Dataset(
+            {"mean": (("chain", "draw", "observation"), prior_predictive_mean)},
+            coords={"chain": [0], "draw": np.arange(prior_predictive_mean.shape[1]),
+                    "observation": observed.observation.values}),
         "posterior_predictive": xr.Dataset(
             {"y": (("chain", "draw", "observation"), predictive_draws),
              "mean": (("chain", "draw", "observation"), predictive_mean)},

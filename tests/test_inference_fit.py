@@ -1,0 +1,89 @@
+"""End-to-end fits: results on disk in the ArviZ layout, reproducibility, strict mode, errors."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import exopk
+from exopk.cli import main
+from exopk.errors import ModelFileError
+from exopk.inference.fit import fit
+from exopk.inference.fitfile import parse_fit
+
+SMALL = dict(chains=2, warmup=150, draws=40, map_starts=1, processes=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def small_fit(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit") / "mouse_iv_mps.nc"
+    return fit("fits/mouse_iv_mps.toml", out=out, **SMALL)
+
+
+def test_fit_writes_a_datatree_in_the_arviz_layout(small_fit):
+    tree = xr.open_datatree(small_fit.path)
+    assert {"posterior", "sample_stats", "prior", "prior_predictive", "posterior_predictive",
+            "observed_data", "log_likelihood"} <= set(tree.children)
+    posterior = tree["posterior"]
+    assert posterior["k_uptake_liver"].dims == ("chain", "draw")
+    assert posterior["k_uptake_liver"].attrs["units"] == "1/min"
+    assert tree["log_likelihood"]["y"].sizes["observation"] == tree["observed_data"].sizes["observation"]
+    observed = tree["observed_data"]
+    assert set(observed["study"].values) >= {"morishita2015", "matsumoto2020"}
+    assert all(observed["doi"].values.astype(str) != "") or "url" in observed
+    for key in ("exopk_version", "model_file_sha256", "evidence_sha256", "fit_file_text", "seed",
+                "command_line", "created"):
+        assert key in tree.attrs
+    loaded = exopk.load_fit(small_fit.path)
+    xr.testing.assert_identical(loaded["posterior"].to_dataset(),
+                                small_fit.tree["posterior"].to_dataset())
+
+
+def test_same_seed_gives_the_same_draws_bit_for_bit(small_fit):
+    again = fit("fits/mouse_iv_mps.toml", write=False, **SMALL)
+    for name in small_fit.tree["posterior"].data_vars:
+        np.testing.assert_array_equal(again.tree["posterior"][name].values,
+                                      small_fit.tree["posterior"][name].values)
+    other = fit("fits/mouse_iv_mps.toml", write=False, seed=7, **SMALL)
+    assert not np.array_equal(other.tree["posterior"]["tau"].values,
+                              small_fit.tree["posterior"]["tau"].values)
+
+
+def test_summary_reports_convergence_and_shrinkage(small_fit):
+    summary = small_fit.summary()
+    assert "R-hat" in summary and "sd/prior sd" in summary
+    # 2 x 40 draws cannot reach a bulk ESS of 400: the summary must say so loudly
+    assert "NOT CONVERGED" in summary
+    assert not small_fit.converged
+
+
+def test_strict_mode_exits_non_zero_when_not_converged(tmp_path, capsys):
+    status = main(["fit", "fits/mouse_iv_mps.toml", "--chains", "2", "--warmup", "150",
+                   "--draws", "20", "--out", str(tmp_path / "f.nc"), "--strict", "--quiet"])
+    assert status == 3
+    assert "NOT CONVERGED" in capsys.readouterr().out
+
+
+def test_haario_bardenet_sampler_runs(tmp_path):
+    text = open("fits/mouse_iv_mps.toml").read().replace('method = "nuts"',
+                                                         'method = "haario_bardenet"')
+    path = tmp_path / "hb.toml"
+    path.write_text(text.replace('"../models/m2_mps.toml"', '"m2_mps"'))
+    result = fit(path, write=False, chains=2, warmup=100, draws=100, map_starts=1, processes=1,
+                 progress=False)
+    assert result.tree["posterior"].sizes["draw"] == 100
+
+
+@pytest.mark.parametrize("text,key,message", [
+    ('[fit]\nname = "x"\n', "fit.model", "missing required key 'model'"),
+    ('[fit]\nmodel = "m0_one_compartment"\nseed = -1\n', "fit.seed", "non-negative"),
+    ('[fit]\nmodel = "m0_one_compartment"\n[sampler]\nmethod = "gibbs"\n', "sampler.method",
+     "unknown method"),
+    ('[fit]\nmodel = "m0_one_compartment"\n[evidence]\nspecies = ["dog"]\ncolour = 1\n',
+     "evidence", "unknown key(s) colour"),
+    ('[fit]\nmodel = "m0_one_compartment"\n[priors]\nCL = { distribution = "gamma" }\n',
+     "priors.CL", "unknown prior distribution"),
+])
+def test_malformed_fit_files_name_the_key(text, key, message):
+    with pytest.raises(ModelFileError) as info:
+        parse_fit(text, path="bad.toml")
+    assert info.value.key == key and message in str(info.value)
