@@ -87,3 +87,15 @@ def test_malformed_fit_files_name_the_key(text, key, message):
     with pytest.raises(ModelFileError) as info:
         parse_fit(text, path="bad.toml")
     assert info.value.key == key and message in str(info.value)
+
+
+def test_fit_file_can_free_a_parameter_the_model_fixes(tmp_path):
+    from exopk.inference.fit import prepare
+    text = open("fits/mouse_iv_mps.toml").read().replace('"../models/m2_mps.toml"', '"m2_mps"')
+    path = tmp_path / "release.toml"
+    path.write_text(text + '\n[free]\nparameters = ["k_release_liver"]\n')
+    posterior = prepare(path).log_posterior
+    assert "k_release_liver" in posterior.free
+    assert "log k_release_liver" in posterior.names
+    value, gradient = posterior.evaluateS1(posterior.prior_centre())
+    assert np.isfinite(value) and gradient[posterior.free.index("k_release_liver")] != 0

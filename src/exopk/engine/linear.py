@@ -87,6 +87,10 @@ class LinearSystem:
         structure[np.arange(n_transfers), self.sources, self.sources] -= 1.0
         structure[np.arange(n_transfers), self.targets, self.sources] += 1.0
         self._structure = structure.reshape(n_transfers, n_states * n_states)
+        incidence = np.zeros((n_states, n_transfers))
+        incidence[self.targets, np.arange(n_transfers)] += 1.0
+        incidence[self.sources, np.arange(n_transfers)] -= 1.0
+        self._incidence = incidence
         has_outflow = np.zeros(n_states, dtype=bool)
         has_outflow[self.sources] = True
         self.draining = has_outflow
@@ -124,8 +128,17 @@ class LinearSystem:
     def matrix_derivative(self, rate_jacobian: np.ndarray) -> np.ndarray:
         """``dA/dp`` of shape (batch, n_parameters, n, n) from ``d rates / dp`` (batch, m, P)."""
         batch, _, n_parameters = rate_jacobian.shape
-        d = np.einsum("bjp,jk->bpk", rate_jacobian, self._structure)
+        d = rate_jacobian.transpose(0, 2, 1) @ self._structure
         return d.reshape(batch, n_parameters, self.n_states, self.n_states)
+
+    def derivative_times(self, rate_jacobian: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """``(dA/dp_k) v`` for every parameter, shape (batch, n, P), without forming ``dA``.
+
+        Transfer ``j`` contributes ``d rate_j / dp * v[source_j]`` to its target and takes it from
+        its source.
+        """
+        flux = rate_jacobian * vector[:, self.sources, None]                    # (B, m, P)
+        return self._incidence @ flux
 
     def solve(self, rates: np.ndarray, inputs: list[LinearInput], times: np.ndarray, *,
               rate_jacobian: np.ndarray | None = None, path: str = "auto",
@@ -257,7 +270,6 @@ class LinearSystem:
         """
         N = np.flatnonzero(self.draining)
         A = self.matrix(rates)[:, N[:, None], N[None, :]]
-        dA = self.matrix_derivative(rate_jacobian)[:, :, N[:, None], N[None, :]]
         batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
         b = vector[:, N]
         db = np.zeros((batch, len(N), n_parameters)) if d_vector is None else d_vector[:, N]
@@ -269,8 +281,14 @@ class LinearSystem:
         area_N = -(A_inv @ b[..., None])[..., 0]                                  # -A^-1 b
         moment_N = -(A_inv @ area_N[..., None])[..., 0]                           # A^-2 b
         # d(-A^-1 b) = -A^-1 (dA area + db);  first moment m = -A^-1 area: dm = -A^-1 (dA m + d area)
-        d_area_N = -A_inv @ (np.einsum("bpij,bj->bip", dA, area_N) + db)
-        d_moment_N = -A_inv @ (np.einsum("bpij,bj->bip", dA, moment_N) + d_area_N)
+        # (sinks receive but never send, so (dA v)_N only needs v on N)
+        def d_matrix_times(v_N):
+            v = np.zeros((batch, self.n_states))
+            v[:, N] = v_N
+            return self.derivative_times(rate_jacobian, v)[:, N]
+
+        d_area_N = -A_inv @ (d_matrix_times(area_N) + db)
+        d_moment_N = -A_inv @ (d_matrix_times(moment_N) + d_area_N)
 
         def full(values_N, shape):
             out = np.full(shape, fill)

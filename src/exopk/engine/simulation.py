@@ -197,8 +197,7 @@ def _add_endogenous(compiled, values, jacobian, rates, rate_jacobian, regimen, o
     outputs[:, :, compiled.output_endogenous] += (C @ x[..., None])[:, None, :, 0]
     if d_outputs is None:
         return
-    dA = system.matrix_derivative(rate_jacobian)[:, :, N[:, None], N[None, :]]     # (B, P, N, N)
-    rhs = np.einsum("bpij,bj->bip", dA, x_N)
+    rhs = system.derivative_times(rate_jacobian, x)[:, N]                           # (B, N, P)
     rhs[:, position, :] += jacobian[:, compiled.endogenous_row, :]
     dx = np.zeros(x.shape + (jacobian.shape[2],))
     dx[:, N, :] = -np.linalg.solve(A, rhs)

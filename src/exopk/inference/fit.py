@@ -144,8 +144,8 @@ def _record_column(records, observations, column):
 
 
 def _posterior_spec(fit_file: FitFile, records, observations) -> PosteriorSpec:
-    kwargs = dict(conditions=fit_file.conditions, fixed=fit_file.fixed, priors=fit_file.priors,
-                  random_effects=fit_file.random_effects)
+    kwargs = dict(conditions=fit_file.conditions, fixed=fit_file.fixed, free=fit_file.free,
+                  priors=fit_file.priors, random_effects=fit_file.random_effects)
     if fit_file.tau_prior is not None:
         kwargs["tau_prior"] = fit_file.tau_prior
     if fit_file.random_effect_sd_prior is not None:

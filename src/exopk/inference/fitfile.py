@@ -23,6 +23,8 @@ A fit file is the unit a user shares. Layout (every key but ``fit.model`` option
     macrophage_depleted = { macrophage_depletion = 1.0 }
 
     [fixed]                             # parameter -> value held fixed
+    [free]
+    parameters = ["k_release_liver"]    # parameters the model file fixes, estimated here
     [priors]                            # parameter -> prior table (overrides the model file)
     [dispersion]
     prior = { distribution = "halfnormal", scale = 0.5 }   # between-study tau
@@ -66,8 +68,8 @@ from exopk.model.priors import Prior
 
 __all__ = ["FitFile", "SamplerSettings", "read_fit_file", "parse_fit"]
 
-_SECTIONS = {"fit", "evidence", "conditions", "fixed", "priors", "dispersion", "random_effects",
-             "covariates", "species_scaling", "sampler"}
+_SECTIONS = {"fit", "evidence", "conditions", "fixed", "free", "priors", "dispersion",
+             "random_effects", "covariates", "species_scaling", "sampler"}
 _FIT = {"name", "description", "model", "seed"}
 _EVIDENCE = {"tables", "species", "routes", "studies", "quantities", "proxies", "proxy_studies",
              "signal", "unstated_error_as"}
@@ -101,6 +103,7 @@ class FitFile:
     evidence: dict = field(default_factory=dict)
     conditions: dict = field(default_factory=dict)
     fixed: dict = field(default_factory=dict)
+    free: tuple = ()
     priors: dict = field(default_factory=dict)
     tau_prior: Prior | None = None
     random_effects: tuple = ()
@@ -174,13 +177,14 @@ def parse_fit(text: str, *, path: str | None = None) -> FitFile:
               for name, spec in _check(data.get("priors", {}), data.get("priors", {}), path,
                                        "priors").items()}
     dispersion = _check(data.get("dispersion", {}), {"prior"}, path, "dispersion")
+    free = _check(data.get("free", {}), {"parameters"}, path, "free")
     random = _check(data.get("random_effects", {}), {"parameters", "sd_prior"}, path,
                     "random_effects")
     return FitFile(
         name=fit.get("name", Path(path).stem if path else "fit"), path=path, text=text,
         model=fit["model"], seed=seed, description=fit.get("description", ""),
         evidence=evidence, conditions=data.get("conditions", {}), fixed=data.get("fixed", {}),
-        priors=priors,
+        free=tuple(free.get("parameters", ())), priors=priors,
         tau_prior=_prior(dispersion["prior"], path, "dispersion.prior") if "prior" in dispersion else None,
         random_effects=tuple(random.get("parameters", ())),
         random_effect_sd_prior=_prior(random["sd_prior"], path, "random_effects.sd_prior")

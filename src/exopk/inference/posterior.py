@@ -81,6 +81,9 @@ class PosteriorSpec:
         ``condition -> {parameter: value}`` for studies under an intervention.
     fixed : dict
         Parameters held at a value (besides the model's fixed ones).
+    free : tuple of str
+        Parameters the model file fixes (switched-off paths such as release) that this fit
+        estimates; each needs a prior in the model file or in ``priors``.
     priors : dict
         ``parameter -> Prior`` overriding the model file.
     tau_prior : Prior
@@ -99,6 +102,7 @@ class PosteriorSpec:
 
     conditions: dict = field(default_factory=dict)
     fixed: dict = field(default_factory=dict)
+    free: tuple = ()
     priors: dict = field(default_factory=dict)
     tau_prior: Prior = Prior("halfnormal", {"scale": 0.5},
                              justification="Between-study spread of EV tracer readouts: a factor "
@@ -132,7 +136,8 @@ class LogPosterior(pints.LogPDF):
         self.observations = tuple(observations)
         self.likelihood = Likelihood(model, observations, conditions=spec.conditions)
         index = compiled.parameter_index
-        for name in (*spec.fixed, *spec.priors, *spec.random_effects, *spec.species_scaling,
+        for name in (*spec.fixed, *spec.free, *spec.priors, *spec.random_effects,
+                     *spec.species_scaling,
                      *(p for c in spec.covariates for p in c.parameters)):
             if name not in index:
                 raise SimulationError(f"fit refers to unknown parameter '{name}' of model "
@@ -140,11 +145,14 @@ class LogPosterior(pints.LogPDF):
         self.base = compiled.nominal.copy()
         for name, value in spec.fixed.items():
             self.base[index[name]] = float(value)
-        self.free = [p.name for p in model.parameters if not p.fixed and p.name not in spec.fixed]
+        self.free = [p.name for p in model.parameters
+                     if (not p.fixed or p.name in spec.free) and p.name not in spec.fixed]
         self.priors = {}
         self.transforms = {}
         for name in self.free:
             prior = spec.priors.get(name) or model.parameter(name).prior
+            if prior is None:
+                raise SimulationError(f"parameter '{name}' is estimated but has no prior")
             self.priors[name] = prior
             self.transforms[name] = ("log" if prior.distribution in POSITIVE else
                                      "logit" if prior.distribution in BOUNDED else "identity")
