@@ -99,3 +99,11 @@ def test_fit_file_can_free_a_parameter_the_model_fixes(tmp_path):
     assert "log k_release_liver" in posterior.names
     value, gradient = posterior.evaluateS1(posterior.prior_centre())
     assert np.isfinite(value) and gradient[posterior.free.index("k_release_liver")] != 0
+
+
+def test_figures_are_regenerated_from_fit_results(small_fit, tmp_path):
+    from exopk.figures import make_figures
+    written = make_figures(small_fit.path.parent, tmp_path)
+    assert sorted(p.name for p in written) == ["mouse_iv_mps_predictions.png",
+                                               "mouse_iv_mps_shrinkage.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)

@@ -1,8 +1,9 @@
 """The ``exopk`` command line.
 
 Subcommands: ``simulate`` (a model file or shipped model, printed as a table, optionally written
-to CSV or NetCDF), ``models`` (the shipped models), ``presets`` (species presets and their
-sources), ``data`` (packaged evidence and user data files).
+to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``figures`` (the docs figures from fit
+results), ``models`` (the shipped models), ``presets`` (species presets and their sources),
+``data`` (packaged evidence and user data files).
 """
 
 from __future__ import annotations
@@ -124,6 +125,13 @@ def _fit(args) -> int:
     return 0
 
 
+def _figures(args) -> int:
+    from exopk.figures import make_figures
+    for path in make_figures(args.fits, args.out):
+        print(f"# wrote {path}")
+    return 0
+
+
 def _models(args) -> int:
     for name in available_models():
         model = load_model(model_path(name))
@@ -191,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "divergences for every parameter")
     fit.add_argument("--quiet", action="store_true", help="no progress line")
     fit.set_defaults(func=_fit)
+
+    figures = sub.add_parser("figures", help="regenerate the docs figures from fit results")
+    figures.add_argument("--fits", default="fits", help="folder of fit results (default fits)")
+    figures.add_argument("--out", default="docs/figures", help="output folder")
+    figures.set_defaults(func=_figures)
 
     models = sub.add_parser("models", help="list the shipped models")
     models.set_defaults(func=_models)

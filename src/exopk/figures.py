@@ -1,0 +1,90 @@
+"""Figures of fit results, regenerated from the fit files' results by one command.
+
+``exopk figures`` (or :func:`make_figures`) reads every ``fits/*.nc`` and writes, for each fit,
+into ``docs/figures/``:
+
+* ``<fit>_predictions.png``: every observation's published value against the model's 90%
+  prior and posterior predictive intervals (log scale), proxies drawn apart from EV data;
+* ``<fit>_shrinkage.png``: posterior sd over prior sd per parameter (1: the data said nothing).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
+import numpy as np  # noqa: E402
+
+from exopk.inference.result import load_fit  # noqa: E402
+from exopk.io import write_atomically  # noqa: E402
+
+__all__ = ["make_figures", "predictions_figure", "shrinkage_figure"]
+
+
+def _save(figure, path: Path) -> Path:
+    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+    return path
+
+
+def predictions_figure(tree, path: Path) -> Path:
+    """Observed values against prior and posterior predictive 90% intervals."""
+    observed = tree["observed_data"]
+    posterior = tree["posterior_predictive"]["mean"].values.reshape(-1, observed.sizes["observation"])
+    prior = tree["prior_predictive"]["mean"].values.reshape(-1, observed.sizes["observation"])
+    n = observed.sizes["observation"]
+    figure, axis = plt.subplots(figsize=(8, 0.45 * n + 1.5))
+    rows = np.arange(n)[::-1]
+    for draws, offset, colour, label in ((prior, 0.15, "0.7", "prior 90%"),
+                                         (posterior, -0.15, "tab:blue", "posterior 90%")):
+        low, middle, high = np.nanquantile(draws, [0.05, 0.5, 0.95], axis=0)
+        axis.hlines(rows + offset, low, high, color=colour, linewidth=4, label=label)
+        axis.plot(middle, rows + offset, "|", color=colour, markersize=9)  # also where low == high
+    proxy = observed["is_proxy"].values.astype(bool)
+    values = observed["value"].values
+    axis.plot(values[~proxy], rows[~proxy], "o", color="black", label="published (EV)")
+    if proxy.any():
+        axis.plot(values[proxy], rows[proxy], "s", color="tab:orange",
+                  label="published (PROXY, not EV)")
+    labels = [f"{'PROXY ' if p else ''}{s} {k} {o}" for s, k, o, p in zip(
+        observed["study"].values, observed["kind"].values, observed["output"].values, proxy)]
+    axis.set_yticks(rows, labels, fontsize=7)
+    axis.set_xscale("log")
+    axis.set_xlabel("value in the record's canonical unit")
+    axis.set_title(f"{tree.attrs['fit_name']} ({tree.attrs['model']}): published numbers and "
+                   "predictions", fontsize=9)
+    axis.legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def shrinkage_figure(tree, path: Path) -> Path:
+    """Posterior sd over prior sd per parameter, from the fit's stored diagnostics."""
+    parameters = json.loads(tree.attrs["diagnostics"])["parameters"]
+    names = list(parameters)
+    ratios = [parameters[name]["shrinkage"] for name in names]
+    figure, axis = plt.subplots(figsize=(7, 0.3 * len(names) + 1.2))
+    rows = np.arange(len(names))[::-1]
+    axis.barh(rows, ratios, color=["tab:red" if r > 0.9 else "tab:blue" for r in ratios])
+    axis.axvline(1.0, color="black", linewidth=0.8)
+    axis.set_yticks(rows, names, fontsize=7)
+    axis.set_xlabel("posterior sd / prior sd (sampling coordinates); red: > 0.9, data say little")
+    axis.set_title(f"{tree.attrs['fit_name']}: how much the evidence moved each parameter",
+                   fontsize=9)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def make_figures(fits_folder="fits", out_folder="docs/figures") -> list[Path]:
+    """Regenerate every figure from the fit results in ``fits_folder``."""
+    written = []
+    for result in sorted(Path(fits_folder).glob("*.nc")):
+        tree = load_fit(result)
+        name = tree.attrs["fit_name"]
+        written.append(predictions_figure(tree, Path(out_folder) / f"{name}_predictions.png"))
+        written.append(shrinkage_figure(tree, Path(out_folder) / f"{name}_shrinkage.png"))
+    return written
