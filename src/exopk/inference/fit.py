@@ -19,7 +19,7 @@ from exopk.data import load as load_evidence
 from exopk.data import read_csv
 from exopk.errors import ExopkError, ModelFileError
 from exopk.inference.diagnostics import ess_bulk, ess_tail, split_rhat
-from exopk.inference.fitfile import FitFile, read_fit_file
+from exopk.inference.fitfile import FitFile, parse_prior, read_fit_file
 from exopk.inference.posterior import Covariate, LogPosterior, PosteriorSpec
 from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
                                     write_fit)
@@ -28,7 +28,8 @@ from exopk.model import load_model
 from exopk.models_library import model_path
 from exopk.observation.records import ErrorModel, build_observations
 
-__all__ = ["FitResult", "fit", "prepare", "RHAT_LIMIT", "ESS_LIMIT", "PRIOR_DRAWS"]
+__all__ = ["FitResult", "Prepared", "fit", "format_summary", "load_fit", "prepare", "RHAT_LIMIT",
+           "ESS_LIMIT", "PRIOR_DRAWS"]
 
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
@@ -173,9 +174,8 @@ def _posterior_spec(fit_file: FitFile, records, observations) -> PosteriorSpec:
                       body_weights_kg=tuple(float(weights[s]) for s in species),
                       reference_body_weight_kg=float(scaling.get("reference_body_weight_kg", 0.025)))
         if "exponent_prior" in scaling:
-            from exopk.inference.fitfile import _prior
-            kwargs["exponent_prior"] = _prior(scaling["exponent_prior"], fit_file.path,
-                                              "species_scaling.exponent_prior")
+            kwargs["exponent_prior"] = parse_prior(scaling["exponent_prior"], fit_file.path,
+                                                   "species_scaling.exponent_prior")
     return PosteriorSpec(**kwargs)
 
 
@@ -390,5 +390,3 @@ def format_summary(tree, diagnostics) -> str:
         lines.append("!" * 72)
     return "\n".join(lines)
 
-
-__all__ += ["load_fit", "format_summary"]

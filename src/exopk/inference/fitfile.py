@@ -66,7 +66,7 @@ from pathlib import Path
 from exopk.errors import ModelFileError
 from exopk.model.priors import Prior
 
-__all__ = ["FitFile", "SamplerSettings", "read_fit_file", "parse_fit"]
+__all__ = ["FitFile", "SamplerSettings", "read_fit_file", "parse_fit", "parse_prior"]
 
 _SECTIONS = {"fit", "evidence", "conditions", "fixed", "free", "priors", "dispersion",
              "random_effects", "covariates", "species_scaling", "sampler"}
@@ -122,7 +122,8 @@ class FitFile:
         return (base / reference).resolve()
 
 
-def _prior(spec, file, key) -> Prior:
+def parse_prior(spec, file, key) -> Prior:
+    """A prior from a fit-file table (log-normal unless ``distribution`` says otherwise)."""
     if not isinstance(spec, dict):
         raise ModelFileError("expected a prior table such as { median = 0.1, sigma = 1.0 }",
                              file=file, key=key)
@@ -173,7 +174,7 @@ def parse_fit(text: str, *, path: str | None = None) -> FitFile:
         if isinstance(value, bool) or not isinstance(value, int) or value < (2 if name == "chains" else 1):
             raise ModelFileError(f"{name} must be an integer >= {2 if name == 'chains' else 1}",
                                  file=path, key=f"sampler.{name}")
-    priors = {name: _prior(spec, path, f"priors.{name}")
+    priors = {name: parse_prior(spec, path, f"priors.{name}")
               for name, spec in _check(data.get("priors", {}), data.get("priors", {}), path,
                                        "priors").items()}
     dispersion = _check(data.get("dispersion", {}), {"prior"}, path, "dispersion")
@@ -185,9 +186,9 @@ def parse_fit(text: str, *, path: str | None = None) -> FitFile:
         model=fit["model"], seed=seed, description=fit.get("description", ""),
         evidence=evidence, conditions=data.get("conditions", {}), fixed=data.get("fixed", {}),
         free=tuple(free.get("parameters", ())), priors=priors,
-        tau_prior=_prior(dispersion["prior"], path, "dispersion.prior") if "prior" in dispersion else None,
+        tau_prior=parse_prior(dispersion["prior"], path, "dispersion.prior") if "prior" in dispersion else None,
         random_effects=tuple(random.get("parameters", ())),
-        random_effect_sd_prior=_prior(random["sd_prior"], path, "random_effects.sd_prior")
+        random_effect_sd_prior=parse_prior(random["sd_prior"], path, "random_effects.sd_prior")
         if "sd_prior" in random else None,
         covariates=data.get("covariates", {}), species_scaling=data.get("species_scaling", {}),
         sampler=sampler)
