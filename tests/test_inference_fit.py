@@ -96,7 +96,7 @@ def test_fit_file_can_free_a_parameter_the_model_fixes(tmp_path):
     path.write_text(text + '\n[free]\nparameters = ["k_release_liver"]\n')
     posterior = prepare(path).log_posterior
     assert "k_release_liver" in posterior.free
-    assert "log k_release_liver" in posterior.names
+    assert "logit k_release_liver" in posterior.names
     value, gradient = posterior.evaluateS1(posterior.prior_centre())
     assert np.isfinite(value) and gradient[posterior.free.index("k_release_liver")] != 0
 

@@ -61,10 +61,19 @@ def test_log_posterior_is_prior_plus_jacobian_plus_likelihood():
                               math.nan, "none", 0.1)
     lp = LogPosterior(model, [observation])
     cl, v, tau = 0.4, 1.5, 0.2
-    phi = np.array([math.log(cl), math.log(v), math.log(tau)])
+    phi = lp.to_unconstrained({"CL": cl, "V_plasma": v, "tau": tau})
+    assert lp.natural(phi)["CL"] == pytest.approx(cl, rel=1e-12)
+    # bounded parameters use scaled logit coordinates: |dx/dphi| by finite differences
+    log_jacobian = math.log(tau)
+    for j in range(2):
+        h = 1e-6
+        up, down = phi.copy(), phi.copy()
+        up[j] += h
+        down[j] -= h
+        log_jacobian += math.log((lp.to_natural(up)[0][j] - lp.to_natural(down)[0][j]) / (2 * h))
     expected = (float(model.parameter("CL").prior.logpdf(cl)) + float(model.parameter("V_plasma").prior.logpdf(v))
-                + float(lp.spec.tau_prior.logpdf(tau)) + sum(phi))
+                + float(lp.spec.tau_prior.logpdf(tau)) + log_jacobian)
     y = math.log(2) * v / cl
     sigma = math.sqrt(0.1**2 + tau**2)
     expected += -0.5 * ((math.log(3.0) - math.log(y)) / sigma) ** 2 - math.log(sigma * 3.0 * math.sqrt(2 * math.pi))
-    assert lp(phi) == pytest.approx(expected, rel=1e-12)
+    assert lp(phi) == pytest.approx(expected, rel=1e-8)

@@ -6,10 +6,11 @@ objects gave the same numbers at about twice the cost per gradient.
 
 Coordinates (``phi``), in order:
 
-1. each free model parameter: ``log x`` when its prior lives on the positive half-line
-   (log-normal, half-normal), ``logit((x - lower) / (upper - lower))`` when it lives on a bounded
-   interval (logit-normal, beta, uniform), ``x`` itself for a normal prior. A positive parameter
-   outside its model bounds has log-density ``-inf``;
+1. each free model parameter, by its model bounds (as Stan does):
+   ``logit((x - lower) / (upper - lower))`` when both are finite, ``log(x - lower)`` when only
+   the lower one is, ``log(upper - x)`` when only the upper one is, ``x`` itself otherwise. Every
+   coordinate value is inside the bounds, so samplers never step out of the model's support; for
+   a rate far below its upper bound the logit coordinate is the log of the rate up to a shift;
 2. ``log tau``, the between-study dispersion of the likelihood;
 3. for each parameter with study-level random effects, ``log omega`` (the random effects' sd on
    the log scale) and then one standard-normal ``z`` per study (non-centred:
@@ -42,8 +43,11 @@ from exopk.observation.predictions import predict
 
 __all__ = ["Covariate", "PosteriorSpec", "LogPosterior"]
 
-POSITIVE = ("lognormal", "halfnormal")
-BOUNDED = ("logitnormal", "beta", "uniform")
+
+
+def _log_sigmoid(v: float) -> float:
+    """``log(1 / (1 + exp(-v)))`` without overflow or underflow."""
+    return -float(np.logaddexp(0.0, -v))
 
 
 @dataclass(frozen=True)
@@ -147,23 +151,26 @@ class LogPosterior(pints.LogPDF):
             self.base[index[name]] = float(value)
         self.free = [p.name for p in model.parameters
                      if (not p.fixed or p.name in spec.free) and p.name not in spec.fixed]
+        self._free_index = np.array([index[n] for n in self.free], dtype=int)
+        self._lower = compiled.lower[self._free_index]
+        self._upper = compiled.upper[self._free_index]
         self.priors = {}
         self.transforms = {}
-        for name in self.free:
+        for j, name in enumerate(self.free):
             prior = spec.priors.get(name) or model.parameter(name).prior
             if prior is None:
                 raise SimulationError(f"parameter '{name}' is estimated but has no prior")
             self.priors[name] = prior
-            self.transforms[name] = ("log" if prior.distribution in POSITIVE else
-                                     "logit" if prior.distribution in BOUNDED else "identity")
+            finite_low, finite_high = np.isfinite(self._lower[j]), np.isfinite(self._upper[j])
+            self.transforms[name] = ("logit" if finite_low and finite_high else
+                                     "log" if finite_low else
+                                     "log_below" if finite_high else "identity")
         for name in (*spec.random_effects, *spec.species_scaling,
                      *(p for c in spec.covariates for p in c.parameters)):
-            if self.transforms.get(name) != "log":
+            j = self.free.index(name) if name in self.free else None
+            if j is None or not self._lower[j] >= 0:
                 raise SimulationError(f"random effects and covariates act on positive free "
                                       f"parameters; '{name}' is not one")
-        self._free_index = np.array([index[n] for n in self.free], dtype=int)
-        self._lower = compiled.lower[self._free_index]
-        self._upper = compiled.upper[self._free_index]
 
         # coordinates
         self.names = [f"{self._prefix(n)}{n}" for n in self.free] + ["log tau"]
@@ -193,7 +200,8 @@ class LogPosterior(pints.LogPDF):
 
     @staticmethod
     def _prefix_for(transform):
-        return {"log": "log ", "logit": "logit ", "identity": ""}[transform]
+        return {"log": "log ", "logit": "logit ", "log_below": "log_below ", "identity": ""}[
+            transform]
 
     def _prefix(self, name):
         return self._prefix_for(self.transforms[name])
@@ -237,28 +245,33 @@ class LogPosterior(pints.LogPDF):
         dx = np.empty(len(self.free))
         for j, name in enumerate(self.free):
             t = self.transforms[name]
-            if t == "log":
-                x[j] = math.exp(phi[j])
-                dx[j] = x[j]
-            elif t == "logit":
+            if t == "logit":
                 s = scipy.special.expit(phi[j])
                 width = self._upper[j] - self._lower[j]
                 x[j] = self._lower[j] + width * s
                 dx[j] = width * s * (1 - s)
+            elif t == "log":
+                dx[j] = math.exp(phi[j])
+                x[j] = self._lower[j] + dx[j]
+            elif t == "log_below":
+                e = math.exp(phi[j])
+                x[j], dx[j] = self._upper[j] - e, -e
             else:
                 x[j], dx[j] = phi[j], 1.0
         return x, dx
 
     def to_unconstrained(self, natural: dict) -> np.ndarray:
-        """Coordinates for natural values (missing ones at the prior median or 0)."""
+        """Coordinates for natural values (missing ones at the model's nominal values)."""
         phi = np.zeros(self.n_parameters())
         for j, name in enumerate(self.free):
             value = natural.get(name, self.base[self.compiled.parameter_index[name]])
             t = self.transforms[name]
-            if t == "log":
-                phi[j] = math.log(value)
-            elif t == "logit":
+            if t == "logit":
                 phi[j] = scipy.special.logit((value - self._lower[j]) / (self._upper[j] - self._lower[j]))
+            elif t == "log":
+                phi[j] = math.log(value - self._lower[j])
+            elif t == "log_below":
+                phi[j] = math.log(self._upper[j] - value)
             else:
                 phi[j] = value
         phi[len(self.free)] = math.log(natural.get("tau", 0.3))
@@ -273,13 +286,13 @@ class LogPosterior(pints.LogPDF):
         grad = np.zeros(self.n_parameters())
         for j, name in enumerate(self.free):
             t = self.transforms[name]
-            if t == "log":
+            if t == "logit":
+                value += (math.log(self._upper[j] - self._lower[j]) + _log_sigmoid(phi[j])
+                          + _log_sigmoid(-phi[j]))
+                grad[j] = 1 - 2 * scipy.special.expit(phi[j])
+            elif t in ("log", "log_below"):
                 value += phi[j]
                 grad[j] = 1.0
-            elif t == "logit":
-                s = scipy.special.expit(phi[j])
-                value += math.log(self._upper[j] - self._lower[j]) + math.log(s) + math.log1p(-s)
-                grad[j] = 1 - 2 * s
         for position in [len(self.free)] + [omega for _, omega, _ in self._re]:
             value += phi[position]
             grad[position] = 1.0
