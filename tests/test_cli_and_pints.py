@@ -68,3 +68,18 @@ def test_pints_forward_model_rejects_unknown_names():
     model = exopk.load_model(exopk.model_path("m0_one_compartment"))
     with pytest.raises(exopk.errors.SimulationError, match="unknown output"):
         PintsForwardModel(model, exopk.Regimen.bolus("iv", 1.0), outputs=["liver"])
+
+
+def test_atomic_writes_leave_no_temporary_file_and_normal_permissions(tmp_path):
+    import os
+    from exopk.io import write_atomically
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        write_atomically(target, lambda p: (p.write_text("half"), (_ for _ in ()).throw(RuntimeError("boom"))))
+    assert target.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+    write_atomically(target, lambda p: p.write_text("new"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.read_text() == "new"
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)

@@ -35,6 +35,10 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
     temporary = Path(temporary)
     try:
         write(temporary)
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     finally:
         if temporary.exists():
