@@ -203,3 +203,20 @@ def test_transfer_fraction_of_an_intranasal_dose_matches_branching_ratio():
     with pytest.raises(exopk.errors.SimulationError, match="names no first-order transfer"):
         predict(compiled, theta, exopk.Regimen.bolus("intranasal", 100.0),
                 [Request("transfer_fraction", "nasal->liver")])
+
+
+def test_interval_terms_stay_exact_far_in_either_tail(one_compartment):
+    import mpmath
+    from exopk.observation import Likelihood
+    mpmath.mp.dps = 50
+    y = math.log(2) * V / CL          # model half-life, 2.77 min
+    tau = 0.05
+    sigma = math.sqrt(0.05**2 + tau**2)
+    for low, high in ((30.0, 60.0), (0.2, 0.3)):   # about 34 and 38 sd away
+        likelihood = Likelihood(one_compartment, [observation("interval", low, high, sigma=0.05)])
+        value, gradient = likelihood.evaluate({"CL": CL, "V_plasma": V}, tau=tau)
+        a = (mpmath.log(low) - mpmath.log(y)) / sigma
+        b = (mpmath.log(high) - mpmath.log(y)) / sigma
+        exact = float(mpmath.log(mpmath.ncdf(b) - mpmath.ncdf(a)))
+        assert value == pytest.approx(exact, rel=1e-9)
+        assert np.all(np.isfinite(gradient))

@@ -188,11 +188,16 @@ class Likelihood:
             s = sigma[interval]
             z_lo = z[interval]
             z_hi = (self._log_upper[interval] - log_y[interval]) / s
-            log_hi, log_lo = log_ndtr(z_hi), log_ndtr(z_lo)
-            terms[interval] = log_hi + np.log1p(-np.exp(log_lo - log_hi))
-            density_hi = np.exp(-0.5 * z_hi**2 - _LOG_SQRT_2PI)
-            density_lo = np.exp(-0.5 * z_lo**2 - _LOG_SQRT_2PI)
-            mass = np.exp(terms[interval])
-            d_log_y[interval] = -(density_hi - density_lo) / (s * mass)
-            d_sigma[interval] = -(density_hi * z_hi - density_lo * z_lo) / (s * mass)
+            # Phi(b) - Phi(a) from the tail both ends are nearer to, so it cannot round to 0
+            upper_tail = z_lo > 0
+            a = np.where(upper_tail, -z_hi, z_lo)
+            b = np.where(upper_tail, -z_lo, z_hi)
+            log_b, log_a = log_ndtr(b), log_ndtr(a)
+            log_mass = log_b + np.log1p(-np.exp(log_a - log_b))
+            terms[interval] = log_mass
+            # densities over the interval's mass, in log space
+            ratio_hi = np.exp(-0.5 * z_hi**2 - _LOG_SQRT_2PI - log_mass)
+            ratio_lo = np.exp(-0.5 * z_lo**2 - _LOG_SQRT_2PI - log_mass)
+            d_log_y[interval] = -(ratio_hi - ratio_lo) / s
+            d_sigma[interval] = -(ratio_hi * z_hi - ratio_lo * z_lo) / s
         return terms, d_log_y, d_sigma
