@@ -32,6 +32,7 @@ __all__ = ["SIMULATED_PREFIX", "SimulatedFit", "fit_simulated", "simulate_observ
            "simulated_posterior"]
 
 SIMULATED_PREFIX = "simulated:"
+MAX_PRIOR_ATTEMPTS = 100
 
 
 def _log_posterior(prepared_or_log_posterior) -> LogPosterior:
@@ -83,7 +84,8 @@ def simulate_observations(log_posterior, phi_true, rng: np.random.Generator) -> 
     """
     lp = _log_posterior(log_posterior)
     phi_true = np.asarray(phi_true, dtype=float)
-    predicted, _ = lp.predictions_and_terms(phi_true)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        predicted, _ = lp.predictions_and_terms(phi_true)
     if not np.all(np.isfinite(predicted) & (predicted > 0)):
         raise SimulationError("a prediction at the true parameters is not positive and finite; "
                               "log-normal observations need y > 0")
@@ -169,12 +171,31 @@ class SimulatedFit:
     seconds: float
 
 
+def _prior_truth_and_data(lp, rng):
+    """A prior draw at which every prediction is positive and finite, and data simulated there.
+
+    The log-posterior is ``-inf`` where a prediction is not positive, so the prior it samples
+    from is truncated to that region: drawing truths from the same truncated prior keeps a
+    calibration check exact.
+    """
+    for _ in range(MAX_PRIOR_ATTEMPTS):
+        phi_true = lp.sample_prior(rng, 1)[0]
+        try:
+            return phi_true, simulate_observations(lp, phi_true, rng)
+        except SimulationError:
+            continue
+    raise SimulationError(f"none of {MAX_PRIOR_ATTEMPTS} prior draws gives positive finite "
+                          "predictions")
+
+
 def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warmup: int = 150,
                   draws: int = 200, map_starts: int = 4, settings: dict | None = None,
                   processes: int = 1) -> SimulatedFit:
     """Draw a truth from the prior, simulate the design's data at it, and fit them.
 
-    The MAP (:func:`~exopk.inference.sampling.find_map`) starts the NUTS chains
+    Prior draws at which a prediction is not positive and finite (outside the support of the
+    log-posterior, for example a concentration that underflows) are drawn again. The MAP
+    (:func:`~exopk.inference.sampling.find_map`) starts the NUTS chains
     (:func:`~exopk.inference.sampling.run_chains`), as in :func:`exopk.inference.fit.fit`.
 
     Parameters
@@ -214,8 +235,7 @@ def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warm
     start = time.perf_counter()
     lp = _log_posterior(prepared_or_log_posterior)
     rng = np.random.default_rng(seed)
-    phi_true = lp.sample_prior(rng, 1)[0]
-    observations = simulate_observations(lp, phi_true, rng)
+    phi_true, observations = _prior_truth_and_data(lp, rng)
     target = simulated_posterior(lp, observations)
     map_result = find_map(target, seed=seed, starts=map_starts)
     x0s = [map_result.phi + 0.05 * rng.normal(size=lp.n_parameters()) for _ in range(chains)]
