@@ -64,6 +64,7 @@ from exopk.inference.fit import fit, prepare
 from exopk.inference.posterior import LogPosterior
 from exopk.inference.sampling import find_map, run_chains
 from exopk.observation.predictions import MODE_WEIGHT_FLOOR
+from timing import median_seconds
 
 FIT_FILE = Path(__file__).resolve().parents[1] / "fits" / "mouse_iv_mps.toml"
 RTOL, ATOL = 1e-8, 1e-10
@@ -75,16 +76,6 @@ TIMED_KINDS = ("value", "fraction_cleared", "auc_to")
 MODAL_KINDS = ("elimination_rate", "half_life", "half_life_alpha")
 BASELINE_CHAINS, BASELINE_WARMUP = 2, 150
 ESS_SPEEDUP_TARGET, WALL_TARGET_S = 50.0, 60.0
-
-
-def median_seconds(function, repeats):
-    function()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return float(np.median(samples))
 
 
 def cpu_seconds():

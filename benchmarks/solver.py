@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 import scipy.linalg
@@ -31,20 +30,11 @@ from scipy.integrate import solve_ivp
 import exopk
 from exopk.engine.simulation import evaluate, output_matrix
 from exopk.model import Compartment, Model, Output, Parameter, Prior, Route, Transfer
+from timing import median_seconds
 
 TIMES_MIN = np.array([1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 720.0, 1440.0, 2160.0,
                       2880.0])
 DOSE = 100.0
-
-
-def median_seconds(function, repeats):
-    function()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return float(np.median(samples))
 
 
 def assembled(model, regimen):
