@@ -192,15 +192,3 @@ class Prior:
             z = rng.normal(scipy.special.logit(a["median"]), a["sigma"], size=size)
             return scipy.special.expit(z)
         return self._frozen.rvs(size=size, random_state=rng)
-
-    def sd(self) -> float:
-        """Standard deviation of the prior (for posterior-sd / prior-sd shrinkage reports)."""
-        if self.distribution == "logitnormal":
-            draws = self.sample(np.random.default_rng(0), size=200_000)
-            return float(np.std(draws))
-        return float(self._frozen.std())
-
-    def describe(self) -> str:
-        """Short text such as ``lognormal(median=0.1, sigma=1)``."""
-        args = ", ".join(f"{k}={v:g}" for k, v in self.arguments.items())
-        return f"{self.distribution}({args})"
