@@ -93,34 +93,19 @@ class LsodaLogPosterior(LogPosterior):
 
     area_end_times: tuple = ()
 
-    def _predict(self, theta, phi, *, gradients):
-        """Predictions (n_obs,) and, with gradients, d y / d phi (n_obs, n_coordinates)."""
-        x = theta[self._free_index]
-        dx = self.to_natural(phi)[1]
-        n_obs = len(self.observations)
-        y = np.empty(n_obs)
-        dy_dphi = np.zeros((n_obs, self.n_parameters())) if gradients else None
-        ends = []
-        for design, representatives, requests, picks, picks_of_group in self._groups:
-            thetas, extra, overridden = self._group_parameters(theta, phi, representatives)
-            wanted = np.union1d(self._free_index, [e[1] for e in extra]).astype(int)
-            values, jacobian, end_times = lsoda_predict(
-                self.compiled, self.compiled.parameter_matrix(thetas), design, requests,
-                gradients=gradients, parameters=wanted)
-            ends.extend(end_times)
-            for g, i, r in picks:
-                y[i] = values[g, r]
-            if not gradients:
-                continue
-            jacobian = np.where(overridden[:, None, :], 0.0, jacobian)
-            chain = thetas[:, self._free_index] / np.where(x != 0, x, 1.0) * dx
-            for g, i, r in picks:
-                dy_dphi[i, :len(self.free)] = jacobian[g, r, self._free_index] * chain[g]
-            for g, p_index, position, d_log in extra:
-                for i, r in picks_of_group[g]:
-                    dy_dphi[i, position] += jacobian[g, r, p_index] * thetas[g, p_index] * d_log
-        self.area_end_times = tuple(ends)
-        return y, dy_dphi
+    def _predict(self, theta, phi, dx, *, gradients):
+        """As :meth:`LogPosterior._predict`, recording the area integrals' end times."""
+        self._ends = []
+        result = super()._predict(theta, phi, dx, gradients=gradients)
+        self.area_end_times = tuple(self._ends)
+        return result
+
+    def _solve(self, thetas, design, requests, *, gradients, parameters):
+        """LSODA solutions instead of exopk's engine, for the parameters the posterior uses."""
+        values, jacobian, end_times = lsoda_predict(self.compiled, thetas, design, requests,
+                                                    gradients=gradients, parameters=parameters)
+        self._ends.extend(end_times)
+        return values, jacobian
 
 
 def lsoda_predict(compiled, theta, regimen, requests, *, gradients, parameters):

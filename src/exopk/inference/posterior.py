@@ -368,7 +368,7 @@ class LogPosterior(pints.LogPDF):
 
         theta = self.base.copy()
         theta[self._free_index] = x
-        value += self._log_likelihood(theta, phi, tau, gradients, gradient)
+        value += self._log_likelihood(theta, phi, dx, tau, gradients, gradient)
         if not np.isfinite(value):
             return -np.inf, np.zeros(self.n_parameters())
         return value, gradient
@@ -413,21 +413,32 @@ class LogPosterior(pints.LogPDF):
         x, _ = self.to_natural(phi)
         theta = self.base.copy()
         theta[self._free_index] = x
-        y = self._predict(theta, phi, gradients=False)[0]
+        y = self._predict(theta, phi, None, gradients=False)[0]
         terms = self.likelihood.terms(np.log(y), math.exp(phi[len(self.free)]))[0]
         return y, terms
 
-    def _predict(self, theta, phi, *, gradients):
-        """Predictions (n_obs,) and, with gradients, d y / d phi (n_obs, n_coordinates)."""
+    def _solve(self, thetas, design, requests, *, gradients, parameters):
+        """Predictions of ``requests`` for each parameter set of ``thetas`` under ``design``.
+
+        ``parameters`` are the indices whose derivatives the posterior uses (the engine gives
+        them all anyway); a subclass may solve the model another way, as the fit benchmark does.
+        """
+        return predict(self.compiled, thetas, design, requests, gradients=gradients)
+
+    def _predict(self, theta, phi, dx, *, gradients):
+        """Predictions (n_obs,) and, with gradients, d y / d phi (n_obs, n_coordinates).
+
+        ``dx`` is d x / d phi of the free parameters (needed with gradients only).
+        """
         x = theta[self._free_index]
-        dx = self.to_natural(phi)[1]
         n_obs = len(self.observations)
         y = np.empty(n_obs)
         dy_dphi = np.zeros((n_obs, self.n_parameters())) if gradients else None
         for design, representatives, requests, picks, picks_of_group in self._groups:
             thetas, extra, overridden = self._group_parameters(theta, phi, representatives)
-            values, jacobian = predict(self.compiled, self.compiled.parameter_matrix(thetas),
-                                       design, requests, gradients=gradients)
+            wanted = np.union1d(self._free_index, [e[1] for e in extra]).astype(int)
+            values, jacobian = self._solve(self.compiled.parameter_matrix(thetas), design,
+                                           requests, gradients=gradients, parameters=wanted)
             for g, i, r in picks:
                 y[i] = values[g, r]
             if not gradients:
@@ -442,8 +453,8 @@ class LogPosterior(pints.LogPDF):
                     dy_dphi[i, position] += jacobian[g, r, p_index] * thetas[g, p_index] * d_log
         return y, dy_dphi
 
-    def _log_likelihood(self, theta, phi, tau, gradients, gradient):
-        y, dy_dphi = self._predict(theta, phi, gradients=gradients)
+    def _log_likelihood(self, theta, phi, dx, tau, gradients, gradient):
+        y, dy_dphi = self._predict(theta, phi, dx, gradients=gradients)
         if np.any(~(y > 0)):
             raise SimulationError("a prediction is not positive")
         terms, d_log_y, d_sigma = self.likelihood.terms(np.log(y), tau)
