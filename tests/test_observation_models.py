@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.optimize
 import scipy.stats
 import xarray as xr
 
@@ -55,14 +56,59 @@ def test_two_compartment_half_lives_and_volumes_match_closed_forms():
                                            (v1 + v2) / cl, cl / beta], rtol=1e-10)
 
 
+def test_time_to_half_solves_the_biexponential_closed_form():
+    model = exopk.load_model(exopk.model_path("m1_two_compartment"))
+    cl, q, v1, v2 = 0.3, 0.1, 1.5, 4.0
+    k10, k12, k21 = cl / v1, q / v1, q / v2
+    b = k10 + k12 + k21
+    alpha = (b + math.sqrt(b * b - 4 * k21 * k10)) / 2
+    beta = (b - math.sqrt(b * b - 4 * k21 * k10)) / 2
+    # C(t) / C(0) = ((alpha - k21) exp(-alpha t) + (k21 - beta) exp(-beta t)) / (alpha - beta)
+    def ratio(t):
+        return ((alpha - k21) * math.exp(-alpha * t) + (k21 - beta) * math.exp(-beta * t)) \
+            / (alpha - beta)
+    expected = scipy.optimize.brentq(lambda t: ratio(t) - 0.5, 0.0, 100.0, xtol=1e-15, rtol=1e-15)
+    values, _ = predict_one(model, [Request("time_to_half", "plasma_concentration")],
+                            {"CL": cl, "Q": q, "V_plasma": v1, "V_peripheral": v2})
+    assert values[0, 0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_time_to_half_of_one_compartment_is_the_half_life(one_compartment):
+    values, _ = predict_one(one_compartment, [Request("time_to_half", "plasma_concentration")],
+                            {"CL": CL, "V_plasma": V})
+    assert values[0, 0] == pytest.approx(math.log(2) / K, rel=1e-13)
+
+
+def test_time_to_half_is_continuous_where_the_terminal_half_life_jumps():
+    """Along a line in m5_intranasal parameter space a slow mode's weight crosses the floor, so
+    the terminal half-life jumps; the time to half changes smoothly."""
+    model = exopk.load_model(exopk.model_path("m5_intranasal"))
+    compiled = model.compiled
+    free = [i for i, p in enumerate(model.parameters) if not p.fixed]
+    rng = np.random.default_rng(3)
+    start = compiled.nominal.copy()
+    start[free] *= np.exp(rng.normal(0, 1.0, len(free)))
+    start = np.clip(start, compiled.lower * 1.0001 + 1e-12, compiled.upper * 0.9999)
+    direction = np.zeros_like(start)
+    direction[free] = rng.normal(0, 1, len(free))
+    theta = start[None] * np.exp(np.linspace(0, 1, 801)[:, None] * direction[None])
+    theta = np.clip(theta, compiled.lower, compiled.upper * 0.9999)
+    requests = [Request("half_life", "blood_concentration"),
+                Request("time_to_half", "blood_concentration")]
+    values, _ = predict(compiled, theta, exopk.Regimen.bolus("iv", 100.0), requests)
+    steps = np.abs(np.diff(np.log(values), axis=0)).max(axis=0)
+    assert steps[0] > 1.0          # a jump of more than a factor e in 1/800 of the line
+    assert steps[1] < 0.01
+
+
 @pytest.mark.parametrize("name", ["m1_two_compartment", "m2_mps", "m5_intranasal"])
 def test_prediction_gradients_match_finite_differences(name):
     model = exopk.load_model(exopk.model_path(name))
     compiled = model.compiled
     circulation = "plasma_concentration" if name.startswith("m1") else "blood_concentration"
     requests = [Request(k, circulation) for k in
-                ("half_life", "half_life_alpha", "auc", "mrt", "clearance", "vss",
-                 "elimination_rate", "volume_terminal")]
+                ("half_life", "half_life_alpha", "time_to_half", "auc", "mrt", "clearance",
+                 "vss", "elimination_rate", "volume_terminal")]
     requests += [Request("auc_to", circulation, 20.0), Request("value", circulation, 7.0),
                  Request("fraction_cleared", "plasma_percent_id", 5.0)]
     rng = np.random.default_rng(5)

@@ -94,6 +94,16 @@ class LinearSystem:
         has_outflow = np.zeros(n_states, dtype=bool)
         has_outflow[self.sources] = True
         self.draining = has_outflow
+        # the draining block: its matrix from the rates, and (dA/dp) v for v zero on sinks
+        # (every source drains, so v[source] is read off the draining part)
+        N = np.flatnonzero(has_outflow)
+        self._draining_index = N
+        self._structure_draining = structure[:, N[:, None], N[None, :]].reshape(n_transfers,
+                                                                            len(N) ** 2)
+        position = np.full(n_states, -1)
+        position[N] = np.arange(len(N))
+        self._source_in_draining = position[self.sources]
+        self._incidence_draining = incidence[N]
         self._last_decomposition = None
         self._last_similar = None
 
@@ -228,6 +238,47 @@ class LinearSystem:
             return amounts, sens, carried
         return amounts, sens
 
+    def bolus_response_at(self, rates: np.ndarray, rate_jacobian: np.ndarray,
+                          vector: np.ndarray, d_vector: np.ndarray | None, times: np.ndarray):
+        """``exp(A_b t_b) v_b`` and its parameter derivative, each member at its own time.
+
+        Parameters
+        ----------
+        rates, rate_jacobian : ndarray
+            As for :meth:`solve` (the Jacobian may have zero columns).
+        vector : ndarray, shape (batch, n_states)
+            A bolus given at time 0.
+        d_vector : ndarray, shape (batch, n_states, n_parameters), optional
+        times : ndarray, shape (batch,)
+
+        Returns
+        -------
+        amounts : ndarray, shape (batch, n_states)
+        sensitivities : ndarray, shape (batch, n_states, n_parameters)
+        """
+        A = self.matrix(rates)
+        lam, V, V_inv, condition = self.decompose(A)
+        good = condition < CONDITION_LIMIT
+        batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
+        amounts = np.empty((batch, self.n_states))
+        sens = np.empty((batch, self.n_states, n_parameters))
+        if good.all():
+            G = self.similar_derivative(V, V_inv, rate_jacobian)
+            amounts[:], sens[:] = _Eigen(lam, V, V_inv, G).propagate(
+                vector, d_vector, times[:, None], times[:, None, None])
+            return amounts, sens
+        if good.any():
+            G = _similar_derivative(V[good], V_inv[good], rate_jacobian[good], self)
+            amounts[good], sens[good] = _Eigen(lam[good], V[good], V_inv[good], G).propagate(
+                vector[good], None if d_vector is None else d_vector[good],
+                times[good][:, None], times[good][:, None, None])
+        dA = self.matrix_derivative(rate_jacobian)
+        for b in np.flatnonzero(~good):
+            x, dx = _Expm(A[b], dA[b]).propagate(
+                vector[b:b + 1], None if d_vector is None else d_vector[b:b + 1], times[b])
+            amounts[b], sens[b] = x[0], dx[0]
+        return amounts, sens
+
     def modes(self, rates: np.ndarray, rate_jacobian: np.ndarray):
         """Eigenvalues of ``A`` with their parameter derivatives, and the eigenvectors.
 
@@ -242,9 +293,11 @@ class LinearSystem:
         condition : ndarray (batch,)
         """
         lam, V, V_inv, condition = self.decompose(self.matrix(rates))
-        G = self.similar_derivative(V, V_inv, rate_jacobian)                 # (B, i, P, k)
-        n = self.n_states
-        d_lam = G[:, np.arange(n), :, np.arange(n)].transpose(1, 0, 2)      # (B, n, P)
+        # (V^-1 dA_p V)[i, i] = sum_j d rate_j / dp (V^-1[i, target_j] - V^-1[i, source_j])
+        #                                            V[source_j, i]
+        W = V_inv[:, :, self.targets] - V_inv[:, :, self.sources]              # (B, n, m)
+        weights = W * V[:, self.sources, :].transpose(0, 2, 1)
+        d_lam = weights @ rate_jacobian                                         # (B, n, P)
         return lam, d_lam, V, V_inv, condition
 
     def moments(self, rates: np.ndarray, rate_jacobian: np.ndarray, vector: np.ndarray,
@@ -268,8 +321,8 @@ class LinearSystem:
         area, d_area, first_moment, d_first_moment : ndarray
             ``(batch, n_states)`` and ``(batch, n_states, n_parameters)``.
         """
-        N = np.flatnonzero(self.draining)
-        A = self.matrix(rates)[:, N[:, None], N[None, :]]
+        N = self._draining_index
+        A = (rates @ self._structure_draining).reshape(-1, len(N), len(N))
         batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
         b = vector[:, N]
         db = np.zeros((batch, len(N), n_parameters)) if d_vector is None else d_vector[:, N]
@@ -283,9 +336,8 @@ class LinearSystem:
         # d(-A^-1 b) = -A^-1 (dA area + db);  first moment m = -A^-1 area: dm = -A^-1 (dA m + d area)
         # (sinks receive but never send, so (dA v)_N only needs v on N)
         def d_matrix_times(v_N):
-            v = np.zeros((batch, self.n_states))
-            v[:, N] = v_N
-            return self.derivative_times(rate_jacobian, v)[:, N]
+            return self._incidence_draining @ (rate_jacobian
+                                               * v_N[:, self._source_in_draining, None])
 
         d_area_N = -A_inv @ (d_matrix_times(area_N) + db)
         d_moment_N = -A_inv @ (d_matrix_times(moment_N) + d_area_N)
@@ -461,16 +513,18 @@ class _Eigen:
         dx = (self.V[:, None] @ Y.transpose(0, 2, 1, 3)).real
         return x, dx
 
-    def propagate(self, vector, jacobian, tau):
-        """``exp(A tau) v`` and its parameter derivative, for steady-state doses."""
+    def propagate(self, vector, jacobian, tau, tau_pairs=None):
+        """``exp(A tau) v`` and its parameter derivative (steady-state doses; ``tau`` may be
+        per member, shaped (B, 1), with ``tau_pairs`` the same times shaped (B, 1, 1))."""
         c = self.to_modes(vector)
         e = np.exp(self.lam * tau)
         out = np.einsum("bij,bj->bi", self.V, e * c).real
-        K = bolus_divided_difference(self.lam[:, :, None], self.lam[:, None, :], np.asarray(tau))
-        Y = np.einsum("bipk,bik->bip", self.G, K * c[:, None, :])
+        K = bolus_divided_difference(self.lam[:, :, None], self.lam[:, None, :],
+                                     np.asarray(tau if tau_pairs is None else tau_pairs))
+        Y = (self.G @ (K * c[:, None, :])[:, :, :, None])[..., 0]              # (B, i, P)
         if jacobian is not None:
-            Y = Y + e[:, :, None] * np.einsum("bij,bjp->bip", self.V_inv, jacobian)
-        return out, np.einsum("bij,bjp->bip", self.V, Y).real
+            Y = Y + e[:, :, None] * (self.V_inv @ jacobian)
+        return out, (self.V @ Y).real
 
     def transition(self, tau):
         return np.einsum("bij,bj,bjk->bik", self.V, np.exp(self.lam * tau), self.V_inv).real

@@ -144,6 +144,29 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
     # saturable models always need the Jacobian: their ODE solver uses it
     values, jacobian = compiled.evaluate_expressions(
         theta, derivatives=gradients or bool(compiled.saturable))
+    inputs = _inputs(compiled, regimen, values, jacobian if gradients else None)
+    outputs, d_outputs, amounts, d_amounts, carried = respond(
+        compiled, values, jacobian, inputs, times, regimen, gradients=gradients, path=path)
+    administered = _administered(regimen, times)[None, :].repeat(amounts.shape[0], axis=0)
+    if carried is not None:
+        administered = administered + carried
+    return SimulationArrays(outputs, d_outputs, amounts, d_amounts, administered)
+
+
+def respond(compiled, values, jacobian, inputs, times, regimen, *, gradients, path="auto"):
+    """Amounts and outputs at ``times`` for evaluated expressions and dose inputs.
+
+    The step of :func:`evaluate` after the expressions (``values``, ``jacobian`` from
+    :meth:`CompiledModel.evaluate_expressions`) and the dose inputs (:func:`_inputs`) are known;
+    callers that need them for other quantities too (PK summaries) compute them once.
+
+    Returns
+    -------
+    outputs, d_outputs, amounts, d_amounts : ndarray or None
+        As in :class:`SimulationArrays` (derivatives None without ``gradients``).
+    carried : ndarray (batch, n_times) or None
+        Amount present because steady-state doses start from the pre-dose steady state.
+    """
     rates = values[:, compiled.rate_rows]
     if rates.min(initial=0.0) < 0:
         b, j = np.argwhere(rates < 0)[0]
@@ -151,7 +174,6 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
         raise SimulationError(f"transfer {t.source} -> {t.target} has negative rate "
                               f"{rates[b, j]:g} (parameter set {b})")
     rate_jacobian = jacobian[:, compiled.rate_rows, :] if jacobian is not None else None
-    inputs = _inputs(compiled, regimen, values, jacobian if gradients else None)
     system = compiled.linear_system
     if compiled.saturable:
         saturable = [(s, d, values[:, v], values[:, k], values[:, vol], jacobian[:, v],
@@ -163,15 +185,11 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
         amounts, d_amounts, carried = system.solve(
             rates, inputs, times, rate_jacobian=rate_jacobian if gradients else None, path=path,
             return_carried=True)
-    administered = _administered(regimen, times)[None, :].repeat(amounts.shape[0], axis=0)
-    if carried is not None:
-        administered = administered + carried
-
     outputs, d_outputs = _outputs(compiled, values, jacobian, regimen, amounts, d_amounts)
     if compiled.output_endogenous.any():
         _add_endogenous(compiled, values, jacobian if gradients else None, rates,
                         rate_jacobian if gradients else None, regimen, outputs, d_outputs)
-    return SimulationArrays(outputs, d_outputs, amounts, d_amounts, administered)
+    return outputs, d_outputs, amounts, d_amounts, carried
 
 
 def _add_endogenous(compiled, values, jacobian, rates, rate_jacobian, regimen, outputs, d_outputs):

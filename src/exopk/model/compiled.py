@@ -272,6 +272,14 @@ class CompiledModel:
         """The first-order transfers as a :class:`~exopk.engine.linear.LinearSystem`."""
         return LinearSystem(len(self.state_names), self.linear_sources, self.linear_targets)
 
+    @cached_property
+    def output_drains(self) -> np.ndarray:
+        """Per output: True when every compartment it reads drains (its area is finite)."""
+        terms = self.output_term_table
+        draining = self.linear_system.draining
+        return np.array([bool(draining[terms.states[terms.output_of_term == o]].all())
+                         for o in range(len(self.model.outputs))])
+
     # -- parameter handling -------------------------------------------------------------------
     def parameter_matrix(self, parameters=None) -> np.ndarray:
         """Turn user parameters into a (batch, n_parameters) array, checking names and bounds.

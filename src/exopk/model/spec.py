@@ -409,7 +409,7 @@ class Model:
         """Names of the parameters that are estimated (not ``fixed``)."""
         return tuple(p.name for p in self.parameters if not p.fixed)
 
-    @property
+    @cached_property
     def output_names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.outputs)
 

@@ -91,6 +91,8 @@ class Likelihood:
                                   for o in self.observations])
         self._sigma_log = np.array([o.sigma_log for o in self.observations])
         self._censoring = np.array([o.censoring for o in self.observations])
+        self._kind_index = {kind: np.flatnonzero(self._censoring == kind)
+                            for kind in ("none", "upper", "lower", "interval")}
 
     @property
     def n_observations(self) -> int:
@@ -159,32 +161,34 @@ class Likelihood:
             bad = self.observations[int(np.flatnonzero(sigma <= 0)[0])]
             raise SimulationError(f"study '{bad.study}' line {bad.line} has no reported error and "
                                   "tau is 0: its likelihood would be a point mass")
-        c = self._censoring
         z = (self._log_value - log_y) / sigma
         terms = np.empty_like(z)
         d_log_y = np.empty_like(z)
         d_sigma = np.empty_like(z)
 
-        exact = c == "none"
-        ze = z[exact]
-        terms[exact] = -0.5 * ze**2 - np.log(sigma[exact]) - _LOG_SQRT_2PI - self._log_value[exact]
-        d_log_y[exact] = ze / sigma[exact]
-        d_sigma[exact] = (ze**2 - 1.0) / sigma[exact]
+        exact = self._kind_index["none"]
+        if exact.size:
+            ze, se = z[exact], sigma[exact]
+            terms[exact] = -0.5 * ze**2 - np.log(se) - _LOG_SQRT_2PI - self._log_value[exact]
+            d_log_y[exact] = ze / se
+            d_sigma[exact] = (ze**2 - 1.0) / se
 
-        upper = c == "upper"   # log Phi(z), z = (log v - log y) / sigma
-        zu = z[upper]
-        terms[upper] = log_ndtr(zu)
-        d_log_y[upper] = -_mills(zu) / sigma[upper]
-        d_sigma[upper] = -_mills(zu) * zu / sigma[upper]
+        upper = self._kind_index["upper"]   # log Phi(z), z = (log v - log y) / sigma
+        if upper.size:
+            zu = z[upper]
+            terms[upper] = log_ndtr(zu)
+            d_log_y[upper] = -_mills(zu) / sigma[upper]
+            d_sigma[upper] = -_mills(zu) * zu / sigma[upper]
 
-        lower = c == "lower"   # log Phi(-z)
-        zl = z[lower]
-        terms[lower] = log_ndtr(-zl)
-        d_log_y[lower] = _mills(-zl) / sigma[lower]
-        d_sigma[lower] = _mills(-zl) * zl / sigma[lower]
+        lower = self._kind_index["lower"]   # log Phi(-z)
+        if lower.size:
+            zl = z[lower]
+            terms[lower] = log_ndtr(-zl)
+            d_log_y[lower] = _mills(-zl) / sigma[lower]
+            d_sigma[lower] = _mills(-zl) * zl / sigma[lower]
 
-        interval = c == "interval"
-        if interval.any():
+        interval = self._kind_index["interval"]
+        if interval.size:
             s = sigma[interval]
             z_lo = z[interval]
             z_hi = (self._log_upper[interval] - log_y[interval]) / s

@@ -16,6 +16,8 @@ kind                       prediction (output ``y``, regimen with total dose ``D
 ``half_life``              ``ln 2 / elimination_rate`` (terminal half-life)
 ``half_life_alpha``        ``ln 2 / |Re lam|`` of the faster mode with the largest weight in
                            ``y`` (the distribution phase of a biexponential description)
+``time_to_half``           the first time at which ``y`` has fallen to half its value at time
+                           0 (``ln 2 / k`` for a single exponential decline)
 ``volume_terminal``        ``clearance / elimination_rate`` (Vz)
 ``fraction_cleared``       ``100 (1 - y(t) / y(0))``, in percent
 ``transfer_fraction``      share of the dose (percent) that ever crosses the first-order
@@ -26,7 +28,11 @@ kind                       prediction (output ``y``, regimen with total dose ``D
 
 Half-lives come from the model's eigenvalues, not from a curve fit: ``y(t) = sum_i w_i
 exp(lam_i t)`` and a mode is present in ``y`` when ``|w_i|`` exceeds ``MODE_WEIGHT_FLOOR`` of
-``sum |w_i|``. Their derivatives use ``d lam_i / dp = (V^-1 dA_p V)_ii``.
+``sum |w_i|``. Their derivatives use ``d lam_i / dp = (V^-1 dA_p V)_ii``. Where a slow mode's
+weight crosses the floor, the terminal and distribution half-lives jump from one mode to
+another: they are discontinuous in the parameters there (a sampler sees a cliff). The time to
+half is continuous and differentiable (``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``), so it
+is the prediction behind a reported half-life whose phase is not stated.
 
 Summaries other than ``value`` need a linear model and a regimen of boluses given at time 0
 (the published summaries are single-dose quantities).
@@ -41,13 +47,14 @@ import numpy as np
 
 from exopk.dosing import Regimen
 from exopk.engine.linear import LinearInput
-from exopk.engine.simulation import _inputs, _outputs, evaluate, output_matrix
+from exopk.engine.simulation import _inputs, _outputs, output_matrix, respond
 from exopk.errors import SimulationError
 
 __all__ = ["Request", "predict", "KINDS", "MODE_WEIGHT_FLOOR"]
 
 KINDS = ("value", "auc_to", "auc", "mrt", "clearance", "vss", "elimination_rate", "half_life",
-         "half_life_alpha", "volume_terminal", "fraction_cleared", "transfer_fraction")
+         "half_life_alpha", "time_to_half", "volume_terminal", "fraction_cleared",
+         "transfer_fraction")
 MODE_WEIGHT_FLOOR = 1e-6
 
 
@@ -98,26 +105,35 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
 
     timed = sorted({r.time for r in requests if r.kind in ("value", "fraction_cleared")} |
                    ({0.0} if any(r.kind == "fraction_cleared" for r in requests) else set()))
+    # expressions and dose inputs are shared by values and summaries (saturable models always
+    # need the Jacobian: their ODE solver uses it)
+    expr_values, expr_jacobian = compiled.evaluate_expressions(
+        theta, derivatives=gradients or bool(compiled.saturable))
+    inputs = _inputs(compiled, regimen, expr_values, expr_jacobian if gradients else None)
     if timed:
-        sim = evaluate(compiled, theta, np.array(timed), regimen, gradients=gradients)
+        outputs, d_outputs, _, _, _ = respond(compiled, expr_values, expr_jacobian, inputs,
+                                              np.array(timed), regimen, gradients=gradients)
         for r in requests:
             if r.kind not in ("value", "fraction_cleared"):
                 continue
             o = names.index(r.output)
-            y = sim.outputs[:, timed.index(r.time), o]
-            dy = sim.output_sensitivities[:, timed.index(r.time), o] if gradients else None
+            y = outputs[:, timed.index(r.time), o]
+            dy = d_outputs[:, timed.index(r.time), o] if gradients else None
             if r.kind == "value":
                 _store(values, jacobian, index[r], y, dy)
             else:
-                y0 = sim.outputs[:, timed.index(0.0), o]
-                dy0 = sim.output_sensitivities[:, timed.index(0.0), o] if gradients else None
+                y0 = outputs[:, timed.index(0.0), o]
+                dy0 = d_outputs[:, timed.index(0.0), o] if gradients else None
                 _store(values, jacobian, index[r], 100 * (1 - y / y0),
                        None if dy is None else -100 * (dy * y0[:, None] - y[:, None] * dy0)
                        / (y0**2)[:, None])
 
     summaries = [r for r in requests if r.kind not in ("value", "fraction_cleared")]
     if summaries:
-        _summaries(compiled, theta, regimen, summaries, index, values, jacobian, gradients)
+        # without gradients, summaries run on an empty (zero-column) Jacobian
+        _summaries(compiled, expr_values, expr_jacobian if gradients else
+                   np.zeros(expr_values.shape + (0,)), inputs, regimen, summaries, index,
+                   values, jacobian)
     order = [index[r] for r in asked]
     return values[:, order], None if jacobian is None else jacobian[:, order]
 
@@ -128,17 +144,16 @@ def _store(values, jacobian, i, value, derivative):
         jacobian[:, i] = derivative
 
 
-def _summaries(compiled, theta, regimen, requests, index, values, jacobian, gradients):
+def _summaries(compiled, expr_values, expr_jacobian, inputs, regimen, requests, index, values,
+               jacobian):
     if not compiled.model.is_linear:
         raise SimulationError("PK summaries need a linear model (no saturable transfers)")
     if any(d.time != 0 or d.duration > 0 or d.steady_state_interval for d in regimen.doses):
         raise SimulationError("PK summaries are defined for boluses given at time 0")
     names = compiled.model.output_names
-    expr_values, expr_jacobian = compiled.evaluate_expressions(theta)
     rates = expr_values[:, compiled.rate_rows]
     rate_jacobian = expr_jacobian[:, compiled.rate_rows, :]
     system = compiled.linear_system
-    inputs = _inputs(compiled, regimen, expr_values, expr_jacobian)
     dose = sum(i.vector for i in inputs)
     d_dose = sum(i.jacobian for i in inputs if i.jacobian is not None) \
         if any(i.jacobian is not None for i in inputs) else None
@@ -169,8 +184,15 @@ def _summaries(compiled, theta, regimen, requests, index, values, jacobian, grad
     rates_by_output = {o: _modal_rates(compiled, system, rates, rate_jacobian, dose, o,
                                        expr_values, regimen) for o in modal}
 
+    halving = {r.output: _time_to_half(compiled, system, rates, rate_jacobian, inputs, r.output,
+                                       expr_values, expr_jacobian, regimen)
+               for r in requests if r.kind == "time_to_half"}
+
     for r in requests:
         i = index[r]
+        if r.kind == "time_to_half":
+            _store(values, jacobian, i, *halving[r.output])
+            continue
         if r.kind == "transfer_fraction":
             share, d_share = 0.0, 0.0
             for j, source in _transfers(compiled, r.output):
@@ -231,11 +253,8 @@ def _transfers(compiled, text):
 
 def _check_no_sinks(compiled, outputs):
     """Areas are infinite for outputs that read a compartment which never drains."""
-    terms = compiled.output_term_table
     for name in outputs:
-        o = compiled.model.output_names.index(name)
-        members = terms.states[terms.output_of_term == o]
-        if not compiled.linear_system.draining[members].all():
+        if not compiled.output_drains[compiled.model.output_names.index(name)]:
             raise SimulationError(f"output '{name}' includes a compartment that never drains, so "
                                   "its area under the curve is infinite")
 
@@ -245,22 +264,95 @@ def _modal_rates(compiled, system, rates, rate_jacobian, dose, output, expr_valu
     lam, d_lam, V, V_inv, _ = system.modes(rates, rate_jacobian)
     o = compiled.model.output_names.index(output)
     C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
-    weights = np.einsum("bn,bni,bi->bi", np.broadcast_to(C, dose.shape), V,
-                        np.einsum("bij,bj->bi", V_inv, dose))
+    # y(t) = sum_i w_i exp(lam_i t) with w_i = (C V)_i (V^-1 dose)_i
+    weights = (C[:, None, :] @ V)[:, 0, :] * (V_inv @ dose[:, :, None])[:, :, 0]
     magnitude = np.abs(weights)
-    decaying = lam.real < -1e-12 * np.max(np.abs(lam.real), axis=1, keepdims=True)
+    decaying = lam.real < -1e-12 * np.abs(lam.real).max(axis=1, keepdims=True)
     present = decaying & (magnitude > MODE_WEIGHT_FLOOR * magnitude.sum(axis=1, keepdims=True))
-    batch = lam.shape[0]
-    k_terminal, dk_terminal = np.empty(batch), np.empty((batch, d_lam.shape[2]))
-    k_alpha, dk_alpha = np.full(batch, np.nan), np.full((batch, d_lam.shape[2]), np.nan)
-    for b in range(batch):
-        modes = np.flatnonzero(present[b])
-        if modes.size == 0:
-            raise SimulationError(f"output '{output}' has no decaying mode: no half-life")
-        terminal = modes[np.argmax(lam[b, modes].real)]
-        k_terminal[b], dk_terminal[b] = -lam[b, terminal].real, -d_lam[b, terminal].real
-        faster = modes[modes != terminal]
-        if faster.size:
-            alpha = faster[np.argmax(magnitude[b, faster])]
-            k_alpha[b], dk_alpha[b] = -lam[b, alpha].real, -d_lam[b, alpha].real
+    if not present.any(axis=1).all():
+        raise SimulationError(f"output '{output}' has no decaying mode: no half-life")
+    members = np.arange(lam.shape[0])
+    # terminal: the slowest present mode; alpha: the present faster mode of largest weight
+    terminal = np.argmax(np.where(present, lam.real, -np.inf), axis=1)
+    faster = present.copy()
+    faster[members, terminal] = False
+    alpha = np.argmax(np.where(faster, magnitude, -np.inf), axis=1)
+    has_alpha = faster.any(axis=1)
+    k_terminal, dk_terminal = -lam[members, terminal].real, -d_lam[members, terminal].real
+    k_alpha = np.where(has_alpha, -lam[members, alpha].real, np.nan)
+    dk_alpha = np.where(has_alpha[:, None], -d_lam[members, alpha].real, np.nan)
     return k_terminal, dk_terminal, k_alpha, dk_alpha
+
+
+HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below half
+_HALVING_FRACTIONS = np.linspace(0.0, 1.0, HALVING_GRID_POINTS)
+
+
+def _time_to_half(compiled, system, rates, rate_jacobian, inputs, output, expr_values,
+                  expr_jacobian, regimen):
+    """First time at which an output falls to half its value at 0, with its derivatives.
+
+    The crossing is bracketed on a log-spaced grid spanning the model's time scales and
+    found by safeguarded Newton steps on ``log y(t)`` from the modal sum ``y(t) = sum_i w_i
+    exp(lam_i t)``; a last Newton step and the derivative use the engine's state at the crossing
+    (implicit function theorem: ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``).
+    """
+    o = compiled.model.output_names.index(output)
+    lam, V, V_inv, _ = system.decompose(system.matrix(rates))
+    dose = sum(i.vector for i in inputs)
+    d_dose = sum(i.jacobian for i in inputs if i.jacobian is not None) \
+        if any(i.jacobian is not None for i in inputs) else None
+    C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
+    w = (C[:, None, :] @ V)[:, 0, :] * (V_inv @ dose[:, :, None])[:, :, 0]  # (B, n)
+    log_half = np.log(0.5 * np.maximum(w.sum(axis=1).real, 0.0) + 0.0)
+    if not np.all(np.isfinite(log_half)):
+        raise SimulationError(f"output '{output}' is not positive at time 0: no time to half")
+    speed = np.abs(lam.real)
+    fastest = speed.max(axis=1)
+    slowest = np.where(speed > 1e-12 * fastest[:, None], speed, np.inf).min(axis=1)
+    if not np.all(np.isfinite(slowest)):
+        raise SimulationError(f"output '{output}' does not decay: no time to half")
+    start, end = np.log(1e-4 / fastest), np.log(100.0 / slowest)
+    grid = np.exp(start[:, None] + (end - start)[:, None] * _HALVING_FRACTIONS)   # (B, K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_y = np.log((w[:, None, :] * np.exp(lam[:, None, :] * grid[:, :, None]))
+                       .sum(axis=2).real)
+    below = ~(log_y > log_half[:, None])
+    if not below.any(axis=1).all():
+        raise SimulationError(f"output '{output}' never falls to half its value at time 0")
+    first = below.argmax(axis=1)
+    members = np.arange(len(first))
+    high = grid[members, first]
+    low = np.where(first > 0, grid[members, np.maximum(first - 1, 0)], 0.0)
+    # start where log y, linear between the bracketing grid points, meets log(y0 / 2)
+    log_low = np.where(first > 0, log_y[members, np.maximum(first - 1, 0)], log_half + np.log(2))
+    log_high = log_y[members, first]
+    share = np.clip((log_low - log_half) / np.where(log_low > log_high, log_low - log_high, 1.0),
+                    0.0, 1.0)
+    t = np.where(np.isfinite(log_high), low + share * (high - low), 0.5 * (low + high))
+    for _ in range(100):
+        e = w * np.exp(lam * t[:, None])
+        y = e.sum(axis=1).real
+        slope = (e * lam).sum(axis=1).real
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = np.log(y) - log_half
+            step = g * y / slope                                # Newton on log y(t)
+        above = g > 0
+        low, high = np.where(above, t, low), np.where(above, high, t)
+        newton = t - step
+        inside = (y > 0) & (slope < 0) & (newton >= low) & (newton <= high)
+        t = np.where(inside, newton, 0.5 * (low + high))
+        if np.all(inside & (np.abs(step) <= 1e-13 * t)):
+            break
+    # the engine's state at the crossing: one more Newton step and the derivative
+    x_t, dx_t = system.bolus_response_at(rates, rate_jacobian, dose, d_dose, t)
+    zero_d = np.zeros(dose.shape + (rate_jacobian.shape[2],)) if d_dose is None else d_dose
+    y_ends, dy_ends = _outputs(compiled, expr_values, expr_jacobian, regimen,
+                               np.stack([dose, x_t], axis=1), np.stack([zero_d, dx_t], axis=1))
+    slope = np.einsum("bn,bn->b", np.broadcast_to(C, x_t.shape),
+                      (system.matrix(rates) @ x_t[:, :, None])[..., 0])
+    if not np.all(slope < 0):
+        raise SimulationError(f"output '{output}' is not falling where it reaches half its value "
+                              "at time 0: the time to half has no derivative")
+    t = t - (y_ends[:, 1, o] - 0.5 * y_ends[:, 0, o]) / slope
+    return t, -(dy_ends[:, 1, o] - 0.5 * dy_ends[:, 0, o]) / slope[:, None]

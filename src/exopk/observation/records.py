@@ -15,7 +15,11 @@ becomes an :class:`Observation`, or is set aside with the reason (never silently
   ``<organ>_percent_id`` or ``<organ>_percent_id_per_g``, or their ``_label_`` variants when
   ``signal="label"`` (the default: radio and fluorescent labels outlive the vesicle, so the
   measured signal includes free label). ``outputs`` overrides the conventions per
-  ``(matrix, quantity)``.
+  ``(matrix, quantity)``. A ``half_life`` whose phase is not stated (EV studies mostly report
+  the fast disappearance from blood) is compared with the ``time_to_half`` of the output; a
+  ``half_life_beta`` with the terminal ``half_life`` and a ``half_life_alpha`` with the
+  distribution phase. (The terminal half-life of a model with several slow modes jumps where a
+  mode's weight becomes negligible, which no sampler can cross; the time to half is smooth.)
 * **Design.** A bolus of 100 amount units at time 0 by the record's route (``iv`` or ``in`` ->
   the model's ``iv`` or ``intranasal`` route): for a linear model amounts then read as %ID. The
   record's ``condition`` is kept so a likelihood can set switches (macrophage depletion).
@@ -44,7 +48,8 @@ __all__ = ["ErrorModel", "Observation", "Skipped", "build_observations", "QUANTI
            "ROUTES"]
 
 QUANTITY_KINDS = {
-    "half_life": "half_life", "half_life_beta": "half_life", "half_life_alpha": "half_life_alpha",
+    "half_life": "time_to_half", "half_life_beta": "half_life",
+    "half_life_alpha": "half_life_alpha",
     "elimination_rate_constant": "elimination_rate", "clearance": "clearance", "auc": "auc",
     "mrt": "mrt", "mrt_inf": "mrt", "vss": "vss", "volume_of_distribution": "volume_terminal",
     "percent_id_per_organ": "value", "percent_id_per_g": "value", "concentration": "value",
@@ -57,7 +62,8 @@ ROUTES = {"iv": "iv", "in": "intranasal"}
 CIRCULATION = ("plasma", "serum", "blood", "circulation")
 # canonical record units a prediction can be compared with directly (amounts are %ID)
 _UNITS = {
-    "half_life": {"min"}, "half_life_alpha": {"min"}, "elimination_rate": {"min^-1"},
+    "half_life": {"min"}, "half_life_alpha": {"min"}, "time_to_half": {"min"},
+    "elimination_rate": {"min^-1"},
     "clearance": {"mL/min"}, "mrt": {"min"}, "vss": {"mL"}, "volume_terminal": {"mL"},
     "auc": {"%ID*min/mL", "%ID*min/g"}, "fraction_cleared": {"%"},
     "value": {"%ID/organ", "%ID/g", "%ID/mL", "%ID"}, "transfer_fraction": {"%"},
