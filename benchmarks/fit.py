@@ -17,7 +17,9 @@ effective sample size per second of wall clock:
   ``d AUC/dt = C x`` and ``d AUMC/dt = t C x``, with sensitivities ``C S + (dC/dp) x`` (times
   ``t`` for AUMC), up to the time when the amount in the compartments that can still reach the
   output falls below 1e-10 of the dose (a terminal event, never before the last observation
-  time; the end times are printed). Half-lives and elimination rates are not ODE solutions:
+  time; the end times are printed). The time to half is the first zero of ``y(t) - y(0)/2`` found
+by solve_ivp's event search, with ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)`` from the
+sensitivities there. Half-lives and elimination rates are not ODE solutions:
   they come from numpy's eigendecomposition of ``A`` with ``d lam_i / dp = (V^-1 dA_p V)_ii``,
   as in exopk. Dose vectors and output matrices ``C(p)`` are assembled by exopk's code in both.
 
@@ -62,7 +64,7 @@ from exopk.errors import SimulationError
 from exopk.inference.diagnostics import ess_bulk
 from exopk.inference.fit import fit, prepare
 from exopk.inference.posterior import LogPosterior
-from exopk.inference.sampling import find_map, run_chains
+from exopk.inference.sampling import chain_starts, find_map, run_chains
 from exopk.observation.predictions import MODE_WEIGHT_FLOOR
 from timing import median_seconds
 
@@ -135,7 +137,8 @@ def lsoda_predict(compiled, theta, regimen, requests, *, gradients, parameters):
         raise NotImplementedError("the LSODA baseline handles linear models only")
     if any(d.time != 0 or d.duration > 0 or d.steady_state_interval for d in regimen.doses):
         raise NotImplementedError("the LSODA baseline handles boluses at time 0 only")
-    unsupported = {r.kind for r in requests} - set(TIMED_KINDS + AREA_KINDS + MODAL_KINDS)
+    unsupported = {r.kind for r in requests} - set(TIMED_KINDS + AREA_KINDS + MODAL_KINDS
+                                                   + ("time_to_half",))
     if unsupported:
         raise NotImplementedError(f"the LSODA baseline has no {', '.join(sorted(unsupported))}")
     batch, P = theta.shape
@@ -188,7 +191,8 @@ class Member:
                        | ({0.0} if any(r.kind == "fraction_cleared" for r in requests) else set()))
         accumulated = sorted({names.index(r.output) for r in requests if r.kind in AREA_KINDS})
         to_the_end = any(r.kind in WHOLE_AREA_KINDS for r in requests)
-        at, final, end = self.integrate(timed, accumulated, to_the_end)
+        halving = sorted({names.index(r.output) for r in requests if r.kind == "time_to_half"})
+        at, final, end, crossings = self.integrate(timed, accumulated, to_the_end, halving)
         x, S, area_t, d_area_t = at[:4]
         y = self.C @ x                                                               # (O, T)
         dy = np.einsum("on,qnt->oqt", self.C, S) + np.einsum("oqn,nt->oqt", self.dC, x)
@@ -211,6 +215,8 @@ class Member:
                 values[j], derivatives[j] = area_t[k, t], d_area_t[k, :, t]
             elif r.kind in MODAL_KINDS:
                 values[j], derivatives[j] = modal_quantity(r.kind, *modal[r.output])
+            elif r.kind == "time_to_half":
+                values[j], derivatives[j] = self.time_to_half(o, *crossings[o])
             else:
                 k = accumulated.index(o)
                 values[j], derivatives[j] = area_quantity(
@@ -218,13 +224,14 @@ class Member:
                     *modal.get(r.output, (np.nan, np.nan))[:2])
         return values, derivatives, end
 
-    def integrate(self, timed, accumulated, to_the_end):
+    def integrate(self, timed, accumulated, to_the_end, halving=()):
         """LSODA solution of the augmented system.
 
         Returns the unpacked state at the ``timed`` times, the unpacked state at the end
         (when ``to_the_end``: once the amount that can reach an accumulated output is below
-        ``REMAINING`` of the dose, else at the last time) and the end time (NaN unless
-        ``to_the_end``).
+        ``REMAINING`` of the dose, else at the last time), the end time (NaN unless
+        ``to_the_end``) and, for each output in ``halving``, the first time it falls to half
+        its value at 0 with the augmented state then (located by solve_ivp's event search).
         """
         K = len(accumulated)
         J = self.jacobian(accumulated)
@@ -242,7 +249,19 @@ class Member:
             return full
 
         last = max(timed, default=0.0)
-        events = None
+        events = []
+        n = self.A.shape[0]
+        y0 = self.C @ self.x0
+        for o in halving:
+            def crossing(t, z, o=o):
+                return self.C[o] @ z[:n] - 0.5 * y0[o]
+            crossing.direction = -1
+            events.append(crossing)
+        if halving and not to_the_end:
+            def all_halved(t, z):
+                return max(float((self.C[halving] @ z[:n] - 0.5 * y0[halving]).max()), last - t)
+            all_halved.terminal, all_halved.direction = True, -1
+            events.append(all_halved)
         if to_the_end:
             reach = reaching(self.A, (self.C[accumulated] != 0).any(axis=0))
             threshold = REMAINING * self.dose
@@ -251,18 +270,32 @@ class Member:
                 return max(z[:reach.size][reach].sum() - threshold, last - t)
 
             negligible.terminal, negligible.direction = True, -1
-            events = [negligible]
+            events.append(negligible)
         z0 = np.concatenate([self.x0, self.dx0.ravel(), np.zeros(2 * K * (1 + self.Q))])
-        solution = solve_ivp(rhs, (0.0, LONGEST if to_the_end else max(last, 1.0)), z0,
-                             method="LSODA", t_eval=timed, events=events, rtol=RTOL, atol=ATOL,
-                             jac=jac)
+        solution = solve_ivp(rhs, (0.0, LONGEST if to_the_end or halving else max(last, 1.0)),
+                             z0, method="LSODA", t_eval=timed, events=events or None,
+                             rtol=RTOL, atol=ATOL, jac=jac)
         if not solution.success:
             raise SimulationError(f"LSODA failed: {solution.message}")
-        if to_the_end and not solution.t_events[0].size:
+        crossings = {}
+        for k, o in enumerate(halving):
+            if not solution.t_events[k].size:
+                raise SimulationError("an output never falls to half its value at time 0")
+            crossings[o] = (float(solution.t_events[k][0]),
+                            self.unpack(solution.y_events[k][0], K))
+        if to_the_end and not solution.t_events[-1].size:
             raise SimulationError("the response has no finite area within the longest time")
-        final = solution.y_events[0][0] if to_the_end else solution.y[:, -1]
-        end = float(solution.t_events[0][0]) if to_the_end else float("nan")
-        return self.unpack(solution.y, K), self.unpack(final, K), end
+        final = solution.y_events[-1][0] if to_the_end else solution.y[:, -1]
+        end = float(solution.t_events[-1][0]) if to_the_end else float("nan")
+        return self.unpack(solution.y, K), self.unpack(final, K), end, crossings
+
+    def time_to_half(self, o, t, state):
+        """Crossing time of output ``o`` and ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``."""
+        x, S = state[:2]
+        slope = self.C[o] @ self.A @ x
+        d_at_t = S @ self.C[o] + self.dC[o] @ x
+        d_at_0 = self.dx0 @ self.C[o] + self.dC[o] @ self.x0
+        return t, -(d_at_t - 0.5 * d_at_0) / slope
 
     def jacobian(self, accumulated):
         """Matrix of the augmented system with the ``t``-dependent AUMC rows left at zero.
@@ -416,11 +449,10 @@ def run_baseline(baseline, x0s, fit_file, draws):
 
 
 def starting_points(prepared, chains):
-    """exopk's MAP and the per-chain starts ``fit`` draws around it."""
+    """exopk's MAP and the per-chain starts ``fit`` draws around the sampling-coordinate mode."""
     lp, fit_file = prepared.log_posterior, prepared.fit_file
     phi = find_map(lp, seed=fit_file.seed, starts=fit_file.sampler.map_starts).phi
-    rng = np.random.default_rng([fit_file.seed, 1])
-    return phi, [phi + 0.05 * rng.normal(size=lp.n_parameters()) for _ in range(chains)]
+    return phi, chain_starts(lp, phi, chains, seed=fit_file.seed)
 
 
 def main():

@@ -54,6 +54,16 @@ def test_gradient_matches_finite_differences(structured_posterior):
         assert gradient[j] == pytest.approx(fd, rel=1e-5, abs=1e-6), name
 
 
+def test_predictions_of_many_draws_equal_those_of_each_draw(structured_posterior):
+    lp = structured_posterior
+    draws = 0.5 * lp.sample_prior(np.random.default_rng(5), 7) + 0.5 * lp.prior_centre()
+    predicted, terms = lp.predictions_of_draws(draws, chunk=3)
+    for k, phi in enumerate(draws):
+        one_y, one_terms = lp.predictions_and_terms(phi)
+        np.testing.assert_allclose(predicted[k], one_y, rtol=1e-12)
+        np.testing.assert_allclose(terms[k], one_terms, rtol=1e-12, atol=1e-12)
+
+
 def test_log_posterior_is_prior_plus_jacobian_plus_likelihood():
     model = exopk.load_model(exopk.model_path("m0_one_compartment"))
     from exopk.observation import Observation, Request
@@ -77,3 +87,20 @@ def test_log_posterior_is_prior_plus_jacobian_plus_likelihood():
     sigma = math.sqrt(0.1**2 + tau**2)
     expected += -0.5 * ((math.log(3.0) - math.log(y)) / sigma) ** 2 - math.log(sigma * 3.0 * math.sqrt(2 * math.pi))
     assert lp(phi) == pytest.approx(expected, rel=1e-8)
+
+
+def test_chains_start_at_the_mode_of_the_sampled_density():
+    """The MAP maximises the natural density; chains start where the sampled density (with
+    the coordinates' Jacobian) peaks, found from the MAP."""
+    from exopk.inference.sampling import chain_starts, find_map
+    from exopk.observation import Observation, Request
+    model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    observation = Observation("s", 2, Request("time_to_half", "plasma_concentration"), "iv", "",
+                              3.0, math.nan, "none", 0.1)
+    lp = LogPosterior(model, [observation])
+    map_phi = find_map(lp, seed=1, starts=2).phi
+    start = chain_starts(lp, map_phi, 1, seed=1, jitter=0.0)[0]
+    assert np.abs(lp.evaluateS1(start)[1]).max() < 0.05          # iRprop- stops near the mode
+    assert lp(start) > lp(map_phi) + 0.1
+    jittered = chain_starts(lp, map_phi, 3, seed=1)
+    assert np.std(np.array(jittered) - start) == pytest.approx(0.05, rel=0.6)

@@ -54,3 +54,23 @@ def test_logitnormal_prior_density_integrates_to_one():
     prior = Prior("logitnormal", {"median": 0.3, "sigma": 1.0})
     total, _ = scipy.integrate.quad(lambda x: float(np.exp(prior.logpdf(x))), 0, 1)
     assert total == pytest.approx(1.0, rel=1e-8)
+
+
+def test_prior_set_sums_the_priors_and_their_slopes():
+    from exopk.model.priors import PriorSet
+    priors = [Prior("lognormal", {"median": 0.2, "sigma": 1.5}),
+              Prior("logitnormal", {"median": 0.3, "sigma": 1.0}),
+              Prior("halfcauchy", {"scale": 1.0}),
+              Prior("lognormal", {"median": 3.0, "sigma": 0.3}),
+              Prior("beta", {"a": 2.0, "b": 5.0}),
+              Prior("logitnormal", {"median": 0.8, "sigma": 0.5})]
+    joint = PriorSet(priors)
+    x = np.array([0.05, 0.6, 2.0, 2.5, 0.4, 0.9])
+    value, gradient = joint.log_density_and_gradient(x)
+    assert value == pytest.approx(sum(float(p.logpdf(v)) for p, v in zip(priors, x)), rel=1e-13)
+    np.testing.assert_allclose(gradient, [float(p.dlogpdf(v)) for p, v in zip(priors, x)],
+                               rtol=1e-12)
+    for outside in ([-0.1, 0.6, 2.0, 2.5, 0.4, 0.9], [0.05, 1.0, 2.0, 2.5, 0.4, 0.9],
+                    [0.05, 0.6, -2.0, 2.5, 0.4, 0.9]):
+        value, gradient = joint.log_density_and_gradient(np.array(outside))
+        assert value == -math.inf and not gradient.any()

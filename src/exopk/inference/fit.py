@@ -23,7 +23,7 @@ from exopk.inference.fitfile import FitFile, parse_prior, read_fit_file
 from exopk.inference.posterior import Covariate, LogPosterior, PosteriorSpec
 from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
                                     write_fit)
-from exopk.inference.sampling import find_map, run_chains
+from exopk.inference.sampling import chain_starts, find_map, run_chains
 from exopk.model import load_model
 from exopk.models_library import model_path
 from exopk.observation.records import ErrorModel, build_observations
@@ -213,11 +213,11 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
     lp = prepared.log_posterior
 
     map_result = find_map(lp, seed=seed, starts=map_starts or settings.map_starts)
-    rng = np.random.default_rng([seed, 1])
-    x0s = [map_result.phi + 0.05 * rng.normal(size=lp.n_parameters()) for _ in range(chains)]
+    x0s = chain_starts(lp, map_result.phi, chains, seed=seed)
     results = run_chains(lp, x0s, seed=seed, method=settings.method, warmup=warmup, draws=draws,
                          settings={"max_tree_depth": settings.max_tree_depth,
-                                   "target_acceptance": settings.target_acceptance},
+                                   "target_acceptance": settings.target_acceptance,
+                                   "metric": settings.metric},
                          processes=processes, progress=progress)
     tree, diagnostics = _assemble(prepared, results, map_result, seed, chains, warmup, draws)
     path = None
@@ -241,10 +241,7 @@ def _predictive(lp, phi_draws, rng):
     shape = phi_draws.shape[:-1]
     flat = phi_draws.reshape(-1, phi_draws.shape[-1])
     n_obs = len(lp.observations)
-    mean = np.full((flat.shape[0], n_obs), np.nan)
-    terms = np.full((flat.shape[0], n_obs), np.nan)
-    for k, phi in enumerate(flat):
-        mean[k], terms[k] = lp.predictions_and_terms(phi)
+    mean, terms = lp.predictions_of_draws(flat)
     tau = np.exp(flat[:, len(lp.free)])
     sigma = np.sqrt(lp.likelihood._sigma_log[None, :] ** 2 + tau[:, None] ** 2)
     replicate = mean * np.exp(sigma * rng.normal(size=mean.shape))

@@ -52,6 +52,7 @@ A fit file is the unit a user shares. Layout (every key but ``fit.model`` option
     map_starts = 4
     max_tree_depth = 10
     target_acceptance = 0.8
+    metric = "diagonal"                 # NUTS mass matrix adapted in warm-up: or "dense"
 
 Errors name the file and the key.
 """
@@ -74,7 +75,7 @@ _FIT = {"name", "description", "model", "seed"}
 _EVIDENCE = {"tables", "species", "routes", "studies", "quantities", "proxies", "proxy_studies",
              "signal", "unstated_error_as"}
 _SAMPLER = {"method", "chains", "warmup", "draws", "map_starts", "max_tree_depth",
-            "target_acceptance"}
+            "target_acceptance", "metric"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class SamplerSettings:
     map_starts: int = 4
     max_tree_depth: int = 10
     target_acceptance: float = 0.8
+    metric: str = "diagonal"
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,12 @@ def parse_fit(text: str, *, path: str | None = None) -> FitFile:
     if sampler.method not in ("nuts", "haario_bardenet"):
         raise ModelFileError(f"unknown method '{sampler.method}'; use nuts or haario_bardenet",
                              file=path, key="sampler.method")
+    if sampler.metric not in ("diagonal", "dense"):
+        raise ModelFileError(f"unknown metric '{sampler.metric}'; use diagonal or dense",
+                             file=path, key="sampler.metric")
+    if not (isinstance(sampler.target_acceptance, float) and 0 < sampler.target_acceptance < 1):
+        raise ModelFileError("target_acceptance must be a number between 0 and 1",
+                             file=path, key="sampler.target_acceptance")
     for name in ("chains", "warmup", "draws", "map_starts"):
         value = getattr(sampler, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < (2 if name == "chains" else 1):

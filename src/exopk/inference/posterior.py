@@ -22,8 +22,8 @@ Coordinates (``phi``), in order:
 
 The log-posterior is the sum of the log-priors of the natural values, the log-Jacobians of the
 transformations, and the log-likelihood of :class:`exopk.observation.Likelihood` terms.
-Observations are grouped by the parameter values they need (route, condition, study, covariate
-levels); the groups of one route are evaluated as one batch.
+Observations are grouped by the parameter values they need (route, condition overrides, study,
+covariate levels); the groups of one route are evaluated as one batch.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import pints
 import scipy.special
 
 from exopk.errors import SimulationError
-from exopk.model.priors import Prior
+from exopk.model.priors import Prior, PriorSet
 from exopk.observation.likelihood import Likelihood
 from exopk.observation.predictions import predict
 
@@ -165,6 +165,13 @@ class LogPosterior(pints.LogPDF):
             self.transforms[name] = ("logit" if finite_low and finite_high else
                                      "log" if finite_low else
                                      "log_below" if finite_high else "identity")
+        self._prior_set = PriorSet([self.priors[name] for name in self.free])
+        kinds = [self.transforms[name] for name in self.free]
+        self._logit, self._log, self._log_below = (
+            np.array([j for j, k in enumerate(kinds) if k == kind], dtype=int)
+            for kind in ("logit", "log", "log_below"))
+        self._width = (self._upper - self._lower)[self._logit]
+        self._log_width = float(np.log(self._width).sum())
         for name in (*spec.random_effects, *spec.species_scaling,
                      *(p for c in spec.covariates for p in c.parameters)):
             j = self.free.index(name) if name in self.free else None
@@ -211,7 +218,9 @@ class LogPosterior(pints.LogPDF):
 
     # -- groups of observations sharing parameter values ----------------------------------------
     def _group_key(self, i, obs):
-        key = [obs.route, obs.regimen, obs.condition]
+        # conditions with the same parameter overrides (or none) share a parameter set
+        overrides = tuple(sorted(self.spec.conditions.get(obs.condition, {}).items()))
+        key = [obs.route, obs.regimen, overrides]
         if self._re:
             key.append(obs.study)
         for _, _, covariate in self._cov:
@@ -235,29 +244,28 @@ class LogPosterior(pints.LogPDF):
                      for g, ms in enumerate(members) for i in ms]
             representatives = [ms[0] for ms in members]
             picks_of_group = [[(i, r) for gg, i, r in picks if gg == g] for g in range(len(keys))]
+            picks = tuple(np.array(column, dtype=int) for column in zip(*picks))  # g, i, r
             groups.append((design, representatives, requests, picks, picks_of_group))
         return groups
 
     # -- transformations ------------------------------------------------------------------------
     def to_natural(self, phi):
         """Natural values of the free parameters and their d x / d phi."""
-        x = np.empty(len(self.free))
-        dx = np.empty(len(self.free))
-        for j, name in enumerate(self.free):
-            t = self.transforms[name]
-            if t == "logit":
-                s = scipy.special.expit(phi[j])
-                width = self._upper[j] - self._lower[j]
-                x[j] = self._lower[j] + width * s
-                dx[j] = width * s * (1 - s)
-            elif t == "log":
-                dx[j] = math.exp(phi[j])
-                x[j] = self._lower[j] + dx[j]
-            elif t == "log_below":
-                e = math.exp(phi[j])
-                x[j], dx[j] = self._upper[j] - e, -e
-            else:
-                x[j], dx[j] = phi[j], 1.0
+        phi = np.asarray(phi, dtype=float)
+        x = phi[:len(self.free)].copy()
+        dx = np.ones(len(self.free))
+        if self._logit.size:
+            s = scipy.special.expit(x[self._logit])
+            x[self._logit] = self._lower[self._logit] + self._width * s
+            dx[self._logit] = self._width * s * (1 - s)
+        if self._log.size:
+            e = np.exp(x[self._log])
+            x[self._log] = self._lower[self._log] + e
+            dx[self._log] = e
+        if self._log_below.size:
+            e = np.exp(x[self._log_below])
+            x[self._log_below] = self._upper[self._log_below] - e
+            dx[self._log_below] = -e
         return x, dx
 
     def to_unconstrained(self, natural: dict) -> np.ndarray:
@@ -282,17 +290,17 @@ class LogPosterior(pints.LogPDF):
 
         Covers the free parameters, ``tau`` and the random-effect sds (log coordinates).
         """
-        value = 0.0
+        phi = np.asarray(phi, dtype=float)
         grad = np.zeros(self.n_parameters())
-        for j, name in enumerate(self.free):
-            t = self.transforms[name]
-            if t == "logit":
-                value += (math.log(self._upper[j] - self._lower[j]) + _log_sigmoid(phi[j])
-                          + _log_sigmoid(-phi[j]))
-                grad[j] = 1 - 2 * scipy.special.expit(phi[j])
-            elif t in ("log", "log_below"):
-                value += phi[j]
-                grad[j] = 1.0
+        value = 0.0
+        if self._logit.size:
+            # log(width * s * (1 - s)), s = expit(phi)
+            p = phi[self._logit]
+            value += self._log_width - float(np.logaddexp(0.0, -p).sum() + np.logaddexp(0.0, p).sum())
+            grad[self._logit] = 1 - 2 * scipy.special.expit(p)
+        shifted = np.concatenate([self._log, self._log_below])
+        value += float(phi[shifted].sum())
+        grad[shifted] = 1.0
         for position in [len(self.free)] + [omega for _, omega, _ in self._re]:
             value += phi[position]
             grad[position] = 1.0
@@ -333,14 +341,10 @@ class LogPosterior(pints.LogPDF):
         x, dx = self.to_natural(phi)
         if np.any((x < self._lower) | (x > self._upper)):
             return -np.inf, np.zeros(self.n_parameters())
-        log_prior, d_prior = 0.0, np.zeros(n_free)
-        for j, name in enumerate(self.free):
-            density, slope = self.priors[name].log_density_and_slope(float(x[j]))
-            log_prior += density
-            d_prior[j] = slope * dx[j]
+        log_prior, slope = self._prior_set.log_density_and_gradient(x)
         value, gradient = self.log_jacobian(phi, gradient=True)
         value += log_prior
-        gradient[:n_free] += d_prior
+        gradient[:n_free] += slope * dx
 
         tau = math.exp(phi[n_free])
         density, slope = self.spec.tau_prior.log_density_and_slope(tau)
@@ -368,8 +372,11 @@ class LogPosterior(pints.LogPDF):
 
         theta = self.base.copy()
         theta[self._free_index] = x
-        value += self._log_likelihood(theta, phi, dx, tau, gradients, gradient)
-        if not np.isfinite(value):
+        with np.errstate(over="ignore", invalid="ignore"):
+            value += self._log_likelihood(theta, phi, dx, tau, gradients, gradient)
+        # far in the tails (a censored term with sigma near 0, say) the gradient can overflow:
+        # such points are outside the region the sampler may visit
+        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
             return -np.inf, np.zeros(self.n_parameters())
         return value, gradient
 
@@ -417,11 +424,48 @@ class LogPosterior(pints.LogPDF):
         terms = self.likelihood.terms(np.log(y), math.exp(phi[len(self.free)]))[0]
         return y, terms
 
+    def predictions_of_draws(self, phi_draws, *, chunk: int = 1000):
+        """Predicted value and log-likelihood term of every observation for many draws.
+
+        The same numbers as :meth:`predictions_and_terms` draw by draw, with the model solved
+        for ``chunk`` draws at a time (one batch per design).
+
+        Parameters
+        ----------
+        phi_draws : ndarray, shape (n_draws, n_coordinates)
+        chunk : int
+
+        Returns
+        -------
+        predictions, terms : ndarray, shape (n_draws, n_observations)
+        """
+        phi_draws = np.atleast_2d(np.asarray(phi_draws, dtype=float))
+        n_draws, n_obs = phi_draws.shape[0], len(self.observations)
+        y = np.empty((n_draws, n_obs))
+        for begin in range(0, n_draws, chunk):
+            block = phi_draws[begin:begin + chunk]
+            thetas = np.repeat(self.base[None], len(block), axis=0)
+            thetas[:, self._free_index] = [self.to_natural(phi)[0] for phi in block]
+            for design, representatives, requests, picks, _ in self._groups:
+                stacked = np.concatenate([self._group_parameters(theta, phi, representatives)[0]
+                                          for theta, phi in zip(thetas, block)])
+                values = self._solve(self.compiled.parameter_matrix(stacked), design, requests,
+                                     gradients=False, parameters=self._free_index)[0]
+                values = values.reshape(len(block), len(representatives), len(requests))
+                pick_g, pick_i, pick_r = picks
+                y[begin:begin + len(block), pick_i] = values[:, pick_g, pick_r]
+        taus = np.exp(phi_draws[:, len(self.free)])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.array([self.likelihood.terms(np.log(row), tau)[0]
+                              for row, tau in zip(y, taus)])
+        return y, terms.reshape(n_draws, n_obs)
+
     def _solve(self, thetas, design, requests, *, gradients, parameters):
         """Predictions of ``requests`` for each parameter set of ``thetas`` under ``design``.
 
-        ``parameters`` are the indices whose derivatives the posterior uses (the engine gives
-        them all anyway); a subclass may solve the model another way, as the fit benchmark does.
+        ``parameters`` are the indices whose derivatives the posterior uses, the free parameters
+        (random effects, covariates and species scaling act on free parameters only; the engine
+        gives every derivative anyway); a subclass may solve the model another way, as the fit benchmark does.
         """
         return predict(self.compiled, thetas, design, requests, gradients=gradients)
 
@@ -436,18 +480,18 @@ class LogPosterior(pints.LogPDF):
         dy_dphi = np.zeros((n_obs, self.n_parameters())) if gradients else None
         for design, representatives, requests, picks, picks_of_group in self._groups:
             thetas, extra, overridden = self._group_parameters(theta, phi, representatives)
-            wanted = np.union1d(self._free_index, [e[1] for e in extra]).astype(int)
             values, jacobian = self._solve(self.compiled.parameter_matrix(thetas), design,
-                                           requests, gradients=gradients, parameters=wanted)
-            for g, i, r in picks:
-                y[i] = values[g, r]
+                                           requests, gradients=gradients,
+                                           parameters=self._free_index)
+            pick_g, pick_i, pick_r = picks
+            y[pick_i] = values[pick_g, pick_r]
             if not gradients:
                 continue
             jacobian = np.where(overridden[:, None, :], 0.0, jacobian)          # (G, R, P)
             # d theta_g / d phi_free = theta_g / theta * dx  (multiplicative shifts)
             chain = thetas[:, self._free_index] / np.where(x != 0, x, 1.0) * dx   # (G, free)
-            for g, i, r in picks:
-                dy_dphi[i, :len(self.free)] = jacobian[g, r, self._free_index] * chain[g]
+            dy_dphi[pick_i, :len(self.free)] = \
+                jacobian[pick_g, pick_r][:, self._free_index] * chain[pick_g]
             for g, p_index, position, d_log in extra:
                 for i, r in picks_of_group[g]:
                     dy_dphi[i, position] += jacobian[g, r, p_index] * thetas[g, p_index] * d_log

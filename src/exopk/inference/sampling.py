@@ -2,6 +2,8 @@
 
 * :func:`find_map`: PINTS' gradient-based iRprop- optimiser from several seeded starting points
   drawn around the prior; the best optimum is kept and every start is reported.
+* :func:`chain_starts`: the chains' starting points, around the mode of the density the sampler
+  explores (the coordinates'), found by iRprop- from the MAP.
 * :func:`run_chains`: PINTS' No-U-Turn sampler (exact gradients) or Haario-Bardenet adaptive
   covariance MCMC, one chain per process (PINTS' parallel evaluator slowed fits down, separate
   chains speed them up). Every chain seeds its own generator from the fit's seed, so the same
@@ -24,7 +26,8 @@ import pints
 
 from exopk.errors import ExopkError
 
-__all__ = ["MapResult", "ChainResult", "find_map", "run_chains", "chain_seeds", "NUTS_MIN_WARMUP"]
+__all__ = ["MapResult", "ChainResult", "find_map", "chain_starts", "run_chains", "chain_seeds",
+           "NUTS_MIN_WARMUP"]
 
 NUTS_MIN_WARMUP = 150  # PINTS' dual-averaging adaptation needs this many
 
@@ -98,20 +101,55 @@ def find_map(log_posterior, *, seed: int, starts: int = 4, max_iterations: int =
     points = [centre] + [0.5 * (centre + d) for d in log_posterior.sample_prior(rng, starts - 1)]
     best, found, values = None, [], []
     for x0 in points:
-        np.random.seed(int(rng.integers(2**31)))
-        controller = pints.OptimisationController(target, x0, method=pints.IRPropMin)
-        controller.set_max_iterations(max_iterations)
-        controller.set_function_tolerance(100, 1e-9)
-        controller.set_log_to_screen(False)
-        with np.errstate(all="ignore"):
-            x, fx = controller.run()
+        x, fx = _climb(target, x0, int(rng.integers(2**31)), max_iterations)
         found.append(x)
-        values.append(float(fx))
+        values.append(fx)
         if np.isfinite(fx) and (best is None or fx > best[1]):
-            best = (x, float(fx))
+            best = (x, fx)
     if best is None:
         raise ExopkError("no MAP start reached a finite log-posterior; check priors and data")
     return MapResult(phi=best[0], log_posterior=best[1], starts=tuple(found), values=tuple(values))
+
+
+def _climb(target, x0, seed, max_iterations):
+    """One seeded iRprop- ascent of ``target`` from ``x0``: (optimum, value)."""
+    np.random.seed(seed)
+    controller = pints.OptimisationController(target, x0, method=pints.IRPropMin)
+    controller.set_max_iterations(max_iterations)
+    controller.set_function_tolerance(100, 1e-9)
+    controller.set_log_to_screen(False)
+    with np.errstate(all="ignore"):
+        x, fx = controller.run()
+    return x, float(fx)
+
+
+def chain_starts(log_posterior, map_phi, chains: int, *, seed: int, jitter: float = 0.05,
+                 max_iterations: int = 2000) -> list[np.ndarray]:
+    """Starting points of MCMC chains: the mode in the sampling coordinates, jittered.
+
+    The MAP maximises the density of the natural parameters; the sampler explores the density
+    of the coordinates, which includes the Jacobian of the transformation. For a rate with a
+    data-free log-normal prior the two modes sit ``sigma**2`` apart on the log scale, so the MAP
+    can lie far in the sampled density's tail. The coordinate mode is found by iRprop- from
+    ``map_phi``; each chain starts at it plus seeded normal noise of sd ``jitter``.
+
+    Parameters
+    ----------
+    log_posterior : LogPosterior
+    map_phi : ndarray
+        Coordinates of the MAP (the ascent's start).
+    chains : int
+    seed : int
+    jitter : float
+        Sd of the starting points around the mode, in coordinate units.
+    max_iterations : int
+    """
+    rng = np.random.default_rng([seed, 1])
+    mode, value = _climb(log_posterior, np.asarray(map_phi, dtype=float),
+                         int(rng.integers(2**31)), max_iterations)
+    if not np.isfinite(value):
+        mode = np.asarray(map_phi, dtype=float)
+    return [mode + jitter * rng.normal(size=mode.size) for _ in range(chains)]
 
 
 _POSTERIOR = None   # set in the parent before forking chain processes
@@ -127,6 +165,7 @@ def _chain(args):
         sampler.set_number_adaption_steps(warmup)
         sampler.set_max_tree_depth(settings.get("max_tree_depth", 10))
         sampler.set_delta(settings.get("target_acceptance", 0.8))
+        sampler.set_use_dense_mass_matrix(settings.get("metric", "diagonal") == "dense")
         evaluate = lp.evaluateS1
     elif method == "haario_bardenet":
         sampler = pints.HaarioBardenetACMC(x0, sigma0)
@@ -187,7 +226,8 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     warmup, draws : int
         Iterations per chain; warm-up iterations adapt the sampler and are discarded.
     settings : dict, optional
-        ``max_tree_depth``, ``target_acceptance`` for NUTS.
+        ``max_tree_depth``, ``target_acceptance`` and ``metric`` (``"diagonal"`` or
+        ``"dense"`` mass matrix) for NUTS.
     processes : int, optional
         Worker processes (default: one per chain, at most the number of CPUs). With 1, or where
         processes cannot be forked, chains run one after another in this process.

@@ -26,7 +26,7 @@ import numpy as np
 
 from exopk.errors import SimulationError
 from exopk.inference.posterior import LogPosterior
-from exopk.inference.sampling import find_map, run_chains
+from exopk.inference.sampling import chain_starts, find_map, run_chains
 
 __all__ = ["SIMULATED_PREFIX", "SimulatedFit", "fit_simulated", "simulate_observations",
            "simulated_posterior"]
@@ -238,7 +238,7 @@ def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warm
     phi_true, observations = _prior_truth_and_data(lp, rng)
     target = simulated_posterior(lp, observations)
     map_result = find_map(target, seed=seed, starts=map_starts)
-    x0s = [map_result.phi + 0.05 * rng.normal(size=lp.n_parameters()) for _ in range(chains)]
+    x0s = chain_starts(target, map_result.phi, chains, seed=seed)
     results = run_chains(target, x0s, seed=seed, method="nuts", warmup=warmup, draws=draws,
                          settings=settings, processes=processes, progress=False)
     return SimulatedFit(phi_true=phi_true, observations=observations, map_phi=map_result.phi,
