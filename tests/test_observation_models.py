@@ -41,35 +41,40 @@ def test_one_compartment_summaries_match_closed_forms(one_compartment):
     np.testing.assert_allclose(values[0], expected, rtol=1e-12)
 
 
-def test_two_compartment_half_lives_and_volumes_match_closed_forms():
-    model = exopk.load_model(exopk.model_path("m1_two_compartment"))
-    cl, q, v1, v2 = 0.3, 0.1, 1.5, 4.0
+TWO_COMPARTMENT = {"CL": 0.3, "Q": 0.1, "V_plasma": 1.5, "V_peripheral": 4.0}
+
+
+def two_compartment_rates():
+    """``alpha``, ``beta`` and ``k21`` of TWO_COMPARTMENT (IV bolus into the central volume)."""
+    cl, q, v1, v2 = TWO_COMPARTMENT.values()
     k10, k12, k21 = cl / v1, q / v1, q / v2
     b = k10 + k12 + k21
-    alpha = (b + math.sqrt(b * b - 4 * k21 * k10)) / 2
-    beta = (b - math.sqrt(b * b - 4 * k21 * k10)) / 2
+    root = math.sqrt(b * b - 4 * k21 * k10)
+    return (b + root) / 2, (b - root) / 2, k21
+
+
+def test_two_compartment_half_lives_and_volumes_match_closed_forms():
+    model = exopk.load_model(exopk.model_path("m1_two_compartment"))
+    cl, _, v1, v2 = TWO_COMPARTMENT.values()
+    alpha, beta, _ = two_compartment_rates()
     out = "plasma_concentration"
     requests = [Request("half_life_alpha", out), Request("half_life", out), Request("vss", out),
                 Request("mrt", out), Request("volume_terminal", out)]
-    values, _ = predict_one(model, requests, {"CL": cl, "Q": q, "V_plasma": v1, "V_peripheral": v2})
+    values, _ = predict_one(model, requests, TWO_COMPARTMENT)
     np.testing.assert_allclose(values[0], [math.log(2) / alpha, math.log(2) / beta, v1 + v2,
                                            (v1 + v2) / cl, cl / beta], rtol=1e-10)
 
 
 def test_time_to_half_solves_the_biexponential_closed_form():
     model = exopk.load_model(exopk.model_path("m1_two_compartment"))
-    cl, q, v1, v2 = 0.3, 0.1, 1.5, 4.0
-    k10, k12, k21 = cl / v1, q / v1, q / v2
-    b = k10 + k12 + k21
-    alpha = (b + math.sqrt(b * b - 4 * k21 * k10)) / 2
-    beta = (b - math.sqrt(b * b - 4 * k21 * k10)) / 2
+    alpha, beta, k21 = two_compartment_rates()
     # C(t) / C(0) = ((alpha - k21) exp(-alpha t) + (k21 - beta) exp(-beta t)) / (alpha - beta)
     def ratio(t):
         return ((alpha - k21) * math.exp(-alpha * t) + (k21 - beta) * math.exp(-beta * t)) \
             / (alpha - beta)
     expected = scipy.optimize.brentq(lambda t: ratio(t) - 0.5, 0.0, 100.0, xtol=1e-15, rtol=1e-15)
     values, _ = predict_one(model, [Request("time_to_half", "plasma_concentration")],
-                            {"CL": cl, "Q": q, "V_plasma": v1, "V_peripheral": v2})
+                            TWO_COMPARTMENT)
     assert values[0, 0] == pytest.approx(expected, rel=1e-12)
 
 
