@@ -194,9 +194,10 @@ def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warm
     """Draw a truth from the prior, simulate the design's data at it, and fit them.
 
     Prior draws at which a prediction is not positive and finite (outside the support of the
-    log-posterior, for example a concentration that underflows) are drawn again. The MAP
-    (:func:`~exopk.inference.sampling.find_map`) starts the NUTS chains
-    (:func:`~exopk.inference.sampling.run_chains`), as in :func:`exopk.inference.fit.fit`.
+    log-posterior, for example a concentration that underflows) are drawn again. As in
+    :func:`exopk.inference.fit.fit`, the MAP (:func:`~exopk.inference.sampling.find_map`) leads
+    to the chains' starting points (:func:`~exopk.inference.sampling.chain_starts`) and the NUTS
+    chains (:func:`~exopk.inference.sampling.run_chains`).
 
     Parameters
     ----------
