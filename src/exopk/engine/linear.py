@@ -242,6 +242,9 @@ class LinearSystem:
                           vector: np.ndarray, d_vector: np.ndarray | None, times: np.ndarray):
         """``exp(A_b t_b) v_b`` and its parameter derivative, each member at its own time.
 
+        Members whose eigenvector matrix is ill-conditioned go through ``expm``, as in
+        :meth:`solve`.
+
         Parameters
         ----------
         rates, rate_jacobian : ndarray
