@@ -45,11 +45,6 @@ __all__ = ["Covariate", "PosteriorSpec", "LogPosterior"]
 
 
 
-def _log_sigmoid(v: float) -> float:
-    """``log(1 / (1 + exp(-v)))`` without overflow or underflow."""
-    return -float(np.logaddexp(0.0, -v))
-
-
 @dataclass(frozen=True)
 class Covariate:
     """A categorical covariate acting multiplicatively on some parameters.
@@ -294,7 +289,7 @@ class LogPosterior(pints.LogPDF):
         grad = np.zeros(self.n_parameters())
         value = 0.0
         if self._logit.size:
-            # log(width * s * (1 - s)), s = expit(phi)
+            # log(width * s * (1 - s)), s = expit(phi), without overflow or underflow
             p = phi[self._logit]
             value += self._log_width - float(np.logaddexp(0.0, -p).sum() + np.logaddexp(0.0, p).sum())
             grad[self._logit] = 1 - 2 * scipy.special.expit(p)
