@@ -184,8 +184,8 @@ def _summaries(compiled, expr_values, expr_jacobian, inputs, regimen, requests, 
     rates_by_output = {o: _modal_rates(compiled, system, rates, rate_jacobian, dose, o,
                                        expr_values, regimen) for o in modal}
 
-    halving = {r.output: _time_to_half(compiled, system, rates, rate_jacobian, inputs, r.output,
-                                       expr_values, expr_jacobian, regimen)
+    halving = {r.output: _time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose,
+                                       r.output, expr_values, expr_jacobian, regimen)
                for r in requests if r.kind == "time_to_half"}
 
     for r in requests:
@@ -288,7 +288,7 @@ HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below
 _HALVING_FRACTIONS = np.linspace(0.0, 1.0, HALVING_GRID_POINTS)
 
 
-def _time_to_half(compiled, system, rates, rate_jacobian, inputs, output, expr_values,
+def _time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
                   expr_jacobian, regimen):
     """First time at which an output falls to half its value at 0, with its derivatives.
 
@@ -299,9 +299,6 @@ def _time_to_half(compiled, system, rates, rate_jacobian, inputs, output, expr_v
     """
     o = compiled.model.output_names.index(output)
     lam, V, V_inv, _ = system.decompose(system.matrix(rates))
-    dose = sum(i.vector for i in inputs)
-    d_dose = sum(i.jacobian for i in inputs if i.jacobian is not None) \
-        if any(i.jacobian is not None for i in inputs) else None
     C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
     w = (C[:, None, :] @ V)[:, 0, :] * (V_inv @ dose[:, :, None])[:, :, 0]  # (B, n)
     log_half = np.log(0.5 * np.maximum(w.sum(axis=1).real, 0.0) + 0.0)
