@@ -265,21 +265,17 @@ class LinearSystem:
         batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
         amounts = np.empty((batch, self.n_states))
         sens = np.empty((batch, self.n_states, n_parameters))
-        if good.all():
-            G = self.similar_derivative(V, V_inv, rate_jacobian)
-            amounts[:], sens[:] = _Eigen(lam, V, V_inv, G).propagate(
-                vector, d_vector, times[:, None], times[:, None, None])
-            return amounts, sens
         if good.any():
-            G = _similar_derivative(V[good], V_inv[good], rate_jacobian[good], self)
+            G = (self.similar_derivative(V, V_inv, rate_jacobian) if good.all() else
+                 _similar_derivative(V[good], V_inv[good], rate_jacobian[good], self))
             amounts[good], sens[good] = _Eigen(lam[good], V[good], V_inv[good], G).propagate(
-                vector[good], None if d_vector is None else d_vector[good],
-                times[good][:, None], times[good][:, None, None])
-        dA = self.matrix_derivative(rate_jacobian)
-        for b in np.flatnonzero(~good):
-            x, dx = _Expm(A[b], dA[b]).propagate(
-                vector[b:b + 1], None if d_vector is None else d_vector[b:b + 1], times[b])
-            amounts[b], sens[b] = x[0], dx[0]
+                vector[good], None if d_vector is None else d_vector[good], times[good][:, None])
+        if not good.all():
+            dA = self.matrix_derivative(rate_jacobian)
+            for b in np.flatnonzero(~good):
+                x, dx = _Expm(A[b], dA[b]).propagate(
+                    vector[b:b + 1], None if d_vector is None else d_vector[b:b + 1], times[b])
+                amounts[b], sens[b] = x[0], dx[0]
         return amounts, sens
 
     def modes(self, rates: np.ndarray, rate_jacobian: np.ndarray):
@@ -516,14 +512,15 @@ class _Eigen:
         dx = (self.V[:, None] @ Y.transpose(0, 2, 1, 3)).real
         return x, dx
 
-    def propagate(self, vector, jacobian, tau, tau_pairs=None):
-        """``exp(A tau) v`` and its parameter derivative (steady-state doses; ``tau`` may be
-        per member, shaped (B, 1), with ``tau_pairs`` the same times shaped (B, 1, 1))."""
+    def propagate(self, vector, jacobian, tau):
+        """``exp(A tau) v`` and its parameter derivative (steady-state doses; ``tau`` is one
+        time or one per member, shaped (B, 1))."""
+        tau = np.asarray(tau)
         c = self.to_modes(vector)
         e = np.exp(self.lam * tau)
         out = np.einsum("bij,bj->bi", self.V, e * c).real
         K = bolus_divided_difference(self.lam[:, :, None], self.lam[:, None, :],
-                                     np.asarray(tau if tau_pairs is None else tau_pairs))
+                                     tau[..., None] if tau.ndim else tau)
         Y = (self.G @ (K * c[:, None, :])[:, :, :, None])[..., 0]              # (B, i, P)
         if jacobian is not None:
             Y = Y + e[:, :, None] * (self.V_inv @ jacobian)
