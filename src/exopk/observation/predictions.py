@@ -264,8 +264,7 @@ def _modal_rates(compiled, system, rates, rate_jacobian, dose, output, expr_valu
     lam, d_lam, V, V_inv, _ = system.modes(rates, rate_jacobian)
     o = compiled.model.output_names.index(output)
     C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
-    # y(t) = sum_i w_i exp(lam_i t) with w_i = (C V)_i (V^-1 dose)_i
-    weights = (C[:, None, :] @ V)[:, 0, :] * (V_inv @ dose[:, :, None])[:, :, 0]
+    weights = _modal_weights(C, V, V_inv, dose)
     magnitude = np.abs(weights)
     decaying = lam.real < -1e-12 * np.abs(lam.real).max(axis=1, keepdims=True)
     present = decaying & (magnitude > MODE_WEIGHT_FLOOR * magnitude.sum(axis=1, keepdims=True))
@@ -284,6 +283,11 @@ def _modal_rates(compiled, system, rates, rate_jacobian, dose, output, expr_valu
     return k_terminal, dk_terminal, k_alpha, dk_alpha
 
 
+def _modal_weights(C, V, V_inv, dose):
+    """``w`` with ``y(t) = sum_i w_i exp(lam_i t)`` after a bolus: ``(C V)_i (V^-1 dose)_i``."""
+    return (C[:, None, :] @ V)[:, 0, :] * (V_inv @ dose[:, :, None])[:, :, 0]
+
+
 HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below half
 _HALVING_FRACTIONS = np.linspace(0.0, 1.0, HALVING_GRID_POINTS)
 
@@ -298,10 +302,12 @@ def _time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, 
     (implicit function theorem: ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``).
     """
     o = compiled.model.output_names.index(output)
-    lam, V, V_inv, _ = system.decompose(system.matrix(rates))
+    A = system.matrix(rates)
+    lam, V, V_inv, _ = system.decompose(A)
     C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
-    w = (C[:, None, :] @ V)[:, 0, :] * (V_inv @ dose[:, :, None])[:, :, 0]  # (B, n)
-    log_half = np.log(0.5 * np.maximum(w.sum(axis=1).real, 0.0) + 0.0)
+    w = _modal_weights(C, V, V_inv, dose)                                    # (B, n)
+    with np.errstate(divide="ignore"):
+        log_half = np.log(0.5 * np.maximum(w.sum(axis=1).real, 0.0))
     if not np.all(np.isfinite(log_half)):
         raise SimulationError(f"output '{output}' is not positive at time 0: no time to half")
     speed = np.abs(lam.real)
@@ -347,7 +353,7 @@ def _time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, 
     y_ends, dy_ends = _outputs(compiled, expr_values, expr_jacobian, regimen,
                                np.stack([dose, x_t], axis=1), np.stack([zero_d, dx_t], axis=1))
     slope = np.einsum("bn,bn->b", np.broadcast_to(C, x_t.shape),
-                      (system.matrix(rates) @ x_t[:, :, None])[..., 0])
+                      (A @ x_t[:, :, None])[..., 0])
     if not np.all(slope < 0):
         raise SimulationError(f"output '{output}' is not falling where it reaches half its value "
                               "at time 0: the time to half has no derivative")
