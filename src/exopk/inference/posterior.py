@@ -460,7 +460,8 @@ class LogPosterior(pints.LogPDF):
 
         ``parameters`` are the indices whose derivatives the posterior uses, the free parameters
         (random effects, covariates and species scaling act on free parameters only; the engine
-        gives every derivative anyway); a subclass may solve the model another way, as the fit benchmark does.
+        gives every derivative anyway); a subclass may solve the model another way, as the fit
+        benchmark does.
         """
         return predict(self.compiled, thetas, design, requests, gradients=gradients)
 

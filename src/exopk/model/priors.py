@@ -233,9 +233,6 @@ class PriorSet:
         self._others = [(j, p) for j, p in enumerate(self.priors)
                         if p.distribution not in ("lognormal", "logitnormal")]
 
-    def __len__(self):
-        return len(self.priors)
-
     def log_density_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Sum of the log densities at ``x`` and its gradient (``-inf`` and zeros outside the
         support)."""
