@@ -30,6 +30,7 @@ from scipy.integrate import solve_ivp
 import exopk
 from exopk.engine.simulation import evaluate, output_matrix
 from exopk.model import Compartment, Model, Output, Parameter, Prior, Route, Transfer
+from exopk.engine import compile_model
 from timing import median_seconds
 
 TIMES_MIN = np.array([1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 720.0, 1440.0, 2160.0,
@@ -39,7 +40,7 @@ DOSE = 100.0
 
 def assembled(model, regimen):
     """System matrix, its derivatives, output matrix and dose vector, as plain arrays."""
-    compiled = model.compiled
+    compiled = compile_model(model)
     theta = compiled.nominal[None]
     values, jacobian = compiled.evaluate_expressions(theta)
     system = compiled.linear_system
@@ -127,7 +128,7 @@ def main():
 
     model = exopk.load_model(exopk.model_path("m5_intranasal"))
     regimen = exopk.Regimen.bolus("intranasal", DOSE)
-    compiled = model.compiled
+    compiled = compile_model(model)
     theta, A, dA, C, x0 = assembled(model, regimen)
     print(f"m5_intranasal: {A.shape[0]} compartments, {dA.shape[0]} parameters, "
           f"{C.shape[0]} outputs, {len(TIMES_MIN)} times from 1 min to 48 h, intranasal bolus")
@@ -166,7 +167,7 @@ def main():
     scaling = {}
     for size in (5, 10, 20, 40):
         chain = chain_model(size)
-        c = chain.compiled
+        c = compile_model(chain)
         th = c.nominal[None]
         reg = exopk.Regimen.bolus("iv", DOSE)
         s = median_seconds(lambda: evaluate(c, th, TIMES_MIN, reg), max(10, repeats // 3))

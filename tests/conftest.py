@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import exopk
+from exopk.engine import compile_model
 
 DATA = Path(__file__).parent / "data"
 
@@ -26,7 +27,7 @@ def mixed_regimen(model):
 
 def exercised_parameters(model, seed=0):
     """A parameter set away from the nominal one, with switched-off rates switched on."""
-    compiled = model.compiled
+    compiled = compile_model(model)
     rng = np.random.default_rng(seed)
     theta = compiled.nominal.copy()
     for i, parameter in enumerate(model.parameters):

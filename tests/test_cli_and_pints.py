@@ -20,7 +20,7 @@ def test_simulate_prints_a_table_and_writes_csv_and_netcdf(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "brain_percent_id" in printed and "mass balance" in printed
     model = exopk.load_model(exopk.model_path("m5_intranasal"))
-    expected = model.simulate({"k_nose_to_brain": 0.001}, [30.0, 120.0],
+    expected = exopk.simulate(model, {"k_nose_to_brain": 0.001}, [30.0, 120.0],
                               exopk.Regimen.bolus("intranasal", 10.0))
     table = np.loadtxt(csv_path, delimiter=",", skiprows=1)
     np.testing.assert_allclose(table[:, 0], [30.0, 120.0])

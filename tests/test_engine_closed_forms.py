@@ -8,6 +8,7 @@ import pytest
 
 import exopk
 from exopk.model import Compartment, Model, Output, Parameter, Route, Transfer
+from exopk.engine import compile_model
 
 from conftest import DATA
 
@@ -37,7 +38,7 @@ def path(request):
 def test_one_compartment_iv_bolus_matches_exponential_decay(path):
     model = absorption_model(False)
     t = np.array([0.0, 0.5, 3.0, 40.0])
-    ds = model.simulate({"CL": 10.0, "V1": 80.0, "ka": 1.2}, t, exopk.Regimen.bolus("iv", 1000.0), path=path)
+    ds = exopk.simulate(model, {"CL": 10.0, "V1": 80.0, "ka": 1.2}, t, exopk.Regimen.bolus("iv", 1000.0), path=path)
     k = 10.0 / 80.0
     np.testing.assert_allclose(ds.value.sel(output="central"), 1000.0 * np.exp(-k * t), rtol=1e-12)
     np.testing.assert_allclose(ds.value.sel(output="conc"), 1000.0 / 80.0 * np.exp(-k * t), rtol=1e-12)
@@ -47,7 +48,7 @@ def test_one_compartment_infusion_matches_closed_form(path):
     model = absorption_model(False)
     T, D = 2.0, 600.0
     t = np.array([0.0, 0.7, 2.0, 3.5, 10.0])
-    ds = model.simulate({"CL": 10.0, "V1": 80.0, "ka": 1.2}, t,
+    ds = exopk.simulate(model, {"CL": 10.0, "V1": 80.0, "ka": 1.2}, t,
                         exopk.Regimen.infusion("iv", D, duration=T), path=path)
     k, R = 10.0 / 80.0, D / T
     during = R / k * (1 - np.exp(-k * np.minimum(t, T)))
@@ -58,7 +59,7 @@ def test_one_compartment_infusion_matches_closed_form(path):
 def test_one_compartment_first_order_absorption_matches_bateman_function(path):
     model = absorption_model(False)
     t = np.array([0.0, 0.25, 1.0, 4.0, 24.0])
-    ds = model.simulate({"CL": 10.0, "V1": 80.0, "ka": 1.2}, t, exopk.Regimen.bolus("oral", 1000.0), path=path)
+    ds = exopk.simulate(model, {"CL": 10.0, "V1": 80.0, "ka": 1.2}, t, exopk.Regimen.bolus("oral", 1000.0), path=path)
     k, ka = 10.0 / 80.0, 1.2
     expected = 1000.0 * ka / (ka - k) * (np.exp(-k * t) - np.exp(-ka * t))
     np.testing.assert_allclose(ds.value.sel(output="central"), expected, rtol=1e-12, atol=1e-12)
@@ -69,7 +70,7 @@ def test_absorption_with_equal_rates_uses_the_limit_t_exp(path):
     model = absorption_model(False)
     t = np.array([0.0, 0.5, 2.0, 9.0])
     with pytest.warns(exopk.errors.IllConditionedWarning) if path == "eigen" else contextlib.nullcontext():
-        ds = model.simulate({"CL": 12.0, "V1": 10.0, "ka": 1.2}, t, exopk.Regimen.bolus("oral", 100.0),
+        ds = exopk.simulate(model, {"CL": 12.0, "V1": 10.0, "ka": 1.2}, t, exopk.Regimen.bolus("oral", 100.0),
                             path="auto" if path == "eigen" else path)
     np.testing.assert_allclose(ds.value.sel(output="central"), 100 * 1.2 * t * np.exp(-1.2 * t),
                                rtol=1e-9, atol=1e-12)
@@ -79,7 +80,7 @@ def test_two_compartment_iv_bolus_matches_biexponential(path):
     model = absorption_model(True)
     CL, Q, V1, V2, D = 5.0, 8.0, 20.0, 70.0, 1000.0
     t = np.array([0.0, 0.1, 1.0, 5.0, 30.0])
-    ds = model.simulate({"CL": CL, "Q": Q, "V1": V1, "V2": V2, "ka": 1.0}, t,
+    ds = exopk.simulate(model, {"CL": CL, "Q": Q, "V1": V1, "V2": V2, "ka": 1.0}, t,
                         exopk.Regimen.bolus("iv", D), path=path)
     k10, k12, k21 = CL / V1, Q / V1, Q / V2
     b = k12 + k21 + k10
@@ -114,7 +115,7 @@ def test_amounts_match_independent_reference_solver(name, case, path):
         values.update(V1=p["V2_central"], V2=p["V3_peripheral"], Q=p["Q"])
     else:
         values["V1"] = p["V"]
-    ds = absorption_model(peripheral).simulate(values, case["times"], _reference_regimen(name), path=path)
+    ds = exopk.simulate(absorption_model(peripheral), values, case["times"], _reference_regimen(name), path=path)
     got = ds.amount.sel(compartment=case["columns"]).values
     np.testing.assert_allclose(got, np.array(case["amounts"]), rtol=1e-6, atol=1e-12)
 
@@ -122,7 +123,7 @@ def test_amounts_match_independent_reference_solver(name, case, path):
 def test_bolus_response_at_own_times_matches_closed_forms_on_both_paths():
     """Each member at its own time; ka = k (defective) goes through expm, ka != k through the
     eigendecomposition: D ka/(ka-k) (exp(-k t) - exp(-ka t)), or D k t exp(-k t)."""
-    compiled = absorption_model(False).compiled
+    compiled = compile_model(absorption_model(False))
     theta = compiled.parameter_matrix({"CL": np.array([12.0, 12.0]), "V1": np.array([10.0, 10.0]),
                                        "ka": np.array([1.2, 0.4])})
     values, jacobian = compiled.evaluate_expressions(theta)

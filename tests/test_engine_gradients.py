@@ -5,6 +5,7 @@ import pytest
 
 import exopk
 from exopk.engine.simulation import evaluate
+from exopk.engine import compile_model
 
 from conftest import exercised_parameters, mixed_regimen
 
@@ -25,7 +26,7 @@ def central_difference(f, theta, p, relative_step, richardson):
 
 
 def test_sensitivities_match_finite_differences(shipped_model):
-    compiled = shipped_model.compiled
+    compiled = compile_model(shipped_model)
     regimen = mixed_regimen(shipped_model)
     theta = exercised_parameters(shipped_model)
     exact = evaluate(compiled, theta[None], TIMES, regimen, gradients=True).output_sensitivities[0]
@@ -48,7 +49,7 @@ def test_sensitivities_match_finite_differences(shipped_model):
 def test_eigen_and_expm_paths_agree_on_values_and_sensitivities(shipped_model):
     if not shipped_model.is_linear:
         pytest.skip("saturable models have one solver")
-    compiled = shipped_model.compiled
+    compiled = compile_model(shipped_model)
     theta = exercised_parameters(shipped_model, seed=3)
     regimen = mixed_regimen(shipped_model)
     eigen = evaluate(compiled, theta[None], TIMES, regimen, gradients=True, path="eigen")
@@ -62,7 +63,7 @@ def test_eigen_and_expm_paths_agree_on_values_and_sensitivities(shipped_model):
 def test_close_but_distinct_eigenvalues_keep_exact_gradients():
     """Rates that differ by 1e-7 relative stress the divided differences."""
     model = exopk.load_model(exopk.model_path("m1_two_compartment"))
-    compiled = model.compiled
+    compiled = compile_model(model)
     theta = np.array([0.2, 1.0, 0.2 * (1 + 1e-7), 1.0])   # CL/V = Q/V_peripheral almost
     regimen = exopk.Regimen.bolus("iv", 100.0) + exopk.Regimen.infusion("iv", 10.0, 20.0, 5.0)
     eigen = evaluate(compiled, theta[None], TIMES, regimen, gradients=True, path="eigen")

@@ -57,7 +57,7 @@ def test_every_shipped_model_documents_itself_and_has_priors(shipped_model):
 
 def test_minimal_file_loads_and_simulates(tmp_path):
     model = exopk.load_model(write(tmp_path, MINIMAL))
-    ds = model.simulate(None, [0.0, 2.0], exopk.Regimen.bolus("iv", 10.0))
+    ds = exopk.simulate(model, None, [0.0, 2.0], exopk.Regimen.bolus("iv", 10.0))
     assert float(ds.value.sel(time=2.0, output="plasma_percent_id")) == pytest.approx(100 * 2.718281828459045 ** -1)
 
 

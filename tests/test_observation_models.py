@@ -11,6 +11,7 @@ import xarray as xr
 import exopk
 import exopk.data
 from exopk.observation import (ErrorModel, Likelihood, Observation, Request, build_observations,
+from exopk.engine import compile_model
                                predict)
 
 CL, V = 0.5, 2.0
@@ -23,7 +24,7 @@ def one_compartment():
 
 
 def predict_one(model, requests, parameters, dose=100.0, gradients=False):
-    compiled = model.compiled
+    compiled = compile_model(model)
     theta = compiled.parameter_matrix(parameters)
     return predict(compiled, theta, exopk.Regimen.bolus("iv", dose), requests, gradients=gradients)
 
@@ -88,7 +89,7 @@ def test_time_to_half_is_continuous_where_the_terminal_half_life_jumps():
     """Along a line in m5_intranasal parameter space a slow mode's weight crosses the floor, so
     the terminal half-life jumps; the time to half changes smoothly."""
     model = exopk.load_model(exopk.model_path("m5_intranasal"))
-    compiled = model.compiled
+    compiled = compile_model(model)
     free = [i for i, p in enumerate(model.parameters) if not p.fixed]
     rng = np.random.default_rng(3)
     start = compiled.nominal.copy()
@@ -109,7 +110,7 @@ def test_time_to_half_is_continuous_where_the_terminal_half_life_jumps():
 @pytest.mark.parametrize("name", ["m1_two_compartment", "m2_mps", "m5_intranasal"])
 def test_prediction_gradients_match_finite_differences(name):
     model = exopk.load_model(exopk.model_path(name))
-    compiled = model.compiled
+    compiled = compile_model(model)
     circulation = "plasma_concentration" if name.startswith("m1") else "blood_concentration"
     requests = [Request(k, circulation) for k in
                 ("half_life", "half_life_alpha", "time_to_half", "auc", "mrt", "clearance",
@@ -240,7 +241,7 @@ def test_packaged_ev_evidence_builds_a_finite_likelihood_for_m2():
 def test_transfer_fraction_of_an_intranasal_dose_matches_branching_ratio():
     model = exopk.load_model(exopk.model_path("m5_intranasal"))
     parameters = {"k_nasal_absorption": 0.002, "k_mucociliary": 0.05, "k_nose_to_brain": 0.0002}
-    compiled = model.compiled
+    compiled = compile_model(model)
     theta = compiled.parameter_matrix(parameters)
     requests = [Request("transfer_fraction", "nasal->plasma"), Request("mrt", "nasal_percent_id")]
     values, jacobian = predict(compiled, theta, exopk.Regimen.bolus("intranasal", 100.0), requests,

@@ -1,7 +1,6 @@
 """exopk: pharmacokinetic biodistribution modelling of extracellular vesicles."""
 
-from importlib.metadata import PackageNotFoundError, version
-
+from exopk._version import __version__
 from exopk.dosing import Dose, Regimen
 from exopk.engine import simulate
 from exopk.model import Model, load_model
@@ -19,10 +18,6 @@ def load_fit(path):
     from exopk.inference.result import load_fit as load
     return load(path)
 
-try:
-    __version__ = version("exopk")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 __all__ = ["Dose", "Model", "Regimen", "available_models", "fit", "load_fit", "load_model",
            "model_path", "simulate", "__version__"]

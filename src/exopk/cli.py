@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pint
 
-from exopk import __version__
+from exopk._version import __version__
 from exopk.data.cli import register as register_data
 from exopk.dosing import Dose, Regimen
+from exopk.engine import simulate
 from exopk.errors import ExopkError
 from exopk.io import write_atomically
 from exopk.model import load_model
@@ -74,8 +75,8 @@ def _regimen(args, model) -> Regimen:
 def _simulate(args) -> int:
     model = _model(args.model)
     times = _times(args.times, args.time_unit or model.time_unit, model.time_unit)
-    dataset = model.simulate(_parameters(args.param), times, _regimen(args, model),
-                             gradients=args.gradients)
+    dataset = simulate(model, _parameters(args.param), times, _regimen(args, model),
+                       gradients=args.gradients)
     if args.outputs:
         chosen = [o.strip() for o in args.outputs.split(",")]
         unknown = [o for o in chosen if o not in model.output_names]

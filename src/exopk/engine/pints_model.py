@@ -6,6 +6,7 @@ import numpy as np
 import pints
 
 from exopk.dosing import Regimen
+from exopk.engine.compiled import compile_model
 from exopk.engine.simulation import evaluate, validate_times
 from exopk.errors import SimulationError
 
@@ -41,7 +42,7 @@ class PintsForwardModel(pints.ForwardModelS1):
     def __init__(self, model, regimen: Regimen, *, outputs=None, parameters=None,
                  fixed_values=None):
         super().__init__()
-        self._compiled = model.compiled
+        self._compiled = compile_model(model)
         self._regimen = regimen
         names = self._compiled.model.output_names
         outputs = list(names if outputs is None else outputs)

@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 
 from exopk.dosing import Regimen
+from exopk.engine.compiled import compile_model
 from exopk.engine.linear import LinearInput
 from exopk.engine.nonlinear import solve_saturable
 from exopk.errors import SimulationError
@@ -299,11 +300,12 @@ def simulate(model, parameters=None, times=None, regimen: Regimen | None = None,
     --------
     >>> import numpy as np, exopk
     >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
-    >>> ds = model.simulate({"CL": 0.5, "V_plasma": 1.0}, times=[0, 10], regimen=exopk.Regimen.bolus("iv", 100))
+    >>> ds = exopk.simulate(model, {"CL": 0.5, "V_plasma": 1.0}, times=[0, 10],
+    ...                     regimen=exopk.Regimen.bolus("iv", 100))
     >>> print(f"{float(ds.value.sel(output='plasma_percent_id', time=10)):.6f}", f"{100 * np.exp(-5):.6f}")
     0.673795 0.673795
     """
-    compiled = model.compiled
+    compiled = compile_model(model)
     theta = compiled.parameter_matrix(parameters)
     single = parameters is None or (
         not hasattr(parameters, "keys") and np.ndim(parameters) == 1) or (

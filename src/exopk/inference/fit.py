@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-import exopk
+from exopk._version import __version__
 from exopk.data import load as load_evidence
 from exopk.data import read_csv
 from exopk.errors import ExopkError, ModelFileError
@@ -274,7 +274,7 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws):
     map_natural = lp.natural(map_result.phi)
     ff = prepared.fit_file
     attrs = {
-        "exopk_version": exopk.__version__,
+        "exopk_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command_line": " ".join(sys.argv),
         "fit_name": ff.name,

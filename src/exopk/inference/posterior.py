@@ -36,6 +36,7 @@ import numpy as np
 import pints
 import scipy.special
 
+from exopk.engine import compile_model
 from exopk.errors import SimulationError
 from exopk.model.priors import Prior, PriorSet
 from exopk.observation.likelihood import Likelihood
@@ -131,7 +132,7 @@ class LogPosterior(pints.LogPDF):
         spec = spec or PosteriorSpec()
         self.model = model
         self.spec = spec
-        self.compiled = compiled = model.compiled
+        self.compiled = compiled = compile_model(model)
         self.observations = tuple(observations)
         self.likelihood = Likelihood(model, observations, conditions=spec.conditions)
         index = compiled.parameter_index

@@ -9,6 +9,7 @@ shares) use logit-normal or beta priors.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,7 @@ import scipy.special
 import scipy.stats
 
 from exopk.errors import ModelFileError
+from exopk.model.frozen import FrozenMapping
 
 __all__ = ["Prior", "PriorSet", "PRIOR_ARGUMENTS"]
 
@@ -42,8 +44,8 @@ class Prior:
         One of ``lognormal`` (median, sigma of log), ``normal`` (mean, sd), ``uniform``
         (lower, upper), ``logitnormal`` (median in (0, 1), sigma of logit), ``beta`` (a, b),
         ``halfnormal`` (scale), ``halfcauchy`` (scale).
-    arguments : dict
-        The distribution's arguments by name.
+    arguments : mapping
+        The distribution's arguments by name (kept as a read-only, hashable copy).
     justification : str
         One line on why this prior.
     source : str
@@ -57,11 +59,12 @@ class Prior:
     """
 
     distribution: str
-    arguments: dict = field(default_factory=dict)
+    arguments: Mapping = field(default_factory=dict)
     justification: str = ""
     source: str = ""
 
     def __post_init__(self):
+        object.__setattr__(self, "arguments", FrozenMapping(self.arguments))
         if self.distribution not in PRIOR_ARGUMENTS:
             raise ModelFileError(f"unknown prior distribution '{self.distribution}'; "
                                  f"known: {', '.join(PRIOR_ARGUMENTS)}")

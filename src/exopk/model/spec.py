@@ -24,12 +24,13 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from types import MappingProxyType
 from typing import Mapping
 
 from exopk.errors import ModelFileError
 from exopk.model.expressions import parse_expression
+from exopk.model.frozen import FrozenMapping
 from exopk.model.priors import Prior
+from exopk.model.quantities import ModelQuantities
 
 __all__ = ["Parameter", "Compartment", "Transfer", "Route", "Output", "SpeciesSpec",
            "EndogenousInput", "Model",
@@ -168,7 +169,7 @@ class Route:
     description: str = ""
 
     def __post_init__(self):
-        object.__setattr__(self, "targets", MappingProxyType({k: str(v) for k, v in self.targets.items()}))
+        object.__setattr__(self, "targets", FrozenMapping({k: str(v) for k, v in self.targets.items()}))
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,10 @@ class Model:
         Unit of dose amounts (only matters for saturable transfers and concentrations).
     source_file : str, optional
         File the model was read from, for error messages and provenance.
+    derived : dict
+        Objects that later layers derive from this model object and keep with it, by type (the
+        engine's compiled form, see :func:`exopk.engine.compile_model`); not part of equality or
+        hashing, and not copied by :meth:`replace`.
     """
 
     name: str
@@ -268,6 +273,7 @@ class Model:
     time_unit: str = "min"
     amount_unit: str = "dose"
     source_file: str | None = field(default=None, compare=False)
+    derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         for attr in ("compartments", "transfers", "routes", "outputs", "parameters"):
@@ -436,16 +442,10 @@ class Model:
             for p in self.parameters))
 
     @cached_property
-    def compiled(self):
-        """The model compiled for simulation (:class:`exopk.model.compiled.CompiledModel`)."""
-        from exopk.model.compiled import CompiledModel
-        return CompiledModel(self)
-
-    def simulate(self, parameters=None, times=None, regimen=None, *, gradients: bool = False,
-                 path: str = "auto"):
-        """Simulate; see :func:`exopk.engine.simulation.simulate`."""
-        from exopk.engine.simulation import simulate
-        return simulate(self, parameters, times, regimen, gradients=gradients, path=path)
+    def quantities(self) -> ModelQuantities:
+        """The model's parameter-dependent quantities as one expression set
+        (:class:`~exopk.model.quantities.ModelQuantities`); physiology symbols resolved."""
+        return ModelQuantities(self)
 
 
 def _unique(names, what, model):

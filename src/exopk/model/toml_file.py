@@ -267,5 +267,5 @@ def load_model(path: str | Path) -> Model:
     """
     path = Path(path)
     model = parse_model(_read_toml(path), file=str(path))
-    model.compiled  # resolve symbols now, so that errors point at the file when it is read
+    model.quantities  # resolve symbols now, so that errors point at the file when it is read
     return model

@@ -25,6 +25,7 @@ from collections import defaultdict
 import numpy as np
 from scipy.special import log_ndtr
 
+from exopk.engine import compile_model
 from exopk.errors import SimulationError
 from exopk.observation.predictions import predict
 from exopk.observation.records import Observation
@@ -68,7 +69,7 @@ class Likelihood:
         if not observations:
             raise SimulationError("a likelihood needs at least one observation")
         self.model = model
-        self.compiled = model.compiled
+        self.compiled = compile_model(model)
         self.observations = tuple(observations)
         conditions = {"": {}, **(conditions or {})}
         self._groups = defaultdict(list)
