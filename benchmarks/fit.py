@@ -59,13 +59,13 @@ from pathlib import Path
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from exopk.engine.simulation import _inputs, _outputs
+from exopk.engine.simulation import dose_inputs, outputs_from_amounts
+from exopk.engine.summaries import MODE_WEIGHT_FLOOR
 from exopk.errors import SimulationError
 from exopk.inference.diagnostics import ess_bulk
 from exopk.inference.fit import fit, prepare
 from exopk.inference.posterior import LogPosterior
 from exopk.inference.sampling import chain_starts, find_map, run_chains
-from exopk.observation.predictions import MODE_WEIGHT_FLOOR
 from timing import median_seconds
 
 FIT_FILE = Path(__file__).resolve().parents[1] / "fits" / "mouse_iv_mps.toml"
@@ -170,12 +170,12 @@ class Member:
         self.dA = system.matrix_derivative(
             expr_jacobian[:, compiled.rate_rows, :])[0][parameters]                 # (Q, n, n)
         n, P = self.A.shape[0], theta.shape[1]
-        inputs = _inputs(compiled, regimen, expr_values, expr_jacobian)
+        inputs = dose_inputs(compiled, regimen, expr_values, expr_jacobian)
         self.x0 = sum(i.vector for i in inputs)[0]
         self.dx0 = sum((i.jacobian[0] for i in inputs if i.jacobian is not None),
                        np.zeros((n, P)))[:, parameters].T                            # (Q, n)
         # outputs of unit amounts in each compartment give C and dC/dp
-        C, dC = _outputs(compiled, expr_values, expr_jacobian, regimen, np.eye(n)[None],
+        C, dC = outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen, np.eye(n)[None],
                          np.zeros((1, n, n, P)))
         self.C = C[0].T                                                              # (O, n)
         self.dC = dC[0].transpose(1, 2, 0)[:, parameters]                            # (O, Q, n)

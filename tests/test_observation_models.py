@@ -10,8 +10,8 @@ import xarray as xr
 
 import exopk
 import exopk.data
-from exopk.observation import (ErrorModel, Likelihood, Observation, Request, build_observations,
 from exopk.engine import compile_model
+from exopk.observation import (ErrorModel, Likelihood, Observation, Request, build_observations,
                                predict)
 
 CL, V = 0.5, 2.0

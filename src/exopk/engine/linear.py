@@ -150,6 +150,21 @@ class LinearSystem:
         flux = rate_jacobian * vector[:, self.sources, None]                    # (B, m, P)
         return self._incidence @ flux
 
+    @property
+    def draining_index(self) -> np.ndarray:
+        """Indices of the compartments that drain (have an outflow); the others are sinks."""
+        return self._draining_index
+
+    def draining_matrix(self, rates: np.ndarray) -> np.ndarray:
+        """``A_NN``, the system matrices restricted to the draining compartments ``N``."""
+        N = self._draining_index
+        return (rates @ self._structure_draining).reshape(-1, len(N), len(N))
+
+    def draining_derivative_times(self, rate_jacobian: np.ndarray, v_N: np.ndarray) -> np.ndarray:
+        """``(dA_p v)_N`` for every parameter, shape (batch, len(N), P), for ``v`` zero on sinks
+        and given on ``N`` (sinks receive but never send, so only ``v_N`` is read)."""
+        return self._incidence_draining @ (rate_jacobian * v_N[:, self._source_in_draining, None])
+
     def solve(self, rates: np.ndarray, inputs: list[LinearInput], times: np.ndarray, *,
               rate_jacobian: np.ndarray | None = None, path: str = "auto",
               return_carried: bool = False):
@@ -277,78 +292,6 @@ class LinearSystem:
                     vector[b:b + 1], None if d_vector is None else d_vector[b:b + 1], times[b])
                 amounts[b], sens[b] = x[0], dx[0]
         return amounts, sens
-
-    def modes(self, rates: np.ndarray, rate_jacobian: np.ndarray):
-        """Eigenvalues of ``A`` with their parameter derivatives, and the eigenvectors.
-
-        ``d lam_i / dp = (V^-1 dA_p V)[i, i]`` (first-order perturbation of a simple
-        eigenvalue).
-
-        Returns
-        -------
-        lam : ndarray (batch, n)
-        d_lam : ndarray (batch, n, n_parameters)
-        V, V_inv : ndarray (batch, n, n)
-        condition : ndarray (batch,)
-        """
-        lam, V, V_inv, condition = self.decompose(self.matrix(rates))
-        # (V^-1 dA_p V)[i, i] = sum_j d rate_j / dp (V^-1[i, target_j] - V^-1[i, source_j])
-        #                                            V[source_j, i]
-        W = V_inv[:, :, self.targets] - V_inv[:, :, self.sources]              # (B, n, m)
-        weights = W * V[:, self.sources, :].transpose(0, 2, 1)
-        d_lam = weights @ rate_jacobian                                         # (B, n, P)
-        return lam, d_lam, V, V_inv, condition
-
-    def moments(self, rates: np.ndarray, rate_jacobian: np.ndarray, vector: np.ndarray,
-                d_vector: np.ndarray | None = None, *, fill: float = np.nan):
-        """Zeroth and first time moments of the response to a bolus, over ``[0, inf)``.
-
-        On the draining compartments ``N``, ``int x dt = -A_NN^-1 b`` and
-        ``int t x dt = A_NN^-2 b``; sinks (which never drain) get ``fill`` (NaN by default).
-
-        Parameters
-        ----------
-        rates, rate_jacobian : ndarray
-            As for :meth:`solve`.
-        vector : ndarray, shape (batch, n_states)
-            The bolus.
-        d_vector : ndarray, shape (batch, n_states, n_parameters), optional
-            Its parameter derivative.
-
-        Returns
-        -------
-        area, d_area, first_moment, d_first_moment : ndarray
-            ``(batch, n_states)`` and ``(batch, n_states, n_parameters)``.
-        """
-        N = self._draining_index
-        A = (rates @ self._structure_draining).reshape(-1, len(N), len(N))
-        batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
-        b = vector[:, N]
-        db = np.zeros((batch, len(N), n_parameters)) if d_vector is None else d_vector[:, N]
-        try:
-            A_inv = np.linalg.inv(A)
-        except np.linalg.LinAlgError:
-            raise SimulationError("the response has no finite area: some compartment never "
-                                  "drains") from None
-        area_N = -(A_inv @ b[..., None])[..., 0]                                  # -A^-1 b
-        moment_N = -(A_inv @ area_N[..., None])[..., 0]                           # A^-2 b
-        # d(-A^-1 b) = -A^-1 (dA area + db);  first moment m = -A^-1 area: dm = -A^-1 (dA m + d area)
-        # (sinks receive but never send, so (dA v)_N only needs v on N)
-        def d_matrix_times(v_N):
-            return self._incidence_draining @ (rate_jacobian
-                                               * v_N[:, self._source_in_draining, None])
-
-        d_area_N = -A_inv @ (d_matrix_times(area_N) + db)
-        d_moment_N = -A_inv @ (d_matrix_times(moment_N) + d_area_N)
-
-        def full(values_N, shape):
-            out = np.full(shape, fill)
-            out[:, N] = values_N
-            return out
-
-        n = self.n_states
-        return (full(area_N, (batch, n)), full(d_area_N, (batch, n, n_parameters)),
-                full(moment_N, (batch, n)), full(d_moment_N, (batch, n, n_parameters)))
 
     def _prepare(self, inputs, members, solver):
         """Select the batch members (None: all) and turn steady-state boluses into boluses."""

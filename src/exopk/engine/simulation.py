@@ -17,7 +17,8 @@ from exopk.engine.linear import LinearInput
 from exopk.engine.nonlinear import solve_saturable
 from exopk.errors import SimulationError
 
-__all__ = ["SimulationArrays", "evaluate", "output_matrix", "simulate", "validate_times",
+__all__ = ["SimulationArrays", "dose_inputs", "evaluate", "output_matrix", "outputs_from_amounts",
+           "simulate", "validate_times",
            "ROUTE_SUM_TOLERANCE"]
 
 ROUTE_SUM_TOLERANCE = 1e-9
@@ -66,7 +67,7 @@ def validate_times(times) -> np.ndarray:
     return t
 
 
-def _inputs(compiled, regimen: Regimen, values, jacobian):
+def dose_inputs(compiled, regimen: Regimen, values, jacobian):
     """Linear inputs for every dose, with dose split fractions checked.
 
     ``jacobian`` is None when no sensitivities are wanted.
@@ -145,7 +146,7 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
     # saturable models always need the Jacobian: their ODE solver uses it
     values, jacobian = compiled.evaluate_expressions(
         theta, derivatives=gradients or bool(compiled.saturable))
-    inputs = _inputs(compiled, regimen, values, jacobian if gradients else None)
+    inputs = dose_inputs(compiled, regimen, values, jacobian if gradients else None)
     outputs, d_outputs, amounts, d_amounts, carried = respond(
         compiled, values, jacobian, inputs, times, regimen, gradients=gradients, path=path)
     administered = _administered(regimen, times)[None, :].repeat(amounts.shape[0], axis=0)
@@ -158,8 +159,8 @@ def respond(compiled, values, jacobian, inputs, times, regimen, *, gradients, pa
     """Amounts and outputs at ``times`` for evaluated expressions and dose inputs.
 
     The step of :func:`evaluate` after the expressions (``values``, ``jacobian`` from
-    :meth:`CompiledModel.evaluate_expressions`) and the dose inputs (:func:`_inputs`) are known;
-    callers that need them for other quantities too (PK summaries) compute them once.
+    :meth:`CompiledModel.evaluate_expressions`) and the dose inputs (:func:`dose_inputs`) are
+    known; callers that need them for other quantities too (PK summaries) compute them once.
 
     Returns
     -------
@@ -186,7 +187,7 @@ def respond(compiled, values, jacobian, inputs, times, regimen, *, gradients, pa
         amounts, d_amounts, carried = system.solve(
             rates, inputs, times, rate_jacobian=rate_jacobian if gradients else None, path=path,
             return_carried=True)
-    outputs, d_outputs = _outputs(compiled, values, jacobian, regimen, amounts, d_amounts)
+    outputs, d_outputs = outputs_from_amounts(compiled, values, jacobian, regimen, amounts, d_amounts)
     if compiled.output_endogenous.any():
         _add_endogenous(compiled, values, jacobian if gradients else None, rates,
                         rate_jacobian if gradients else None, regimen, outputs, d_outputs)
@@ -252,7 +253,7 @@ def output_matrix(compiled, values, regimen) -> np.ndarray:
     return (weights @ terms.placement).reshape(values.shape[0], -1, len(compiled.state_names)) * scale
 
 
-def _outputs(compiled, values, jacobian, regimen, amounts, d_amounts):
+def outputs_from_amounts(compiled, values, jacobian, regimen, amounts, d_amounts):
     """Outputs ``y = C(p) x`` and ``dy/dp = C dx/dp + (dC/dp) x``."""
     terms = compiled.output_term_table
     C = output_matrix(compiled, values, regimen)

@@ -47,7 +47,8 @@ import numpy as np
 
 from exopk.dosing import Regimen
 from exopk.engine.linear import LinearInput
-from exopk.engine.simulation import _inputs, _outputs, output_matrix, respond
+from exopk.engine.simulation import dose_inputs, outputs_from_amounts, respond
+from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, modal_rates, moments, time_to_half)
 from exopk.errors import SimulationError
 
 __all__ = ["Request", "predict", "KINDS", "MODE_WEIGHT_FLOOR"]
@@ -55,7 +56,6 @@ __all__ = ["Request", "predict", "KINDS", "MODE_WEIGHT_FLOOR"]
 KINDS = ("value", "auc_to", "auc", "mrt", "clearance", "vss", "elimination_rate", "half_life",
          "half_life_alpha", "time_to_half", "volume_terminal", "fraction_cleared",
          "transfer_fraction")
-MODE_WEIGHT_FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
     # need the Jacobian: their ODE solver uses it)
     expr_values, expr_jacobian = compiled.evaluate_expressions(
         theta, derivatives=gradients or bool(compiled.saturable))
-    inputs = _inputs(compiled, regimen, expr_values, expr_jacobian if gradients else None)
+    inputs = dose_inputs(compiled, regimen, expr_values, expr_jacobian if gradients else None)
     if timed:
         outputs, d_outputs, _, _, _ = respond(compiled, expr_values, expr_jacobian, inputs,
                                               np.array(timed), regimen, gradients=gradients)
@@ -161,7 +161,7 @@ def _summaries(compiled, expr_values, expr_jacobian, inputs, regimen, requests, 
 
     def as_output(amounts, d_amounts):
         """Output-space values (B, 1, O) and derivatives (B, 1, O, P) of state quantities."""
-        return _outputs(compiled, expr_values, expr_jacobian, regimen, amounts[:, None],
+        return outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen, amounts[:, None],
                         d_amounts[:, None])
 
     needs_moments = {r.output for r in requests if r.kind in (
@@ -169,7 +169,7 @@ def _summaries(compiled, expr_values, expr_jacobian, inputs, regimen, requests, 
     area = moment = None
     if needs_moments or any(r.kind == "transfer_fraction" for r in requests):
         _check_no_sinks(compiled, needs_moments)
-        a, da, m, dm = system.moments(rates, rate_jacobian, dose, d_dose, fill=0.0)
+        a, da, m, dm = moments(system, rates, rate_jacobian, dose, d_dose, fill=0.0)
         area = as_output(a, da)
         moment = as_output(m, dm)
 
@@ -177,14 +177,14 @@ def _summaries(compiled, expr_values, expr_jacobian, inputs, regimen, requests, 
     if auc_times:
         steps = [LinearInput("step", 0.0, dose, d_dose)]
         x, dx = system.solve(rates, steps, np.array(auc_times), rate_jacobian=rate_jacobian)
-        auc_to, d_auc_to = _outputs(compiled, expr_values, expr_jacobian, regimen, x, dx)
+        auc_to, d_auc_to = outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen, x, dx)
 
     modal = {r.output for r in requests if r.kind in (
         "elimination_rate", "half_life", "half_life_alpha", "volume_terminal")}
-    rates_by_output = {o: _modal_rates(compiled, system, rates, rate_jacobian, dose, o,
+    rates_by_output = {o: modal_rates(compiled, system, rates, rate_jacobian, dose, o,
                                        expr_values, regimen) for o in modal}
 
-    halving = {r.output: _time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose,
+    halving = {r.output: time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose,
                                        r.output, expr_values, expr_jacobian, regimen)
                for r in requests if r.kind == "time_to_half"}
 
@@ -257,105 +257,3 @@ def _check_no_sinks(compiled, outputs):
         if not compiled.output_drains[compiled.model.output_names.index(name)]:
             raise SimulationError(f"output '{name}' includes a compartment that never drains, so "
                                   "its area under the curve is infinite")
-
-
-def _modal_rates(compiled, system, rates, rate_jacobian, dose, output, expr_values, regimen):
-    """Terminal and dominant distribution rate constants of an output, with derivatives."""
-    lam, d_lam, V, V_inv, _ = system.modes(rates, rate_jacobian)
-    o = compiled.model.output_names.index(output)
-    C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
-    weights = _modal_weights(C, V, V_inv, dose)
-    magnitude = np.abs(weights)
-    decaying = lam.real < -1e-12 * np.abs(lam.real).max(axis=1, keepdims=True)
-    present = decaying & (magnitude > MODE_WEIGHT_FLOOR * magnitude.sum(axis=1, keepdims=True))
-    if not present.any(axis=1).all():
-        raise SimulationError(f"output '{output}' has no decaying mode: no half-life")
-    members = np.arange(lam.shape[0])
-    # terminal: the slowest present mode; alpha: the present faster mode of largest weight
-    terminal = np.argmax(np.where(present, lam.real, -np.inf), axis=1)
-    faster = present.copy()
-    faster[members, terminal] = False
-    alpha = np.argmax(np.where(faster, magnitude, -np.inf), axis=1)
-    has_alpha = faster.any(axis=1)
-    k_terminal, dk_terminal = -lam[members, terminal].real, -d_lam[members, terminal].real
-    k_alpha = np.where(has_alpha, -lam[members, alpha].real, np.nan)
-    dk_alpha = np.where(has_alpha[:, None], -d_lam[members, alpha].real, np.nan)
-    return k_terminal, dk_terminal, k_alpha, dk_alpha
-
-
-def _modal_weights(C, V, V_inv, dose):
-    """``w`` with ``y(t) = sum_i w_i exp(lam_i t)`` after a bolus: ``(C V)_i (V^-1 dose)_i``."""
-    return (C[:, None, :] @ V)[:, 0, :] * (V_inv @ dose[:, :, None])[:, :, 0]
-
-
-HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below half
-_HALVING_FRACTIONS = np.linspace(0.0, 1.0, HALVING_GRID_POINTS)
-
-
-def _time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
-                  expr_jacobian, regimen):
-    """First time at which an output falls to half its value at 0, with its derivatives.
-
-    The crossing is bracketed on a log-spaced grid spanning the model's time scales and
-    found by safeguarded Newton steps on ``log y(t)`` from the modal sum ``y(t) = sum_i w_i
-    exp(lam_i t)``; a last Newton step and the derivative use the engine's state at the crossing
-    (implicit function theorem: ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``).
-    """
-    o = compiled.model.output_names.index(output)
-    A = system.matrix(rates)
-    lam, V, V_inv, _ = system.decompose(A)
-    C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
-    w = _modal_weights(C, V, V_inv, dose)                                    # (B, n)
-    with np.errstate(divide="ignore"):
-        log_half = np.log(0.5 * np.maximum(w.sum(axis=1).real, 0.0))
-    if not np.all(np.isfinite(log_half)):
-        raise SimulationError(f"output '{output}' is not positive at time 0: no time to half")
-    speed = np.abs(lam.real)
-    fastest = speed.max(axis=1)
-    slowest = np.where(speed > 1e-12 * fastest[:, None], speed, np.inf).min(axis=1)
-    if not np.all(np.isfinite(slowest)):
-        raise SimulationError(f"output '{output}' does not decay: no time to half")
-    start, end = np.log(1e-4 / fastest), np.log(100.0 / slowest)
-    grid = np.exp(start[:, None] + (end - start)[:, None] * _HALVING_FRACTIONS)   # (B, K)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_y = np.log((w[:, None, :] * np.exp(lam[:, None, :] * grid[:, :, None]))
-                       .sum(axis=2).real)
-    below = ~(log_y > log_half[:, None])
-    if not below.any(axis=1).all():
-        raise SimulationError(f"output '{output}' never falls to half its value at time 0")
-    first = below.argmax(axis=1)
-    members = np.arange(len(first))
-    high = grid[members, first]
-    low = np.where(first > 0, grid[members, np.maximum(first - 1, 0)], 0.0)
-    # start where log y, linear between the bracketing grid points, meets log(y0 / 2)
-    log_low = np.where(first > 0, log_y[members, np.maximum(first - 1, 0)], log_half + np.log(2))
-    log_high = log_y[members, first]
-    share = np.clip((log_low - log_half) / np.where(log_low > log_high, log_low - log_high, 1.0),
-                    0.0, 1.0)
-    t = np.where(np.isfinite(log_high), low + share * (high - low), 0.5 * (low + high))
-    for _ in range(100):
-        e = w * np.exp(lam * t[:, None])
-        y = e.sum(axis=1).real
-        slope = (e * lam).sum(axis=1).real
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g = np.log(y) - log_half
-            step = g * y / slope                                # Newton on log y(t)
-        above = g > 0
-        low, high = np.where(above, t, low), np.where(above, high, t)
-        newton = t - step
-        inside = (y > 0) & (slope < 0) & (newton >= low) & (newton <= high)
-        t = np.where(inside, newton, 0.5 * (low + high))
-        if np.all(inside & (np.abs(step) <= 1e-13 * t)):
-            break
-    # the engine's state at the crossing: one more Newton step and the derivative
-    x_t, dx_t = system.bolus_response_at(rates, rate_jacobian, dose, d_dose, t)
-    zero_d = np.zeros(dose.shape + (rate_jacobian.shape[2],)) if d_dose is None else d_dose
-    y_ends, dy_ends = _outputs(compiled, expr_values, expr_jacobian, regimen,
-                               np.stack([dose, x_t], axis=1), np.stack([zero_d, dx_t], axis=1))
-    slope = np.einsum("bn,bn->b", np.broadcast_to(C, x_t.shape),
-                      (A @ x_t[:, :, None])[..., 0])
-    if not np.all(slope < 0):
-        raise SimulationError(f"output '{output}' is not falling where it reaches half its value "
-                              "at time 0: the time to half has no derivative")
-    t = t - (y_ends[:, 1, o] - 0.5 * y_ends[:, 0, o]) / slope
-    return t, -(dy_ends[:, 1, o] - 0.5 * dy_ends[:, 0, o]) / slope[:, None]

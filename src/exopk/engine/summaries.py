@@ -1,0 +1,202 @@
+"""Single-dose PK summaries of a linear model, exactly, with their parameter derivatives.
+
+After a bolus ``b`` at time 0 the amounts are ``x(t) = exp(A t) b`` and an output ``y = C x`` is
+a sum of modes ``y(t) = sum_i w_i exp(lam_i t)`` with ``A = V diag(lam) V^-1`` and weights
+``w_i = (C V)_i (V^-1 b)_i`` (:func:`modal_weights`). From there:
+
+* :func:`moments`: ``int x dt = -A_NN^-1 b`` and ``int t x dt = A_NN^-2 b`` on the draining
+  compartments ``N`` (areas, mean residence times, clearances);
+* :func:`modes` and :func:`modal_rates`: eigenvalues with ``d lam_i / dp = (V^-1 dA_p V)_ii``; the
+  terminal rate is the slowest mode present in ``y`` (weight above ``MODE_WEIGHT_FLOOR`` of
+  ``sum |w_i|``), the distribution rate the faster present mode of largest weight;
+* :func:`time_to_half`: the first time ``y`` falls to half its value at 0;
+* :func:`time_of_peak`: the time of the largest value of ``y``.
+
+The times are roots found on the modal sum and finished on the engine's state at the root
+(:meth:`~exopk.engine.linear.LinearSystem.bolus_response_at`); their derivatives follow from the
+implicit function theorem.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exopk.engine.simulation import output_matrix, outputs_from_amounts
+from exopk.errors import SimulationError
+
+__all__ = ["MODE_WEIGHT_FLOOR", "HALVING_GRID_POINTS", "PEAK_GRID_POINTS", "modal_rates",
+           "modal_weights", "modes", "moments", "time_of_peak", "time_to_half"]
+
+MODE_WEIGHT_FLOOR = 1e-6
+HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below half
+_HALVING_FRACTIONS = np.linspace(0.0, 1.0, HALVING_GRID_POINTS)
+PEAK_GRID_POINTS = 256      # log-spaced times searched for the largest value
+_PEAK_FRACTIONS = np.linspace(0.0, 1.0, PEAK_GRID_POINTS)
+
+
+def modes(system, rates: np.ndarray, rate_jacobian: np.ndarray):
+    """Eigenvalues of ``A`` with their parameter derivatives, and the eigenvectors.
+
+    ``d lam_i / dp = (V^-1 dA_p V)[i, i]`` (first-order perturbation of a simple
+    eigenvalue).
+
+    Returns
+    -------
+    lam : ndarray (batch, n)
+    d_lam : ndarray (batch, n, n_parameters)
+    V, V_inv : ndarray (batch, n, n)
+    condition : ndarray (batch,)
+    """
+    lam, V, V_inv, condition = system.decompose(system.matrix(rates))
+    # (V^-1 dA_p V)[i, i] = sum_j d rate_j / dp (V^-1[i, target_j] - V^-1[i, source_j])
+    #                                            V[source_j, i]
+    W = V_inv[:, :, system.targets] - V_inv[:, :, system.sources]              # (B, n, m)
+    weights = W * V[:, system.sources, :].transpose(0, 2, 1)
+    d_lam = weights @ rate_jacobian                                         # (B, n, P)
+    return lam, d_lam, V, V_inv, condition
+
+
+def moments(system, rates: np.ndarray, rate_jacobian: np.ndarray, vector: np.ndarray,
+            d_vector: np.ndarray | None = None, *, fill: float = np.nan):
+    """Zeroth and first time moments of the response to a bolus, over ``[0, inf)``.
+
+    On the draining compartments ``N``, ``int x dt = -A_NN^-1 b`` and
+    ``int t x dt = A_NN^-2 b``; sinks (which never drain) get ``fill`` (NaN by default).
+
+    Parameters
+    ----------
+    system : LinearSystem
+    rates, rate_jacobian : ndarray
+        As for :meth:`~exopk.engine.linear.LinearSystem.solve`.
+    vector : ndarray, shape (batch, n_states)
+        The bolus.
+    d_vector : ndarray, shape (batch, n_states, n_parameters), optional
+        Its parameter derivative.
+
+    Returns
+    -------
+    area, d_area, first_moment, d_first_moment : ndarray
+        ``(batch, n_states)`` and ``(batch, n_states, n_parameters)``.
+    """
+    N = system.draining_index
+    A = system.draining_matrix(rates)
+    batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
+    b = vector[:, N]
+    db = np.zeros((batch, len(N), n_parameters)) if d_vector is None else d_vector[:, N]
+    try:
+        A_inv = np.linalg.inv(A)
+    except np.linalg.LinAlgError:
+        raise SimulationError("the response has no finite area: some compartment never "
+                              "drains") from None
+    area_N = -(A_inv @ b[..., None])[..., 0]                                  # -A^-1 b
+    moment_N = -(A_inv @ area_N[..., None])[..., 0]                           # A^-2 b
+    # d(-A^-1 b) = -A^-1 (dA area + db);  first moment m = -A^-1 area: dm = -A^-1 (dA m + d area)
+    d_area_N = -A_inv @ (system.draining_derivative_times(rate_jacobian, area_N) + db)
+    d_moment_N = -A_inv @ (system.draining_derivative_times(rate_jacobian, moment_N) + d_area_N)
+
+    def full(values_N, shape):
+        out = np.full(shape, fill)
+        out[:, N] = values_N
+        return out
+
+    n = system.n_states
+    return (full(area_N, (batch, n)), full(d_area_N, (batch, n, n_parameters)),
+            full(moment_N, (batch, n)), full(d_moment_N, (batch, n, n_parameters)))
+
+
+def modal_rates(compiled, system, rates, rate_jacobian, dose, output, expr_values, regimen):
+    """Terminal and dominant distribution rate constants of an output, with derivatives."""
+    lam, d_lam, V, V_inv, _ = modes(system, rates, rate_jacobian)
+    o = compiled.model.output_names.index(output)
+    C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
+    weights = modal_weights(C, V, V_inv, dose)
+    magnitude = np.abs(weights)
+    decaying = lam.real < -1e-12 * np.abs(lam.real).max(axis=1, keepdims=True)
+    present = decaying & (magnitude > MODE_WEIGHT_FLOOR * magnitude.sum(axis=1, keepdims=True))
+    if not present.any(axis=1).all():
+        raise SimulationError(f"output '{output}' has no decaying mode: no half-life")
+    members = np.arange(lam.shape[0])
+    # terminal: the slowest present mode; alpha: the present faster mode of largest weight
+    terminal = np.argmax(np.where(present, lam.real, -np.inf), axis=1)
+    faster = present.copy()
+    faster[members, terminal] = False
+    alpha = np.argmax(np.where(faster, magnitude, -np.inf), axis=1)
+    has_alpha = faster.any(axis=1)
+    k_terminal, dk_terminal = -lam[members, terminal].real, -d_lam[members, terminal].real
+    k_alpha = np.where(has_alpha, -lam[members, alpha].real, np.nan)
+    dk_alpha = np.where(has_alpha[:, None], -d_lam[members, alpha].real, np.nan)
+    return k_terminal, dk_terminal, k_alpha, dk_alpha
+
+
+def modal_weights(C, V, V_inv, dose):
+    """``w`` with ``y(t) = sum_i w_i exp(lam_i t)`` after a bolus: ``(C V)_i (V^-1 dose)_i``."""
+    return (C[:, None, :] @ V)[:, 0, :] * (V_inv @ dose[:, :, None])[:, :, 0]
+
+
+def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
+                  expr_jacobian, regimen):
+    """First time at which an output falls to half its value at 0, with its derivatives.
+
+    The crossing is bracketed on a log-spaced grid spanning the model's time scales and
+    found by safeguarded Newton steps on ``log y(t)`` from the modal sum ``y(t) = sum_i w_i
+    exp(lam_i t)``; a last Newton step and the derivative use the engine's state at the crossing
+    (implicit function theorem: ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``).
+    """
+    o = compiled.model.output_names.index(output)
+    A = system.matrix(rates)
+    lam, V, V_inv, _ = system.decompose(A)
+    C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
+    w = modal_weights(C, V, V_inv, dose)                                    # (B, n)
+    with np.errstate(divide="ignore"):
+        log_half = np.log(0.5 * np.maximum(w.sum(axis=1).real, 0.0))
+    if not np.all(np.isfinite(log_half)):
+        raise SimulationError(f"output '{output}' is not positive at time 0: no time to half")
+    speed = np.abs(lam.real)
+    fastest = speed.max(axis=1)
+    slowest = np.where(speed > 1e-12 * fastest[:, None], speed, np.inf).min(axis=1)
+    if not np.all(np.isfinite(slowest)):
+        raise SimulationError(f"output '{output}' does not decay: no time to half")
+    start, end = np.log(1e-4 / fastest), np.log(100.0 / slowest)
+    grid = np.exp(start[:, None] + (end - start)[:, None] * _HALVING_FRACTIONS)   # (B, K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_y = np.log((w[:, None, :] * np.exp(lam[:, None, :] * grid[:, :, None]))
+                       .sum(axis=2).real)
+    below = ~(log_y > log_half[:, None])
+    if not below.any(axis=1).all():
+        raise SimulationError(f"output '{output}' never falls to half its value at time 0")
+    first = below.argmax(axis=1)
+    members = np.arange(len(first))
+    high = grid[members, first]
+    low = np.where(first > 0, grid[members, np.maximum(first - 1, 0)], 0.0)
+    # start where log y, linear between the bracketing grid points, meets log(y0 / 2)
+    log_low = np.where(first > 0, log_y[members, np.maximum(first - 1, 0)], log_half + np.log(2))
+    log_high = log_y[members, first]
+    share = np.clip((log_low - log_half) / np.where(log_low > log_high, log_low - log_high, 1.0),
+                    0.0, 1.0)
+    t = np.where(np.isfinite(log_high), low + share * (high - low), 0.5 * (low + high))
+    for _ in range(100):
+        e = w * np.exp(lam * t[:, None])
+        y = e.sum(axis=1).real
+        slope = (e * lam).sum(axis=1).real
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = np.log(y) - log_half
+            step = g * y / slope                                # Newton on log y(t)
+        above = g > 0
+        low, high = np.where(above, t, low), np.where(above, high, t)
+        newton = t - step
+        inside = (y > 0) & (slope < 0) & (newton >= low) & (newton <= high)
+        t = np.where(inside, newton, 0.5 * (low + high))
+        if np.all(inside & (np.abs(step) <= 1e-13 * t)):
+            break
+    # the engine's state at the crossing: one more Newton step and the derivative
+    x_t, dx_t = system.bolus_response_at(rates, rate_jacobian, dose, d_dose, t)
+    zero_d = np.zeros(dose.shape + (rate_jacobian.shape[2],)) if d_dose is None else d_dose
+    y_ends, dy_ends = outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen,
+                               np.stack([dose, x_t], axis=1), np.stack([zero_d, dx_t], axis=1))
+    slope = np.einsum("bn,bn->b", np.broadcast_to(C, x_t.shape),
+                      (A @ x_t[:, :, None])[..., 0])
+    if not np.all(slope < 0):
+        raise SimulationError(f"output '{output}' is not falling where it reaches half its value "
+                              "at time 0: the time to half has no derivative")
+    t = t - (y_ends[:, 1, o] - 0.5 * y_ends[:, 0, o]) / slope
+    return t, -(dy_ends[:, 1, o] - 0.5 * dy_ends[:, 0, o]) / slope[:, None]
