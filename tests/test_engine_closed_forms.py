@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import exopk
-from exopk.model import Compartment, Model, Output, Parameter, Route, Transfer
 from exopk.engine import compile_model
+from exopk.model import Compartment, Model, Output, Parameter, Route, Transfer
 
 from conftest import DATA
 

@@ -133,6 +133,26 @@ def modal_weights(C, V, V_inv, dose):
     return (C[:, None, :] @ V)[:, 0, :] * (V_inv @ dose[:, :, None])[:, :, 0]
 
 
+def _modal_output(compiled, system, rates, dose, output, expr_values, regimen):
+    """Output index, system matrices ``A``, eigenvalues, output row ``C`` and modal weights."""
+    o = compiled.model.output_names.index(output)
+    A = system.matrix(rates)
+    lam, V, V_inv, _ = system.decompose(A)
+    C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
+    return o, A, lam, C, modal_weights(C, V, V_inv, dose)                    # w: (B, n)
+
+
+def _log_time_span(lam, message):
+    """Logarithms of times spanning the modes: ``1e-4`` of the fastest to 100 of the slowest
+    time constant; ``message`` is raised when nothing decays."""
+    speed = np.abs(lam.real)
+    fastest = speed.max(axis=1)
+    slowest = np.where(speed > 1e-12 * fastest[:, None], speed, np.inf).min(axis=1)
+    if not np.all(np.isfinite(slowest)):
+        raise SimulationError(message)
+    return np.log(1e-4 / fastest), np.log(100.0 / slowest)
+
+
 def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
                   expr_jacobian, regimen):
     """First time at which an output falls to half its value at 0, with its derivatives.
@@ -142,21 +162,12 @@ def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
     exp(lam_i t)``; a last Newton step and the derivative use the engine's state at the crossing
     (implicit function theorem: ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``).
     """
-    o = compiled.model.output_names.index(output)
-    A = system.matrix(rates)
-    lam, V, V_inv, _ = system.decompose(A)
-    C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
-    w = modal_weights(C, V, V_inv, dose)                                    # (B, n)
+    o, A, lam, C, w = _modal_output(compiled, system, rates, dose, output, expr_values, regimen)
     with np.errstate(divide="ignore"):
         log_half = np.log(0.5 * np.maximum(w.sum(axis=1).real, 0.0))
     if not np.all(np.isfinite(log_half)):
         raise SimulationError(f"output '{output}' is not positive at time 0: no time to half")
-    speed = np.abs(lam.real)
-    fastest = speed.max(axis=1)
-    slowest = np.where(speed > 1e-12 * fastest[:, None], speed, np.inf).min(axis=1)
-    if not np.all(np.isfinite(slowest)):
-        raise SimulationError(f"output '{output}' does not decay: no time to half")
-    start, end = np.log(1e-4 / fastest), np.log(100.0 / slowest)
+    start, end = _log_time_span(lam, f"output '{output}' does not decay: no time to half")
     grid = np.exp(start[:, None] + (end - start)[:, None] * _HALVING_FRACTIONS)   # (B, K)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_y = np.log((w[:, None, :] * np.exp(lam[:, None, :] * grid[:, :, None]))
@@ -200,3 +211,68 @@ def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
                               "at time 0: the time to half has no derivative")
     t = t - (y_ends[:, 1, o] - 0.5 * y_ends[:, 0, o]) / slope
     return t, -(dy_ends[:, 1, o] - 0.5 * dy_ends[:, 0, o]) / slope[:, None]
+
+
+def time_of_peak(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
+                 expr_jacobian, regimen):
+    """Time of the largest value of an output after a bolus at 0, with its derivatives.
+
+    ``y(t) = sum_i w_i exp(lam_i t)`` is sampled at 0 and on a log-spaced grid spanning the
+    model's time scales. When the largest sample is at 0 and ``y`` falls from the start
+    (``y'(0) <= 0``), the peak is at 0 and does not move with the parameters. Otherwise the root
+    of ``y'`` between the neighbours of the largest sample is found by safeguarded Newton steps
+    on the modal sum; a last Newton step and the derivative use the engine's state ``x`` at the
+    root (implicit function theorem: ``dt/dp = -(d y'(t)/dp) / y''(t)`` with ``y' = C A x`` and
+    ``d y'/dp = dC/dp A x + C (dA/dp x + A dx/dp)``).
+
+    Returns
+    -------
+    t : ndarray (batch,)
+    dt : ndarray (batch, n_parameters)
+    """
+    o, A, lam, _, w = _modal_output(compiled, system, rates, dose, output, expr_values, regimen)
+    start, end = _log_time_span(lam, f"output '{output}' does not change over time: no peak")
+    grid = np.concatenate([np.zeros((len(start), 1)),
+                           np.exp(start[:, None] + (end - start)[:, None] * _PEAK_FRACTIONS)],
+                          axis=1)                                           # (B, K + 1)
+    y = (w[:, None, :] * np.exp(lam[:, None, :] * grid[:, :, None])).sum(axis=2).real
+    if not np.all(y.max(axis=1) > 0):
+        raise SimulationError(f"output '{output}' is not positive after the dose: no peak")
+    best = y.argmax(axis=1)
+    if np.any(best == grid.shape[1] - 1):
+        raise SimulationError(f"output '{output}' is still rising {np.exp(end).max():g} time "
+                              "units after the dose: no peak")
+    members = np.arange(len(best))
+    at_start = (best == 0) & ((w * lam).sum(axis=1).real <= 0)
+    low = np.where(at_start, 0.0, grid[members, np.maximum(best - 1, 0)])
+    high = np.where(at_start, 0.0, grid[members, best + 1])
+    t = np.where(at_start, 0.0, grid[members, best])
+    for _ in range(100):
+        e = w * np.exp(lam * t[:, None])
+        slope = (e * lam).sum(axis=1).real
+        curvature = (e * lam**2).sum(axis=1).real
+        rising = slope > 0
+        low, high = np.where(rising, t, low), np.where(rising, high, t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = slope / curvature                            # Newton on y'(t)
+        newton = t - step
+        inside = (curvature < 0) & (newton >= low) & (newton <= high)
+        t = np.where(at_start, 0.0, np.where(inside, newton, 0.5 * (low + high)))
+        if np.all(at_start | (inside & (np.abs(step) <= 1e-13 * t))):
+            break
+    # the engine's state at the peak: one more Newton step and the derivative
+    x_t, dx_t = system.bolus_response_at(rates, rate_jacobian, dose, d_dose, t)
+    Ax = (A @ x_t[:, :, None])[..., 0]
+    d_Ax = system.derivative_times(rate_jacobian, x_t) + A @ dx_t
+    AAx = (A @ Ax[:, :, None])[..., 0]
+    y_rates, dy_rates = outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen,
+                                             np.stack([Ax, AAx], axis=1),
+                                             np.stack([d_Ax, np.zeros_like(d_Ax)], axis=1))
+    slope, d_slope, curvature = y_rates[:, 0, o], dy_rates[:, 0, o], y_rates[:, 1, o]
+    if not np.all(at_start | (curvature < 0)):
+        raise SimulationError(f"output '{output}' has no strict maximum where its slope "
+                              "vanishes: the time of peak has no derivative")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(at_start, 0.0, t - slope / curvature)
+        dt = np.where(at_start[:, None], 0.0, -d_slope / curvature[:, None])
+    return t, dt

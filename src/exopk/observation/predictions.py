@@ -24,38 +24,90 @@ kind                       prediction (output ``y``, regimen with total dose ``D
                            transfers named ``"A->B"`` (sources may be ``"A1+A2->B"``):
                            ``100 sum k_AB int x_A dt / D``, e.g. the fraction of an intranasal
                            dose absorbed into blood
+``time_of_peak``           the time of the largest value of ``y`` (0 when ``y`` only falls,
+                           ``ln(ka / ke) / (ka - ke)`` after first-order absorption)
 =========================  ==================================================================
 
-Half-lives come from the model's eigenvalues, not from a curve fit: ``y(t) = sum_i w_i
-exp(lam_i t)`` and a mode is present in ``y`` when ``|w_i|`` exceeds ``MODE_WEIGHT_FLOOR`` of
+Each kind is one entry of :data:`KINDS` (a :class:`Kind`) and one function; the kinds' shared
+work (expressions, dose inputs, the time course, moments, modes) is done once per call by
+:class:`Evaluation`.
+
+The summary mathematics is in :mod:`exopk.engine.summaries`. Half-lives come from the model's
+eigenvalues, not from a curve fit: ``y(t) = sum_i w_i exp(lam_i t)`` and a mode is present in ``y`` when ``|w_i|`` exceeds ``MODE_WEIGHT_FLOOR`` of
 ``sum |w_i|``. Their derivatives use ``d lam_i / dp = (V^-1 dA_p V)_ii``. Where a slow mode's
 weight crosses the floor, the terminal and distribution half-lives jump from one mode to
 another: they are discontinuous in the parameters there (a sampler sees a cliff). The time to
 half is continuous and differentiable (``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``), so it
 is the prediction behind a reported half-life whose phase is not stated.
 
-Summaries other than ``value`` need a linear model and a regimen of boluses given at time 0
-(the published summaries are single-dose quantities).
+Summaries (every kind but ``value`` and ``fraction_cleared``) need a linear model and a regimen
+of boluses given at time 0 (the published summaries are single-dose quantities).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 
 from exopk.dosing import Regimen
 from exopk.engine.linear import LinearInput
 from exopk.engine.simulation import dose_inputs, outputs_from_amounts, respond
-from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, modal_rates, moments, time_to_half)
+from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, modal_rates, moments, time_of_peak,
+                                    time_to_half)
 from exopk.errors import SimulationError
 
-__all__ = ["Request", "predict", "KINDS", "MODE_WEIGHT_FLOOR"]
+__all__ = ["Evaluation", "Kind", "KINDS", "MODE_WEIGHT_FLOOR", "Request", "predict"]
 
-KINDS = ("value", "auc_to", "auc", "mrt", "clearance", "vss", "elimination_rate", "half_life",
-         "half_life_alpha", "time_to_half", "volume_terminal", "fraction_cleared",
-         "transfer_fraction")
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of prediction: its function, what a request of it carries, what evidence it explains.
+
+    Adding a kind is one :class:`Kind` entry in :data:`KINDS` and its function. Guidelines for
+    implementers:
+
+    1. ``name`` is the identifier used in :class:`Request` and in result files (lowercase words
+       joined by ``_``); document the kind in the table of the module docstring.
+    2. ``compute(evaluation, request)`` returns ``(value, derivative)``: ``value`` of shape
+       (batch,), and ``derivative`` of shape (batch, n_parameters), exact (closed form, implicit
+       differentiation or the engine's sensitivities, never finite differences). Without
+       ``evaluation.gradients`` the derivative may be None or have no columns; it is not read.
+    3. Take shared work from the :class:`Evaluation` (its expression values, dose inputs, time
+       courses, moments, modes); add a cached quantity there only when two kinds share it.
+    4. ``timed``: a request carries a time (``Request.time``); checked when the request is made.
+       ``course`` and ``course_times``: the time course the kind reads (``"value"``, the
+       response, or ``"area"``, its running integral) and at which times; all kinds reading a
+       course share one solve over the union of their times.
+    5. ``summary``: a single-dose summary, defined for linear models and boluses at time 0;
+       checked before ``compute`` is called. ``target``: ``"output"`` (the request names an
+       output; checked) or ``"transfers"`` (the function checks its own target).
+    6. ``quantities`` and ``units``: the evidence quantities (:data:`exopk.data.schema.QUANTITIES`
+       or ``other:`` names) the kind explains and the canonical record units comparable with it
+       directly; :func:`exopk.observation.build_observations` reads them. When a quantity is
+       explained by a timed and an untimed kind, a record with a time uses the timed one.
+    7. Raise :class:`~exopk.errors.SimulationError` naming the output when the prediction does
+       not exist for the model or parameters (no decay, no peak); never return NaN silently.
+    8. ``unusable(model, route, output)``, optional: why the kind cannot explain a record of
+       ``output`` after a bolus by ``route`` (a reason, or None); such records are set aside
+       with the reason instead of becoming observations.
+    9. Test the kind against a closed form and its derivative against finite differences.
+    """
+
+    name: str
+    compute: Callable[["Evaluation", "Request"], tuple]
+    timed: bool = False
+    summary: bool = True
+    target: str = "output"
+    course: str | None = None
+    course_times: Callable[["Request"], tuple] | None = None
+    quantities: tuple[str, ...] = ()
+    units: frozenset[str] = frozenset()
+    unusable: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -68,9 +120,137 @@ class Request:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise SimulationError(f"unknown prediction kind '{self.kind}'; known: {', '.join(KINDS)}")
-        if (self.kind in ("value", "auc_to", "fraction_cleared")) != (self.time is not None):
-            raise SimulationError(f"prediction '{self.kind}' {'needs' if self.time is None else 'takes no'} a time")
+            raise SimulationError(f"unknown prediction kind '{self.kind}'; known: "
+                                  f"{', '.join(KINDS)}")
+        if KINDS[self.kind].timed != (self.time is not None):
+            raise SimulationError(f"prediction '{self.kind}' "
+                                  f"{'needs a' if self.time is None else 'takes no'} time")
+
+
+class Evaluation:
+    """The work the kinds of one :func:`predict` call share, each piece done on first use.
+
+    Attributes
+    ----------
+    compiled : CompiledModel
+    regimen : Regimen
+    requests : list of Request
+        The distinct requests of the call.
+    gradients : bool
+    values, jacobian : ndarray
+        Expression values and Jacobian (:meth:`CompiledModel.evaluate_expressions`; the
+        Jacobian is None when neither gradients nor a saturable model need it).
+    inputs : list of LinearInput
+        The regimen's doses as linear inputs.
+    """
+
+    def __init__(self, compiled, theta, regimen, requests, gradients):
+        self.compiled, self.regimen, self.requests = compiled, regimen, requests
+        self.gradients = gradients
+        # saturable models always need the Jacobian: their ODE solver uses it
+        self.values, self.jacobian = compiled.evaluate_expressions(
+            theta, derivatives=gradients or bool(compiled.saturable))
+        self.inputs = dose_inputs(compiled, regimen, self.values,
+                                  self.jacobian if gradients else None)
+        self._courses = {}
+        self._modal = {}
+
+    def output_index(self, output: str) -> int:
+        return self.compiled.model.output_names.index(output)
+
+    # -- time courses --------------------------------------------------------------------------
+    def at(self, course: str, output: str, time: float):
+        """``(y, dy)`` of a time course of ``output`` at ``time`` (``dy`` None without
+        gradients for the ``value`` course)."""
+        if course not in self._courses:
+            times = sorted({t for r in self.requests if KINDS[r.kind].course == course
+                            for t in KINDS[r.kind].course_times(r)})
+            self._courses[course] = (times, *self._solve_course(course, np.array(times)))
+        times, outputs, d_outputs = self._courses[course]
+        k, o = times.index(time), self.output_index(output)
+        return outputs[:, k, o], None if d_outputs is None else d_outputs[:, k, o]
+
+    def _solve_course(self, course, times):
+        if course == "value":
+            outputs, d_outputs, _, _, _ = respond(self.compiled, self.values, self.jacobian,
+                                                  self.inputs, times, self.regimen,
+                                                  gradients=self.gradients)
+            return outputs, d_outputs
+        steps = [LinearInput("step", 0.0, self.dose, self.d_dose)]
+        x, dx = self.system.solve(self.rates, steps, times, rate_jacobian=self.rate_jacobian)
+        return outputs_from_amounts(self.compiled, self.values, self.summary_jacobian,
+                                    self.regimen, x, dx)
+
+    # -- single-dose summaries -----------------------------------------------------------------
+    def check_single_dose(self):
+        """Summaries need a linear model and boluses given at time 0."""
+        if not self.compiled.model.is_linear:
+            raise SimulationError("PK summaries need a linear model (no saturable transfers)")
+        if any(d.time != 0 or d.duration > 0 or d.steady_state_interval
+               for d in self.regimen.doses):
+            raise SimulationError("PK summaries are defined for boluses given at time 0")
+
+    @cached_property
+    def summary_jacobian(self):
+        """The expression Jacobian, or one without columns when no gradients are asked for."""
+        return self.jacobian if self.gradients else np.zeros(self.values.shape + (0,))
+
+    @cached_property
+    def system(self):
+        return self.compiled.linear_system
+
+    @cached_property
+    def rates(self):
+        return self.values[:, self.compiled.rate_rows]
+
+    @cached_property
+    def rate_jacobian(self):
+        return self.summary_jacobian[:, self.compiled.rate_rows, :]
+
+    @cached_property
+    def dose(self):
+        """The summed bolus vector (batch, n_states)."""
+        return sum(i.vector for i in self.inputs)
+
+    @cached_property
+    def d_dose(self):
+        if not any(i.jacobian is not None for i in self.inputs):
+            return None
+        return sum(i.jacobian for i in self.inputs if i.jacobian is not None)
+
+    @cached_property
+    def state_moments(self):
+        """Areas and first moments of every compartment (0 for sinks), with derivatives."""
+        return moments(self.system, self.rates, self.rate_jacobian, self.dose, self.d_dose,
+                       fill=0.0)
+
+    @cached_property
+    def _output_moments(self):
+        a, da, m, dm = self.state_moments
+
+        def as_output(amounts, d_amounts):
+            return outputs_from_amounts(self.compiled, self.values, self.summary_jacobian,
+                                        self.regimen, amounts[:, None], d_amounts[:, None])
+        return as_output(a, da), as_output(m, dm)
+
+    def output_moments(self, output: str):
+        """``(auc, d_auc, first, d_first)``: area and first moment of ``output`` over
+        ``[0, inf)``."""
+        if not self.compiled.output_drains[self.output_index(output)]:
+            raise SimulationError(f"output '{output}' includes a compartment that never drains, so "
+                                  "its area under the curve is infinite")
+        area, moment = self._output_moments
+        o = self.output_index(output)
+        return area[0][:, 0, o], area[1][:, 0, o], moment[0][:, 0, o], moment[1][:, 0, o]
+
+    def modal_rates(self, output: str):
+        """``(k_terminal, dk_terminal, k_alpha, dk_alpha)`` of ``output``
+        (:func:`exopk.engine.summaries.modal_rates`)."""
+        if output not in self._modal:
+            self._modal[output] = modal_rates(self.compiled, self.system, self.rates,
+                                              self.rate_jacobian, self.dose, output, self.values,
+                                              self.regimen)
+        return self._modal[output]
 
 
 def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Request], *,
@@ -80,6 +260,7 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
     Parameters
     ----------
     compiled : CompiledModel
+        From :func:`exopk.engine.compile_model`.
     theta : ndarray, shape (batch, n_parameters)
     regimen : Regimen
     requests : list of Request
@@ -89,11 +270,27 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
     -------
     values : ndarray, shape (batch, n_requests)
     jacobian : ndarray, shape (batch, n_requests, n_parameters), or None
+
+    Examples
+    --------
+    One compartment (``CL = 0.5`` mL/min, ``V = 2`` mL) after an IV bolus: the plasma %ID at
+    10 min is ``100 exp(-10 CL / V)`` and the area of the concentration is ``D / CL``.
+
+    >>> import numpy as np, exopk
+    >>> from exopk.engine import compile_model
+    >>> from exopk.observation import Request, predict
+    >>> compiled = compile_model(exopk.load_model(exopk.model_path("m0_one_compartment")))
+    >>> theta = compiled.parameter_matrix({"CL": 0.5, "V_plasma": 2.0})
+    >>> requests = [Request("value", "plasma_percent_id", 10.0),
+    ...             Request("auc", "plasma_concentration")]
+    >>> values, _ = predict(compiled, theta, exopk.Regimen.bolus("iv", 100.0), requests)
+    >>> np.allclose(values[0], [100 * np.exp(-2.5), 100 / 0.5])
+    True
     """
     batch, P = theta.shape
     names = compiled.model.output_names
     for r in requests:
-        if r.kind == "transfer_fraction":
+        if KINDS[r.kind].target == "transfers":
             _transfers(compiled, r.output)
         elif r.output not in names:
             raise SimulationError(f"model '{compiled.model.name}' has no output '{r.output}'")
@@ -101,138 +298,106 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
     requests = list(dict.fromkeys(asked))   # identical requests are computed once
     values = np.full((batch, len(requests)), np.nan)
     jacobian = np.zeros((batch, len(requests), P)) if gradients else None
+    evaluation = Evaluation(compiled, theta, regimen, requests, gradients)
+    if any(KINDS[r.kind].summary for r in requests):
+        evaluation.check_single_dose()
+    for i, r in enumerate(requests):
+        value, derivative = KINDS[r.kind].compute(evaluation, r)
+        values[:, i] = value
+        if jacobian is not None and derivative is not None:
+            jacobian[:, i] = derivative
     index = {r: i for i, r in enumerate(requests)}
-
-    timed = sorted({r.time for r in requests if r.kind in ("value", "fraction_cleared")} |
-                   ({0.0} if any(r.kind == "fraction_cleared" for r in requests) else set()))
-    # expressions and dose inputs are shared by values and summaries (saturable models always
-    # need the Jacobian: their ODE solver uses it)
-    expr_values, expr_jacobian = compiled.evaluate_expressions(
-        theta, derivatives=gradients or bool(compiled.saturable))
-    inputs = dose_inputs(compiled, regimen, expr_values, expr_jacobian if gradients else None)
-    if timed:
-        outputs, d_outputs, _, _, _ = respond(compiled, expr_values, expr_jacobian, inputs,
-                                              np.array(timed), regimen, gradients=gradients)
-        for r in requests:
-            if r.kind not in ("value", "fraction_cleared"):
-                continue
-            o = names.index(r.output)
-            y = outputs[:, timed.index(r.time), o]
-            dy = d_outputs[:, timed.index(r.time), o] if gradients else None
-            if r.kind == "value":
-                _store(values, jacobian, index[r], y, dy)
-            else:
-                y0 = outputs[:, timed.index(0.0), o]
-                dy0 = d_outputs[:, timed.index(0.0), o] if gradients else None
-                _store(values, jacobian, index[r], 100 * (1 - y / y0),
-                       None if dy is None else -100 * (dy * y0[:, None] - y[:, None] * dy0)
-                       / (y0**2)[:, None])
-
-    summaries = [r for r in requests if r.kind not in ("value", "fraction_cleared")]
-    if summaries:
-        # without gradients, summaries run on an empty (zero-column) Jacobian
-        _summaries(compiled, expr_values, expr_jacobian if gradients else
-                   np.zeros(expr_values.shape + (0,)), inputs, regimen, summaries, index,
-                   values, jacobian)
     order = [index[r] for r in asked]
     return values[:, order], None if jacobian is None else jacobian[:, order]
 
 
-def _store(values, jacobian, i, value, derivative):
-    values[:, i] = value
-    if jacobian is not None and derivative is not None:
-        jacobian[:, i] = derivative
+# -- the kinds -------------------------------------------------------------------------------
+def _value(ev, r):
+    return ev.at("value", r.output, r.time)
 
 
-def _summaries(compiled, expr_values, expr_jacobian, inputs, regimen, requests, index, values,
-               jacobian):
-    if not compiled.model.is_linear:
-        raise SimulationError("PK summaries need a linear model (no saturable transfers)")
-    if any(d.time != 0 or d.duration > 0 or d.steady_state_interval for d in regimen.doses):
-        raise SimulationError("PK summaries are defined for boluses given at time 0")
-    names = compiled.model.output_names
-    rates = expr_values[:, compiled.rate_rows]
-    rate_jacobian = expr_jacobian[:, compiled.rate_rows, :]
-    system = compiled.linear_system
-    dose = sum(i.vector for i in inputs)
-    d_dose = sum(i.jacobian for i in inputs if i.jacobian is not None) \
-        if any(i.jacobian is not None for i in inputs) else None
-    D = regimen.total_amount
+def _fraction_cleared(ev, r):
+    y, dy = ev.at("value", r.output, r.time)
+    y0, dy0 = ev.at("value", r.output, 0.0)
+    return 100 * (1 - y / y0), None if dy is None else \
+        -100 * (dy * y0[:, None] - y[:, None] * dy0) / (y0**2)[:, None]
 
-    def as_output(amounts, d_amounts):
-        """Output-space values (B, 1, O) and derivatives (B, 1, O, P) of state quantities."""
-        return outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen, amounts[:, None],
-                        d_amounts[:, None])
 
-    needs_moments = {r.output for r in requests if r.kind in (
-        "auc", "mrt", "clearance", "vss", "volume_terminal")}
-    area = moment = None
-    if needs_moments or any(r.kind == "transfer_fraction" for r in requests):
-        _check_no_sinks(compiled, needs_moments)
-        a, da, m, dm = moments(system, rates, rate_jacobian, dose, d_dose, fill=0.0)
-        area = as_output(a, da)
-        moment = as_output(m, dm)
+def _auc_to(ev, r):
+    return ev.at("area", r.output, r.time)
 
-    auc_times = sorted({r.time for r in requests if r.kind == "auc_to"})
-    if auc_times:
-        steps = [LinearInput("step", 0.0, dose, d_dose)]
-        x, dx = system.solve(rates, steps, np.array(auc_times), rate_jacobian=rate_jacobian)
-        auc_to, d_auc_to = outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen, x, dx)
 
-    modal = {r.output for r in requests if r.kind in (
-        "elimination_rate", "half_life", "half_life_alpha", "volume_terminal")}
-    rates_by_output = {o: modal_rates(compiled, system, rates, rate_jacobian, dose, o,
-                                       expr_values, regimen) for o in modal}
+def _auc(ev, r):
+    auc, d_auc, _, _ = ev.output_moments(r.output)
+    return auc, d_auc
 
-    halving = {r.output: time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose,
-                                       r.output, expr_values, expr_jacobian, regimen)
-               for r in requests if r.kind == "time_to_half"}
 
-    for r in requests:
-        i = index[r]
-        if r.kind == "time_to_half":
-            _store(values, jacobian, i, *halving[r.output])
-            continue
-        if r.kind == "transfer_fraction":
-            share, d_share = 0.0, 0.0
-            for j, source in _transfers(compiled, r.output):
-                share = share + rates[:, j] * a[:, source]
-                d_share = d_share + rate_jacobian[:, j] * a[:, source, None] \
-                    + rates[:, j, None] * da[:, source]
-            _store(values, jacobian, i, 100 * share / D, 100 * d_share / D)
-            continue
-        o = names.index(r.output)
-        if r.kind == "auc_to":
-            t = auc_times.index(r.time)
-            _store(values, jacobian, i, auc_to[:, t, o], d_auc_to[:, t, o])
-            continue
-        if r.kind in ("elimination_rate", "half_life", "half_life_alpha"):
-            k_terminal, dk_terminal, k_alpha, dk_alpha = rates_by_output[r.output]
-            k, dk = (k_alpha, dk_alpha) if r.kind == "half_life_alpha" else (k_terminal, dk_terminal)
-            if r.kind == "elimination_rate":
-                _store(values, jacobian, i, k, dk)
-            else:
-                _store(values, jacobian, i, math.log(2) / k, -math.log(2) * dk / (k**2)[:, None])
-            continue
-        auc, d_auc = area[0][:, 0, o], area[1][:, 0, o]
-        first, d_first = moment[0][:, 0, o], moment[1][:, 0, o]
-        mrt = first / auc
-        d_mrt = (d_first * auc[:, None] - first[:, None] * d_auc) / (auc**2)[:, None]
-        clearance = D / auc
-        d_clearance = -D * d_auc / (auc**2)[:, None]
-        if r.kind == "auc":
-            _store(values, jacobian, i, auc, d_auc)
-        elif r.kind == "mrt":
-            _store(values, jacobian, i, mrt, d_mrt)
-        elif r.kind == "clearance":
-            _store(values, jacobian, i, clearance, d_clearance)
-        elif r.kind == "vss":
-            _store(values, jacobian, i, clearance * mrt,
-                   d_clearance * mrt[:, None] + clearance[:, None] * d_mrt)
-        elif r.kind == "volume_terminal":
-            k, dk = rates_by_output[r.output][:2]
-            _store(values, jacobian, i, clearance / k,
-                   (d_clearance * k[:, None] - clearance[:, None] * dk) / (k**2)[:, None])
+def _mrt(ev, r):
+    auc, d_auc, first, d_first = ev.output_moments(r.output)
+    return first / auc, (d_first * auc[:, None] - first[:, None] * d_auc) / (auc**2)[:, None]
+
+
+def _clearance(ev, r):
+    D = ev.regimen.total_amount
+    auc, d_auc, _, _ = ev.output_moments(r.output)
+    return D / auc, -D * d_auc / (auc**2)[:, None]
+
+
+def _vss(ev, r):
+    clearance, d_clearance = _clearance(ev, r)
+    mrt, d_mrt = _mrt(ev, r)
+    return clearance * mrt, d_clearance * mrt[:, None] + clearance[:, None] * d_mrt
+
+
+def _volume_terminal(ev, r):
+    clearance, d_clearance = _clearance(ev, r)
+    k, dk = ev.modal_rates(r.output)[:2]
+    return clearance / k, (d_clearance * k[:, None] - clearance[:, None] * dk) / (k**2)[:, None]
+
+
+def _elimination_rate(ev, r):
+    return ev.modal_rates(r.output)[:2]
+
+
+def _half_life(ev, r):
+    k, dk = ev.modal_rates(r.output)[:2]
+    return math.log(2) / k, -math.log(2) * dk / (k**2)[:, None]
+
+
+def _half_life_alpha(ev, r):
+    k, dk = ev.modal_rates(r.output)[2:]
+    return math.log(2) / k, -math.log(2) * dk / (k**2)[:, None]
+
+
+def _time_to_half(ev, r):
+    return time_to_half(ev.compiled, ev.system, ev.rates, ev.rate_jacobian, ev.dose, ev.d_dose,
+                        r.output, ev.values, ev.summary_jacobian, ev.regimen)
+
+
+def _time_of_peak(ev, r):
+    return time_of_peak(ev.compiled, ev.system, ev.rates, ev.rate_jacobian, ev.dose, ev.d_dose,
+                        r.output, ev.values, ev.summary_jacobian, ev.regimen)
+
+
+def _peak_at_dosing(model, route, output):
+    """A bolus landing in a compartment the output reads makes the output peak at time 0."""
+    landing = set(model.route(route).targets) & set(model.outputs[
+        model.output_names.index(output)].compartments)
+    if landing:
+        return (f"the bolus by route '{route}' lands in {', '.join(sorted(landing))}, which output "
+                f"'{output}' reads: its time of peak is 0 for every parameter set")
+    return None
+
+
+def _transfer_fraction(ev, r):
+    a, da, _, _ = ev.state_moments
+    share, d_share = 0.0, 0.0
+    for j, source in _transfers(ev.compiled, r.output):
+        share = share + ev.rates[:, j] * a[:, source]
+        d_share = d_share + ev.rate_jacobian[:, j] * a[:, source, None] \
+            + ev.rates[:, j, None] * da[:, source]
+    D = ev.regimen.total_amount
+    return 100 * share / D, 100 * d_share / D
 
 
 def _transfers(compiled, text):
@@ -251,9 +416,35 @@ def _transfers(compiled, text):
     return pairs
 
 
-def _check_no_sinks(compiled, outputs):
-    """Areas are infinite for outputs that read a compartment which never drains."""
-    for name in outputs:
-        if not compiled.output_drains[compiled.model.output_names.index(name)]:
-            raise SimulationError(f"output '{name}' includes a compartment that never drains, so "
-                                  "its area under the curve is infinite")
+_MINUTES = frozenset({"min"})
+_VOLUMES = frozenset({"mL"})
+_AREAS = frozenset({"%ID*min/mL", "%ID*min/g"})
+
+KINDS = MappingProxyType({kind.name: kind for kind in (
+    Kind("value", _value, timed=True, summary=False, course="value",
+         course_times=lambda r: (r.time,),
+         quantities=("percent_id_per_organ", "percent_id_per_g", "concentration"),
+         units=frozenset({"%ID/organ", "%ID/g", "%ID/mL", "%ID"})),
+    Kind("auc_to", _auc_to, timed=True, course="area", course_times=lambda r: (r.time,),
+         quantities=("auc",), units=_AREAS),
+    Kind("auc", _auc, quantities=("auc",), units=_AREAS),
+    Kind("mrt", _mrt, quantities=("mrt", "mrt_inf", "other:nasal_mucociliary_transit_time"),
+         units=_MINUTES),
+    Kind("clearance", _clearance, quantities=("clearance",), units=frozenset({"mL/min"})),
+    Kind("vss", _vss, quantities=("vss",), units=_VOLUMES),
+    Kind("elimination_rate", _elimination_rate, quantities=("elimination_rate_constant",),
+         units=frozenset({"min^-1"})),
+    Kind("half_life", _half_life, quantities=("half_life_beta",), units=_MINUTES),
+    Kind("half_life_alpha", _half_life_alpha, quantities=("half_life_alpha",), units=_MINUTES),
+    Kind("time_to_half", _time_to_half, quantities=("half_life",), units=_MINUTES),
+    Kind("volume_terminal", _volume_terminal, quantities=("volume_of_distribution",),
+         units=_VOLUMES),
+    Kind("fraction_cleared", _fraction_cleared, timed=True, summary=False, course="value",
+         course_times=lambda r: (r.time, 0.0), quantities=("fraction_cleared",),
+         units=frozenset({"%"})),
+    Kind("transfer_fraction", _transfer_fraction, target="transfers",
+         quantities=("other:fraction_of_in_dose_to_blood",), units=frozenset({"%"})),
+    Kind("time_of_peak", _time_of_peak, quantities=("time_of_peak",), units=_MINUTES,
+         unusable=_peak_at_dosing),
+)})
+"""The prediction kinds by name (see :class:`Kind` for how to add one)."""

@@ -3,8 +3,10 @@
 Each usable record of an evidence dataset (:func:`exopk.data.load` or :func:`exopk.data.read_csv`)
 becomes an :class:`Observation`, or is set aside with the reason (never silently):
 
-* **What is predicted.** ``quantity`` picks the prediction kind (see
-  :mod:`exopk.observation.predictions`) and ``matrix`` the model output, by these conventions
+* **What is predicted.** ``quantity`` picks the prediction kind (the kinds that list it in their
+  ``quantities``, see :data:`exopk.observation.predictions.KINDS`; a record with a sampling
+  time takes the timed one, so an ``auc`` with a time is an ``auc_to``) and ``matrix`` the model
+  output, by these conventions
   (two proxy readouts of the nasal module are mapped too: the share of an intranasal dose
   reaching blood is the ``transfer_fraction`` of the depot-to-circulation transfers, and a nasal
   mucociliary transit time is compared with the mean residence time of ``nasal_percent_id``):
@@ -42,32 +44,17 @@ import numpy as np
 
 from exopk.dosing import Regimen
 from exopk.errors import SimulationError
-from exopk.observation.predictions import Request
+from exopk.observation.predictions import KINDS, Kind, Request
 
-__all__ = ["ErrorModel", "Observation", "Skipped", "build_observations", "QUANTITY_KINDS",
-           "ROUTES"]
+__all__ = ["ErrorModel", "Observation", "Skipped", "build_observations", "kinds_for", "ROUTES"]
 
-QUANTITY_KINDS = {
-    "half_life": "time_to_half", "half_life_beta": "half_life",
-    "half_life_alpha": "half_life_alpha",
-    "elimination_rate_constant": "elimination_rate", "clearance": "clearance", "auc": "auc",
-    "mrt": "mrt", "mrt_inf": "mrt", "vss": "vss", "volume_of_distribution": "volume_terminal",
-    "percent_id_per_organ": "value", "percent_id_per_g": "value", "concentration": "value",
-    "fraction_cleared": "fraction_cleared",
-    # proxy readouts of the intranasal module
-    "other:fraction_of_in_dose_to_blood": "transfer_fraction",
-    "other:nasal_mucociliary_transit_time": "mrt",
-}
 ROUTES = {"iv": "iv", "in": "intranasal"}
 CIRCULATION = ("plasma", "serum", "blood", "circulation")
-# canonical record units a prediction can be compared with directly (amounts are %ID)
-_UNITS = {
-    "half_life": {"min"}, "half_life_alpha": {"min"}, "time_to_half": {"min"},
-    "elimination_rate": {"min^-1"},
-    "clearance": {"mL/min"}, "mrt": {"min"}, "vss": {"mL"}, "volume_terminal": {"mL"},
-    "auc": {"%ID*min/mL", "%ID*min/g"}, "fraction_cleared": {"%"},
-    "value": {"%ID/organ", "%ID/g", "%ID/mL", "%ID"}, "transfer_fraction": {"%"},
-}
+
+
+def kinds_for(quantity: str) -> tuple[Kind, ...]:
+    """The prediction kinds that explain an evidence ``quantity``."""
+    return tuple(kind for kind in KINDS.values() if quantity in kind.quantities)
 DESIGN_DOSE = 100.0
 
 
@@ -183,8 +170,8 @@ def _output_for(model, matrix, quantity, kind, signal, overrides):
                     and not o.include_endogenous:
                 return o.name
         return None
-    suffix = {"percent_id_per_organ": "percent_id", "percent_id_per_g": "percent_id_per_g"}.get(
-        quantity, "percent_id_per_g" if quantity == "auc" else None)
+    suffix = {"percent_id_per_organ": "percent_id", "percent_id_per_g": "percent_id_per_g",
+              "auc": "percent_id_per_g", "time_of_peak": "percent_id"}.get(quantity)
     if suffix is None:
         return None
     for name in ((f"{matrix}_label_{suffix}", f"{matrix}_{suffix}") if signal == "label"
@@ -232,31 +219,34 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
         quantity, statistic = _text(r, "quantity"), _text(r, "statistic")
         if statistic in ("ci95_low", "ci95_high"):
             continue  # folded into the point row they accompany
-        kind = QUANTITY_KINDS.get(quantity)
-        if kind is None:
+        kinds = kinds_for(quantity)
+        if not kinds:
             skip(f"quantity '{quantity}' has no observation model")
             continue
         route = ROUTES.get(_text(r, "route"))
         if route is None or route not in [x.name for x in model.routes]:
             skip(f"route '{_text(r, 'route')}' is not a route of model '{model.name}'")
             continue
+        time = float(r["time_min"])
+        kind = next((k for k in kinds if k.timed == np.isfinite(time)), kinds[0])
         unit = _text(r, "unit_canonical")
-        if unit not in _UNITS[kind]:
+        if unit not in kind.units:
             skip(f"unit '{_text(r, 'unit')}' cannot be compared with a %ID-based prediction")
             continue
         matrix = _text(r, "matrix")
-        output = _output_for(model, matrix, quantity, kind, signal, overrides)
+        output = _output_for(model, matrix, quantity, kind.name, signal, overrides)
         if output is None:
             skip(f"model '{model.name}' has no output for matrix '{matrix}' and quantity "
                  f"'{quantity}'")
             continue
-        time = float(r["time_min"])
-        timed = kind in ("value", "fraction_cleared") or (kind == "auc" and np.isfinite(time))
-        if timed and not np.isfinite(time):
+        if kind.timed and not np.isfinite(time):
             skip("no sampling time")
             continue
-        request = Request("auc_to" if kind == "auc" and timed else kind, output,
-                          time if timed else None)
+        reason = kind.unusable and kind.unusable(model, route, output)
+        if reason:
+            skip(reason)
+            continue
+        request = Request(kind.name, output, time if kind.timed else None)
         value = float(r["value_canonical"])
         upper, censoring = math.nan, "none"
         sigma = error_model.sigma_log(value, float(r["error_canonical"]), _text(r, "error_type"),
