@@ -1,8 +1,10 @@
-"""NONMEM-style event tables (doses and observations) and the dose list they describe."""
+"""NONMEM-style event tables (doses and observations), the doses they describe, and the
+regimen each subject received."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,8 +14,9 @@ from exopk.data.fields import parse_number
 from exopk.data.problems import ProblemCollector
 from exopk.data.table import Table, parse_table, read_text
 from exopk.data.units import to_minutes
+from exopk.dosing import Dose, Regimen
 
-__all__ = ["read_events", "expand_doses", "DoseRecord"]
+__all__ = ["read_events", "expand_doses", "regimens", "DoseRecord"]
 
 _REQUIRED = ("time", "amt", "cmt", "dv", "evid")
 _OPTIONAL = ("id", "mdv", "rate", "ii", "addl", "ss")
@@ -251,3 +254,71 @@ def expand_doses(events: xr.Dataset) -> list[DoseRecord]:
                 duration_min=duration, line=line))
     problems.raise_if_any()
     return sorted(doses, key=lambda d: (d.id, d.time_min, d.line))
+
+
+def regimens(events: xr.Dataset, routes: Mapping, *, route_column: str | None = None,
+             time_unit: str = "min") -> dict[float, Regimen]:
+    """The regimen each subject of an event table received.
+
+    Every dose of :func:`expand_doses` (ADDL repeats spelt out) becomes a :class:`~exopk.Dose`:
+    a bolus, or with ``RATE > 0`` a zero-order infusion of duration ``AMT / RATE``. Its route is
+    ``routes[CMT]``, or with ``route_column`` ``routes[value of that column]``.
+
+    Parameters
+    ----------
+    events : xarray.Dataset
+        From :func:`read_events`.
+    routes : mapping
+        Compartment number (``CMT``), or value of ``route_column``, -> route name of the model.
+    route_column : str, optional
+        A column of the table naming each dose's route (lowercase, as :func:`read_events` keeps
+        extra columns).
+    time_unit : str, default "min"
+        The model's time unit, which dose times and durations are given in.
+
+    Returns
+    -------
+    dict
+        Subject (``ID``) -> :class:`~exopk.Regimen`, in the order of the subjects' first dose.
+
+    Raises
+    ------
+    exopk.data.DataValidationError
+        A dose whose CMT or route value has no route in ``routes`` (naming its line and column),
+        or a dose at steady state (see :func:`expand_doses`).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from exopk.data import read_events, regimens
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.csv"
+    >>> _ = path.write_text("ID,TIME,AMT,CMT,DV,EVID,RATE,II,ADDL\\n"
+    ...                     "1,0,100,1,.,1,.,12,1\\n1,1,50,2,.,1,25,.,.\\n")
+    >>> for dose in regimens(read_events(path), {1: "oral", 2: "iv"})[1].doses:
+    ...     print(dose.route, dose.amount, dose.time, dose.duration)
+    oral 100.0 0.0 0.0
+    iv 50.0 60.0 120.0
+    oral 100.0 720.0 0.0
+    """
+    per_minute = 1.0 / to_minutes(1.0, time_unit)
+    problems = ProblemCollector(events.attrs["source_file"])
+    if route_column is not None and route_column not in events:
+        problems.add(f"no column {route_column!r} naming the routes", column=route_column)
+        problems.raise_if_any()
+    keys = {}
+    if route_column is not None:
+        keys = dict(zip(events["line"].values.tolist(), events[route_column].values.tolist()))
+    by_subject: dict[float, list[Dose]] = {}
+    for dose in expand_doses(events):
+        key = keys[dose.line] if route_column is not None else dose.compartment
+        route = routes.get(key)
+        if route is None:
+            column = route_column if route_column is not None else "CMT"
+            problems.add(f"{column} {key!r} has no route; routes are given for "
+                         f"{', '.join(repr(k) for k in routes) or 'nothing'}",
+                         row=dose.line, column=column)
+            continue
+        by_subject.setdefault(dose.id, []).append(
+            Dose(route, dose.amount, dose.time_min * per_minute, dose.duration_min * per_minute))
+    problems.raise_if_any()
+    return {subject: Regimen(tuple(doses)) for subject, doses in by_subject.items()}

@@ -1,0 +1,99 @@
+"""The observations of a NONMEM-style event table: each subject's DV rows as a time course.
+
+Every observation record (``EVID 0``, ``MDV 0``) becomes an :class:`~exopk.observation.Observation`
+of kind ``value``: the model output at the record's time, under the regimen that subject received
+(:func:`exopk.data.regimens`), log-normal around the prediction with the given log-scale
+standard deviation. A :class:`~exopk.observation.Likelihood` groups observations by regimen, so
+the subjects' time courses enter a fit as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from exopk.data.events import regimens
+from exopk.data.problems import ProblemCollector
+from exopk.data.units import to_minutes
+from exopk.observation.predictions import Request
+from exopk.observation.records import Observation
+
+__all__ = ["event_observations"]
+
+
+def event_observations(events: xr.Dataset, model, routes: Mapping, *, output: str | None = None,
+                       output_column: str | None = None, route_column: str | None = None,
+                       sigma_log: float = 0.0) -> list[Observation]:
+    """Observations of the DV rows of an event table, each under its subject's regimen.
+
+    Parameters
+    ----------
+    events : xarray.Dataset
+        From :func:`exopk.data.read_events`.
+    model : Model
+    routes : mapping
+        ``CMT`` (or value of ``route_column``) of a dose -> route name of ``model``.
+    output : str, optional
+        The model output every DV measures.
+    output_column : str, optional
+        A column naming the output of each DV row instead (lowercase, as
+        :func:`~exopk.data.read_events` keeps extra columns).
+    route_column : str, optional
+        See :func:`exopk.data.regimens`.
+    sigma_log : float
+        Log-scale standard deviation of each DV (0: the likelihood's dispersion alone).
+
+    Returns
+    -------
+    list of Observation
+        In the order of the table; ``study`` is ``"<file stem>:<ID>"``, ``line`` the row's line.
+
+    Raises
+    ------
+    exopk.data.DataValidationError
+        Naming the line and column: a route not of the model, a DV row whose subject received
+        no dose, an output not of the model, a DV that is not positive.
+    """
+    if (output is None) == (output_column is None):
+        raise ValueError("give exactly one of output and output_column")
+    file = events.attrs["source_file"]
+    problems = ProblemCollector(file)
+    known = [r.name for r in model.routes]
+    for key, route in routes.items():
+        if route not in known:
+            problems.add(f"route {route!r} (given for {key!r}) is not a route of model "
+                         f"'{model.name}'; known: {', '.join(known)}",
+                         column=route_column or "CMT")
+    problems.raise_if_any()
+    given = regimens(events, routes, route_column=route_column, time_unit=model.time_unit)
+    per_minute = 1.0 / to_minutes(1.0, model.time_unit)
+    rows = np.flatnonzero((events["evid"].values == 0) & (events["mdv"].values == 0))
+    study = Path(file).stem
+    observations = []
+    for i in rows:
+        line, subject = int(events["line"].values[i]), float(events["id"].values[i])
+        name = output if output is not None else str(events[output_column].values[i])
+        value = float(events["dv"].values[i])
+        if subject not in given:
+            problems.add(f"ID {subject:g} has observations but received no dose", row=line,
+                         column="ID")
+        elif name not in model.output_names:
+            problems.add(f"model '{model.name}' has no output {name!r}; known: "
+                         f"{', '.join(model.output_names)}", row=line,
+                         column=output_column or "DV")
+        elif not value > 0:
+            problems.add(f"DV {value:g} is not positive; log-normal observations need positive "
+                         "values", row=line, column="DV")
+        else:
+            regimen = given[subject]
+            observations.append(Observation(
+                study=f"{study}:{subject:g}", line=line,
+                request=Request("value", name, float(events["time_min"].values[i]) * per_minute),
+                route=regimen.doses[0].route, condition="", value=value, upper=math.nan,
+                censoring="none", sigma_log=sigma_log, source=file, regimen=regimen))
+    problems.raise_if_any()
+    return observations
