@@ -1,6 +1,5 @@
 """MCMC convergence diagnostics: agreement with ArviZ, behaviour on known chains, bad input."""
 
-import doctest
 import json
 import math
 import warnings
@@ -8,7 +7,6 @@ import warnings
 import numpy as np
 import pytest
 
-from exopk.inference import diagnostics
 from exopk.inference.diagnostics import ess_bulk, ess_tail, mcse_mean, split_rhat, summarize
 
 from conftest import DATA
@@ -181,9 +179,3 @@ def test_summarize():
 def test_summarize_names_the_bad_parameter():
     with pytest.raises(ValueError, match="parameter 'f'"):
         summarize({"k": np.zeros((2, 10)), "f": np.zeros((1, 10))})
-
-
-def test_docstring_examples():
-    result = doctest.testmod(diagnostics, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -1,7 +1,6 @@
 """Simulated data with a fit's design, and recovery of known parameters from it (m0 model)."""
 
 import dataclasses
-import doctest
 import math
 
 import numpy as np
@@ -9,7 +8,6 @@ import pytest
 import scipy.stats
 
 import exopk
-import exopk.inference.simulated as simulated_module
 from exopk.errors import SimulationError
 from exopk.inference.posterior import LogPosterior, PosteriorSpec
 from exopk.inference.sampling import find_map
@@ -40,12 +38,6 @@ def fields_but_value(observation):
     """Every field of an observation except the simulated ones (value, censoring, upper)."""
     return {k: v for k, v in dataclasses.asdict(observation).items()
             if k not in ("value", "censoring", "upper")}
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(simulated_module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0
-    assert result.failed == 0
 
 
 def test_simulated_observations_keep_the_design_and_are_labelled(model):

@@ -10,32 +10,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
-import pint
 
 from exopk._version import __version__
 from exopk.data.cli import register as register_data
+from exopk.data.units import UnitError, convert
 from exopk.dosing import Dose, Regimen
 from exopk.engine import simulate
 from exopk.errors import ExopkError
 from exopk.io import write_atomically
 from exopk.model import load_model
-from exopk.models_library import available_models, model_path
+from exopk.models_library import available_models, model_path, resolve_model
 from exopk.physiology import available_presets, load_species
 
 __all__ = ["main", "build_parser"]
 
-_UNITS = pint.UnitRegistry()
 DEFAULT_TIMES = "1,5,15,30,60,120,240,480,1440,2880"
-
-
-def _model(reference: str):
-    path = Path(reference)
-    if path.suffix == ".toml" or path.exists():
-        return load_model(path)
-    return load_model(model_path(reference))
 
 
 def _times(text: str, unit: str, model_unit: str) -> np.ndarray:
@@ -44,8 +35,8 @@ def _times(text: str, unit: str, model_unit: str) -> np.ndarray:
     except ValueError:
         raise ExopkError(f"--times must be comma-separated numbers, got '{text}'") from None
     try:
-        factor = _UNITS.Quantity(1.0, unit).to(model_unit).magnitude
-    except (pint.errors.UndefinedUnitError, pint.errors.DimensionalityError) as exc:
+        factor = convert(1.0, unit, model_unit)
+    except UnitError as exc:
         raise ExopkError(f"--time-unit '{unit}': {exc}") from None
     return values * factor
 
@@ -73,7 +64,7 @@ def _regimen(args, model) -> Regimen:
 
 
 def _simulate(args) -> int:
-    model = _model(args.model)
+    model = resolve_model(args.model)
     times = _times(args.times, args.time_unit or model.time_unit, model.time_unit)
     dataset = simulate(model, _parameters(args.param), times, _regimen(args, model),
                        gradients=args.gradients)

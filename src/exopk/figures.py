@@ -13,21 +13,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
-import numpy as np  # noqa: E402
-
-from exopk.inference.result import load_fit  # noqa: E402
-from exopk.io import write_atomically  # noqa: E402
+from exopk.inference.result import load_fit
+from exopk.io import write_atomically
 
 __all__ = ["make_figures", "predictions_figure", "shrinkage_figure"]
 
 
+def _figure(figsize):
+    """A figure drawn by the Agg canvas (no pyplot, no global backend), and its axes."""
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots()
+
+
 def _save(figure, path: Path) -> Path:
     write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
-    plt.close(figure)
     return path
 
 
@@ -37,7 +41,7 @@ def predictions_figure(tree, path: Path) -> Path:
     posterior = tree["posterior_predictive"]["mean"].values.reshape(-1, observed.sizes["observation"])
     prior = tree["prior_predictive"]["mean"].values.reshape(-1, observed.sizes["observation"])
     n = observed.sizes["observation"]
-    figure, axis = plt.subplots(figsize=(8, 0.45 * n + 1.5))
+    figure, axis = _figure(figsize=(8, 0.45 * n + 1.5))
     rows = np.arange(n)[::-1]
     for draws, offset, colour, label in ((prior, 0.15, "0.7", "prior 90%"),
                                          (posterior, -0.15, "tab:blue", "posterior 90%")):
@@ -67,7 +71,7 @@ def shrinkage_figure(tree, path: Path) -> Path:
     parameters = json.loads(tree.attrs["diagnostics"])["parameters"]
     names = list(parameters)
     ratios = [parameters[name]["shrinkage"] for name in names]
-    figure, axis = plt.subplots(figsize=(7, 0.3 * len(names) + 1.2))
+    figure, axis = _figure(figsize=(7, 0.3 * len(names) + 1.2))
     rows = np.arange(len(names))[::-1]
     axis.barh(rows, ratios, color=["tab:red" if r > 0.9 else "tab:blue" for r in ratios])
     axis.axvline(1.0, color="black", linewidth=0.8)

@@ -24,8 +24,7 @@ from exopk.inference.posterior import Covariate, LogPosterior, PosteriorSpec
 from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
                                     write_fit)
 from exopk.inference.sampling import chain_starts, find_map, run_chains
-from exopk.model import load_model
-from exopk.models_library import model_path
+from exopk.models_library import resolve_model
 from exopk.observation.records import ErrorModel, build_observations
 
 __all__ = ["FitResult", "Prepared", "fit", "format_summary", "load_fit", "prepare", "RHAT_LIMIT",
@@ -77,14 +76,8 @@ class FitResult:
 
 
 def _model(fit_file: FitFile):
-    reference = fit_file.model
-    if reference.endswith(".toml"):
-        path = fit_file.resolve(reference)
-        if path.is_file():
-            return load_model(path)
-        raise ModelFileError(f"model file '{reference}' not found", file=fit_file.path,
-                             key="fit.model")
-    return load_model(model_path(reference))
+    return resolve_model(fit_file.model, folder=fit_file.resolve("."), file=fit_file.path,
+                         key="fit.model")
 
 
 def _evidence(fit_file: FitFile) -> xr.Dataset:

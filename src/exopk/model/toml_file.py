@@ -264,6 +264,15 @@ def load_model(path: str | Path) -> Model:
     ModelFileError
         If the file is missing, is not valid TOML, or is not a valid model; the message names
         the file and the key.
+
+    Examples
+    --------
+    >>> import exopk
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> model.parameter_names
+    ('CL', 'V_plasma', 'secretion_rate')
+    >>> model.parameter("CL").unit
+    'mL/min'
     """
     path = Path(path)
     model = parse_model(_read_toml(path), file=str(path))

@@ -201,6 +201,17 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
     observations : list of Observation
     skipped : list of Skipped
         Usable records that could not be used with this model, each with the reason.
+
+    Examples
+    --------
+    >>> import exopk, exopk.data
+    >>> from exopk.observation import build_observations
+    >>> model = exopk.load_model(exopk.model_path("m2_mps"))
+    >>> observations, skipped = build_observations(exopk.data.load("ev"), model)
+    >>> observations[0].study, observations[0].request
+    ('kim2019_review_ref23', Request(kind='auc', output='blood_concentration', time=None))
+    >>> skipped[0].reason
+    "quantity 'mrt_last' has no observation model"
     """
     error_model = error_model or ErrorModel()
     overrides = outputs or {}
