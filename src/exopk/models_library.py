@@ -54,7 +54,8 @@ def resolve_model(reference: str, *, folder: str | Path | None = None, file: str
     Examples
     --------
     >>> from exopk.models_library import resolve_model
-    >>> resolve_model("m0_one_compartment").name == resolve_model(str(model_path("m0_one_compartment"))).name
+    >>> by_name = resolve_model("m0_one_compartment")
+    >>> by_name == resolve_model(str(model_path("m0_one_compartment")))
     True
     """
     path = Path(reference) if folder is None else (Path(folder) / reference).resolve()
