@@ -36,9 +36,10 @@ The summary mathematics is in :mod:`exopk.engine.summaries`. Half-lives come fro
 eigenvalues, not from a curve fit: ``y(t) = sum_i w_i exp(lam_i t)`` and a mode is present in
 ``y`` when ``|w_i|`` exceeds ``MODE_WEIGHT_FLOOR`` of ``sum |w_i|``. Their derivatives use
 ``d lam_i / dp = (V^-1 dA_p V)_ii``. Where a slow mode's weight crosses the floor, the terminal
-and distribution half-lives jump from one mode to another: they are discontinuous in the parameters there (a sampler sees a cliff). The time to
-half is continuous and differentiable (``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``), so it
-is the prediction behind a reported half-life whose phase is not stated.
+and distribution half-lives jump from one mode to another: they are discontinuous in the
+parameters there (a sampler sees a cliff). The time to half is continuous and differentiable
+(``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``), so it is the prediction behind a reported
+half-life whose phase is not stated.
 
 Summaries (every kind but ``value`` and ``fraction_cleared``) need a linear model and a regimen
 of boluses given at time 0 (the published summaries are single-dose quantities).
