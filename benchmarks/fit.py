@@ -64,6 +64,7 @@ from exopk.errors import SimulationError
 from exopk.inference.diagnostics import ess_bulk
 from exopk.inference.fit import fit, prepare
 from exopk.inference.posterior import LogPosterior
+from exopk.inference.samplers import NutsSettings
 from exopk.inference.sampling import chain_starts, find_map, run_chains
 from exopk.observation.predictions import MODE_WEIGHT_FLOOR
 from timing import median_seconds
@@ -432,8 +433,8 @@ def run_baseline(baseline, x0s, fit_file, draws):
     start, cpu = time.perf_counter(), cpu_seconds()
     results = run_chains(baseline, x0s, seed=fit_file.seed, method=sampler.method,
                          warmup=BASELINE_WARMUP, draws=draws,
-                         settings={"max_tree_depth": sampler.max_tree_depth,
-                                   "target_acceptance": sampler.target_acceptance},
+                         settings=NutsSettings(max_tree_depth=sampler.max_tree_depth,
+                                               target_acceptance=sampler.target_acceptance),
                          progress=False)
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     phi = np.stack([r.draws for r in results])

@@ -23,6 +23,7 @@ from exopk.inference.fitfile import FitFile, parse_prior, read_fit_file
 from exopk.inference.posterior import Covariate, LogPosterior, PosteriorSpec
 from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
                                     write_fit)
+from exopk.inference.samplers import sampler_settings
 from exopk.inference.sampling import chain_starts, find_map, run_chains
 from exopk.model import load_model
 from exopk.models_library import model_path
@@ -215,10 +216,7 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
     map_result = find_map(lp, seed=seed, starts=map_starts or settings.map_starts)
     x0s = chain_starts(lp, map_result.phi, chains, seed=seed)
     results = run_chains(lp, x0s, seed=seed, method=settings.method, warmup=warmup, draws=draws,
-                         settings={"max_tree_depth": settings.max_tree_depth,
-                                   "target_acceptance": settings.target_acceptance,
-                                   "metric": settings.metric},
-                         processes=processes, progress=progress)
+                         settings=_sampler_settings(ff), processes=processes, progress=progress)
     tree, diagnostics = _assemble(prepared, results, map_result, seed, chains, warmup, draws)
     path = None
     if write:
@@ -226,6 +224,18 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
             Path(f"{ff.name}.nc")
         write_fit(tree, path)
     return FitResult(tree=tree, diagnostics=diagnostics, path=path)
+
+
+def _sampler_settings(fit_file: FitFile):
+    """The typed settings of the fit file's sampler (an error names the fit file and key)."""
+    sampler = fit_file.sampler
+    values = ({"max_tree_depth": sampler.max_tree_depth,
+               "target_acceptance": sampler.target_acceptance, "metric": sampler.metric}
+              if sampler.method == "nuts" else {})
+    try:
+        return sampler_settings(sampler.method, **values)
+    except ValueError as exc:
+        raise ModelFileError(str(exc), file=fit_file.path, key="sampler") from None
 
 
 def _natural_draws(lp, phi_draws):
@@ -261,15 +271,8 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws):
     prior_mean = _predictive(lp, prior_phi, rng)[0]
     units = {p.name: p.unit for p in model.parameters}
     units["tau"] = "1 (sd of log)"
-    stats = {
-        "lp": np.stack([r.log_posterior for r in results]),
-        "diverging": np.stack([r.diverging for r in results]),
-        "n_steps": np.stack([r.n_steps for r in results]),
-        "tree_depth": np.stack([np.floor(np.log2(np.maximum(r.n_steps, 1))).astype(int) + 1
-                                for r in results]),
-        "step_size": np.stack([r.step_size for r in results]),
-        "acceptance_rate": np.stack([r.acceptance for r in results]),
-    }
+    stats = {"lp": np.stack([r.log_posterior for r in results]),
+             **{name: np.stack([r.stats[name] for r in results]) for name in results[0].stats}}
     diagnostics = _diagnostics(posterior, phi, prior_phi, stats, mean, prior_mean, prepared)
     map_natural = lp.natural(map_result.phi)
     ff = prepared.fit_file
