@@ -35,13 +35,37 @@ from dataclasses import dataclass, field
 import numpy as np
 import pints
 import scipy.special
+import xarray as xr
 
 from exopk.errors import SimulationError
+from exopk.inference.coordinates import BoundedCoordinates
 from exopk.model.priors import Prior, PriorSet
-from exopk.observation.likelihood import Likelihood
-from exopk.observation.predictions import predict
+from exopk.observation import Likelihood, predict
 
-__all__ = ["Covariate", "PosteriorSpec", "LogPosterior"]
+__all__ = ["Covariate", "PosteriorSpec", "LogPosterior", "engine_predictor"]
+
+
+def engine_predictor(compiled, thetas, design, requests, *, gradients, parameters):
+    """Predictions by exopk's engine: the default ``predictor`` of :class:`LogPosterior`.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+    thetas : ndarray, shape (batch, n_parameters)
+        Parameter sets.
+    design : Regimen
+    requests : list of Request
+    gradients : bool
+    parameters : ndarray of int
+        Indices of the parameters whose derivatives the posterior uses (the engine gives every
+        derivative anyway).
+
+    Returns
+    -------
+    values : ndarray, shape (batch, n_requests)
+    jacobian : ndarray, shape (batch, n_requests, n_parameters), or None
+    """
+    return predict(compiled, thetas, design, requests, gradients=gradients)
 
 
 
@@ -124,11 +148,16 @@ class LogPosterior(pints.LogPDF):
     model : Model
     observations : list of Observation
     spec : PosteriorSpec
+    predictor : callable, optional
+        How predictions are computed, with the signature of :func:`engine_predictor` (the
+        default); for example a reference ODE solver in a benchmark.
     """
 
-    def __init__(self, model, observations, spec: PosteriorSpec | None = None):
+    def __init__(self, model, observations, spec: PosteriorSpec | None = None, *,
+                 predictor=engine_predictor):
         super().__init__()
         spec = spec or PosteriorSpec()
+        self.predictor = predictor
         self.model = model
         self.spec = spec
         self.compiled = compiled = model.compiled
@@ -150,16 +179,12 @@ class LogPosterior(pints.LogPDF):
         self._lower = compiled.lower[self._free_index]
         self._upper = compiled.upper[self._free_index]
         self.priors = {}
-        self.transforms = {}
-        for j, name in enumerate(self.free):
+        for name in self.free:
             prior = spec.priors.get(name) or model.parameter(name).prior
             if prior is None:
                 raise SimulationError(f"parameter '{name}' is estimated but has no prior")
             self.priors[name] = prior
-            finite_low, finite_high = np.isfinite(self._lower[j]), np.isfinite(self._upper[j])
-            self.transforms[name] = ("logit" if finite_low and finite_high else
-                                     "log" if finite_low else
-                                     "log_below" if finite_high else "identity")
+        self.transforms = dict(zip(self.free, BoundedCoordinates(self._lower, self._upper).kinds))
         self._prior_set = PriorSet([self.priors[name] for name in self.free])
         kinds = [self.transforms[name] for name in self.free]
         self._logit, self._log, self._log_below = (
@@ -198,6 +223,12 @@ class LogPosterior(pints.LogPDF):
             self._scaled = [index[p] for p in spec.species_scaling]
             self._log_weight_ratio = np.log(np.asarray(spec.body_weights_kg, dtype=float)
                                             / spec.reference_body_weight_kg)
+        lower = np.full(len(self.names), -np.inf)
+        upper = np.full(len(self.names), np.inf)
+        lower[:len(self.free)], upper[:len(self.free)] = self._lower, self._upper
+        lower[[k for k, n in enumerate(self.names) if k >= len(self.free)
+               and n.startswith("log ")]] = 0.0   # tau and the random effects' sds
+        self.coordinates = BoundedCoordinates(lower, upper)
         self._groups = self._build_groups()
 
     @staticmethod
@@ -246,22 +277,8 @@ class LogPosterior(pints.LogPDF):
     # -- transformations ------------------------------------------------------------------------
     def to_natural(self, phi):
         """Natural values of the free parameters and their d x / d phi."""
-        phi = np.asarray(phi, dtype=float)
-        x = phi[:len(self.free)].copy()
-        dx = np.ones(len(self.free))
-        if self._logit.size:
-            s = scipy.special.expit(x[self._logit])
-            x[self._logit] = self._lower[self._logit] + self._width * s
-            dx[self._logit] = self._width * s * (1 - s)
-        if self._log.size:
-            e = np.exp(x[self._log])
-            x[self._log] = self._lower[self._log] + e
-            dx[self._log] = e
-        if self._log_below.size:
-            e = np.exp(x[self._log_below])
-            x[self._log_below] = self._upper[self._log_below] - e
-            dx[self._log_below] = -e
-        return x, dx
+        x, dx = self.coordinates.to_model_and_derivative(np.asarray(phi, dtype=float))
+        return x[:len(self.free)], dx[:len(self.free)]
 
     def to_unconstrained(self, natural: dict) -> np.ndarray:
         """Coordinates for natural values (missing ones at the model's nominal values)."""
@@ -444,7 +461,7 @@ class LogPosterior(pints.LogPDF):
             for design, representatives, requests, picks, _ in self._groups:
                 stacked = np.concatenate([self._group_parameters(theta, phi, representatives)[0]
                                           for theta, phi in zip(thetas, block)])
-                values = self._solve(self.compiled.parameter_matrix(stacked), design, requests,
+                values = self.predictor(self.compiled, self.compiled.parameter_matrix(stacked), design, requests,
                                      gradients=False, parameters=self._free_index)[0]
                 values = values.reshape(len(block), len(representatives), len(requests))
                 pick_g, pick_i, pick_r = picks
@@ -454,16 +471,6 @@ class LogPosterior(pints.LogPDF):
             terms = np.array([self.likelihood.terms(np.log(row), tau)[0]
                               for row, tau in zip(y, taus)])
         return y, terms.reshape(n_draws, n_obs)
-
-    def _solve(self, thetas, design, requests, *, gradients, parameters):
-        """Predictions of ``requests`` for each parameter set of ``thetas`` under ``design``.
-
-        ``parameters`` are the indices whose derivatives the posterior uses, the free parameters
-        (random effects, covariates and species scaling act on free parameters only; the engine
-        gives every derivative anyway); a subclass may solve the model another way, as the fit
-        benchmark does.
-        """
-        return predict(self.compiled, thetas, design, requests, gradients=gradients)
 
     def _predict(self, theta, phi, dx, *, gradients):
         """Predictions (n_obs,) and, with gradients, d y / d phi (n_obs, n_coordinates).
@@ -476,7 +483,7 @@ class LogPosterior(pints.LogPDF):
         dy_dphi = np.zeros((n_obs, self.n_parameters())) if gradients else None
         for design, representatives, requests, picks, picks_of_group in self._groups:
             thetas, extra, overridden = self._group_parameters(theta, phi, representatives)
-            values, jacobian = self._solve(self.compiled.parameter_matrix(thetas), design,
+            values, jacobian = self.predictor(self.compiled, self.compiled.parameter_matrix(thetas), design,
                                            requests, gradients=gradients,
                                            parameters=self._free_index)
             pick_g, pick_i, pick_r = picks
@@ -527,6 +534,16 @@ class LogPosterior(pints.LogPDF):
             draws[:, self._exponent] = self.spec.exponent_prior.sample(rng, size=n)
         return draws
 
+    def natural_names(self) -> list[str]:
+        """Name of the natural value of every coordinate, in coordinate order.
+
+        The free parameters, ``tau``, ``omega_<parameter>`` (random-effect sds), and the
+        coordinates that are their own natural values (``z_...``, ``beta_...``,
+        ``allometric_exponent``): the variables of a fit result's ``posterior`` group.
+        """
+        return self.free + [name[4:] if name.startswith("log ") else name
+                            for name in self.names[len(self.free):]]
+
     def natural(self, phi) -> dict[str, float]:
         """Natural values of every coordinate: parameters, tau, omegas, z, betas, exponent."""
         x, _ = self.to_natural(phi)
@@ -536,6 +553,78 @@ class LogPosterior(pints.LogPDF):
             out[name[4:] if name.startswith("log ") else name] = \
                 math.exp(value) if name.startswith("log ") else value
         return out
+
+    def parameter_sets(self, draws, *, per: str = "population") -> xr.DataArray:
+        """Full natural model parameter sets of posterior (or prior) draws.
+
+        Parameters
+        ----------
+        draws : xarray.Dataset or DataTree, or ndarray of shape (chain, draw, n_coordinates)
+            A fit result's ``posterior`` (or ``prior``) group: natural values named as
+            :meth:`natural_names`, with dims ``(chain, draw)``; or draws in the sampling
+            coordinates.
+        per : {"population", "observation"}
+            ``"population"``: the model's parameters with the free ones at their drawn values
+            and the others at their nominal or fixed values, before random effects, covariate
+            effects, species scaling and conditions (the parameters of a typical study at the
+            reference covariate levels and reference body weight, under normal conditions).
+            ``"observation"``: the parameter set behind every observation's prediction, with
+            its study's random effects, its covariate levels, its species' scaling and its
+            condition's overrides applied.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``(chain, draw, parameter)`` or ``(chain, draw, observation, parameter)``, in
+            the model's units (``units`` attribute per parameter in ``attrs["units"]``); the
+            ``parameter`` coordinate lists every model parameter in model order.
+
+        Examples
+        --------
+        >>> import numpy as np, exopk
+        >>> from exopk.inference.posterior import LogPosterior
+        >>> from exopk.observation import Observation, Request
+        >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+        >>> design = [Observation("demo", 2, Request("half_life", "plasma_concentration"), "iv",
+        ...                       "", value=3.0, upper=float("nan"), censoring="none",
+        ...                       sigma_log=0.1)]
+        >>> lp = LogPosterior(model, design)
+        >>> sets = lp.parameter_sets(np.zeros((2, 5, lp.n_parameters())))
+        >>> sets.dims, sets.sizes["parameter"] == len(model.parameter_names)
+        (('chain', 'draw', 'parameter'), True)
+        """
+        if per not in ("population", "observation"):
+            raise ValueError(f"per must be 'population' or 'observation', got {per!r}")
+        if isinstance(draws, (xr.Dataset, xr.DataTree)):
+            missing = [n for n in self.natural_names() if n not in draws]
+            if missing:
+                raise ValueError(f"draws have no variable {', '.join(missing)}")
+            natural = np.stack([np.asarray(draws[n].transpose("chain", "draw"))
+                                for n in self.natural_names()], axis=-1)
+            phi = self.coordinates.to_search(natural)
+        else:
+            phi = np.asarray(draws, dtype=float)
+        if phi.ndim != 3 or phi.shape[-1] != self.n_parameters():
+            raise ValueError(f"draws must have shape (chain, draw, {self.n_parameters()}), got "
+                             f"{phi.shape}")
+        flat = phi.reshape(-1, phi.shape[-1])
+        thetas = np.repeat(self.base[None], len(flat), axis=0)
+        thetas[:, self._free_index] = self.coordinates.to_model(flat)[:, :len(self.free)]
+        names = list(self.model.parameter_names)
+        attrs = {"units": {p.name: p.unit for p in self.model.parameters}}
+        coords = {"chain": np.arange(phi.shape[0]), "draw": np.arange(phi.shape[1]),
+                  "parameter": names}
+        if per == "population":
+            return xr.DataArray(thetas.reshape(phi.shape[:2] + (len(names),)),
+                                dims=("chain", "draw", "parameter"), coords=coords, attrs=attrs)
+        out = np.empty((len(flat), len(self.observations), len(names)))
+        for _, representatives, _, (pick_g, pick_i, _), _ in self._groups:
+            for k in range(len(flat)):
+                out[k, pick_i] = self._group_parameters(thetas[k], flat[k], representatives)[0][pick_g]
+        return xr.DataArray(out.reshape(phi.shape[:2] + out.shape[1:]),
+                            dims=("chain", "draw", "observation", "parameter"),
+                            coords={**coords, "observation": np.arange(len(self.observations))},
+                            attrs=attrs)
 
 
 def _norm_logpdf(x, sd):

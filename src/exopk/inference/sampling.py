@@ -5,9 +5,10 @@
 * :func:`chain_starts`: the chains' starting points, around the mode of the density the sampler
   explores (the coordinates'), found by iRprop- from the MAP.
 * :func:`run_chains`: a sampler of :data:`exopk.inference.samplers.SAMPLERS` (PINTS' No-U-Turn
-  sampler with exact gradients, or Haario-Bardenet adaptive covariance MCMC), one chain per process (PINTS' parallel evaluator slowed fits down, separate
-  chains speed them up). Every chain seeds its own generator from the fit's seed, so the same
-  seed gives the same draws, bit for bit, on the same machine. Warm-up draws are discarded.
+  sampler with exact gradients, or Haario-Bardenet adaptive covariance MCMC), one chain per process
+  (PINTS' parallel evaluator slowed fits down, separate chains speed them up). Every chain seeds
+  its own generator from the fit's seed, so the same seed gives the same draws, bit for bit, on the
+  same machine. Warm-up draws are discarded.
 
 PINTS samplers draw from numpy's global random state; each chain process seeds it with
 ``SeedSequence(seed).spawn(chains)[chain]``.
