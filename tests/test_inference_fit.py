@@ -1,6 +1,11 @@
 """End-to-end fits: results on disk in the ArviZ layout, reproducibility, strict mode, errors."""
 
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
+import pints
 import pytest
 import xarray as xr
 
@@ -29,10 +34,30 @@ def test_fit_writes_a_datatree_in_the_arviz_layout(small_fit):
     assert tree["log_likelihood"]["y"].sizes["observation"] == tree["observed_data"].sizes["observation"]
     observed = tree["observed_data"]
     assert set(observed["study"].values) >= {"morishita2015", "matsumoto2020"}
-    assert all(observed["doi"].values.astype(str) != "") or "url" in observed
-    for key in ("exopk_version", "model_file_sha256", "evidence_sha256", "fit_file_text", "seed",
-                "command_line", "created"):
+    # every observation cites its source by DOI or URL
+    assert all((observed["doi"].values.astype(str) != "") | (observed["url"].values.astype(str)
+                                                             != ""))
+    for key in ("provenance", "evidence_sha256", "fit_file_text", "seed"):
         assert key in tree.attrs
+    for group in ("posterior", "sample_stats", "prior", "observed_data", "log_likelihood"):
+        assert tree[group].attrs["inference_library"] == "pints"
+        assert tree[group].attrs["inference_library_version"] == pints.__version__
+        assert "created_at" in tree[group].attrs
+    provenance = json.loads(tree.attrs["provenance"])
+    inputs = provenance["inputs"]
+    # paths relative to the result file, hashes of the bytes
+    fit_file = small_fit.path.parent / inputs["fit_file"]["path"]
+    assert fit_file.resolve() == Path("fits/mouse_iv_mps.toml").resolve()
+    assert inputs["fit_file"]["sha256"] == hashlib.sha256(fit_file.read_bytes()).hexdigest()
+    assert inputs["model_file"]["path"].endswith("models/m2_mps.toml")
+    assert not any(Path(i["path"]).is_absolute() for i in inputs.values())
+    assert "/work/" not in tree.attrs["provenance"].replace(inputs["fit_file"]["path"], "") \
+        .replace(inputs["model_file"]["path"], "")
+    assert provenance["libraries"]["pints"] == pints.__version__
+    assert provenance["parameters"]["seed"] == tree.attrs["seed"]
+    diagnostics = tree["diagnostics"]
+    assert diagnostics["rhat"].dims == ("parameter",)
+    assert diagnostics["ppi90_lower"].dims == ("observation",)
     loaded = exopk.load_fit(small_fit.path)
     xr.testing.assert_identical(loaded["posterior"].to_dataset(),
                                 small_fit.tree["posterior"].to_dataset())

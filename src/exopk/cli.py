@@ -121,7 +121,13 @@ def _fit(args) -> int:
     print(result.summary())
     print(f"# wrote {result.path}")
     if args.strict and not result.converged:
+        print("exopk: --strict: the chains have not converged (see NOT CONVERGED above)",
+              file=sys.stderr)
         return 3
+    if args.strict and result.misfit:
+        print("exopk: --strict: the fit misses published values (see MISFIT above)",
+              file=sys.stderr)
+        return 4
     return 0
 
 
@@ -196,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--processes", type=int, help="worker processes for chains")
     fit.add_argument("--strict", action="store_true",
                      help="exit with status 3 unless R-hat <= 1.01, bulk ESS >= 400 and no "
-                          "divergences for every parameter")
+                          "divergences for every parameter, and with status 4 if the chains "
+                          "converged but a published value lies outside its 99%% posterior "
+                          "predictive interval or more lie outside their 90%% intervals than "
+                          "chance explains")
     fit.add_argument("--quiet", action="store_true", help="no progress line")
     fit.set_defaults(func=_fit)
 
