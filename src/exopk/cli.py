@@ -23,6 +23,7 @@ from exopk.io import write_atomically
 from exopk.model import load_model
 from exopk.models_library import available_models, model_path
 from exopk.physiology import available_presets, load_species
+from exopk.provenance import provenance_json
 
 __all__ = ["main", "build_parser"]
 
@@ -98,6 +99,8 @@ def _simulate(args) -> int:
         write_atomically(args.csv, table.to_csv)
         print(f"# wrote {args.csv}")
     if args.netcdf:
+        inputs = {"model_file": model.source_file} if model.source_file else {}
+        dataset.attrs["provenance"] = provenance_json(inputs=inputs, result_path=args.netcdf)
         write_atomically(args.netcdf, lambda p: dataset.to_netcdf(p, engine="scipy"))
         print(f"# wrote {args.netcdf}")
     return 0
