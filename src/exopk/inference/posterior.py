@@ -427,6 +427,42 @@ class LogPosterior(pints.LogPDF):
                 overridden[g, p_index] = True
         return thetas, extra, overridden
 
+    def _describe(self, i) -> str:
+        obs = self.observations[i]
+        time = "" if obs.request.time is None else f" at t = {obs.request.time:g}"
+        return (f"study '{obs.study}' ({obs.source or 'no file'}, line {obs.line}), "
+                f"{obs.request.kind} of '{obs.request.output}'{time}")
+
+    def explain(self, phi) -> str:
+        """Why the log-posterior is not finite at ``phi``: the part that fails, by name.
+
+        For error messages (a MAP search that found no finite value, say): names the parameter
+        outside its bounds or with a zero prior density, the prior of the dispersion, or the
+        observations whose prediction cannot be computed or whose likelihood term is not finite.
+        """
+        phi = np.asarray(phi, dtype=float)
+        x, _ = self.to_natural(phi)
+        for name, value, low, high in zip(self.free, x, self._lower, self._upper):
+            if not low <= value <= high:
+                return f"parameter '{name}' = {value:g} is outside its bounds [{low:g}, {high:g}]"
+            if not np.isfinite(self.priors[name].log_density_and_slope(value)[0]):
+                return f"parameter '{name}' = {value:g} has zero prior density"
+        tau = math.exp(phi[len(self.free)])
+        if not np.isfinite(self.spec.tau_prior.log_density_and_slope(tau)[0]):
+            return f"the dispersion tau = {tau:g} has zero prior density"
+        try:
+            with np.errstate(all="ignore"):
+                y, terms = self.predictions_and_terms(phi)
+        except (SimulationError, FloatingPointError) as exc:
+            return f"a prediction cannot be computed: {exc}"
+        bad = np.flatnonzero(~np.isfinite(terms) | ~(y > 0))
+        if bad.size:
+            return "; ".join(f"{self._describe(i)}: prediction {y[i]:g}, log-likelihood term "
+                             f"{terms[i]:g}" for i in bad[:5])
+        value = self(phi)
+        return "nothing: the log-posterior is finite here" if np.isfinite(value) else \
+            "the sum of finite terms is not finite"
+
     def predictions_and_terms(self, phi):
         """Predicted value and log-likelihood term of every observation at ``phi``."""
         x, _ = self.to_natural(phi)
@@ -503,7 +539,8 @@ class LogPosterior(pints.LogPDF):
     def _log_likelihood(self, theta, phi, dx, tau, gradients, gradient):
         y, dy_dphi = self._predict(theta, phi, dx, gradients=gradients)
         if np.any(~(y > 0)):
-            raise SimulationError("a prediction is not positive")
+            i = int(np.flatnonzero(~(y > 0))[0])
+            raise SimulationError(f"{self._describe(i)}: prediction {y[i]:g} is not positive")
         terms, d_log_y, d_sigma = self.likelihood.terms(np.log(y), tau)
         if gradients:
             gradient += (d_log_y / y) @ dy_dphi

@@ -126,7 +126,10 @@ def find_map(log_posterior, *, seed: int, starts: int = 4, max_iterations: int =
         if np.isfinite(fx) and (best is None or fx > best[1]):
             best = (x, fx)
     if best is None:
-        raise ExopkError("no MAP start reached a finite log-posterior; check priors and data")
+        explain = getattr(log_posterior, "explain", None)
+        reason = f"; at the prior centre, {explain(centre)}" if explain else \
+            "; check priors and data"
+        raise ExopkError(f"no MAP start reached a finite log-posterior{reason}")
     return MapResult(phi=best[0], log_posterior=best[1], starts=tuple(found), values=tuple(values))
 
 

@@ -25,11 +25,11 @@ from collections import defaultdict
 import numpy as np
 from scipy.special import log_ndtr
 
-from exopk.errors import SimulationError
+from exopk.errors import DataFileError, SimulationError
 from exopk.observation.predictions import predict
 from exopk.observation.records import Observation
 
-__all__ = ["Likelihood"]
+__all__ = ["Likelihood", "check_predictable"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -37,6 +37,35 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 def _mills(z):
     """``phi(z) / Phi(z)`` computed in log space (stable for very negative z)."""
     return np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_ndtr(z))
+
+
+def check_predictable(compiled, observations) -> None:
+    """Raise if the model cannot predict an observation whatever its parameter values.
+
+    Each request is predicted for zero parameter sets: what fails there (an output the model
+    does not have, a transfer it does not have, a PK summary of a saturable model or of a design
+    that is not a bolus at time 0) fails at every parameter set, so it is a configuration error,
+    not a region of the parameter space to avoid. :func:`~exopk.observation.predict` checks
+    these before any numerical work; the numerical work itself need not accept an empty batch,
+    so its other errors are not errors of the request.
+
+    Raises
+    ------
+    DataFileError
+        Naming the observation's file, line, study and request.
+    """
+    empty = np.empty((0, len(compiled.model.parameter_names)))
+    for obs in observations:
+        try:
+            predict(compiled, empty, obs.design, [obs.request], gradients=False)
+        except SimulationError as exc:
+            time = "" if obs.request.time is None else f" at t = {obs.request.time:g}"
+            raise DataFileError(
+                f"study '{obs.study}': model '{compiled.model.name}' cannot predict "
+                f"{obs.request.kind} of '{obs.request.output}'{time}: {exc}",
+                file=obs.source or None, row=obs.line) from None
+        except (ValueError, IndexError):   # numerical code reached: the request is well formed
+            continue
 
 
 class Likelihood:
@@ -50,6 +79,14 @@ class Likelihood:
         ``condition -> {parameter: value}`` applied to the observations of that condition, for
         example ``{"macrophage_depleted": {"macrophage_depletion": 1.0}}``. Observations whose
         condition is not listed (other than the normal, empty one) raise an error.
+
+    Raises
+    ------
+    DataFileError
+        If the model cannot predict an observation at any parameter values
+        (:func:`check_predictable`).
+    SimulationError
+        For an unmapped condition or a condition setting an unknown parameter.
 
     Examples
     --------
@@ -70,6 +107,7 @@ class Likelihood:
         self.model = model
         self.compiled = model.compiled
         self.observations = tuple(observations)
+        check_predictable(self.compiled, self.observations)
         conditions = {"": {}, **(conditions or {})}
         self._groups = defaultdict(list)
         for i, obs in enumerate(self.observations):
