@@ -29,7 +29,6 @@ covariate levels); the groups of one route are evaluated as one batch.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +40,7 @@ from exopk.errors import SimulationError
 from exopk.inference.coordinates import BoundedCoordinates
 from exopk.model.priors import Prior, PriorSet
 from exopk.observation import Likelihood, predict
+from exopk.observation.likelihood import group_observations
 
 __all__ = ["Covariate", "PosteriorSpec", "LogPosterior", "engine_predictor"]
 
@@ -256,23 +256,8 @@ class LogPosterior(pints.LogPDF):
         return tuple(key)
 
     def _build_groups(self):
-        by_design = defaultdict(lambda: defaultdict(list))
-        for i, obs in enumerate(self.observations):
-            by_design[obs.design][self._group_key(i, obs)].append(i)
-        groups = []
-        for design, keyed in by_design.items():
-            keys = list(keyed)
-            requests = list(dict.fromkeys(self.observations[i].request
-                                          for members in keyed.values() for i in members))
-            position = {r: j for j, r in enumerate(requests)}
-            members = [keyed[k] for k in keys]
-            picks = [(g, i, position[self.observations[i].request])
-                     for g, ms in enumerate(members) for i in ms]
-            representatives = [ms[0] for ms in members]
-            picks_of_group = [[(i, r) for gg, i, r in picks if gg == g] for g in range(len(keys))]
-            picks = tuple(np.array(column, dtype=int) for column in zip(*picks))  # g, i, r
-            groups.append((design, representatives, requests, picks, picks_of_group))
-        return groups
+        return group_observations(self.observations, [self._group_key(i, obs)
+                                                      for i, obs in enumerate(self.observations)])
 
     # -- transformations ------------------------------------------------------------------------
     def to_natural(self, phi):
@@ -494,13 +479,16 @@ class LogPosterior(pints.LogPDF):
             block = phi_draws[begin:begin + chunk]
             thetas = np.repeat(self.base[None], len(block), axis=0)
             thetas[:, self._free_index] = [self.to_natural(phi)[0] for phi in block]
-            for design, representatives, requests, picks, _ in self._groups:
-                stacked = np.concatenate([self._group_parameters(theta, phi, representatives)[0]
-                                          for theta, phi in zip(thetas, block)])
-                values = self.predictor(self.compiled, self.compiled.parameter_matrix(stacked), design, requests,
-                                     gradients=False, parameters=self._free_index)[0]
-                values = values.reshape(len(block), len(representatives), len(requests))
-                pick_g, pick_i, pick_r = picks
+            for group in self._groups:
+                stacked = np.concatenate([
+                    self._group_parameters(theta, phi, group.representatives)[0]
+                    for theta, phi in zip(thetas, block)])
+                values = self.predictor(self.compiled, self.compiled.parameter_matrix(stacked),
+                                        group.design, group.requests, gradients=False,
+                                        parameters=self._free_index)[0]
+                values = values.reshape(len(block), len(group.representatives),
+                                        len(group.requests))
+                pick_g, pick_i, pick_r = group.picks
                 y[begin:begin + len(block), pick_i] = values[:, pick_g, pick_r]
         taus = np.exp(phi_draws[:, len(self.free)])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -517,12 +505,13 @@ class LogPosterior(pints.LogPDF):
         n_obs = len(self.observations)
         y = np.empty(n_obs)
         dy_dphi = np.zeros((n_obs, self.n_parameters())) if gradients else None
-        for design, representatives, requests, picks, picks_of_group in self._groups:
-            thetas, extra, overridden = self._group_parameters(theta, phi, representatives)
-            values, jacobian = self.predictor(self.compiled, self.compiled.parameter_matrix(thetas), design,
-                                           requests, gradients=gradients,
-                                           parameters=self._free_index)
-            pick_g, pick_i, pick_r = picks
+        for group in self._groups:
+            thetas, extra, overridden = self._group_parameters(theta, phi, group.representatives)
+            values, jacobian = self.predictor(self.compiled,
+                                              self.compiled.parameter_matrix(thetas),
+                                              group.design, group.requests, gradients=gradients,
+                                              parameters=self._free_index)
+            pick_g, pick_i, pick_r = group.picks
             y[pick_i] = values[pick_g, pick_r]
             if not gradients:
                 continue
@@ -532,7 +521,7 @@ class LogPosterior(pints.LogPDF):
             dy_dphi[pick_i, :len(self.free)] = \
                 jacobian[pick_g, pick_r][:, self._free_index] * chain[pick_g]
             for g, p_index, position, d_log in extra:
-                for i, r in picks_of_group[g]:
+                for i, r in group.picks_of_group[g]:
                     dy_dphi[i, position] += jacobian[g, r, p_index] * thetas[g, p_index] * d_log
         return y, dy_dphi
 
@@ -655,9 +644,11 @@ class LogPosterior(pints.LogPDF):
             return xr.DataArray(thetas.reshape(phi.shape[:2] + (len(names),)),
                                 dims=("chain", "draw", "parameter"), coords=coords, attrs=attrs)
         out = np.empty((len(flat), len(self.observations), len(names)))
-        for _, representatives, _, (pick_g, pick_i, _), _ in self._groups:
+        for group in self._groups:
+            pick_g, pick_i, _ = group.picks
             for k in range(len(flat)):
-                out[k, pick_i] = self._group_parameters(thetas[k], flat[k], representatives)[0][pick_g]
+                out[k, pick_i] = self._group_parameters(thetas[k], flat[k],
+                                                        group.representatives)[0][pick_g]
         return xr.DataArray(out.reshape(phi.shape[:2] + out.shape[1:]),
                             dims=("chain", "draw", "observation", "parameter"),
                             coords={**coords, "observation": np.arange(len(self.observations))},

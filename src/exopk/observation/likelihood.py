@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import log_ndtr
@@ -29,7 +30,7 @@ from exopk.errors import DataFileError, SimulationError
 from exopk.observation.predictions import predict
 from exopk.observation.records import Observation
 
-__all__ = ["Likelihood", "check_predictable"]
+__all__ = ["Likelihood", "ObservationGroup", "check_predictable", "group_observations"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -37,6 +38,67 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 def _mills(z):
     """``phi(z) / Phi(z)`` computed in log space (stable for very negative z)."""
     return np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_ndtr(z))
+
+
+@dataclass(frozen=True)
+class ObservationGroup:
+    """Observations of one design, split into sets that share one parameter set each.
+
+    Attributes
+    ----------
+    design : Regimen
+    representatives : list of int
+        One observation index per parameter set (its first member).
+    requests : list of Request
+        Every distinct request of the design, in order of first appearance.
+    picks : tuple of three int arrays ``(g, i, r)``
+        Observation ``i`` is the prediction of request ``r`` under parameter set ``g``.
+    picks_of_group : list of list of (int, int)
+        ``(i, r)`` of every member, per parameter set.
+    """
+
+    design: object
+    representatives: list
+    requests: list
+    picks: tuple
+    picks_of_group: list
+
+
+def group_observations(observations, keys) -> list[ObservationGroup]:
+    """Group observations by design, then by the parameter set they need.
+
+    The one grouping of the observation layer: :class:`Likelihood` keys observations by their
+    condition's overrides, :class:`~exopk.inference.posterior.LogPosterior` adds the study,
+    covariate levels and body weight its hierarchy distinguishes. Every design's parameter
+    sets are then predicted in one batch.
+
+    Parameters
+    ----------
+    observations : sequence of Observation
+    keys : sequence of hashable
+        Per observation, what its parameter set depends on besides the design.
+
+    Returns
+    -------
+    list of ObservationGroup
+        In order of first appearance of each design.
+    """
+    by_design = defaultdict(lambda: defaultdict(list))
+    for i, (obs, key) in enumerate(zip(observations, keys)):
+        by_design[obs.design][key].append(i)
+    groups = []
+    for design, keyed in by_design.items():
+        requests = list(dict.fromkeys(observations[i].request
+                                      for members in keyed.values() for i in members))
+        position = {r: j for j, r in enumerate(requests)}
+        members = list(keyed.values())
+        picks = [(g, i, position[observations[i].request])
+                 for g, ms in enumerate(members) for i in ms]
+        picks_of_group = [[(i, r) for gg, i, r in picks if gg == g] for g in range(len(members))]
+        groups.append(ObservationGroup(
+            design, [ms[0] for ms in members], requests,
+            tuple(np.array(column, dtype=int) for column in zip(*picks)), picks_of_group))
+    return groups
 
 
 def check_predictable(compiled, observations) -> None:
@@ -109,13 +171,14 @@ class Likelihood:
         self.observations = tuple(observations)
         check_predictable(self.compiled, self.observations)
         conditions = {"": {}, **(conditions or {})}
-        self._groups = defaultdict(list)
-        for i, obs in enumerate(self.observations):
+        for obs in self.observations:
             if obs.condition not in conditions:
                 raise SimulationError(
                     f"study '{obs.study}' (line {obs.line}) has condition '{obs.condition}', "
                     "which this likelihood does not map to parameter values")
-            self._groups[(obs.design, obs.condition)].append(i)
+        # conditions with the same overrides (or none) share a parameter set
+        self._groups = group_observations(self.observations, [
+            tuple(sorted(conditions[obs.condition].items())) for obs in self.observations])
         self._overrides = {}
         for condition, values in conditions.items():
             indices = []
@@ -142,20 +205,20 @@ class Likelihood:
         P = theta.shape[0]
         y = np.empty(self.n_observations)
         dy = np.zeros((self.n_observations, P)) if gradients else None
-        for (design, condition), members in self._groups.items():
-            th = theta.copy()
-            fixed = []
-            for index, value in self._overrides[condition]:
-                th[index] = value
-                fixed.append(index)
-            requests = [self.observations[i].request for i in members]
-            values, jacobian = predict(self.compiled, th[None], design, requests,
+        for group in self._groups:
+            thetas = np.repeat(theta[None], len(group.representatives), axis=0)
+            fixed = np.zeros_like(thetas, dtype=bool)
+            for g, i in enumerate(group.representatives):
+                for index, value in self._overrides[self.observations[i].condition]:
+                    thetas[g, index] = value
+                    fixed[g, index] = True
+            values, jacobian = predict(self.compiled, thetas, group.design, group.requests,
                                        gradients=gradients)
-            y[members] = values[0]
+            pick_g, pick_i, pick_r = group.picks
+            y[pick_i] = values[pick_g, pick_r]
             if gradients:
-                jacobian = jacobian[0]
-                jacobian[:, fixed] = 0.0  # a condition fixes these, so they do not move y
-                dy[members] = jacobian
+                # a condition fixes its parameters, so they do not move y
+                dy[pick_i] = np.where(fixed[:, None, :], 0.0, jacobian)[pick_g, pick_r]
         return y, dy
 
     def evaluate(self, parameters, *, tau: float, gradients: bool = True):
