@@ -136,3 +136,26 @@ def test_figures_are_regenerated_from_fit_results(small_fit, tmp_path):
     assert sorted(p.name for p in written) == ["mouse_iv_mps_predictions.png",
                                                "mouse_iv_mps_shrinkage.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+def test_arviz_reads_the_result_and_agrees_with_its_diagnostics(small_fit):
+    az = pytest.importorskip("arviz")
+    tree = xr.open_datatree(small_fit.path)
+    data = az.from_datatree(tree)
+    bfmi = az.bfmi(data)                       # needs sample_stats.energy
+    assert bfmi.shape == (2,) and np.all(bfmi > 0)
+    ours = small_fit.diagnostics
+    theirs = az.summary(data, var_names=["tau", "k_uptake_liver"], round_to="none")
+    for name in ("tau", "k_uptake_liver"):
+        row = ours.sel(parameter=name)
+        assert float(row["mean"]) == pytest.approx(theirs.loc[name, "mean"], rel=1e-12)
+        assert float(row["sd"]) == pytest.approx(theirs.loc[name, "sd"], rel=1e-12)
+        for key, column in (("rhat", "r_hat"), ("ess_bulk", "ess_bulk"),
+                            ("ess_tail", "ess_tail"), ("mcse_mean", "mcse_mean")):
+            assert float(row[key]) == pytest.approx(theirs.loc[name, column], rel=1e-9), key
+    stats = tree["sample_stats"]
+    # per-draw statistics: the acceptance statistic moves from draw to draw
+    assert np.all((stats["acceptance_rate"] >= 0) & (stats["acceptance_rate"] <= 1))
+    assert float(np.abs(stats["acceptance_rate"].diff("draw")).mean()) > 0.01
+    assert np.all(2 ** (stats["tree_depth"] - 1) <= stats["n_steps"])
+    assert np.all(stats["n_steps"] <= 2 ** stats["tree_depth"] - 1)

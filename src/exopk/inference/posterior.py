@@ -21,9 +21,13 @@ Coordinates (``phi``), in order:
    ``x * (BW / BW_reference) ** b`` for a study of a species of body weight BW.
 
 The log-posterior is the sum of the log-priors of the natural values, the log-Jacobians of the
-transformations, and the log-likelihood of :class:`exopk.observation.Likelihood` terms.
-Observations are grouped by the parameter values they need (route, condition overrides, study,
-covariate levels); the groups of one route are evaluated as one batch.
+transformations, and the log-likelihood of :class:`exopk.observation.Likelihood` terms. Its
+parts live where their job is: the coordinates of the free parameters in
+:class:`~exopk.inference.coordinates.BoundedCoordinates` (a PINTS ``Transformation``), the
+coordinates 3-5, their hyper-priors and each observation's parameter set in
+:class:`~exopk.inference.hierarchy.Hierarchy`, the grouping of observations by the parameter
+values they need in :func:`~exopk.observation.likelihood.group_observations` (the groups of one
+design are predicted as one batch, by the ``predictor``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import xarray as xr
 
 from exopk.errors import SimulationError
 from exopk.inference.coordinates import BoundedCoordinates
+from exopk.inference.hierarchy import Hierarchy, check_positive
 from exopk.model.priors import Prior, PriorSet
 from exopk.observation import Likelihood, predict
 from exopk.observation.likelihood import group_observations
@@ -192,37 +197,13 @@ class LogPosterior(pints.LogPDF):
             for kind in ("logit", "log", "log_below"))
         self._width = (self._upper - self._lower)[self._logit]
         self._log_width = float(np.log(self._width).sum())
-        for name in (*spec.random_effects, *spec.species_scaling,
-                     *(p for c in spec.covariates for p in c.parameters)):
-            j = self.free.index(name) if name in self.free else None
-            if j is None or not self._lower[j] >= 0:
-                raise SimulationError(f"random effects and covariates act on positive free "
-                                      f"parameters; '{name}' is not one")
+        check_positive(spec, self.free, self._lower)
 
-        # coordinates
+        # coordinates: free parameters, log tau, the hierarchy's
         self.names = [f"{self._prefix(n)}{n}" for n in self.free] + ["log tau"]
-        studies = sorted({o.study for o in self.observations})
-        self.studies = studies
-        self._re = []        # (parameter index, position of log omega, positions of z per study)
-        for name in spec.random_effects:
-            omega = len(self.names)
-            self.names.append(f"log omega_{name}")
-            z = {s: len(self.names) + i for i, s in enumerate(studies)}
-            self.names.extend(f"z_{name}[{s}]" for s in studies)
-            self._re.append((index[name], omega, z))
-        self._cov = []       # (parameter indices, {level: position}, levels per observation)
-        for covariate in spec.covariates:
-            levels = sorted(set(covariate.levels) - {covariate.reference})
-            positions = {lv: len(self.names) + i for i, lv in enumerate(levels)}
-            self.names.extend(f"beta_{covariate.name}[{lv}]" for lv in levels)
-            self._cov.append(([index[p] for p in covariate.parameters], positions, covariate))
-        self._exponent = None
-        if spec.species_scaling:
-            self._exponent = len(self.names)
-            self.names.append("allometric_exponent")
-            self._scaled = [index[p] for p in spec.species_scaling]
-            self._log_weight_ratio = np.log(np.asarray(spec.body_weights_kg, dtype=float)
-                                            / spec.reference_body_weight_kg)
+        self.hierarchy = Hierarchy(spec, self.observations, index, len(self.names))
+        self.names += self.hierarchy.names
+        self.studies = self.hierarchy.studies
         lower = np.full(len(self.names), -np.inf)
         upper = np.full(len(self.names), np.inf)
         lower[:len(self.free)], upper[:len(self.free)] = self._lower, self._upper
@@ -243,21 +224,9 @@ class LogPosterior(pints.LogPDF):
         return len(self.names)
 
     # -- groups of observations sharing parameter values ----------------------------------------
-    def _group_key(self, i, obs):
-        # conditions with the same parameter overrides (or none) share a parameter set
-        overrides = tuple(sorted(self.spec.conditions.get(obs.condition, {}).items()))
-        key = [obs.route, obs.regimen, overrides]
-        if self._re:
-            key.append(obs.study)
-        for _, _, covariate in self._cov:
-            key.append(covariate.levels[i])
-        if self._exponent is not None:
-            key.append(float(self._log_weight_ratio[i]))
-        return tuple(key)
-
     def _build_groups(self):
-        return group_observations(self.observations, [self._group_key(i, obs)
-                                                      for i, obs in enumerate(self.observations)])
+        return group_observations(self.observations, [self.hierarchy.group_key(i)
+                                                      for i in range(len(self.observations))])
 
     # -- transformations ------------------------------------------------------------------------
     def to_natural(self, phi):
@@ -298,7 +267,7 @@ class LogPosterior(pints.LogPDF):
         shifted = np.concatenate([self._log, self._log_below])
         value += float(phi[shifted].sum())
         grad[shifted] = 1.0
-        for position in [len(self.free)] + [omega for _, omega, _ in self._re]:
+        for position in [len(self.free)] + self.hierarchy.log_sd_positions:
             value += phi[position]
             grad[position] = 1.0
         return (value, grad) if gradient else value
@@ -310,12 +279,7 @@ class LogPosterior(pints.LogPDF):
         phi = self.to_unconstrained(natural)
         phi[len(self.free)] = math.log(float(np.median(
             self.spec.tau_prior.sample(np.random.default_rng(0), 4001))))
-        for _, omega_at, _ in self._re:
-            phi[omega_at] = math.log(float(np.median(
-                self.spec.random_effect_sd_prior.sample(np.random.default_rng(0), 4001))))
-        if self._exponent is not None:
-            phi[self._exponent] = float(np.median(
-                self.spec.exponent_prior.sample(np.random.default_rng(0), 4001)))
+        self.hierarchy.centre(phi)
         return phi
 
     # -- evaluation -----------------------------------------------------------------------------
@@ -348,22 +312,7 @@ class LogPosterior(pints.LogPDF):
         value += density
         gradient[n_free] += slope * tau
 
-        for _, omega_at, z_at in self._re:
-            omega = math.exp(phi[omega_at])
-            density, slope = self.spec.random_effect_sd_prior.log_density_and_slope(omega)
-            value += density
-            gradient[omega_at] += slope * omega
-            for position in z_at.values():
-                value += -0.5 * phi[position] ** 2 - 0.5 * math.log(2 * math.pi)
-                gradient[position] = -phi[position]
-        for _, positions, covariate in self._cov:
-            for position in positions.values():
-                value += _norm_logpdf(phi[position], covariate.prior_sd)
-                gradient[position] = -phi[position] / covariate.prior_sd**2
-        if self._exponent is not None:
-            density, slope = self.spec.exponent_prior.log_density_and_slope(phi[self._exponent])
-            value += density
-            gradient[self._exponent] = slope
+        value = self.hierarchy.add_log_prior(phi, value, gradient)
         if not np.isfinite(value):
             return -np.inf, np.zeros(self.n_parameters())
 
@@ -376,41 +325,6 @@ class LogPosterior(pints.LogPDF):
         if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
             return -np.inf, np.zeros(self.n_parameters())
         return value, gradient
-
-    def _group_parameters(self, theta, phi, representatives):
-        """Parameter matrix of each group and d log theta_g / d (extra coordinates)."""
-        G = len(representatives)
-        thetas = np.repeat(theta[None], G, axis=0)
-        log_shift = np.zeros((G, theta.size))
-        # (group, parameter index, coordinate, d log theta / d coordinate)
-        extra = []
-        for g, i in enumerate(representatives):
-            obs = self.observations[i]
-            for p_index, omega_at, z_at in self._re:
-                omega = math.exp(phi[omega_at])
-                z = phi[z_at[obs.study]]
-                log_shift[g, p_index] += omega * z
-                extra.append((g, p_index, omega_at, omega * z))
-                extra.append((g, p_index, z_at[obs.study], omega))
-            for p_indices, positions, covariate in self._cov:
-                level = covariate.levels[i]
-                if level in positions:
-                    for p_index in p_indices:
-                        log_shift[g, p_index] += phi[positions[level]]
-                        extra.append((g, p_index, positions[level], 1.0))
-            if self._exponent is not None:
-                ratio = self._log_weight_ratio[i]
-                for p_index in self._scaled:
-                    log_shift[g, p_index] += phi[self._exponent] * ratio
-                    extra.append((g, p_index, self._exponent, ratio))
-        thetas *= np.exp(log_shift)
-        overridden = np.zeros_like(thetas, dtype=bool)
-        for g, i in enumerate(representatives):
-            for name, value in self.spec.conditions.get(self.observations[i].condition, {}).items():
-                p_index = self.compiled.parameter_index[name]
-                thetas[g, p_index] = float(value)
-                overridden[g, p_index] = True
-        return thetas, extra, overridden
 
     def _describe(self, i) -> str:
         obs = self.observations[i]
@@ -481,7 +395,7 @@ class LogPosterior(pints.LogPDF):
             thetas[:, self._free_index] = [self.to_natural(phi)[0] for phi in block]
             for group in self._groups:
                 stacked = np.concatenate([
-                    self._group_parameters(theta, phi, group.representatives)[0]
+                    self.hierarchy.parameters(theta, phi, group.representatives)[0]
                     for theta, phi in zip(thetas, block)])
                 values = self.predictor(self.compiled, self.compiled.parameter_matrix(stacked),
                                         group.design, group.requests, gradients=False,
@@ -506,7 +420,7 @@ class LogPosterior(pints.LogPDF):
         y = np.empty(n_obs)
         dy_dphi = np.zeros((n_obs, self.n_parameters())) if gradients else None
         for group in self._groups:
-            thetas, extra, overridden = self._group_parameters(theta, phi, group.representatives)
+            thetas, extra, overridden = self.hierarchy.parameters(theta, phi, group.representatives)
             values, jacobian = self.predictor(self.compiled,
                                               self.compiled.parameter_matrix(thetas),
                                               group.design, group.requests, gradients=gradients,
@@ -548,16 +462,7 @@ class LogPosterior(pints.LogPDF):
             for k in range(n):
                 draws[k, j] = self.to_unconstrained({name: values[k]})[j]
         draws[:, len(self.free)] = np.log(np.maximum(self.spec.tau_prior.sample(rng, size=n), 1e-12))
-        for _, omega_at, z_at in self._re:
-            draws[:, omega_at] = np.log(np.maximum(
-                self.spec.random_effect_sd_prior.sample(rng, size=n), 1e-12))
-            for position in z_at.values():
-                draws[:, position] = rng.normal(size=n)
-        for _, positions, covariate in self._cov:
-            for position in positions.values():
-                draws[:, position] = rng.normal(0, covariate.prior_sd, size=n)
-        if self._exponent is not None:
-            draws[:, self._exponent] = self.spec.exponent_prior.sample(rng, size=n)
+        self.hierarchy.sample(rng, draws)
         return draws
 
     def natural_names(self) -> list[str]:
@@ -647,13 +552,9 @@ class LogPosterior(pints.LogPDF):
         for group in self._groups:
             pick_g, pick_i, _ = group.picks
             for k in range(len(flat)):
-                out[k, pick_i] = self._group_parameters(thetas[k], flat[k],
+                out[k, pick_i] = self.hierarchy.parameters(thetas[k], flat[k],
                                                         group.representatives)[0][pick_g]
         return xr.DataArray(out.reshape(phi.shape[:2] + out.shape[1:]),
                             dims=("chain", "draw", "observation", "parameter"),
                             coords={**coords, "observation": np.arange(len(self.observations))},
                             attrs=attrs)
-
-
-def _norm_logpdf(x, sd):
-    return -0.5 * (x / sd) ** 2 - math.log(sd) - 0.5 * math.log(2 * math.pi)
