@@ -6,7 +6,7 @@ import pints.toy
 import pytest
 
 from exopk.errors import ExopkError
-from exopk.inference.pints_nuts import PINTS_VERSION, NutsRecorder
+from exopk.inference.pints_nuts import PINTS_VERSION, STATISTICS, NutsRecorder
 from exopk.inference.samplers import (SAMPLERS, HaarioBardenetSettings, NutsSettings,
                                       sampler_settings)
 from exopk.inference.sampling import run_chains
@@ -61,6 +61,7 @@ def test_nuts_statistics_match_pints_running_means_and_leave_the_draws_alone():
     plain, _, _, _ = _hand_run(target, x0, 7, 150, 300, record=False)
     draws, means, leapfrogs, stats = _hand_run(target, x0, 7, 150, 300, record=True)
     np.testing.assert_array_equal(draws, plain)
+    assert all(set(s) == set(STATISTICS) for s in stats)
 
     # PINTS' running means m_k = (k m_{k-1} + a_k) / (k + 1), m_0 = 0, undone
     k = np.arange(1, len(means) + 1)

@@ -133,3 +133,9 @@ def test_strict_fails_on_misfit_with_its_own_status(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "MISFIT" in captured.out and "--strict: the fit misses published values" in captured.err
     assert main(["fit", "fits/mouse_iv_mps.toml", "--quiet"]) == 0
+
+
+def test_figures_read_the_diagnostics_of_a_shipped_result(tmp_path):
+    from exopk.figures import shrinkage_figure
+    path = shrinkage_figure(load_fit("fits/mouse_iv_mps.nc"), tmp_path / "shrinkage.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pints
 
+from exopk.inference.pints_nuts import STATISTICS as NUTS_STATISTICS
 from exopk.inference.pints_nuts import NutsRecorder
 
 __all__ = ["NutsSettings", "HaarioBardenetSettings", "Sampler", "SAMPLERS", "sampler_settings",
@@ -167,8 +168,7 @@ class Sampler:
 
 SAMPLERS = {
     "nuts": Sampler("nuts", pints.NoUTurnMCMC, NutsSettings, NUTS_MIN_WARMUP, _configure_nuts,
-                    NutsRecorder, ("acceptance_rate", "tree_depth", "n_steps", "energy",
-                                   "step_size", "diverging")),
+                    NutsRecorder, NUTS_STATISTICS),
     "haario_bardenet": Sampler("haario_bardenet", pints.HaarioBardenetACMC,
                                HaarioBardenetSettings, 1, _configure_haario_bardenet, _Plain,
                                ("acceptance_rate",), _haario_bardenet_iteration),
