@@ -7,7 +7,9 @@ import pytest
 
 MODULES = ["exopk.physiology", "exopk.dosing", "exopk.model.spec", "exopk.model.expressions",
            "exopk.observation.likelihood",
-           "exopk.model.priors", "exopk.engine.simulation", "exopk.engine.pints_model"]
+           "exopk.model.priors", "exopk.engine.simulation", "exopk.engine.pints_model",
+           "exopk.inference.samplers", "exopk.inference.coordinates", "exopk.inference.posterior",
+           "exopk.inference.summary", "exopk.provenance"]
 
 
 @pytest.mark.parametrize("name", MODULES)
