@@ -156,6 +156,30 @@ class LogPosterior(pints.LogPDF):
     predictor : callable, optional
         How predictions are computed, with the signature of :func:`engine_predictor` (the
         default); for example a reference ODE solver in a benchmark.
+
+    Raises
+    ------
+    DataFileError
+        If the model cannot predict an observation at any parameter values (a misspelt output,
+        a PK summary of a saturable model), naming its file, line, study and request.
+    SimulationError
+        If the specification names an unknown parameter or an estimated one without a prior.
+
+    Examples
+    --------
+    >>> import numpy as np, exopk
+    >>> from exopk.inference.posterior import LogPosterior
+    >>> from exopk.observation import Observation, Request
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> half_life = Observation("demo", 2, Request("half_life", "plasma_concentration"), "iv",
+    ...                         "", value=3.0, upper=float("nan"), censoring="none",
+    ...                         sigma_log=0.1)
+    >>> lp = LogPosterior(model, [half_life])
+    >>> lp.names
+    ['logit CL', 'logit V_plasma', 'log tau']
+    >>> value, gradient = lp.evaluateS1(lp.prior_centre())
+    >>> bool(np.isfinite(value)), gradient.shape
+    (True, (3,))
     """
 
     def __init__(self, model, observations, spec: PosteriorSpec | None = None, *,
