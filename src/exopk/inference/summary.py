@@ -17,26 +17,26 @@
     posterior; ``prediction_shrinkage``: sd of the log prediction under the posterior over that
     under the prior (NaN for structural predictions); ``outside_prediction_90``: the published
     value lies outside ``prediction_q5``-``prediction_q95`` (what the model predicts, before the
-    noise and the between-study dispersion ``tau`` that the likelihood adds); ``structural``: the prediction does not move under the prior nor the
-    posterior (sd of its log below :data:`STRUCTURAL_SD`: it is fixed by the model's structure,
-    as Vss of a model whose only distribution volume is the blood); ``ppi90_lower``,
-    ``ppi90_upper``, ``ppi99_lower``, ``ppi99_upper``: the central 90 % and 99 % posterior
-    predictive intervals of a noisy replicate of the observation (``posterior_predictive.y``);
-    ``outside_90``, ``outside_99``: the published value (or, for censored observations, every
-    value it allows) lies outside that interval; ``p_value``: the posterior predictive p-value
-    of the published value (two-sided ``2 min(F(v), 1 - F(v))`` with ``F`` the replicates'
-    distribution; for a bound ``v`` on the true value, the replicates' probability of being on
-    the allowed side, ``F(v)`` below an upper bound, ``1 - F(v)`` above a lower one; for an
-    interval ``2 min(F(hi), 1 - F(lo))``, at most 1); ``z``: standardised residual of the log
-    published value, ``(log v - mean log y) / sd log y`` over the replicates (NaN for censored
-    observations).
+    noise and the between-study dispersion ``tau`` that the likelihood adds); ``structural``: the
+    prediction does not move under the prior nor the posterior (sd of its log below
+    :data:`STRUCTURAL_SD`: it is fixed by the model's structure, as Vss of a model whose only
+    distribution volume is the blood); ``ppi90_lower``, ``ppi90_upper``, ``ppi99_lower``,
+    ``ppi99_upper``: the central 90 % and 99 % posterior predictive intervals of a noisy replicate
+    of the observation (``posterior_predictive.y``); ``outside_90``, ``outside_99``: the published
+    value (or, for censored observations, every value it allows) lies outside that interval;
+    ``p_value``: the posterior predictive p-value of the published value (two-sided
+    ``2 min(F(v), 1 - F(v))`` with ``F`` the replicates' distribution; for a bound ``v`` on the
+    true value, the replicates' probability of being on the allowed side, ``F(v)`` below an upper
+    bound, ``1 - F(v)`` above a lower one; for an interval ``2 min(F(hi), 1 - F(lo))``, at most 1);
+    ``z``: standardised residual of the log published value, ``(log v - mean log y) / sd log y``
+    over the replicates (NaN for censored observations).
 
 Totals (no dimension): ``divergences``, ``max_rhat``, ``min_ess_bulk``, ``converged`` (R-hat <=
 :data:`RHAT_LIMIT`, bulk ESS >= :data:`ESS_LIMIT` for every parameter and no divergence);
-``n_outside_90``, ``n_outside_99``, ``n_outside_prediction_90``, ``n_structural``, ``allowed_outside_90`` (the most values
-outside their 90 % intervals that chance explains: the 99 % quantile of a binomial with
-probability 0.1) and ``misfit`` (any value outside its 99 % interval, or more than
-``allowed_outside_90`` outside their 90 % intervals).
+``n_outside_90``, ``n_outside_99``, ``n_outside_prediction_90``, ``n_structural``,
+``allowed_outside_90`` (the most values outside their 90 % intervals that chance explains: the 99 %
+quantile of a binomial with probability 0.1) and ``misfit`` (any value outside its 99 % interval,
+or more than ``allowed_outside_90`` outside their 90 % intervals).
 
 :func:`fit_diagnostics` returns the dataset a result stores in its ``diagnostics`` group, or
 computes it for results written before the group existed; :func:`format_summary` prints it.
@@ -83,8 +83,9 @@ def _parameters(tree) -> xr.Dataset:
     draws = {n: posterior[n].transpose("chain", "draw").values for n in names}
     coordinates = _coordinates(tree, names)
     if coordinates is not None:
-        stack = lambda group: np.stack([tree[group][n].transpose("chain", "draw").values
-                                        for n in names], axis=-1)
+        def stack(group):
+            return np.stack([tree[group][n].transpose("chain", "draw").values for n in names],
+                            axis=-1)
         with np.errstate(invalid="ignore"):
             posterior_sd = np.std(coordinates.to_search(stack("posterior")), axis=(0, 1))
             prior_sd = np.std(coordinates.to_search(stack("prior")), axis=(0, 1))
@@ -285,7 +286,8 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
                      f"{float(summary['min_ess_bulk']):.0f}, no divergences")
     else:
         lines += ["!" * 72,
-                  f"NOT CONVERGED: max R-hat {float(summary['max_rhat']):.3f} (limit {RHAT_LIMIT}), "
+                  f"NOT CONVERGED: max R-hat {float(summary['max_rhat']):.3f} "
+                  f"(limit {RHAT_LIMIT}), "
                   f"min bulk ESS {float(summary['min_ess_bulk']):.0f} (limit {ESS_LIMIT}), "
                   f"{int(summary['divergences'])} divergent transitions",
                   "!" * 72]
