@@ -144,6 +144,12 @@ def test_arviz_reads_the_result_and_agrees_with_its_diagnostics(small_fit):
     data = az.from_datatree(tree)
     bfmi = az.bfmi(data)                       # needs sample_stats.energy
     assert bfmi.shape == (2,) and np.all(bfmi > 0)
+    import matplotlib
+    matplotlib.use("Agg")
+    az.plot_energy(data)
+    az.plot_ppc(data, var_names=["y"], group="posterior")
+    az.plot_ppc(data, var_names=["y"], group="prior")
+    matplotlib.pyplot.close("all")
     ours = small_fit.diagnostics
     theirs = az.summary(data, var_names=["tau", "k_uptake_liver"], round_to="none")
     for name in ("tau", "k_uptake_liver"):

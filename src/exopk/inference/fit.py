@@ -269,7 +269,7 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
     prior_phi = lp.sample_prior(rng, PRIOR_DRAWS)[None]
     prior = _natural_draws(lp, prior_phi)
     mean, replicate, log_likelihood = _predictive(lp, phi, rng)
-    prior_mean = _predictive(lp, prior_phi, rng)[0]
+    prior_mean, prior_replicate, _ = _predictive(lp, prior_phi, rng)
     units = {p.name: p.unit for p in model.parameters}
     units["tau"] = "1 (sd of log)"
     bounds = dict(zip(lp.natural_names(), zip(lp.coordinates.lower, lp.coordinates.upper)))
@@ -304,6 +304,7 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
     }
     tree = build_tree(posterior=posterior, units=units, bounds=bounds, sample_stats=stats,
                       prior=prior, prior_predictive_mean=prior_mean,
+                      prior_predictive_draws=prior_replicate,
                       predictive_mean=mean, predictive_draws=replicate,
                       log_likelihood=log_likelihood,
                       observed=observation_table(prepared.observations, prepared.records),

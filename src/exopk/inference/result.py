@@ -5,9 +5,10 @@ Groups: ``posterior`` (chain, draw; natural parameter values with their ``units`
 and the sampler's per-draw statistics: for NUTS ``acceptance_rate``, ``tree_depth``,
 ``n_steps``, ``energy``, ``step_size``, ``diverging``, as :mod:`exopk.inference.pints_nuts`
 defines them), ``prior`` (draws from the prior), ``prior_predictive`` (``mean``: the prediction
-behind every observation under the prior draws), ``posterior_predictive`` (``y``: a replicate of
-every observation with its noise; ``mean``: the model prediction), ``observed_data`` (every
-observation with its provenance), ``log_likelihood`` (per observation, for LOO), and
+behind every observation under the prior draws; ``y``: a replicate with its noise),
+``posterior_predictive`` (``y``: a replicate of every observation with its noise; ``mean``: the
+model prediction), ``observed_data`` (every observation with its provenance; ``y`` is its
+``value`` under the predictive variable's name), ``log_likelihood`` (per observation, for LOO), and
 ``diagnostics`` (:func:`exopk.inference.summary.summarize`: dims ``parameter`` and
 ``observation``). Every ArviZ group carries ArviZ's schema attributes ``created_at``,
 ``inference_library`` (``"pints"``), ``inference_library_version``, ``creation_library``
@@ -77,7 +78,8 @@ def group_attrs() -> dict:
 
 
 def build_tree(*, posterior, units, sample_stats, prior, prior_predictive_mean, predictive_mean,
-               predictive_draws, log_likelihood, observed, attrs, bounds=None) -> xr.DataTree:
+               predictive_draws, log_likelihood, observed, attrs, bounds=None,
+               prior_predictive_draws=None) -> xr.DataTree:
     """Assemble the DataTree (every argument a mapping of arrays, see the module docstring).
 
     ``bounds`` maps posterior variables to the ``(lower, upper)`` bounds of their sampling
@@ -104,7 +106,9 @@ def build_tree(*, posterior, units, sample_stats, prior, prior_predictive_mean, 
         "prior": dataset(prior, chain_draw, {"chain": [0], "draw": np.arange(
             next(iter(prior.values())).shape[1])}),
         "prior_predictive": xr.Dataset(
-            {"mean": (("chain", "draw", "observation"), prior_predictive_mean)},
+            {"mean": (("chain", "draw", "observation"), prior_predictive_mean),
+             **({} if prior_predictive_draws is None else
+                {"y": (("chain", "draw", "observation"), prior_predictive_draws)})},
             coords={"chain": [0], "draw": np.arange(prior_predictive_mean.shape[1]),
                     "observation": observed.observation.values}),
         "posterior_predictive": xr.Dataset(
@@ -114,7 +118,9 @@ def build_tree(*, posterior, units, sample_stats, prior, prior_predictive_mean, 
         "log_likelihood": xr.Dataset(
             {"y": (("chain", "draw", "observation"), log_likelihood)},
             coords={**coords, "observation": observed.observation.values}),
-        "observed_data": observed,
+        "observed_data": observed.assign(y=observed["value"].assign_attrs(
+            long_name="the published value, named as its predictive replicate (ArviZ pairs "
+                      "observed and predictive variables by name)")),
     })
     tree.attrs.update(attrs)
     stamp = group_attrs()
