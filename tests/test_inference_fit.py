@@ -12,7 +12,7 @@ import xarray as xr
 import exopk
 from exopk.cli import main
 from exopk.errors import ModelFileError
-from exopk.inference.fit import fit
+from exopk.inference.fit import fit, prepare
 from exopk.inference.fitfile import parse_fit
 
 SMALL = dict(chains=2, warmup=150, draws=40, map_starts=1, processes=2, progress=False)
@@ -119,7 +119,6 @@ def test_malformed_fit_files_name_the_key(text, key, message):
 
 
 def test_fit_file_can_free_a_parameter_the_model_fixes(tmp_path):
-    from exopk.inference.fit import prepare
     text = open("fits/mouse_iv_mps.toml").read().replace('"../models/m2_mps.toml"', '"m2_mps"')
     path = tmp_path / "release.toml"
     path.write_text(text + '\n[free]\nparameters = ["k_release_liver"]\n')
@@ -159,6 +158,15 @@ def test_arviz_reads_the_result_and_agrees_with_its_diagnostics(small_fit):
         for key, column in (("rhat", "r_hat"), ("ess_bulk", "ess_bulk"),
                             ("ess_tail", "ess_tail"), ("mcse_mean", "mcse_mean")):
             assert float(row[key]) == pytest.approx(theirs.loc[name, column], rel=1e-9), key
+    sensitivity = az.psens(data, component="prior", var_names=["tau"])
+    assert np.isfinite(float(sensitivity))
+    # the log-posterior of each draw = log prior + log Jacobian + log likelihood
+    lp = prepare("fits/mouse_iv_mps.toml").log_posterior
+    natural = np.stack([tree["posterior"][n].values for n in lp.natural_names()], axis=-1)
+    log_prior = sum(tree["log_prior"][n].values for n in lp.natural_names())
+    total = (log_prior + lp.coordinates.log_jacobian_det(lp.coordinates.to_search(natural))
+             + tree["log_likelihood"]["y"].values.sum(axis=-1))
+    np.testing.assert_allclose(total, tree["sample_stats"]["lp"].values, rtol=1e-9)
     stats = tree["sample_stats"]
     # per-draw statistics: the acceptance statistic moves from draw to draw
     assert np.all((stats["acceptance_rate"] >= 0) & (stats["acceptance_rate"] <= 1))

@@ -270,6 +270,8 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
     prior = _natural_draws(lp, prior_phi)
     mean, replicate, log_likelihood = _predictive(lp, phi, rng)
     prior_mean, prior_replicate, _ = _predictive(lp, prior_phi, rng)
+    log_prior = {name: prior.logpdf(posterior[name])
+                 for name, prior in lp.natural_priors().items()}
     units = {p.name: p.unit for p in model.parameters}
     units["tau"] = "1 (sd of log)"
     bounds = dict(zip(lp.natural_names(), zip(lp.coordinates.lower, lp.coordinates.upper)))
@@ -304,7 +306,7 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
     }
     tree = build_tree(posterior=posterior, units=units, bounds=bounds, sample_stats=stats,
                       prior=prior, prior_predictive_mean=prior_mean,
-                      prior_predictive_draws=prior_replicate,
+                      prior_predictive_draws=prior_replicate, log_prior=log_prior,
                       predictive_mean=mean, predictive_draws=replicate,
                       log_likelihood=log_likelihood,
                       observed=observation_table(prepared.observations, prepared.records),

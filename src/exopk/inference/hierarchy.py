@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from exopk.errors import SimulationError
+from exopk.model.priors import Prior
 
 __all__ = ["Hierarchy"]
 
@@ -74,6 +75,25 @@ class Hierarchy:
             self._scaled = [parameter_index[p] for p in spec.species_scaling]
             self._log_weight_ratio = np.log(np.asarray(spec.body_weights_kg, dtype=float)
                                             / spec.reference_body_weight_kg)
+
+    def priors(self) -> dict:
+        """The prior of every hierarchy coordinate's natural value, by name.
+
+        ``omega_<parameter>`` (the random effects' sd), ``z_...`` (standard normal),
+        ``beta_...`` (normal of sd ``prior_sd``) and ``allometric_exponent``.
+        """
+        out = {}
+        for name in self.spec.random_effects:
+            out[f"omega_{name}"] = self.spec.random_effect_sd_prior
+            for s in self.studies:
+                out[f"z_{name}[{s}]"] = Prior("normal", {"mean": 0.0, "sd": 1.0})
+        for _, positions, covariate in self._cov:
+            for level in positions:
+                out[f"beta_{covariate.name}[{level}]"] = Prior(
+                    "normal", {"mean": 0.0, "sd": covariate.prior_sd})
+        if self._exponent is not None:
+            out["allometric_exponent"] = self.spec.exponent_prior
+        return out
 
     @property
     def log_sd_positions(self) -> list[int]:

@@ -499,6 +499,10 @@ class LogPosterior(pints.LogPDF):
         return self.free + [name[4:] if name.startswith("log ") else name
                             for name in self.names[len(self.free):]]
 
+    def natural_priors(self) -> dict:
+        """The prior of every natural value, by the names of :meth:`natural_names`."""
+        return {**self.priors, "tau": self.spec.tau_prior, **self.hierarchy.priors()}
+
     def natural(self, phi) -> dict[str, float]:
         """Natural values of every coordinate: parameters, tau, omegas, z, betas, exponent."""
         x, _ = self.to_natural(phi)

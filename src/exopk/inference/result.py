@@ -8,7 +8,9 @@ defines them), ``prior`` (draws from the prior), ``prior_predictive`` (``mean``:
 behind every observation under the prior draws; ``y``: a replicate with its noise),
 ``posterior_predictive`` (``y``: a replicate of every observation with its noise; ``mean``: the
 model prediction), ``observed_data`` (every observation with its provenance; ``y`` is its
-``value`` under the predictive variable's name), ``log_likelihood`` (per observation, for LOO), and
+``value`` under the predictive variable's name), ``log_likelihood`` (per observation, for LOO),
+``log_prior`` (per draw, the log prior density of every posterior variable's natural value, as
+ArviZ's power-scaling sensitivity wants it), and
 ``diagnostics`` (:func:`exopk.inference.summary.summarize`: dims ``parameter`` and
 ``observation``). Every ArviZ group carries ArviZ's schema attributes ``created_at``,
 ``inference_library`` (``"pints"``), ``inference_library_version``, ``creation_library``
@@ -79,7 +81,7 @@ def group_attrs() -> dict:
 
 def build_tree(*, posterior, units, sample_stats, prior, prior_predictive_mean, predictive_mean,
                predictive_draws, log_likelihood, observed, attrs, bounds=None,
-               prior_predictive_draws=None) -> xr.DataTree:
+               prior_predictive_draws=None, log_prior=None) -> xr.DataTree:
     """Assemble the DataTree (every argument a mapping of arrays, see the module docstring).
 
     ``bounds`` maps posterior variables to the ``(lower, upper)`` bounds of their sampling
@@ -118,6 +120,9 @@ def build_tree(*, posterior, units, sample_stats, prior, prior_predictive_mean, 
         "log_likelihood": xr.Dataset(
             {"y": (("chain", "draw", "observation"), log_likelihood)},
             coords={**coords, "observation": observed.observation.values}),
+        **({} if log_prior is None else
+           {"log_prior": xr.Dataset({name: (chain_draw, np.asarray(values))
+                                     for name, values in log_prior.items()}, coords=coords)}),
         "observed_data": observed.assign(y=observed["value"].assign_attrs(
             long_name="the published value, named as its predictive replicate (ArviZ pairs "
                       "observed and predictive variables by name)")),
