@@ -9,19 +9,19 @@ effective sample size per second of wall clock:
   fit file's starts, the chains (in parallel processes) and the assembly of draws, predictive
   quantities and diagnostics; nothing is written.
 * **baseline**: the same posterior (same priors, transformations, likelihood and observation
-  groups: a subclass of :class:`~exopk.inference.posterior.LogPosterior`) with every model
-  solution from ``scipy.integrate.solve_ivp(method="LSODA", rtol=1e-8, atol=1e-10)`` with an
-  analytic Jacobian and forward sensitivities, ``x' = A x`` and ``S' = A S + (dA/dp) x``, for
-  the parameters the posterior differentiates. Values at observation times come from the ODE
+  groups: a :class:`~exopk.inference.posterior.LogPosterior` given an LSODA ``predictor``) with
+  every model solution from ``scipy.integrate.solve_ivp(method="LSODA", rtol=1e-8, atol=1e-10)``
+  with an analytic Jacobian and forward sensitivities, ``x' = A x`` and ``S' = A S + (dA/dp) x``,
+  for the parameters the posterior differentiates. Values at observation times come from the ODE
   solution. AUC, MRT, clearance and Vss come from accumulators integrated with it,
-  ``d AUC/dt = C x`` and ``d AUMC/dt = t C x``, with sensitivities ``C S + (dC/dp) x`` (times
-  ``t`` for AUMC), up to the time when the amount in the compartments that can still reach the
-  output falls below 1e-10 of the dose (a terminal event, never before the last observation
-  time; the end times are printed). The time to half is the first zero of ``y(t) - y(0)/2`` found
-by solve_ivp's event search, with ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)`` from the
-sensitivities there. Half-lives and elimination rates are not ODE solutions:
-  they come from numpy's eigendecomposition of ``A`` with ``d lam_i / dp = (V^-1 dA_p V)_ii``,
-  as in exopk. Dose vectors and output matrices ``C(p)`` are assembled by exopk's code in both.
+  ``d AUC/dt = C x`` and ``d AUMC/dt = t C x``, with sensitivities ``C S + (dC/dp) x`` (times ``t``
+  for AUMC), up to the time when the amount in the compartments that can still reach the output
+  falls below 1e-10 of the dose (a terminal event, never before the last observation time; the end
+  times are printed). The time to half is the first zero of ``y(t) - y(0)/2`` found by solve_ivp's
+  event search, with ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)`` from the sensitivities there.
+  Half-lives and elimination rates are not ODE solutions: they come from numpy's eigendecomposition
+  of ``A`` with ``d lam_i / dp = (V^-1 dA_p V)_ii``, as in exopk. Dose vectors and output matrices
+  ``C(p)`` are assembled by exopk's code in both.
 
 The baseline is sampled with PINTS' No-U-Turn sampler through
 :func:`exopk.inference.sampling.run_chains` (the fit file's seed and NUTS settings) from
@@ -65,6 +65,7 @@ from exopk.errors import SimulationError
 from exopk.inference.diagnostics import ess_bulk
 from exopk.inference.fit import fit, prepare
 from exopk.inference.posterior import LogPosterior
+from exopk.inference.samplers import NutsSettings
 from exopk.inference.sampling import chain_starts, find_map, run_chains
 from timing import median_seconds
 
@@ -86,27 +87,20 @@ def cpu_seconds():
                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
 
-class LsodaLogPosterior(LogPosterior):
-    """:class:`LogPosterior` whose predictions come from LSODA instead of exopk's engine.
+class LsodaPredictor:
+    """A :class:`LogPosterior` predictor solving with LSODA instead of exopk's engine.
 
-    After each evaluation, ``area_end_times`` holds the end time of the area integrals of each
-    parameter set evaluated (NaN where no area was asked for).
+    ``area_end_times`` collects the end time of the area integrals of each parameter set solved
+    (NaN where no area was asked for); clear it before the evaluation of interest.
     """
 
-    area_end_times: tuple = ()
+    def __init__(self):
+        self.area_end_times = []
 
-    def _predict(self, theta, phi, dx, *, gradients):
-        """As :meth:`LogPosterior._predict`, recording the area integrals' end times."""
-        self._ends = []
-        result = super()._predict(theta, phi, dx, gradients=gradients)
-        self.area_end_times = tuple(self._ends)
-        return result
-
-    def _solve(self, thetas, design, requests, *, gradients, parameters):
-        """LSODA solutions instead of exopk's engine, for the parameters the posterior uses."""
-        values, jacobian, end_times = lsoda_predict(self.compiled, thetas, design, requests,
+    def __call__(self, compiled, thetas, design, requests, *, gradients, parameters):
+        values, jacobian, end_times = lsoda_predict(compiled, thetas, design, requests,
                                                     gradients=gradients, parameters=parameters)
-        self._ends.extend(end_times)
+        self.area_end_times.extend(end_times)
         return values, jacobian
 
 
@@ -432,8 +426,8 @@ def run_baseline(baseline, x0s, fit_file, draws):
     start, cpu = time.perf_counter(), cpu_seconds()
     results = run_chains(baseline, x0s, seed=fit_file.seed, method=sampler.method,
                          warmup=BASELINE_WARMUP, draws=draws,
-                         settings={"max_tree_depth": sampler.max_tree_depth,
-                                   "target_acceptance": sampler.target_acceptance},
+                         settings=NutsSettings(max_tree_depth=sampler.max_tree_depth,
+                                               target_acceptance=sampler.target_acceptance),
                          progress=False)
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     phi = np.stack([r.draws for r in results])
@@ -467,12 +461,15 @@ def main():
     repeats, baseline_repeats = (50, 3) if args.quick else (300, 10)
 
     exo = run_exopk(warmup, draws)
-    baseline = LsodaLogPosterior(prepared.model, prepared.observations, lp.spec)
+    lsoda = LsodaPredictor()
+    baseline = LogPosterior(prepared.model, prepared.observations, lp.spec, predictor=lsoda)
     map_phi, x0s = starting_points(prepared, BASELINE_CHAINS)
     agree = agreement(lp, baseline, [map_phi, lp.prior_centre()])
     us_exopk = median_seconds(lambda: lp.evaluateS1(map_phi), repeats) * 1e6
     us_baseline = median_seconds(lambda: baseline.evaluateS1(map_phi), baseline_repeats) * 1e6
-    end_times = baseline.area_end_times
+    lsoda.area_end_times.clear()
+    baseline.evaluateS1(map_phi)
+    end_times = tuple(lsoda.area_end_times)
     base = run_baseline(baseline, x0s, prepared.fit_file, baseline_draws)
 
     ess_per_s = exo["min_bulk_ess"] / exo["wall_s"]

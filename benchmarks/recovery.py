@@ -69,7 +69,7 @@ def recover(fit_file, replicates, options, seed, processes, deadline):
     lp = prepared.log_posterior
     names = list(lp.natural(lp.prior_centre()))
     seed = prepared.fit_file.seed if seed is None else seed
-    target = sampler_settings(prepared, options["target_acceptance"])["target_acceptance"]
+    target = sampler_settings(prepared, options["target_acceptance"]).target_acceptance
     print(f"\n{prepared.fit_file.name}: model {prepared.model.name}, "
           f"{len(lp.observations)} observations, {len(names)} parameters; {replicates} replicates "
           f"x {options['chains']} chains x ({options['warmup']} warm-up + {options['draws']} "

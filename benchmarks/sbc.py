@@ -44,6 +44,7 @@ import numpy as np
 import scipy.stats
 
 from exopk.inference.fit import prepare
+from exopk.inference.samplers import NutsSettings
 from exopk.inference.simulated import fit_simulated
 
 FIT = Path(__file__).resolve().parent.parent / "fits" / "mouse_iv_mps.toml"
@@ -58,8 +59,8 @@ def prepared_fit(fit_file):
 def sampler_settings(prepared, target_acceptance=None):
     """NUTS settings of a fit file, with its target acceptance rate overridden if given."""
     sampler = prepared.fit_file.sampler
-    return {"max_tree_depth": sampler.max_tree_depth,
-            "target_acceptance": target_acceptance or sampler.target_acceptance}
+    return NutsSettings(max_tree_depth=sampler.max_tree_depth,
+                        target_acceptance=target_acceptance or sampler.target_acceptance)
 
 
 def simulated_fit(job):

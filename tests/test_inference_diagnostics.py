@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from exopk.inference.diagnostics import ess_bulk, ess_tail, mcse_mean, split_rhat, summarize
+from exopk.inference.diagnostics import ess_bulk, ess_tail, mcse_mean, split_rhat
 
 from conftest import DATA
 
@@ -156,26 +156,3 @@ def test_non_finite_draws_raise(function, bad):
         function(draws)
 
 
-def test_summarize():
-    rng = np.random.default_rng(4)
-    posterior = {"k_el": np.exp(rng.normal(-2.0, 0.1, (4, 400))), "f": rng.uniform(size=(4, 400))}
-    summary = summarize(posterior)
-    assert list(summary) == ["k_el", "f"]
-    for name, draws in posterior.items():
-        row = summary[name]
-        assert set(row) == {"mean", "sd", "q5", "q50", "q95", "mcse_mean", "rhat", "ess_bulk",
-                            "ess_tail"}
-        assert all(type(value) is float for value in row.values())
-        assert row["mean"] == pytest.approx(draws.mean())
-        assert row["sd"] == pytest.approx(draws.std(ddof=1))
-        assert row["q5"] < row["q50"] < row["q95"]
-        assert row["q50"] == pytest.approx(np.median(draws))
-        assert row["rhat"] == split_rhat(draws)
-        assert row["ess_bulk"] == ess_bulk(draws)
-        assert row["ess_tail"] == ess_tail(draws)
-        assert row["mcse_mean"] == mcse_mean(draws)
-
-
-def test_summarize_names_the_bad_parameter():
-    with pytest.raises(ValueError, match="parameter 'f'"):
-        summarize({"k": np.zeros((2, 10)), "f": np.zeros((1, 10))})

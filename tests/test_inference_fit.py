@@ -1,13 +1,18 @@
 """End-to-end fits: results on disk in the ArviZ layout, reproducibility, strict mode, errors."""
 
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
+import pints
 import pytest
 import xarray as xr
 
 import exopk
 from exopk.cli import main
 from exopk.errors import ModelFileError
-from exopk.inference.fit import fit
+from exopk.inference.fit import fit, prepare
 from exopk.inference.fitfile import parse_fit
 
 SMALL = dict(chains=2, warmup=150, draws=40, map_starts=1, processes=2, progress=False)
@@ -31,9 +36,27 @@ def test_fit_writes_a_datatree_in_the_arviz_layout(small_fit):
     assert set(observed["study"].values) >= {"morishita2015", "matsumoto2020"}
     doi, url = observed["doi"].values.astype(str), observed["url"].values.astype(str)
     assert ((doi != "") | (url != "")).all()   # every observation names its source
-    for key in ("exopk_version", "model_file_sha256", "evidence_sha256", "fit_file_text", "seed",
-                "command_line", "created"):
+    for key in ("provenance", "evidence_sha256", "fit_file_text", "seed"):
         assert key in tree.attrs
+    for group in ("posterior", "sample_stats", "prior", "observed_data", "log_likelihood"):
+        assert tree[group].attrs["inference_library"] == "pints"
+        assert tree[group].attrs["inference_library_version"] == pints.__version__
+        assert "created_at" in tree[group].attrs
+    provenance = json.loads(tree.attrs["provenance"])
+    inputs = provenance["inputs"]
+    # paths relative to the result file, hashes of the bytes
+    fit_file = small_fit.path.parent / inputs["fit_file"]["path"]
+    assert fit_file.resolve() == Path("fits/mouse_iv_mps.toml").resolve()
+    assert inputs["fit_file"]["sha256"] == hashlib.sha256(fit_file.read_bytes()).hexdigest()
+    assert inputs["model_file"]["path"].endswith("models/m2_mps.toml")
+    assert not any(Path(i["path"]).is_absolute() for i in inputs.values())
+    assert "/work/" not in tree.attrs["provenance"].replace(inputs["fit_file"]["path"], "") \
+        .replace(inputs["model_file"]["path"], "")
+    assert provenance["libraries"]["pints"] == pints.__version__
+    assert provenance["parameters"]["seed"] == tree.attrs["seed"]
+    diagnostics = tree["diagnostics"]
+    assert diagnostics["rhat"].dims == ("parameter",)
+    assert diagnostics["ppi90_lower"].dims == ("observation",)
     loaded = exopk.load_fit(small_fit.path)
     xr.testing.assert_identical(loaded["posterior"].to_dataset(),
                                 small_fit.tree["posterior"].to_dataset())
@@ -95,7 +118,6 @@ def test_malformed_fit_files_name_the_key(text, key, message):
 
 
 def test_fit_file_can_free_a_parameter_the_model_fixes(tmp_path):
-    from exopk.inference.fit import prepare
     text = open("fits/mouse_iv_mps.toml").read().replace('"../models/m2_mps.toml"', '"m2_mps"')
     path = tmp_path / "release.toml"
     path.write_text(text + '\n[free]\nparameters = ["k_release_liver"]\n')
@@ -112,3 +134,41 @@ def test_figures_are_regenerated_from_fit_results(small_fit, tmp_path):
     assert sorted(p.name for p in written) == ["mouse_iv_mps_predictions.png",
                                                "mouse_iv_mps_shrinkage.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+def test_arviz_reads_the_result_and_agrees_with_its_diagnostics(small_fit):
+    az = pytest.importorskip("arviz")
+    tree = xr.open_datatree(small_fit.path)
+    data = az.from_datatree(tree)
+    bfmi = az.bfmi(data)                       # needs sample_stats.energy
+    assert bfmi.shape == (2,) and np.all(bfmi > 0)
+    import matplotlib
+    matplotlib.use("Agg")
+    az.plot_energy(data)
+    az.plot_ppc(data, var_names=["y"], group="posterior")
+    az.plot_ppc(data, var_names=["y"], group="prior")
+    matplotlib.pyplot.close("all")
+    ours = small_fit.diagnostics
+    theirs = az.summary(data, var_names=["tau", "k_uptake_liver"], round_to="none")
+    for name in ("tau", "k_uptake_liver"):
+        row = ours.sel(parameter=name)
+        assert float(row["mean"]) == pytest.approx(theirs.loc[name, "mean"], rel=1e-12)
+        assert float(row["sd"]) == pytest.approx(theirs.loc[name, "sd"], rel=1e-12)
+        for key, column in (("rhat", "r_hat"), ("ess_bulk", "ess_bulk"),
+                            ("ess_tail", "ess_tail"), ("mcse_mean", "mcse_mean")):
+            assert float(row[key]) == pytest.approx(theirs.loc[name, column], rel=1e-9), key
+    sensitivity = az.psens(data, component="prior", var_names=["tau"])
+    assert np.isfinite(float(sensitivity))
+    # the log-posterior of each draw = log prior + log Jacobian + log likelihood
+    lp = prepare("fits/mouse_iv_mps.toml").log_posterior
+    natural = np.stack([tree["posterior"][n].values for n in lp.natural_names()], axis=-1)
+    log_prior = sum(tree["log_prior"][n].values for n in lp.natural_names())
+    total = (log_prior + lp.coordinates.log_jacobian_det(lp.coordinates.to_search(natural))
+             + tree["log_likelihood"]["y"].values.sum(axis=-1))
+    np.testing.assert_allclose(total, tree["sample_stats"]["lp"].values, rtol=1e-9)
+    stats = tree["sample_stats"]
+    # per-draw statistics: the acceptance statistic moves from draw to draw
+    assert np.all((stats["acceptance_rate"] >= 0) & (stats["acceptance_rate"] <= 1))
+    assert float(np.abs(stats["acceptance_rate"].diff("draw")).mean()) > 0.01
+    assert np.all(2 ** (stats["tree_depth"] - 1) <= stats["n_steps"])
+    assert np.all(stats["n_steps"] <= 2 ** stats["tree_depth"] - 1)

@@ -104,3 +104,23 @@ def test_chains_start_at_the_mode_of_the_sampled_density():
     assert lp(start) > lp(map_phi) + 0.1
     jittered = chain_starts(lp, map_phi, 3, seed=1)
     assert np.std(np.array(jittered) - start) == pytest.approx(0.05, rel=0.6)
+
+
+def test_likelihood_and_posterior_share_one_grouping_and_agree():
+    lp = __import__("exopk.inference.fit", fromlist=["prepare"]).prepare(
+        "fits/mouse_iv_mps.toml").log_posterior
+    phi = lp.prior_centre() + 0.2
+    y, terms = lp.predictions_and_terms(phi)
+    theta = lp.base.copy()
+    theta[lp._free_index] = lp.to_natural(phi)[0]
+    y_likelihood, jacobian = lp.likelihood.predictions(theta, gradients=True)
+    np.testing.assert_allclose(y_likelihood, y, rtol=1e-12)
+    # the macrophage-depleted condition fixes its switch: no derivative through it
+    depleted = [i for i, o in enumerate(lp.observations) if o.condition == "macrophage_depleted"]
+    switch = lp.model.parameter_names.index("macrophage_depletion")
+    assert depleted and np.all(jacobian[depleted, switch] == 0.0)
+    normal = [i for i, o in enumerate(lp.observations) if o.condition == ""]
+    assert np.any(jacobian[normal, switch] != 0.0)
+    # both group the design's observations the same way (conditions with equal overrides merge)
+    assert [len(g.representatives) for g in lp.likelihood._groups] == \
+        [len(g.representatives) for g in lp._groups]

@@ -23,6 +23,7 @@ from exopk.io import write_atomically
 from exopk.model import load_model
 from exopk.models_library import available_models, model_path, resolve_model
 from exopk.physiology import available_presets, load_species
+from exopk.provenance import provenance_json
 
 __all__ = ["main", "build_parser"]
 
@@ -90,6 +91,8 @@ def _simulate(args) -> int:
         write_atomically(args.csv, table.to_csv)
         print(f"# wrote {args.csv}")
     if args.netcdf:
+        inputs = {"model_file": model.source_file} if model.source_file else {}
+        dataset.attrs["provenance"] = provenance_json(inputs=inputs, result_path=args.netcdf)
         write_atomically(args.netcdf, lambda p: dataset.to_netcdf(p, engine="scipy"))
         print(f"# wrote {args.netcdf}")
     return 0
@@ -113,7 +116,13 @@ def _fit(args) -> int:
     print(result.summary())
     print(f"# wrote {result.path}")
     if args.strict and not result.converged:
+        print("exopk: --strict: the chains have not converged (see NOT CONVERGED above)",
+              file=sys.stderr)
         return 3
+    if args.strict and result.misfit:
+        print("exopk: --strict: the fit misses published values (see MISFIT above)",
+              file=sys.stderr)
+        return 4
     return 0
 
 
@@ -188,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--processes", type=int, help="worker processes for chains")
     fit.add_argument("--strict", action="store_true",
                      help="exit with status 3 unless R-hat <= 1.01, bulk ESS >= 400 and no "
-                          "divergences for every parameter")
+                          "divergences for every parameter, and with status 4 if the chains "
+                          "converged but a published value lies outside its 99%% posterior "
+                          "predictive interval or more lie outside their 90%% intervals than "
+                          "chance explains")
     fit.add_argument("--quiet", action="store_true", help="no progress line")
     fit.set_defaults(func=_fit)
 

@@ -10,7 +10,6 @@ into ``docs/figures/``:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from exopk.inference.result import load_fit
+from exopk.inference.summary import fit_diagnostics
 from exopk.io import write_atomically
 
 __all__ = ["make_figures", "predictions_figure", "shrinkage_figure"]
@@ -67,10 +67,10 @@ def predictions_figure(tree, path: Path) -> Path:
 
 
 def shrinkage_figure(tree, path: Path) -> Path:
-    """Posterior sd over prior sd per parameter, from the fit's stored diagnostics."""
-    parameters = json.loads(tree.attrs["diagnostics"])["parameters"]
-    names = list(parameters)
-    ratios = [parameters[name]["shrinkage"] for name in names]
+    """Posterior sd over prior sd per parameter, from the fit's diagnostics."""
+    shrinkage = fit_diagnostics(tree)["shrinkage"]
+    names = [str(name) for name in shrinkage["parameter"].values]
+    ratios = shrinkage.values
     figure, axis = _figure(figsize=(7, 0.3 * len(names) + 1.2))
     rows = np.arange(len(names))[::-1]
     axis.barh(rows, ratios, color=["tab:red" if r > 0.9 else "tab:blue" for r in ratios])

@@ -30,12 +30,10 @@ draws on a scale below ``1e-15``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 from scipy import stats
 
-__all__ = ["ess_bulk", "ess_tail", "mcse_mean", "split_rhat", "summarize"]
+__all__ = ["ess_bulk", "ess_tail", "mcse_mean", "split_rhat"]
 
 _MIN_CHAINS = 2
 _MIN_DRAWS = 4
@@ -255,44 +253,3 @@ def mcse_mean(draws) -> float:
     """
     draws = _validated(draws)
     return float(np.std(draws, ddof=1) / np.sqrt(_ess(_split_chains(draws))))
-
-
-def summarize(posterior: Mapping[str, np.ndarray]) -> dict[str, dict]:
-    """Posterior summary and convergence diagnostics of every parameter.
-
-    Parameters
-    ----------
-    posterior : mapping of str to array_like, shape (chain, draw)
-        Draws of each scalar parameter, each with at least 2 chains of at least 4 draws, all
-        finite.
-
-    Returns
-    -------
-    dict of str to dict
-        For each parameter, in the order of ``posterior``, a dict of floats:
-        ``mean``, ``sd`` (``ddof=1``), ``q5``, ``q50``, ``q95`` (quantiles, linear
-        interpolation), all in the parameter's unit; ``mcse_mean`` (Monte Carlo standard error
-        of ``mean``, same unit); ``rhat`` (:func:`split_rhat`), ``ess_bulk`` and ``ess_tail``
-        (unitless).
-
-    Raises
-    ------
-    ValueError
-        If a parameter's draws are malformed (see :func:`split_rhat`); the message names it.
-    """
-    summary = {}
-    for name, values in posterior.items():
-        draws = _validated(values, name)
-        q5, q50, q95 = np.quantile(draws, (0.05, 0.5, 0.95))
-        summary[name] = {
-            "mean": float(np.mean(draws)),
-            "sd": float(np.std(draws, ddof=1)),
-            "q5": float(q5),
-            "q50": float(q50),
-            "q95": float(q95),
-            "mcse_mean": mcse_mean(draws),
-            "rhat": split_rhat(draws),
-            "ess_bulk": ess_bulk(draws),
-            "ess_tail": ess_tail(draws),
-        }
-    return summary

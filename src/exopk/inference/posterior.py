@@ -21,28 +21,57 @@ Coordinates (``phi``), in order:
    ``x * (BW / BW_reference) ** b`` for a study of a species of body weight BW.
 
 The log-posterior is the sum of the log-priors of the natural values, the log-Jacobians of the
-transformations, and the log-likelihood of :class:`exopk.observation.Likelihood` terms.
-Observations are grouped by the parameter values they need (route, condition overrides, study,
-covariate levels); the groups of one route are evaluated as one batch.
+transformations, and the log-likelihood of :class:`exopk.observation.Likelihood` terms. Its
+parts live where their job is: the coordinates of the free parameters in
+:class:`~exopk.inference.coordinates.BoundedCoordinates` (a PINTS ``Transformation``), the
+coordinates 3-5, their hyper-priors and each observation's parameter set in
+:class:`~exopk.inference.hierarchy.Hierarchy`, the grouping of observations by the parameter
+values they need in :func:`~exopk.observation.likelihood.group_observations` (the groups of one
+design are predicted as one batch, by the ``predictor``).
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 import pints
 import scipy.special
+import xarray as xr
 
 from exopk.engine import compile_model
 from exopk.errors import SimulationError
+from exopk.inference.coordinates import BoundedCoordinates
+from exopk.inference.hierarchy import Hierarchy, check_positive
 from exopk.model.priors import Prior, PriorSet
-from exopk.observation.likelihood import Likelihood
-from exopk.observation.predictions import predict
+from exopk.observation import Likelihood, predict
+from exopk.observation.likelihood import group_observations
 
-__all__ = ["Covariate", "PosteriorSpec", "LogPosterior"]
+__all__ = ["Covariate", "PosteriorSpec", "LogPosterior", "engine_predictor"]
+
+
+def engine_predictor(compiled, thetas, design, requests, *, gradients, parameters):
+    """Predictions by exopk's engine: the default ``predictor`` of :class:`LogPosterior`.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+    thetas : ndarray, shape (batch, n_parameters)
+        Parameter sets.
+    design : Regimen
+    requests : list of Request
+    gradients : bool
+    parameters : ndarray of int
+        Indices of the parameters whose derivatives the posterior uses (the engine gives every
+        derivative anyway).
+
+    Returns
+    -------
+    values : ndarray, shape (batch, n_requests)
+    jacobian : ndarray, shape (batch, n_requests, n_parameters), or None
+    """
+    return predict(compiled, thetas, design, requests, gradients=gradients)
 
 
 
@@ -125,11 +154,40 @@ class LogPosterior(pints.LogPDF):
     model : Model
     observations : list of Observation
     spec : PosteriorSpec
+    predictor : callable, optional
+        How predictions are computed, with the signature of :func:`engine_predictor` (the
+        default); for example a reference ODE solver in a benchmark.
+
+    Raises
+    ------
+    DataFileError
+        If the model cannot predict an observation at any parameter values (a misspelt output,
+        a PK summary of a saturable model), naming its file, line, study and request.
+    SimulationError
+        If the specification names an unknown parameter or an estimated one without a prior.
+
+    Examples
+    --------
+    >>> import numpy as np, exopk
+    >>> from exopk.inference.posterior import LogPosterior
+    >>> from exopk.observation import Observation, Request
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> half_life = Observation("demo", 2, Request("half_life", "plasma_concentration"), "iv",
+    ...                         "", value=3.0, upper=float("nan"), censoring="none",
+    ...                         sigma_log=0.1)
+    >>> lp = LogPosterior(model, [half_life])
+    >>> lp.names
+    ['logit CL', 'logit V_plasma', 'log tau']
+    >>> value, gradient = lp.evaluateS1(lp.prior_centre())
+    >>> bool(np.isfinite(value)), gradient.shape
+    (True, (3,))
     """
 
-    def __init__(self, model, observations, spec: PosteriorSpec | None = None):
+    def __init__(self, model, observations, spec: PosteriorSpec | None = None, *,
+                 predictor=engine_predictor):
         super().__init__()
         spec = spec or PosteriorSpec()
+        self.predictor = predictor
         self.model = model
         self.spec = spec
         self.compiled = compiled = compile_model(model)
@@ -151,16 +209,12 @@ class LogPosterior(pints.LogPDF):
         self._lower = compiled.lower[self._free_index]
         self._upper = compiled.upper[self._free_index]
         self.priors = {}
-        self.transforms = {}
-        for j, name in enumerate(self.free):
+        for name in self.free:
             prior = spec.priors.get(name) or model.parameter(name).prior
             if prior is None:
                 raise SimulationError(f"parameter '{name}' is estimated but has no prior")
             self.priors[name] = prior
-            finite_low, finite_high = np.isfinite(self._lower[j]), np.isfinite(self._upper[j])
-            self.transforms[name] = ("logit" if finite_low and finite_high else
-                                     "log" if finite_low else
-                                     "log_below" if finite_high else "identity")
+        self.transforms = dict(zip(self.free, BoundedCoordinates(self._lower, self._upper).kinds))
         self._prior_set = PriorSet([self.priors[name] for name in self.free])
         kinds = [self.transforms[name] for name in self.free]
         self._logit, self._log, self._log_below = (
@@ -168,37 +222,19 @@ class LogPosterior(pints.LogPDF):
             for kind in ("logit", "log", "log_below"))
         self._width = (self._upper - self._lower)[self._logit]
         self._log_width = float(np.log(self._width).sum())
-        for name in (*spec.random_effects, *spec.species_scaling,
-                     *(p for c in spec.covariates for p in c.parameters)):
-            j = self.free.index(name) if name in self.free else None
-            if j is None or not self._lower[j] >= 0:
-                raise SimulationError(f"random effects and covariates act on positive free "
-                                      f"parameters; '{name}' is not one")
+        check_positive(spec, self.free, self._lower)
 
-        # coordinates
+        # coordinates: free parameters, log tau, the hierarchy's
         self.names = [f"{self._prefix(n)}{n}" for n in self.free] + ["log tau"]
-        studies = sorted({o.study for o in self.observations})
-        self.studies = studies
-        self._re = []        # (parameter index, position of log omega, positions of z per study)
-        for name in spec.random_effects:
-            omega = len(self.names)
-            self.names.append(f"log omega_{name}")
-            z = {s: len(self.names) + i for i, s in enumerate(studies)}
-            self.names.extend(f"z_{name}[{s}]" for s in studies)
-            self._re.append((index[name], omega, z))
-        self._cov = []       # (parameter indices, {level: position}, levels per observation)
-        for covariate in spec.covariates:
-            levels = sorted(set(covariate.levels) - {covariate.reference})
-            positions = {lv: len(self.names) + i for i, lv in enumerate(levels)}
-            self.names.extend(f"beta_{covariate.name}[{lv}]" for lv in levels)
-            self._cov.append(([index[p] for p in covariate.parameters], positions, covariate))
-        self._exponent = None
-        if spec.species_scaling:
-            self._exponent = len(self.names)
-            self.names.append("allometric_exponent")
-            self._scaled = [index[p] for p in spec.species_scaling]
-            self._log_weight_ratio = np.log(np.asarray(spec.body_weights_kg, dtype=float)
-                                            / spec.reference_body_weight_kg)
+        self.hierarchy = Hierarchy(spec, self.observations, index, len(self.names))
+        self.names += self.hierarchy.names
+        self.studies = self.hierarchy.studies
+        lower = np.full(len(self.names), -np.inf)
+        upper = np.full(len(self.names), np.inf)
+        lower[:len(self.free)], upper[:len(self.free)] = self._lower, self._upper
+        lower[[k for k, n in enumerate(self.names) if k >= len(self.free)
+               and n.startswith("log ")]] = 0.0   # tau and the random effects' sds
+        self.coordinates = BoundedCoordinates(lower, upper)
         self._groups = self._build_groups()
 
     @staticmethod
@@ -213,56 +249,15 @@ class LogPosterior(pints.LogPDF):
         return len(self.names)
 
     # -- groups of observations sharing parameter values ----------------------------------------
-    def _group_key(self, i, obs):
-        # conditions with the same parameter overrides (or none) share a parameter set
-        overrides = tuple(sorted(self.spec.conditions.get(obs.condition, {}).items()))
-        key = [obs.route, obs.regimen, overrides]
-        if self._re:
-            key.append(obs.study)
-        for _, _, covariate in self._cov:
-            key.append(covariate.levels[i])
-        if self._exponent is not None:
-            key.append(float(self._log_weight_ratio[i]))
-        return tuple(key)
-
     def _build_groups(self):
-        by_design = defaultdict(lambda: defaultdict(list))
-        for i, obs in enumerate(self.observations):
-            by_design[obs.design][self._group_key(i, obs)].append(i)
-        groups = []
-        for design, keyed in by_design.items():
-            keys = list(keyed)
-            requests = list(dict.fromkeys(self.observations[i].request
-                                          for members in keyed.values() for i in members))
-            position = {r: j for j, r in enumerate(requests)}
-            members = [keyed[k] for k in keys]
-            picks = [(g, i, position[self.observations[i].request])
-                     for g, ms in enumerate(members) for i in ms]
-            representatives = [ms[0] for ms in members]
-            picks_of_group = [[(i, r) for gg, i, r in picks if gg == g] for g in range(len(keys))]
-            picks = tuple(np.array(column, dtype=int) for column in zip(*picks))  # g, i, r
-            groups.append((design, representatives, requests, picks, picks_of_group))
-        return groups
+        return group_observations(self.observations, [self.hierarchy.group_key(i)
+                                                      for i in range(len(self.observations))])
 
     # -- transformations ------------------------------------------------------------------------
     def to_natural(self, phi):
         """Natural values of the free parameters and their d x / d phi."""
-        phi = np.asarray(phi, dtype=float)
-        x = phi[:len(self.free)].copy()
-        dx = np.ones(len(self.free))
-        if self._logit.size:
-            s = scipy.special.expit(x[self._logit])
-            x[self._logit] = self._lower[self._logit] + self._width * s
-            dx[self._logit] = self._width * s * (1 - s)
-        if self._log.size:
-            e = np.exp(x[self._log])
-            x[self._log] = self._lower[self._log] + e
-            dx[self._log] = e
-        if self._log_below.size:
-            e = np.exp(x[self._log_below])
-            x[self._log_below] = self._upper[self._log_below] - e
-            dx[self._log_below] = -e
-        return x, dx
+        x, dx = self.coordinates.to_model_and_derivative(np.asarray(phi, dtype=float))
+        return x[:len(self.free)], dx[:len(self.free)]
 
     def to_unconstrained(self, natural: dict) -> np.ndarray:
         """Coordinates for natural values (missing ones at the model's nominal values)."""
@@ -297,7 +292,7 @@ class LogPosterior(pints.LogPDF):
         shifted = np.concatenate([self._log, self._log_below])
         value += float(phi[shifted].sum())
         grad[shifted] = 1.0
-        for position in [len(self.free)] + [omega for _, omega, _ in self._re]:
+        for position in [len(self.free)] + self.hierarchy.log_sd_positions:
             value += phi[position]
             grad[position] = 1.0
         return (value, grad) if gradient else value
@@ -309,12 +304,7 @@ class LogPosterior(pints.LogPDF):
         phi = self.to_unconstrained(natural)
         phi[len(self.free)] = math.log(float(np.median(
             self.spec.tau_prior.sample(np.random.default_rng(0), 4001))))
-        for _, omega_at, _ in self._re:
-            phi[omega_at] = math.log(float(np.median(
-                self.spec.random_effect_sd_prior.sample(np.random.default_rng(0), 4001))))
-        if self._exponent is not None:
-            phi[self._exponent] = float(np.median(
-                self.spec.exponent_prior.sample(np.random.default_rng(0), 4001)))
+        self.hierarchy.centre(phi)
         return phi
 
     # -- evaluation -----------------------------------------------------------------------------
@@ -347,22 +337,7 @@ class LogPosterior(pints.LogPDF):
         value += density
         gradient[n_free] += slope * tau
 
-        for _, omega_at, z_at in self._re:
-            omega = math.exp(phi[omega_at])
-            density, slope = self.spec.random_effect_sd_prior.log_density_and_slope(omega)
-            value += density
-            gradient[omega_at] += slope * omega
-            for position in z_at.values():
-                value += -0.5 * phi[position] ** 2 - 0.5 * math.log(2 * math.pi)
-                gradient[position] = -phi[position]
-        for _, positions, covariate in self._cov:
-            for position in positions.values():
-                value += _norm_logpdf(phi[position], covariate.prior_sd)
-                gradient[position] = -phi[position] / covariate.prior_sd**2
-        if self._exponent is not None:
-            density, slope = self.spec.exponent_prior.log_density_and_slope(phi[self._exponent])
-            value += density
-            gradient[self._exponent] = slope
+        value = self.hierarchy.add_log_prior(phi, value, gradient)
         if not np.isfinite(value):
             return -np.inf, np.zeros(self.n_parameters())
 
@@ -376,40 +351,41 @@ class LogPosterior(pints.LogPDF):
             return -np.inf, np.zeros(self.n_parameters())
         return value, gradient
 
-    def _group_parameters(self, theta, phi, representatives):
-        """Parameter matrix of each group and d log theta_g / d (extra coordinates)."""
-        G = len(representatives)
-        thetas = np.repeat(theta[None], G, axis=0)
-        log_shift = np.zeros((G, theta.size))
-        # (group, parameter index, coordinate, d log theta / d coordinate)
-        extra = []
-        for g, i in enumerate(representatives):
-            obs = self.observations[i]
-            for p_index, omega_at, z_at in self._re:
-                omega = math.exp(phi[omega_at])
-                z = phi[z_at[obs.study]]
-                log_shift[g, p_index] += omega * z
-                extra.append((g, p_index, omega_at, omega * z))
-                extra.append((g, p_index, z_at[obs.study], omega))
-            for p_indices, positions, covariate in self._cov:
-                level = covariate.levels[i]
-                if level in positions:
-                    for p_index in p_indices:
-                        log_shift[g, p_index] += phi[positions[level]]
-                        extra.append((g, p_index, positions[level], 1.0))
-            if self._exponent is not None:
-                ratio = self._log_weight_ratio[i]
-                for p_index in self._scaled:
-                    log_shift[g, p_index] += phi[self._exponent] * ratio
-                    extra.append((g, p_index, self._exponent, ratio))
-        thetas *= np.exp(log_shift)
-        overridden = np.zeros_like(thetas, dtype=bool)
-        for g, i in enumerate(representatives):
-            for name, value in self.spec.conditions.get(self.observations[i].condition, {}).items():
-                p_index = self.compiled.parameter_index[name]
-                thetas[g, p_index] = float(value)
-                overridden[g, p_index] = True
-        return thetas, extra, overridden
+    def _describe(self, i) -> str:
+        obs = self.observations[i]
+        time = "" if obs.request.time is None else f" at t = {obs.request.time:g}"
+        return (f"study '{obs.study}' ({obs.source or 'no file'}, line {obs.line}), "
+                f"{obs.request.kind} of '{obs.request.output}'{time}")
+
+    def explain(self, phi) -> str:
+        """Why the log-posterior is not finite at ``phi``: the part that fails, by name.
+
+        For error messages (a MAP search that found no finite value, say): names the parameter
+        outside its bounds or with a zero prior density, the prior of the dispersion, or the
+        observations whose prediction cannot be computed or whose likelihood term is not finite.
+        """
+        phi = np.asarray(phi, dtype=float)
+        x, _ = self.to_natural(phi)
+        for name, value, low, high in zip(self.free, x, self._lower, self._upper):
+            if not low <= value <= high:
+                return f"parameter '{name}' = {value:g} is outside its bounds [{low:g}, {high:g}]"
+            if not np.isfinite(self.priors[name].log_density_and_slope(value)[0]):
+                return f"parameter '{name}' = {value:g} has zero prior density"
+        tau = math.exp(phi[len(self.free)])
+        if not np.isfinite(self.spec.tau_prior.log_density_and_slope(tau)[0]):
+            return f"the dispersion tau = {tau:g} has zero prior density"
+        try:
+            with np.errstate(all="ignore"):
+                y, terms = self.predictions_and_terms(phi)
+        except (SimulationError, FloatingPointError) as exc:
+            return f"a prediction cannot be computed: {exc}"
+        bad = np.flatnonzero(~np.isfinite(terms) | ~(y > 0))
+        if bad.size:
+            return "; ".join(f"{self._describe(i)}: prediction {y[i]:g}, log-likelihood term "
+                             f"{terms[i]:g}" for i in bad[:5])
+        value = self(phi)
+        return "nothing: the log-posterior is finite here" if np.isfinite(value) else \
+            "the sum of finite terms is not finite"
 
     def predictions_and_terms(self, phi):
         """Predicted value and log-likelihood term of every observation at ``phi``."""
@@ -442,29 +418,22 @@ class LogPosterior(pints.LogPDF):
             block = phi_draws[begin:begin + chunk]
             thetas = np.repeat(self.base[None], len(block), axis=0)
             thetas[:, self._free_index] = [self.to_natural(phi)[0] for phi in block]
-            for design, representatives, requests, picks, _ in self._groups:
-                stacked = np.concatenate([self._group_parameters(theta, phi, representatives)[0]
-                                          for theta, phi in zip(thetas, block)])
-                values = self._solve(self.compiled.parameter_matrix(stacked), design, requests,
-                                     gradients=False, parameters=self._free_index)[0]
-                values = values.reshape(len(block), len(representatives), len(requests))
-                pick_g, pick_i, pick_r = picks
+            for group in self._groups:
+                stacked = np.concatenate([
+                    self.hierarchy.parameters(theta, phi, group.representatives)[0]
+                    for theta, phi in zip(thetas, block)])
+                values = self.predictor(self.compiled, self.compiled.parameter_matrix(stacked),
+                                        group.design, group.requests, gradients=False,
+                                        parameters=self._free_index)[0]
+                values = values.reshape(len(block), len(group.representatives),
+                                        len(group.requests))
+                pick_g, pick_i, pick_r = group.picks
                 y[begin:begin + len(block), pick_i] = values[:, pick_g, pick_r]
         taus = np.exp(phi_draws[:, len(self.free)])
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = np.array([self.likelihood.terms(np.log(row), tau)[0]
                               for row, tau in zip(y, taus)])
         return y, terms.reshape(n_draws, n_obs)
-
-    def _solve(self, thetas, design, requests, *, gradients, parameters):
-        """Predictions of ``requests`` for each parameter set of ``thetas`` under ``design``.
-
-        ``parameters`` are the indices whose derivatives the posterior uses, the free parameters
-        (random effects, covariates and species scaling act on free parameters only; the engine
-        gives every derivative anyway); a subclass may solve the model another way, as the fit
-        benchmark does.
-        """
-        return predict(self.compiled, thetas, design, requests, gradients=gradients)
 
     def _predict(self, theta, phi, dx, *, gradients):
         """Predictions (n_obs,) and, with gradients, d y / d phi (n_obs, n_coordinates).
@@ -475,12 +444,13 @@ class LogPosterior(pints.LogPDF):
         n_obs = len(self.observations)
         y = np.empty(n_obs)
         dy_dphi = np.zeros((n_obs, self.n_parameters())) if gradients else None
-        for design, representatives, requests, picks, picks_of_group in self._groups:
-            thetas, extra, overridden = self._group_parameters(theta, phi, representatives)
-            values, jacobian = self._solve(self.compiled.parameter_matrix(thetas), design,
-                                           requests, gradients=gradients,
-                                           parameters=self._free_index)
-            pick_g, pick_i, pick_r = picks
+        for group in self._groups:
+            thetas, extra, overridden = self.hierarchy.parameters(theta, phi, group.representatives)
+            values, jacobian = self.predictor(self.compiled,
+                                              self.compiled.parameter_matrix(thetas),
+                                              group.design, group.requests, gradients=gradients,
+                                              parameters=self._free_index)
+            pick_g, pick_i, pick_r = group.picks
             y[pick_i] = values[pick_g, pick_r]
             if not gradients:
                 continue
@@ -490,14 +460,15 @@ class LogPosterior(pints.LogPDF):
             dy_dphi[pick_i, :len(self.free)] = \
                 jacobian[pick_g, pick_r][:, self._free_index] * chain[pick_g]
             for g, p_index, position, d_log in extra:
-                for i, r in picks_of_group[g]:
+                for i, r in group.picks_of_group[g]:
                     dy_dphi[i, position] += jacobian[g, r, p_index] * thetas[g, p_index] * d_log
         return y, dy_dphi
 
     def _log_likelihood(self, theta, phi, dx, tau, gradients, gradient):
         y, dy_dphi = self._predict(theta, phi, dx, gradients=gradients)
         if np.any(~(y > 0)):
-            raise SimulationError("a prediction is not positive")
+            i = int(np.flatnonzero(~(y > 0))[0])
+            raise SimulationError(f"{self._describe(i)}: prediction {y[i]:g} is not positive")
         terms, d_log_y, d_sigma = self.likelihood.terms(np.log(y), tau)
         if gradients:
             gradient += (d_log_y / y) @ dy_dphi
@@ -516,17 +487,22 @@ class LogPosterior(pints.LogPDF):
             for k in range(n):
                 draws[k, j] = self.to_unconstrained({name: values[k]})[j]
         draws[:, len(self.free)] = np.log(np.maximum(self.spec.tau_prior.sample(rng, size=n), 1e-12))
-        for _, omega_at, z_at in self._re:
-            draws[:, omega_at] = np.log(np.maximum(
-                self.spec.random_effect_sd_prior.sample(rng, size=n), 1e-12))
-            for position in z_at.values():
-                draws[:, position] = rng.normal(size=n)
-        for _, positions, covariate in self._cov:
-            for position in positions.values():
-                draws[:, position] = rng.normal(0, covariate.prior_sd, size=n)
-        if self._exponent is not None:
-            draws[:, self._exponent] = self.spec.exponent_prior.sample(rng, size=n)
+        self.hierarchy.sample(rng, draws)
         return draws
+
+    def natural_names(self) -> list[str]:
+        """Name of the natural value of every coordinate, in coordinate order.
+
+        The free parameters, ``tau``, ``omega_<parameter>`` (random-effect sds), and the
+        coordinates that are their own natural values (``z_...``, ``beta_...``,
+        ``allometric_exponent``): the variables of a fit result's ``posterior`` group.
+        """
+        return self.free + [name[4:] if name.startswith("log ") else name
+                            for name in self.names[len(self.free):]]
+
+    def natural_priors(self) -> dict:
+        """The prior of every natural value, by the names of :meth:`natural_names`."""
+        return {**self.priors, "tau": self.spec.tau_prior, **self.hierarchy.priors()}
 
     def natural(self, phi) -> dict[str, float]:
         """Natural values of every coordinate: parameters, tau, omegas, z, betas, exponent."""
@@ -538,6 +514,76 @@ class LogPosterior(pints.LogPDF):
                 math.exp(value) if name.startswith("log ") else value
         return out
 
+    def parameter_sets(self, draws, *, per: str = "population") -> xr.DataArray:
+        """Full natural model parameter sets of posterior (or prior) draws.
 
-def _norm_logpdf(x, sd):
-    return -0.5 * (x / sd) ** 2 - math.log(sd) - 0.5 * math.log(2 * math.pi)
+        Parameters
+        ----------
+        draws : xarray.Dataset or DataTree, or ndarray of shape (chain, draw, n_coordinates)
+            A fit result's ``posterior`` (or ``prior``) group: natural values named as
+            :meth:`natural_names`, with dims ``(chain, draw)``; or draws in the sampling
+            coordinates.
+        per : {"population", "observation"}
+            ``"population"``: the model's parameters with the free ones at their drawn values
+            and the others at their nominal or fixed values, before random effects, covariate
+            effects, species scaling and conditions (the parameters of a typical study at the
+            reference covariate levels and reference body weight, under normal conditions).
+            ``"observation"``: the parameter set behind every observation's prediction, with
+            its study's random effects, its covariate levels, its species' scaling and its
+            condition's overrides applied.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``(chain, draw, parameter)`` or ``(chain, draw, observation, parameter)``, in
+            the model's units (``units`` attribute per parameter in ``attrs["units"]``); the
+            ``parameter`` coordinate lists every model parameter in model order.
+
+        Examples
+        --------
+        >>> import numpy as np, exopk
+        >>> from exopk.inference.posterior import LogPosterior
+        >>> from exopk.observation import Observation, Request
+        >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+        >>> design = [Observation("demo", 2, Request("half_life", "plasma_concentration"), "iv",
+        ...                       "", value=3.0, upper=float("nan"), censoring="none",
+        ...                       sigma_log=0.1)]
+        >>> lp = LogPosterior(model, design)
+        >>> sets = lp.parameter_sets(np.zeros((2, 5, lp.n_parameters())))
+        >>> sets.dims, sets.sizes["parameter"] == len(model.parameter_names)
+        (('chain', 'draw', 'parameter'), True)
+        """
+        if per not in ("population", "observation"):
+            raise ValueError(f"per must be 'population' or 'observation', got {per!r}")
+        if isinstance(draws, (xr.Dataset, xr.DataTree)):
+            missing = [n for n in self.natural_names() if n not in draws]
+            if missing:
+                raise ValueError(f"draws have no variable {', '.join(missing)}")
+            natural = np.stack([np.asarray(draws[n].transpose("chain", "draw"))
+                                for n in self.natural_names()], axis=-1)
+            phi = self.coordinates.to_search(natural)
+        else:
+            phi = np.asarray(draws, dtype=float)
+        if phi.ndim != 3 or phi.shape[-1] != self.n_parameters():
+            raise ValueError(f"draws must have shape (chain, draw, {self.n_parameters()}), got "
+                             f"{phi.shape}")
+        flat = phi.reshape(-1, phi.shape[-1])
+        thetas = np.repeat(self.base[None], len(flat), axis=0)
+        thetas[:, self._free_index] = self.coordinates.to_model(flat)[:, :len(self.free)]
+        names = list(self.model.parameter_names)
+        attrs = {"units": {p.name: p.unit for p in self.model.parameters}}
+        coords = {"chain": np.arange(phi.shape[0]), "draw": np.arange(phi.shape[1]),
+                  "parameter": names}
+        if per == "population":
+            return xr.DataArray(thetas.reshape(phi.shape[:2] + (len(names),)),
+                                dims=("chain", "draw", "parameter"), coords=coords, attrs=attrs)
+        out = np.empty((len(flat), len(self.observations), len(names)))
+        for group in self._groups:
+            pick_g, pick_i, _ = group.picks
+            for k in range(len(flat)):
+                out[k, pick_i] = self.hierarchy.parameters(thetas[k], flat[k],
+                                                        group.representatives)[0][pick_g]
+        return xr.DataArray(out.reshape(phi.shape[:2] + out.shape[1:]),
+                            dims=("chain", "draw", "observation", "parameter"),
+                            coords={**coords, "observation": np.arange(len(self.observations))},
+                            attrs=attrs)

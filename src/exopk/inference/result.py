@@ -1,17 +1,27 @@
 """Fit results as an ``xarray.DataTree`` in the ArviZ group layout, written atomically.
 
-Groups: ``posterior`` (chain, draw; natural parameter values with units), ``sample_stats``
-(``lp``, ``diverging``, ``n_steps``, ``tree_depth``, ``step_size``, ``acceptance_rate``),
-``prior`` (draws from the prior), ``prior_predictive`` (``mean``: the prediction behind every
-observation under the prior draws), ``posterior_predictive`` (``y``: a replicate of every
-observation with its noise; ``mean``: the model prediction), ``observed_data`` (every
-observation with its provenance), ``log_likelihood`` (per observation, for LOO). The root's
-``attrs`` hold the provenance: exopk version, model file and its SHA-256, evidence hash, fit file
-and its text, seed, command line, timestamp.
+Groups: ``posterior`` (chain, draw; natural parameter values with their ``units`` and the
+``lower`` and ``upper`` bounds that define their sampling coordinates), ``sample_stats`` (``lp``
+and the sampler's per-draw statistics: for NUTS ``acceptance_rate``, ``tree_depth``,
+``n_steps``, ``energy``, ``step_size``, ``diverging``, as :mod:`exopk.inference.pints_nuts`
+defines them), ``prior`` (draws from the prior), ``prior_predictive`` (``mean``: the prediction
+behind every observation under the prior draws; ``y``: a replicate with its noise),
+``posterior_predictive`` (``y``: a replicate of every observation with its noise; ``mean``: the
+model prediction), ``observed_data`` (every observation with its provenance; ``y`` is its
+``value`` under the predictive variable's name), ``log_likelihood`` (per observation, for LOO),
+``log_prior`` (per draw, the log prior density of every posterior variable's natural value, as
+ArviZ's power-scaling sensitivity wants it), and
+``diagnostics`` (:func:`exopk.inference.summary.summarize`: dims ``parameter`` and
+``observation``). Every ArviZ group carries ArviZ's schema attributes ``created_at``,
+``inference_library`` (``"pints"``), ``inference_library_version``, ``creation_library``
+(``"exopk"``) and ``creation_library_version``. The root's ``attrs`` hold the fit's settings and
+``provenance`` (:func:`exopk.provenance.get_provenance_dict` as JSON: versions, platform, input
+files with their SHA-256 and paths relative to the result file).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 
@@ -19,8 +29,9 @@ import numpy as np
 import xarray as xr
 
 from exopk.io import write_atomically
+from exopk.provenance import software_version
 
-__all__ = ["build_tree", "write_fit", "load_fit", "observation_table"]
+__all__ = ["build_tree", "group_attrs", "write_fit", "load_fit", "observation_table"]
 
 
 def observation_table(observations, records=None) -> xr.Dataset:
@@ -60,14 +71,30 @@ def observation_table(observations, records=None) -> xr.Dataset:
     return xr.Dataset(data, coords=coords)
 
 
+def group_attrs() -> dict:
+    """ArviZ's schema attributes of a group: creation time and the libraries that made it."""
+    return {"created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"),
+            "inference_library": "pints", "inference_library_version": software_version("pints"),
+            "creation_library": "exopk", "creation_library_version": software_version("exopk")}
+
+
 def build_tree(*, posterior, units, sample_stats, prior, prior_predictive_mean, predictive_mean,
-               predictive_draws, log_likelihood, observed, attrs) -> xr.DataTree:
-    """Assemble the DataTree (every argument a mapping of arrays, see the module docstring)."""
+               predictive_draws, log_likelihood, observed, attrs, bounds=None,
+               prior_predictive_draws=None, log_prior=None) -> xr.DataTree:
+    """Assemble the DataTree (every argument a mapping of arrays, see the module docstring).
+
+    ``bounds`` maps posterior variables to the ``(lower, upper)`` bounds of their sampling
+    coordinates (:class:`~exopk.inference.coordinates.BoundedCoordinates`).
+    """
     def dataset(variables, dims, extra_coords=None):
         ds = xr.Dataset({name: (dims, np.asarray(values)) for name, values in variables.items()})
         for name, unit in units.items():
             if name in ds:
                 ds[name].attrs["units"] = unit
+        for name, (lower, upper) in (bounds or {}).items():
+            if name in ds:
+                ds[name].attrs.update(lower=float(lower), upper=float(upper))
         if extra_coords:
             ds = ds.assign_coords(extra_coords)
         return ds
@@ -81,7 +108,9 @@ def build_tree(*, posterior, units, sample_stats, prior, prior_predictive_mean, 
         "prior": dataset(prior, chain_draw, {"chain": [0], "draw": np.arange(
             next(iter(prior.values())).shape[1])}),
         "prior_predictive": xr.Dataset(
-            {"mean": (("chain", "draw", "observation"), prior_predictive_mean)},
+            {"mean": (("chain", "draw", "observation"), prior_predictive_mean),
+             **({} if prior_predictive_draws is None else
+                {"y": (("chain", "draw", "observation"), prior_predictive_draws)})},
             coords={"chain": [0], "draw": np.arange(prior_predictive_mean.shape[1]),
                     "observation": observed.observation.values}),
         "posterior_predictive": xr.Dataset(
@@ -91,9 +120,17 @@ def build_tree(*, posterior, units, sample_stats, prior, prior_predictive_mean, 
         "log_likelihood": xr.Dataset(
             {"y": (("chain", "draw", "observation"), log_likelihood)},
             coords={**coords, "observation": observed.observation.values}),
-        "observed_data": observed,
+        **({} if log_prior is None else
+           {"log_prior": xr.Dataset({name: (chain_draw, np.asarray(values))
+                                     for name, values in log_prior.items()}, coords=coords)}),
+        "observed_data": observed.assign(y=observed["value"].assign_attrs(
+            long_name="the published value, named as its predictive replicate (ArviZ pairs "
+                      "observed and predictive variables by name)")),
     })
     tree.attrs.update(attrs)
+    stamp = group_attrs()
+    for group in tree.children:
+        tree[group].attrs.update(stamp)
     return tree
 
 

@@ -4,10 +4,11 @@
   drawn around the prior; the best optimum is kept and every start is reported.
 * :func:`chain_starts`: the chains' starting points, around the mode of the density the sampler
   explores (the coordinates'), found by iRprop- from the MAP.
-* :func:`run_chains`: PINTS' No-U-Turn sampler (exact gradients) or Haario-Bardenet adaptive
-  covariance MCMC, one chain per process (PINTS' parallel evaluator slowed fits down, separate
-  chains speed them up). Every chain seeds its own generator from the fit's seed, so the same
-  seed gives the same draws, bit for bit, on the same machine. Warm-up draws are discarded.
+* :func:`run_chains`: a sampler of :data:`exopk.inference.samplers.SAMPLERS` (PINTS' No-U-Turn
+  sampler with exact gradients, or Haario-Bardenet adaptive covariance MCMC), one chain per process
+  (PINTS' parallel evaluator slowed fits down, separate chains speed them up). Every chain seeds
+  its own generator from the fit's seed, so the same seed gives the same draws, bit for bit, on the
+  same machine. Warm-up draws are discarded.
 
 PINTS samplers draw from numpy's global random state; each chain process seeds it with
 ``SeedSequence(seed).spawn(chains)[chain]``.
@@ -25,11 +26,9 @@ import numpy as np
 import pints
 
 from exopk.errors import ExopkError
+from exopk.inference.samplers import SAMPLERS
 
-__all__ = ["MapResult", "ChainResult", "find_map", "chain_starts", "run_chains", "chain_seeds",
-           "NUTS_MIN_WARMUP"]
-
-NUTS_MIN_WARMUP = 150  # PINTS' dual-averaging adaptation needs this many
+__all__ = ["MapResult", "ChainResult", "find_map", "chain_starts", "run_chains", "chain_seeds"]
 
 
 @dataclass(frozen=True)
@@ -44,15 +43,35 @@ class MapResult:
 
 @dataclass(frozen=True)
 class ChainResult:
-    """Post-warm-up draws and per-iteration statistics of one chain."""
+    """Post-warm-up draws and per-iteration statistics of one chain.
 
-    draws: np.ndarray          # (draws, n_parameters), unconstrained coordinates
-    log_posterior: np.ndarray  # (draws,)
-    diverging: np.ndarray      # (draws,) bool
-    n_steps: np.ndarray        # (draws,) gradient evaluations per iteration
-    step_size: np.ndarray      # (draws,)
-    acceptance: np.ndarray     # (draws,) mean acceptance statistic of the iteration
+    Attributes
+    ----------
+    draws : ndarray, shape (draws, n_parameters)
+        Unconstrained coordinates.
+    log_posterior : ndarray, shape (draws,)
+    stats : dict of str to ndarray, shape (draws,)
+        The sampler's per-draw statistics (:attr:`Sampler.statistics`), for NUTS
+        ``acceptance_rate``, ``tree_depth``, ``n_steps``, ``energy``, ``step_size``,
+        ``diverging`` (see :mod:`exopk.inference.pints_nuts`).
+    seconds : float
+        Wall-clock time of the chain.
+    """
+
+    draws: np.ndarray
+    log_posterior: np.ndarray
+    stats: dict
     seconds: float
+
+    @property
+    def diverging(self) -> np.ndarray:
+        """Divergent iterations (all False for samplers without divergences)."""
+        return self.stats.get("diverging", np.zeros(len(self.log_posterior), dtype=bool))
+
+    @property
+    def n_steps(self) -> np.ndarray:
+        """Log-density evaluations per iteration (1 for samplers without trajectories)."""
+        return self.stats.get("n_steps", np.ones(len(self.log_posterior), dtype=int))
 
 
 def chain_seeds(seed: int, n: int) -> list[int]:
@@ -107,7 +126,10 @@ def find_map(log_posterior, *, seed: int, starts: int = 4, max_iterations: int =
         if np.isfinite(fx) and (best is None or fx > best[1]):
             best = (x, fx)
     if best is None:
-        raise ExopkError("no MAP start reached a finite log-posterior; check priors and data")
+        explain = getattr(log_posterior, "explain", None)
+        reason = f"; at the prior centre, {explain(centre)}" if explain else \
+            "; check priors and data"
+        raise ExopkError(f"no MAP start reached a finite log-posterior{reason}")
     return MapResult(phi=best[0], log_posterior=best[1], starts=tuple(found), values=tuple(values))
 
 
@@ -156,63 +178,44 @@ _POSTERIOR = None   # set in the parent before forking chain processes
 
 
 def _chain(args):
-    chain, seed, x0, sigma0, method, warmup, draws, settings, queue = args
+    chain, seed, x0, sigma0, method, settings, warmup, draws, queue = args
     np.random.seed(seed)
     lp = _POSTERIOR
     start = time.perf_counter()
-    if method == "nuts":
-        sampler = pints.NoUTurnMCMC(x0, sigma0)
-        sampler.set_number_adaption_steps(warmup)
-        sampler.set_max_tree_depth(settings.get("max_tree_depth", 10))
-        sampler.set_delta(settings.get("target_acceptance", 0.8))
-        sampler.set_use_dense_mass_matrix(settings.get("metric", "diagonal") == "dense")
-        evaluate = lp.evaluateS1
-    elif method == "haario_bardenet":
-        sampler = pints.HaarioBardenetACMC(x0, sigma0)
-        sampler.set_initial_phase(True)
-        evaluate = lp.__call__
-    else:
-        raise ExopkError(f"unknown sampler '{method}'; use 'nuts' or 'haario_bardenet'")
-    n = sampler.n_parameters() if hasattr(sampler, "n_parameters") else len(x0)
+    entry = SAMPLERS[method]
+    sampler = entry.pints_class(x0, sigma0)
+    entry.configure(sampler, settings, warmup)
+    recorder = entry.recorder(sampler)
+    evaluate = lp.evaluateS1 if sampler.needs_sensitivities() else lp.__call__
     total = warmup + draws
-    out = np.empty((draws, n))
+    out = np.empty((draws, len(x0)))
     logp = np.empty(draws)
-    diverging = np.zeros(draws, dtype=bool)
-    steps = np.zeros(draws, dtype=int)
-    step_size = np.full(draws, np.nan)
-    acceptance = np.full(draws, np.nan)
-    divergent_seen = 0
+    stats = {}
+    divergences = 0
     for iteration in range(total):
-        if method == "haario_bardenet" and iteration == max(1, warmup // 4):
-            sampler.set_initial_phase(False)
-        evaluations = 0
+        if entry.on_iteration is not None:
+            entry.on_iteration(sampler, settings, iteration, warmup)
         while True:
-            x = sampler.ask()
-            reply = sampler.tell(evaluate(x))
-            evaluations += 1
+            reply = recorder.tell(evaluate(recorder.ask()))
             if reply is not None:
                 break
         sample, value, _accepted = reply
         value = value[0] if isinstance(value, tuple) else value
-        if method == "nuts":
-            divergent_now = len(sampler.divergent_iterations())
-            is_divergent, divergent_seen = divergent_now > divergent_seen, divergent_now
-        else:
-            is_divergent = False
+        divergences += bool(recorder.last.get("diverging", False))
         k = iteration - warmup
         if k >= 0:
-            out[k], logp[k], diverging[k], steps[k] = sample, value, is_divergent, evaluations
-            if method == "nuts":
-                step_size[k] = sampler._adaptor.get_epsilon()
-                acceptance[k] = sampler._mcmc_acceptance
+            out[k], logp[k] = sample, value
+            for name in entry.statistics:
+                if name not in stats:
+                    stats[name] = np.empty(draws, dtype=type(recorder.last[name]))
+                stats[name][k] = recorder.last[name]
         if queue is not None and (iteration % 25 == 0 or iteration == total - 1):
-            queue.put((chain, iteration + 1, total, float(value), int(diverging[:max(k + 1, 0)].sum())))
-    return ChainResult(out, logp, diverging, steps, step_size, acceptance,
-                       time.perf_counter() - start)
+            queue.put((chain, iteration + 1, total, float(value), divergences))
+    return ChainResult(out, logp, stats, time.perf_counter() - start)
 
 
 def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: int = 1000,
-               draws: int = 1000, settings: dict | None = None, processes: int | None = None,
+               draws: int = 1000, settings=None, processes: int | None = None,
                progress: bool = True) -> list[ChainResult]:
     """Run one MCMC chain per starting point, in parallel processes where possible.
 
@@ -222,45 +225,57 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     x0s : sequence of ndarray
         Starting points, one per chain (unconstrained coordinates).
     seed : int
-    method : {"nuts", "haario_bardenet"}
+    method : str
+        A key of :data:`exopk.inference.samplers.SAMPLERS` (``"nuts"``, ``"haario_bardenet"``).
     warmup, draws : int
         Iterations per chain; warm-up iterations adapt the sampler and are discarded.
-    settings : dict, optional
-        ``max_tree_depth``, ``target_acceptance`` and ``metric`` (``"diagonal"`` or
-        ``"dense"`` mass matrix) for NUTS.
+    settings : NutsSettings or HaarioBardenetSettings, optional
+        The sampler's typed settings (default: its defaults).
     processes : int, optional
         Worker processes (default: one per chain, at most the number of CPUs). With 1, or where
         processes cannot be forked, chains run one after another in this process.
     progress : bool
         Print a progress line (iterations, log-posterior, divergences) to stderr.
+
+    Raises
+    ------
+    ExopkError
+        For an unknown sampler, settings of another sampler, or too short a warm-up.
     """
     global _POSTERIOR
-    if method == "nuts" and warmup < NUTS_MIN_WARMUP:
-        raise ExopkError(f"NUTS needs at least {NUTS_MIN_WARMUP} warm-up iterations to adapt its "
-                         f"step size and mass matrix; got {warmup}")
+    if method not in SAMPLERS:
+        raise ExopkError(f"unknown sampler '{method}'; known: {', '.join(SAMPLERS)}")
+    entry = SAMPLERS[method]
+    settings = entry.settings() if settings is None else settings
+    if not isinstance(settings, entry.settings):
+        raise ExopkError(f"sampler '{method}' takes {entry.settings.__name__}, got "
+                         f"{type(settings).__name__}")
+    try:
+        entry.check_warmup(warmup)
+    except ValueError as exc:
+        raise ExopkError(str(exc)) from None
     chains = len(x0s)
     seeds = chain_seeds(seed, chains)
     sigma0 = np.full(len(x0s[0]), 0.1)
     processes = processes or min(chains, os.cpu_count() or 1)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
+    jobs = [(c, seeds[c], np.asarray(x0s[c], dtype=float), sigma0, method, settings, warmup,
+             draws) for c in range(chains)]
     _POSTERIOR = log_posterior
     try:
         if processes > 1 and can_fork:
             context = multiprocessing.get_context("fork")
             manager = context.Manager()
             queue = manager.Queue() if progress else None
-            jobs = [(c, seeds[c], x0s[c], sigma0, method, warmup, draws, settings or {}, queue)
-                    for c in range(chains)]
             with context.Pool(processes) as pool:
-                pending = pool.map_async(_chain, jobs)
+                pending = pool.map_async(_chain, [job + (queue,) for job in jobs])
                 _report(queue, chains, pending)
                 results = pending.get()
             manager.shutdown()
             return results
         results = []
-        for c in range(chains):
-            results.append(_chain((c, seeds[c], x0s[c], sigma0, method, warmup, draws,
-                                   settings or {}, None)))
+        for c, job in enumerate(jobs):
+            results.append(_chain(job + (None,)))
             if progress:
                 print(f"chain {c + 1}/{chains} done", file=sys.stderr)
         return results

@@ -189,7 +189,7 @@ def _prior_truth_and_data(lp, rng):
 
 
 def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warmup: int = 150,
-                  draws: int = 200, map_starts: int = 4, settings: dict | None = None,
+                  draws: int = 200, map_starts: int = 4, settings=None,
                   processes: int = 1) -> SimulatedFit:
     """Draw a truth from the prior, simulate the design's data at it, and fit them.
 
@@ -209,8 +209,8 @@ def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warm
     chains, warmup, draws : int
         NUTS chains and iterations per chain (``warmup`` >= 150).
     map_starts : int
-    settings : dict, optional
-        ``max_tree_depth`` and ``target_acceptance`` for NUTS.
+    settings : NutsSettings, optional
+        NUTS settings (default: :class:`~exopk.inference.samplers.NutsSettings`' defaults).
     processes : int
         Worker processes for the chains (1: one after another in this process, as needed inside
         a worker process of a pool of replicates).

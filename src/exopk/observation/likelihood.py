@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import log_ndtr
 
 from exopk.engine import compile_model
-from exopk.errors import SimulationError
+from exopk.errors import DataFileError, SimulationError
 from exopk.observation.predictions import predict
 from exopk.observation.records import Observation
 
-__all__ = ["Likelihood"]
+__all__ = ["Likelihood", "ObservationGroup", "check_predictable", "group_observations"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -38,6 +39,96 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 def _mills(z):
     """``phi(z) / Phi(z)`` computed in log space (stable for very negative z)."""
     return np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_ndtr(z))
+
+
+@dataclass(frozen=True)
+class ObservationGroup:
+    """Observations of one design, split into sets that share one parameter set each.
+
+    Attributes
+    ----------
+    design : Regimen
+    representatives : list of int
+        One observation index per parameter set (its first member).
+    requests : list of Request
+        Every distinct request of the design, in order of first appearance.
+    picks : tuple of three int arrays ``(g, i, r)``
+        Observation ``i`` is the prediction of request ``r`` under parameter set ``g``.
+    picks_of_group : list of list of (int, int)
+        ``(i, r)`` of every member, per parameter set.
+    """
+
+    design: object
+    representatives: list
+    requests: list
+    picks: tuple
+    picks_of_group: list
+
+
+def group_observations(observations, keys) -> list[ObservationGroup]:
+    """Group observations by design, then by the parameter set they need.
+
+    The one grouping of the observation layer: :class:`Likelihood` keys observations by their
+    condition's overrides, :class:`~exopk.inference.posterior.LogPosterior` adds the study,
+    covariate levels and body weight its hierarchy distinguishes. Every design's parameter
+    sets are then predicted in one batch.
+
+    Parameters
+    ----------
+    observations : sequence of Observation
+    keys : sequence of hashable
+        Per observation, what its parameter set depends on besides the design.
+
+    Returns
+    -------
+    list of ObservationGroup
+        In order of first appearance of each design.
+    """
+    by_design = defaultdict(lambda: defaultdict(list))
+    for i, (obs, key) in enumerate(zip(observations, keys)):
+        by_design[obs.design][key].append(i)
+    groups = []
+    for design, keyed in by_design.items():
+        requests = list(dict.fromkeys(observations[i].request
+                                      for members in keyed.values() for i in members))
+        position = {r: j for j, r in enumerate(requests)}
+        members = list(keyed.values())
+        picks = [(g, i, position[observations[i].request])
+                 for g, ms in enumerate(members) for i in ms]
+        picks_of_group = [[(i, r) for gg, i, r in picks if gg == g] for g in range(len(members))]
+        groups.append(ObservationGroup(
+            design, [ms[0] for ms in members], requests,
+            tuple(np.array(column, dtype=int) for column in zip(*picks)), picks_of_group))
+    return groups
+
+
+def check_predictable(compiled, observations) -> None:
+    """Raise if the model cannot predict an observation whatever its parameter values.
+
+    Each request is predicted for zero parameter sets: what fails there (an output the model
+    does not have, a transfer it does not have, a PK summary of a saturable model or of a design
+    that is not a bolus at time 0) fails at every parameter set, so it is a configuration error,
+    not a region of the parameter space to avoid. :func:`~exopk.observation.predict` checks
+    these before any numerical work; the numerical work itself need not accept an empty batch,
+    so its other errors are not errors of the request.
+
+    Raises
+    ------
+    DataFileError
+        Naming the observation's file, line, study and request.
+    """
+    empty = np.empty((0, len(compiled.model.parameter_names)))
+    for obs in observations:
+        try:
+            predict(compiled, empty, obs.design, [obs.request], gradients=False)
+        except SimulationError as exc:
+            time = "" if obs.request.time is None else f" at t = {obs.request.time:g}"
+            raise DataFileError(
+                f"study '{obs.study}': model '{compiled.model.name}' cannot predict "
+                f"{obs.request.kind} of '{obs.request.output}'{time}: {exc}",
+                file=obs.source or None, row=obs.line) from None
+        except (ValueError, IndexError):   # numerical code reached: the request is well formed
+            continue
 
 
 class Likelihood:
@@ -51,6 +142,14 @@ class Likelihood:
         ``condition -> {parameter: value}`` applied to the observations of that condition, for
         example ``{"macrophage_depleted": {"macrophage_depletion": 1.0}}``. Observations whose
         condition is not listed (other than the normal, empty one) raise an error.
+
+    Raises
+    ------
+    DataFileError
+        If the model cannot predict an observation at any parameter values
+        (:func:`check_predictable`).
+    SimulationError
+        For an unmapped condition or a condition setting an unknown parameter.
 
     Examples
     --------
@@ -71,14 +170,16 @@ class Likelihood:
         self.model = model
         self.compiled = compile_model(model)
         self.observations = tuple(observations)
+        check_predictable(self.compiled, self.observations)
         conditions = {"": {}, **(conditions or {})}
-        self._groups = defaultdict(list)
-        for i, obs in enumerate(self.observations):
+        for obs in self.observations:
             if obs.condition not in conditions:
                 raise SimulationError(
                     f"study '{obs.study}' (line {obs.line}) has condition '{obs.condition}', "
                     "which this likelihood does not map to parameter values")
-            self._groups[(obs.design, obs.condition)].append(i)
+        # conditions with the same overrides (or none) share a parameter set
+        self._groups = group_observations(self.observations, [
+            tuple(sorted(conditions[obs.condition].items())) for obs in self.observations])
         self._overrides = {}
         for condition, values in conditions.items():
             indices = []
@@ -105,20 +206,20 @@ class Likelihood:
         P = theta.shape[0]
         y = np.empty(self.n_observations)
         dy = np.zeros((self.n_observations, P)) if gradients else None
-        for (design, condition), members in self._groups.items():
-            th = theta.copy()
-            fixed = []
-            for index, value in self._overrides[condition]:
-                th[index] = value
-                fixed.append(index)
-            requests = [self.observations[i].request for i in members]
-            values, jacobian = predict(self.compiled, th[None], design, requests,
+        for group in self._groups:
+            thetas = np.repeat(theta[None], len(group.representatives), axis=0)
+            fixed = np.zeros_like(thetas, dtype=bool)
+            for g, i in enumerate(group.representatives):
+                for index, value in self._overrides[self.observations[i].condition]:
+                    thetas[g, index] = value
+                    fixed[g, index] = True
+            values, jacobian = predict(self.compiled, thetas, group.design, group.requests,
                                        gradients=gradients)
-            y[members] = values[0]
+            pick_g, pick_i, pick_r = group.picks
+            y[pick_i] = values[pick_g, pick_r]
             if gradients:
-                jacobian = jacobian[0]
-                jacobian[:, fixed] = 0.0  # a condition fixes these, so they do not move y
-                dy[members] = jacobian
+                # a condition fixes its parameters, so they do not move y
+                dy[pick_i] = np.where(fixed[:, None, :], 0.0, jacobian)[pick_g, pick_r]
         return y, dy
 
     def evaluate(self, parameters, *, tau: float, gradients: bool = True):

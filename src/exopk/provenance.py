@@ -1,0 +1,107 @@
+"""Provenance of a result file: what made it, from what, where (as tskit's ``get_provenance_dict``).
+
+:func:`get_provenance_dict` gives one JSON-serialisable record: the schema version of exopk's
+result files, exopk's version, the versions of the libraries that shape the numbers, the platform,
+the command, a UTC timestamp, and every input file with its SHA-256 and its path relative to the
+result file (never an absolute path of the machine that wrote it). ``exopk fit`` and
+``exopk simulate --netcdf`` store it as the JSON attribute ``provenance`` of their results.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+__all__ = ["SCHEMA_VERSION", "LIBRARIES", "get_provenance_dict", "provenance_json",
+           "relative_path", "sha256_of_file", "software_version"]
+
+SCHEMA_VERSION = "2"   # the layout of result files (2: diagnostics group, provenance attribute)
+LIBRARIES = ("numpy", "scipy", "pints", "xarray", "netCDF4", "pint", "matplotlib")
+
+
+def software_version(name: str) -> str:
+    """Installed version of a distribution, ``"0+unknown"`` when it is not installed."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def sha256_of_file(path) -> str:
+    """SHA-256 of a file's bytes, in hex."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def relative_path(path, start) -> str:
+    """``path`` relative to the folder ``start``, with forward slashes.
+
+    A packaged file (inside the installed ``exopk`` package) is named ``exopk:<path in the
+    package>`` instead, which does not depend on where the package is installed.
+    """
+    path = Path(path).resolve()
+    package = Path(__file__).resolve().parent
+    if path.is_relative_to(package):
+        return "exopk:" + path.relative_to(package).as_posix()
+    return Path(os.path.relpath(path, Path(start).resolve())).as_posix()
+
+
+def get_provenance_dict(*, inputs: dict | None = None, result_path=None,
+                        parameters: dict | None = None, command: list | None = None) -> dict:
+    """A provenance record for a result file.
+
+    Parameters
+    ----------
+    inputs : dict of str to path, optional
+        Input files by role (for example ``{"fit_file": ..., "model_file": ...}``); each is
+        recorded with its SHA-256 and its path relative to the result's folder.
+    result_path : path, optional
+        Where the result is written (default: the working directory stands for it).
+    parameters : dict, optional
+        Settings of the run (seed, chains, ...), JSON-serialisable.
+    command : list of str, optional
+        The command line (default ``sys.argv``), with its program reduced to its name.
+
+    Returns
+    -------
+    dict
+        ``schema_version``, ``software`` (``name``, ``version``), ``libraries`` (name to
+        version, with ``python``), ``platform`` (``system``, ``release``, ``machine``,
+        ``python_implementation``), ``command``, ``created_at`` (ISO 8601, UTC), ``inputs``
+        (role to ``path`` and ``sha256``) and ``parameters``.
+
+    Examples
+    --------
+    >>> from exopk.provenance import get_provenance_dict
+    >>> record = get_provenance_dict(parameters={"seed": 1}, command=["/usr/bin/exopk", "fit"])
+    >>> record["software"]["name"], record["command"], record["parameters"]
+    ('exopk', ['exopk', 'fit'], {'seed': 1})
+    """
+    folder = Path(result_path).parent if result_path is not None else Path.cwd()
+    command = list(sys.argv if command is None else command)
+    if command:
+        command[0] = Path(command[0]).name
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "software": {"name": "exopk", "version": software_version("exopk")},
+        "libraries": {"python": platform.python_version(),
+                      **{name: software_version(name) for name in LIBRARIES}},
+        "platform": {"system": platform.system(), "release": platform.release(),
+                     "machine": platform.machine(),
+                     "python_implementation": platform.python_implementation()},
+        "command": command,
+        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "inputs": {role: {"path": relative_path(path, folder), "sha256": sha256_of_file(path)}
+                   for role, path in (inputs or {}).items()},
+        "parameters": parameters or {},
+    }
+
+
+def provenance_json(**options) -> str:
+    """:func:`get_provenance_dict` as a JSON string (the ``provenance`` attribute of results)."""
+    return json.dumps(get_provenance_dict(**options), sort_keys=True, default=str)
