@@ -33,7 +33,7 @@ import exopk
 ROOT = Path(exopk.__file__).parent
 
 LAYERS = (
-    ("exopk._version", "exopk.errors", "exopk.io"),
+    ("exopk._version", "exopk.errors", "exopk.io", "exopk.provenance"),
     ("exopk.physiology",),
     ("exopk.model", "exopk.models_library"),
     ("exopk.dosing",),
