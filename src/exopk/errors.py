@@ -6,6 +6,8 @@ the input without reading exopk's source.
 
 from __future__ import annotations
 
+import signal
+
 
 class ExopkError(Exception):
     """Base class of every error exopk raises on purpose."""
@@ -75,3 +77,29 @@ class ExopkWarning(UserWarning):
 
 class IllConditionedWarning(ExopkWarning):
     """An eigendecomposition was too ill-conditioned and a slower robust path was used."""
+
+
+class FitInterrupted(ExopkError):
+    """A fit was stopped by a signal (Ctrl-C, ``kill``, a job scheduler's time limit).
+
+    Parameters
+    ----------
+    signal_number : int
+        ``signal.SIGINT`` or ``signal.SIGTERM``.
+    checkpoint : str or None
+        Folder holding the chains so far (``exopk fit --resume CHECKPOINT`` continues them), or
+        None when the run kept no checkpoint.
+    """
+
+    def __init__(self, signal_number: int, checkpoint: str | None):
+        self.signal_number = signal_number
+        self.checkpoint = checkpoint
+        name = signal.Signals(signal_number).name
+        tail = (f"; the chains so far are in {checkpoint} (resume with: exopk fit --resume "
+                f"{checkpoint})" if checkpoint else "; no checkpoint was kept")
+        super().__init__(f"fit interrupted by {name}{tail}")
+
+    @property
+    def exit_status(self) -> int:
+        """The shell's convention for a process ended by a signal: 128 + the signal number."""
+        return 128 + self.signal_number

@@ -27,12 +27,23 @@ adapted mass matrix) at the start of the iteration's trajectory: the previous dr
 drawn momentum. PINTS keeps no momentum for the selected point; along a trajectory the Hamiltonian
 changes by the leapfrog integration error only (a divergence aside), so the energy differences
 between iterations that ``arviz.bfmi`` uses are those of the momentum resampling.
+
+Checkpoints (:meth:`NutsRecorder.snapshot`, :meth:`NutsRecorder.restore`) continue a chain with
+the same random numbers as an uninterrupted run. When the coroutine ends an iteration, PINTS'
+``tell`` at once asks it for the next trajectory's first point, which draws the next momentum
+from numpy's global generator; the snapshot keeps the generator state from just before that draw.
+A restored sampler is PINTS' sampler without its coroutine, which is rebuilt at the current point
+(as ``pints.NoUTurnMCMC.load_state`` does): it asks for the log-density there once more, then
+draws the same momentum the uninterrupted run drew.
 """
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pints
+from pints._mcmc._nuts import nuts_sampler
 
 __all__ = ["PINTS_VERSION", "NutsRecorder", "STATISTICS"]
 
@@ -85,7 +96,13 @@ class NutsRecorder:
             raise TypeError(f"NutsRecorder reads pints.NoUTurnMCMC, got {type(sampler).__name__}")
         self._sampler = sampler
         self._tapped = False
+        self._boundary_rng = None
         self.last = {}
+
+    @property
+    def sampler(self):
+        """The PINTS sampler this recorder drives."""
+        return self._sampler
 
     def ask(self) -> np.ndarray:
         x = self._sampler.ask()
@@ -100,7 +117,50 @@ class NutsRecorder:
             self.last["step_size"] = float(self._sampler._adaptor.get_epsilon())
         return result
 
+    def snapshot(self) -> bytes:
+        """The sampler at the end of the latest iteration and the random state to go on with."""
+        if self._boundary_rng is None:
+            raise RuntimeError("no iteration has ended yet: nothing to snapshot")
+        tap = self._sampler._nuts
+        self._sampler._nuts = None      # a running coroutine cannot be pickled
+        try:
+            return pickle.dumps({"sampler": self._sampler, "rng": self._boundary_rng,
+                                 "last": self.last})
+        finally:
+            self._sampler._nuts = tap
+
+    @classmethod
+    def restore(cls, snapshot: bytes, evaluate) -> "NutsRecorder":
+        """A recorder that continues where :meth:`snapshot` was taken.
+
+        Parameters
+        ----------
+        snapshot : bytes
+            From :meth:`snapshot`.
+        evaluate : callable
+            The log-density with its gradient (``evaluateS1``), asked once at the current point.
+
+        Notes
+        -----
+        Sets numpy's global random state (PINTS draws from it).
+        """
+        state = pickle.loads(snapshot)
+        sampler = state["sampler"]
+        np.random.set_state(state["rng"])
+        coroutine = nuts_sampler(sampler._current, sampler._adaptor, sampler._sigma0,
+                                 sampler._hamiltonian_threshold, sampler._max_tree_depth)
+        sampler._nuts = coroutine
+        sampler._next = next(coroutine)          # the current point
+        sampler._running = True
+        sampler._ready_for_tell = False
+        recorder = cls(sampler)
+        if recorder.tell(evaluate(recorder.ask())) is not None:
+            raise RuntimeError("a restored NUTS sampler ended an iteration on its first step")
+        recorder.last = state["last"]
+        return recorder
+
     def _record(self, value, frame_locals):
+        self._boundary_rng = np.random.get_state()   # before the next momentum is drawn
         _theta, _L, _grad, _ratio, n_alpha, divergent, _adaptor = value
         state = frame_locals["state"]
         leaves = n_alpha - 1

@@ -10,15 +10,17 @@ To add a sampler:
 
 1. write its settings as a frozen dataclass that validates itself in ``__post_init__``;
 2. write ``configure(sampler, settings, warmup)`` and, if it has statistics beyond the
-   log-density, a recorder with ``ask``, ``tell`` and ``last`` (see
-   :class:`exopk.inference.pints_nuts.NutsRecorder`), keeping any read of PINTS internals in the
-   recorder's module;
+   log-density or state that does not pickle, a recorder with ``ask``, ``tell``, ``last``,
+   ``snapshot()`` and ``restore(snapshot, evaluate)`` (see
+   :class:`exopk.inference.pints_nuts.NutsRecorder`; a restored chain must draw the same random
+   numbers as an uninterrupted one), keeping any read of PINTS internals in the recorder's module;
 3. add one entry to :data:`SAMPLERS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+import pickle
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -93,11 +95,21 @@ class HaarioBardenetSettings:
 
 
 class _Plain:
-    """Ask/tell access to a sampler without statistics beyond the acceptance of the draw."""
+    """Ask/tell access to a sampler without statistics beyond the acceptance of the draw.
+
+    For samplers that keep no coroutine (all their state pickles) and draw their random numbers
+    in ``ask`` and ``tell``: a snapshot after an iteration is the sampler and numpy's global
+    random state.
+    """
 
     def __init__(self, sampler):
         self._sampler = sampler
         self.last = {}
+
+    @property
+    def sampler(self):
+        """The PINTS sampler this recorder drives."""
+        return self._sampler
 
     def ask(self):
         return self._sampler.ask()
@@ -107,6 +119,20 @@ class _Plain:
         if result is not None:
             self.last = {"acceptance_rate": float(bool(result[2]))}
         return result
+
+    def snapshot(self) -> bytes:
+        """The sampler after the latest iteration and the random state to go on with."""
+        return pickle.dumps({"sampler": self._sampler, "rng": np.random.get_state(),
+                             "last": self.last})
+
+    @classmethod
+    def restore(cls, snapshot: bytes, evaluate=None) -> "_Plain":
+        """A recorder that continues where :meth:`snapshot` was taken (sets numpy's random state)."""
+        state = pickle.loads(snapshot)
+        np.random.set_state(state["rng"])
+        recorder = cls(state["sampler"])
+        recorder.last = state["last"]
+        return recorder
 
 
 def _configure_nuts(sampler, settings: NutsSettings, warmup: int):
@@ -141,9 +167,10 @@ class Sampler:
         Fewest warm-up iterations it accepts.
     configure : callable
         ``configure(sampler, settings, warmup)`` on a fresh sampler.
-    recorder : callable
-        ``recorder(sampler)``: an object with ``ask``, ``tell`` and ``last`` (the statistics of
-        the latest iteration, a dict).
+    recorder : type
+        ``recorder(sampler)``: an object with ``ask``, ``tell``, ``last`` (the statistics of
+        the latest iteration, a dict) and ``snapshot()``; ``recorder.restore(snapshot,
+        evaluate)`` continues a chain from a snapshot.
     statistics : tuple of str
         Names of the per-draw statistics the recorder gives, besides ``lp``.
     on_iteration : callable or None
@@ -155,7 +182,7 @@ class Sampler:
     settings: type
     min_warmup: int
     configure: Callable
-    recorder: Callable
+    recorder: type
     statistics: tuple
     on_iteration: Callable | None = None
 

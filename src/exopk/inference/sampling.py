@@ -16,16 +16,23 @@ PINTS samplers draw from numpy's global random state; each chain process seeds i
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import queue as queue_module
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pints
 
-from exopk.errors import ExopkError
+from exopk.errors import ExopkError, FitInterrupted
+from exopk.inference.checkpoint import (CHECKPOINT_SECONDS, ChainState, load_chain_states,
+                                        save_chain_state)
 from exopk.inference.samplers import SAMPLERS
 
 __all__ = ["MapResult", "ChainResult", "find_map", "chain_starts", "run_chains", "chain_seeds"]
@@ -175,24 +182,33 @@ def chain_starts(log_posterior, map_phi, chains: int, *, seed: int, jitter: floa
 
 
 _POSTERIOR = None   # set in the parent before forking chain processes
+_QUEUE = None       # progress queue of a chain process
 
 
 def _chain(args):
-    chain, seed, x0, sigma0, method, settings, warmup, draws, queue = args
-    np.random.seed(seed)
+    chain, seed, x0, sigma0, method, settings, warmup, draws, folder, resume = args
     lp = _POSTERIOR
-    start = time.perf_counter()
     entry = SAMPLERS[method]
-    sampler = entry.pints_class(x0, sigma0)
-    entry.configure(sampler, settings, warmup)
-    recorder = entry.recorder(sampler)
-    evaluate = lp.evaluateS1 if sampler.needs_sensitivities() else lp.__call__
     total = warmup + draws
-    out = np.empty((draws, len(x0)))
-    logp = np.empty(draws)
-    stats = {}
-    divergences = 0
-    for iteration in range(total):
+    if resume is None:
+        np.random.seed(seed)
+        sampler = entry.pints_class(x0, sigma0)
+        entry.configure(sampler, settings, warmup)
+        recorder = entry.recorder(sampler)
+        evaluate = lp.evaluateS1 if sampler.needs_sensitivities() else lp.__call__
+        first, out, logp, stats, divergences, seconds = (
+            0, np.empty((draws, len(x0))), np.empty(draws), {}, 0, 0.0)
+    else:
+        needs_gradient = entry.pints_class(x0, sigma0).needs_sensitivities()
+        evaluate = lp.evaluateS1 if needs_gradient else lp.__call__
+        recorder = entry.recorder.restore(resume.sampler, evaluate)
+        sampler = recorder.sampler
+        first, out, logp, stats, divergences, seconds = (
+            resume.iteration, resume.draws, resume.log_posterior, resume.stats,
+            resume.divergences, resume.seconds)
+    start = time.perf_counter() - seconds
+    saved = time.perf_counter()
+    for iteration in range(first, total):
         if entry.on_iteration is not None:
             entry.on_iteration(sampler, settings, iteration, warmup)
         while True:
@@ -209,14 +225,47 @@ def _chain(args):
                 if name not in stats:
                     stats[name] = np.empty(draws, dtype=type(recorder.last[name]))
                 stats[name][k] = recorder.last[name]
-        if queue is not None and (iteration % 25 == 0 or iteration == total - 1):
-            queue.put((chain, iteration + 1, total, float(value), divergences))
+        if _QUEUE is not None and (iteration % 25 == 0 or iteration == total - 1):
+            _QUEUE.put((chain, iteration + 1, total, float(value), divergences))
+        if folder is not None and iteration < total - 1 \
+                and time.perf_counter() - saved > CHECKPOINT_SECONDS:
+            save_chain_state(folder, ChainState(chain, iteration + 1, out, logp, stats,
+                                                divergences, time.perf_counter() - start,
+                                                recorder.snapshot()))
+            saved = time.perf_counter()
     return ChainResult(out, logp, stats, time.perf_counter() - start)
+
+
+def _init_worker(queue):
+    """Chain processes leave signals to the parent and end when it ends."""
+    global _QUEUE
+    _QUEUE = queue
+    # Ctrl-C reaches every process of the terminal's process group: the parent alone decides
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)   # the kernel ends us with the parent
+    if os.getppid() != _PARENT_PID:                      # the parent died before prctl
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+_PARENT_PID = os.getpid()
+
+
+class _Terminated(Exception):
+    """SIGTERM reached the parent while chains ran."""
+
+
+def _raise_terminated(signal_number, frame):
+    raise _Terminated()
 
 
 def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: int = 1000,
                draws: int = 1000, settings=None, processes: int | None = None,
-               progress: bool = True) -> list[ChainResult]:
+               progress: bool = True, checkpoint: str | Path | None = None,
+               resume: bool = False) -> list[ChainResult]:
     """Run one MCMC chain per starting point, in parallel processes where possible.
 
     Parameters
@@ -236,13 +285,22 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
         processes cannot be forked, chains run one after another in this process.
     progress : bool
         Print a progress line (iterations, log-posterior, divergences) to stderr.
+    checkpoint : path, optional
+        Folder where every chain saves its state every few seconds
+        (:mod:`exopk.inference.checkpoint`).
+    resume : bool
+        Continue each chain from its state in ``checkpoint`` (chains with none start afresh).
+        The draws are those of an uninterrupted run with the same seed, bit for bit.
 
     Raises
     ------
     ExopkError
         For an unknown sampler, settings of another sampler, or too short a warm-up.
+    FitInterrupted
+        On SIGINT or SIGTERM: the chain processes are ended and the checkpoint (if any) holds
+        the chains so far.
     """
-    global _POSTERIOR
+    global _POSTERIOR, _QUEUE, _PARENT_PID
     if method not in SAMPLERS:
         raise ExopkError(f"unknown sampler '{method}'; known: {', '.join(SAMPLERS)}")
     entry = SAMPLERS[method]
@@ -254,32 +312,45 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
         entry.check_warmup(warmup)
     except ValueError as exc:
         raise ExopkError(str(exc)) from None
+    if resume and checkpoint is None:
+        raise ExopkError("resume needs the checkpoint folder of the interrupted run")
     chains = len(x0s)
     seeds = chain_seeds(seed, chains)
     sigma0 = np.full(len(x0s[0]), 0.1)
     processes = processes or min(chains, os.cpu_count() or 1)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
+    states = load_chain_states(checkpoint, chains) if resume else [None] * chains
     jobs = [(c, seeds[c], np.asarray(x0s[c], dtype=float), sigma0, method, settings, warmup,
-             draws) for c in range(chains)]
-    _POSTERIOR = log_posterior
+             draws, None if checkpoint is None else Path(checkpoint), states[c])
+            for c in range(chains)]
+    _POSTERIOR, _PARENT_PID = log_posterior, os.getpid()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:   # signal handlers can only be set there
+        previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if processes > 1 and can_fork:
             context = multiprocessing.get_context("fork")
-            manager = context.Manager()
-            queue = manager.Queue() if progress else None
-            with context.Pool(processes) as pool:
-                pending = pool.map_async(_chain, [job + (queue,) for job in jobs])
+            queue = context.Queue() if progress else None
+            with context.Pool(processes, initializer=_init_worker, initargs=(queue,)) as pool:
+                pending = pool.map_async(_chain, jobs)
                 _report(queue, chains, pending)
-                results = pending.get()
-            manager.shutdown()
-            return results
+                return pending.get()
         results = []
+        _QUEUE = None
         for c, job in enumerate(jobs):
-            results.append(_chain(job + (None,)))
+            results.append(_chain(job))
             if progress:
                 print(f"chain {c + 1}/{chains} done", file=sys.stderr)
         return results
+    except KeyboardInterrupt:
+        raise FitInterrupted(signal.SIGINT, None if checkpoint is None else str(checkpoint)) \
+            from None
+    except _Terminated:
+        raise FitInterrupted(signal.SIGTERM, None if checkpoint is None else str(checkpoint)) \
+            from None
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
         _POSTERIOR = None
 
 
@@ -294,7 +365,7 @@ def _report(queue, chains, pending):
             continue
         try:
             chain, done, total, logp, divergences = queue.get(timeout=0.5)
-        except Exception:  # queue.Empty from the manager proxy
+        except queue_module.Empty:
             continue
         state[chain] = (done, total, logp, divergences)
         now = time.perf_counter()
