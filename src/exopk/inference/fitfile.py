@@ -97,8 +97,9 @@ MAX_TREE_DEPTH = 20  # 2**20 leapfrog steps per draw: beyond this a run never en
 
 def did_you_mean(name: str, known) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``known``, or an empty string."""
-    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    by_lower = {str(k).lower(): str(k) for k in known}
+    close = difflib.get_close_matches(str(name).lower(), by_lower, n=1, cutoff=0.6)
+    return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""
 
 
 def _known(values, limit: int = 25) -> str:
@@ -198,8 +199,9 @@ class SamplerSettings:
     def __post_init__(self):
         self.check()
 
-    def check(self, prefix: str = "sampler.") -> None:
-        """Raise a :class:`ModelFileError` naming ``prefix + setting`` for any invalid setting."""
+    def check(self) -> None:
+        """Raise a :class:`ModelFileError` naming ``sampler.<setting>`` for an invalid setting."""
+        prefix = "sampler."
         from exopk.inference.sampling import NUTS_MIN_WARMUP
         schema = _Schema(None)
         schema.text(self.method, f"{prefix}method", METHODS)

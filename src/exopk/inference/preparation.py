@@ -87,10 +87,11 @@ def check_fit_arguments(fit_file: FitFile | str | Path, *, out=None, write: bool
                                                  ("draws", draws), ("map_starts", map_starts))
                  if value is not None}
     try:
-        dataclasses.replace(fit_file.sampler, **overrides).check(prefix="")
+        dataclasses.replace(fit_file.sampler, **overrides)
     except ModelFileError as exc:
-        raise ExopkError(f"argument {exc.key} = {overrides.get(exc.key)!r}: {exc.reason}"
-                         if exc.key in overrides else str(exc)) from None
+        name = exc.key.removeprefix("sampler.")
+        raise ExopkError(f"argument {name} = {overrides[name]!r}: {exc.reason}" if name in overrides
+                         else f"{fit_file.path or fit_file.name}: {exc}") from None
     for name, value, minimum in (("seed", seed, 0), ("processes", processes, 1)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < minimum):
