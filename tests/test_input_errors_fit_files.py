@@ -120,6 +120,7 @@ def _replace(old, new):
      "covariates.label.reference", "does not occur"),
     (BASE + '\n[covariates.lable]\nparameters = ["k_uptake_liver"]\n', "covariates.lable",
      "did you mean 'label'"),
+    (_replace("parkinson_model = {}\n", ""), "conditions", "parkinson_model need an entry"),
     (_replace("proxies = false", 'proxies = false\nproxy_studies = ["falcone2015"]'),
      "evidence.proxy_studies", "not proxy studies"),
 ])

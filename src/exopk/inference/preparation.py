@@ -116,6 +116,12 @@ def prepare(fit_file: FitFile | str | Path) -> Prepared:
         raise ModelFileError(f"none of the {records.sizes['record']} selected records gives an "
                              f"observation for model '{model.name}'", file=fit_file.path,
                              key="evidence")
+    unmapped = sorted({o.condition for o in observations if o.condition}
+                      - set(fit_file.conditions))
+    if unmapped:
+        raise ModelFileError(f"observations under condition(s) {', '.join(unmapped)} need an "
+                             "entry in [conditions] (an empty table {} when a condition changes "
+                             "no parameter)", file=fit_file.path, key="conditions")
     observations = in_model_time_unit(observations, model.time_unit)
     spec = _posterior_spec(fit_file, records, observations)
     return Prepared(fit_file, model, records, observations, skipped,
