@@ -85,7 +85,7 @@ def test_extends_with_transfers_not_an_array(tmp_path):
 
 
 def test_positive_volumes_still_simulate(tmp_path):
-    model = exopk.load_model(_write(tmp_path, M0.replace(
-        CONCENTRATION, CONCENTRATION.replace("description", 'volume = "2 * V_plasma"\ndescription'))))
+    doubled = CONCENTRATION.replace("description", 'volume = "2 * V_plasma"\ndescription')
+    model = exopk.load_model(_write(tmp_path, M0.replace(CONCENTRATION, doubled)))
     result = model.simulate(None, np.array([0.0]), exopk.Regimen.bolus("iv", 100.0))
     assert float(result.value.sel(output="plasma_concentration")[0]) == pytest.approx(50.0)

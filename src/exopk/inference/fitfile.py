@@ -75,8 +75,8 @@ from exopk.io import read_toml
 from exopk.model.priors import Prior
 
 __all__ = ["FitFile", "SamplerSettings", "read_fit_file", "parse_fit", "parse_prior",
-           "did_you_mean", "MIN_CHAINS", "MIN_DRAWS", "MAX_TREE_DEPTH", "SIGNALS", "METHODS",
-           "METRICS"]
+           "did_you_mean", "known_names", "MIN_CHAINS", "MIN_DRAWS", "MAX_TREE_DEPTH", "SIGNALS",
+           "METHODS", "METRICS"]
 
 _SECTIONS = {"fit", "evidence", "conditions", "fixed", "free", "priors", "dispersion",
              "random_effects", "covariates", "species_scaling", "sampler"}
@@ -102,7 +102,8 @@ def did_you_mean(name: str, known) -> str:
     return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""
 
 
-def _known(values, limit: int = 25) -> str:
+def known_names(values, limit: int = 25) -> str:
+    """Sorted, comma-separated names for an error message (the first ``limit``, then a count)."""
     values = sorted({str(v) for v in values})
     shown = ", ".join(values[:limit])
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
@@ -360,7 +361,8 @@ def _parse(data: dict, text: str, path: str | None) -> FitFile:
     except ModelFileError as exc:
         raise schema.error(exc.reason, exc.key) from None
     priors_table = schema.table(data.get("priors", {}), "priors")
-    priors = {name: parse_prior(spec, path, f"priors.{name}") for name, spec in priors_table.items()}
+    priors = {name: parse_prior(spec, path, f"priors.{name}")
+              for name, spec in priors_table.items()}
     conditions = {name: _values(schema, overrides, f"conditions.{name}")
                   for name, overrides in schema.table(data.get("conditions", {}),
                                                       "conditions").items()}

@@ -11,7 +11,6 @@ fit file and the key, and list what does exist.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from exopk.data import load as load_evidence
 from exopk.data import read_csv
 from exopk.data.units import convert
 from exopk.errors import ExopkError, ModelFileError
-from exopk.inference.fitfile import (FitFile, SamplerSettings, _known, did_you_mean, parse_prior,
+from exopk.inference.fitfile import (FitFile, did_you_mean, known_names, parse_prior,
                                      read_fit_file)
 from exopk.inference.posterior import Covariate, LogPosterior, PosteriorSpec
 from exopk.io import check_writable
@@ -109,9 +108,9 @@ def prepare(fit_file: FitFile | str | Path) -> Prepared:
     _check_parameters(fit_file, model)
     records = _evidence(fit_file)
     evidence = fit_file.evidence
-    observations, skipped = build_observations(
-        records, model, error_model=ErrorModel(unstated_as=evidence.get("unstated_error_as", "sem")),
-        signal=evidence.get("signal", "label"))
+    error_model = ErrorModel(unstated_as=evidence.get("unstated_error_as", "sem"))
+    observations, skipped = build_observations(records, model, error_model=error_model,
+                                               signal=evidence.get("signal", "label"))
     if not observations:
         raise ModelFileError(f"none of the {records.sizes['record']} selected records gives an "
                              f"observation for model '{model.name}'", file=fit_file.path,
@@ -159,7 +158,8 @@ def _model(fit_file: FitFile):
     if reference not in available_models():
         raise ModelFileError(f"'{reference}' is neither a .toml file nor a shipped model"
                              f"{did_you_mean(reference, available_models())}; shipped: "
-                             f"{_known(available_models())}", file=fit_file.path, key="fit.model")
+                             f"{known_names(available_models())}", file=fit_file.path,
+                             key="fit.model")
     return load_model(model_path(reference))
 
 
@@ -172,7 +172,7 @@ def _check_parameters(fit_file: FitFile, model) -> None:
         if name not in parameters:
             raise ModelFileError(f"model '{model.name}' has no parameter '{name}'"
                                  f"{did_you_mean(name, parameters)}; its parameters: "
-                                 f"{_known(parameters)}", file=file, key=key)
+                                 f"{known_names(parameters)}", file=file, key=key)
         return parameters[name]
 
     def within_bounds(name, value, key):
@@ -247,14 +247,14 @@ def _evidence(fit_file: FitFile) -> xr.Dataset:
             if value not in present:
                 raise ModelFileError(f"no record of the selected tables has {column} '{value}'"
                                      f"{did_you_mean(value, present)}; present: "
-                                     f"{_known(present)}", file=fit_file.path,
+                                     f"{known_names(present)}", file=fit_file.path,
                                      key=f"evidence.{key}")
     conditions = set(records["condition"].values.astype(str))
     for condition in fit_file.conditions:
         if condition not in conditions:
             raise ModelFileError(f"no record of the selected tables has condition '{condition}'"
                                  f"{did_you_mean(condition, conditions)}; present: "
-                                 f"{_known(conditions - {''})}", file=fit_file.path,
+                                 f"{known_names(conditions - {''})}", file=fit_file.path,
                                  key=f"conditions.{condition}")
     keep = np.ones(records.sizes["record"], dtype=bool)
     for column, key in _SELECTIONS:
@@ -276,7 +276,7 @@ def _evidence(fit_file: FitFile) -> xr.Dataset:
         if unknown:
             raise ModelFileError(f"{', '.join(unknown)} are not proxy studies of the selected "
                                  f"tables{did_you_mean(unknown[0], proxies)}; proxy studies: "
-                                 f"{_known(proxies)}", file=fit_file.path,
+                                 f"{known_names(proxies)}", file=fit_file.path,
                                  key="evidence.proxy_studies")
         keep |= chosen & is_proxy
     if not keep.any():
@@ -309,7 +309,7 @@ def _posterior_spec(fit_file: FitFile, records, observations) -> PosteriorSpec:
         if reference not in levels:
             raise ModelFileError(f"reference level '{reference}' does not occur among the "
                                  f"observations{did_you_mean(reference, levels)}; levels: "
-                                 f"{_known(levels)}", file=fit_file.path,
+                                 f"{known_names(levels)}", file=fit_file.path,
                                  key=f"covariates.{name}.reference")
         covariates.append(Covariate(name=name, levels=levels,
                                     parameters=tuple(table["parameters"]), reference=reference,
@@ -325,7 +325,8 @@ def _posterior_spec(fit_file: FitFile, records, observations) -> PosteriorSpec:
                                  file=fit_file.path, key="species_scaling.body_weight_kg")
         kwargs.update(species_scaling=tuple(scaling.get("parameters", ())),
                       body_weights_kg=tuple(float(weights[s]) for s in species),
-                      reference_body_weight_kg=float(scaling.get("reference_body_weight_kg", 0.025)))
+                      reference_body_weight_kg=float(scaling.get("reference_body_weight_kg",
+                                                                 0.025)))
         if "exponent_prior" in scaling:
             kwargs["exponent_prior"] = parse_prior(scaling["exponent_prior"], fit_file.path,
                                                    "species_scaling.exponent_prior")

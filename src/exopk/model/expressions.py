@@ -55,7 +55,8 @@ def _check(node: ast.AST, text: str, where: str) -> None:
             raise ModelFileError(f"exponent must be a number in '{text}'", key=where)
         _check(node.left, text, where)
         _check(node.right, text, where)
-        if isinstance(node.op, ast.Pow) and not abs(_constant(node.right, text, where)) <= MAX_EXPONENT:
+        exponent = _constant(node.right, text, where) if isinstance(node.op, ast.Pow) else 0.0
+        if not abs(exponent) <= MAX_EXPONENT:
             raise ModelFileError(f"exponent {ast.unparse(node.right)} in '{text}' is larger in "
                                  f"magnitude than {MAX_EXPONENT:g}", key=where)
         if isinstance(node.op, ast.Div) and _constant(node.right, text, where) == 0.0:
