@@ -1,8 +1,8 @@
-"""Unit parsing and conversion with the pint registry of exopk.data.units."""
+"""Unit parsing and conversion with the pint registry of exopk.units."""
 
 import pytest
 
-from exopk.data.units import (CANONICAL_UNITS, UnitError, canonical_unit, convert, parse_unit,
+from exopk.units import (CANONICAL_UNITS, UnitError, canonical_unit, convert, parse_unit,
                               to_minutes, units_fit)
 from exopk.errors import ExopkError
 

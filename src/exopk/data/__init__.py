@@ -15,7 +15,7 @@ from exopk.data.organs import to_percent_id_per_organ
 from exopk.data.packaged import load
 from exopk.data.problems import DataValidationError, Problem
 from exopk.data.reader import UnusableRecordsWarning, read_csv
-from exopk.data.units import UnitError
+from exopk.units import UnitError
 
 __all__ = ["load", "read_csv", "read_events", "expand_doses", "regimens", "DoseRecord",
            "to_percent_id_per_organ", "DataValidationError", "Problem", "UnusableRecordsWarning",

@@ -13,7 +13,7 @@ import xarray as xr
 from exopk.data.fields import parse_number
 from exopk.data.problems import ProblemCollector
 from exopk.data.table import Table, parse_table, read_text
-from exopk.data.units import to_minutes
+from exopk.units import to_minutes
 from exopk.dosing import Dose, Regimen
 
 __all__ = ["read_events", "expand_doses", "regimens", "DoseRecord"]

@@ -16,7 +16,7 @@ from exopk.data.fields import parse_count, parse_dose, parse_nonnegative, parse_
 from exopk.data.organs import to_percent_id_per_organ
 from exopk.data.problems import ProblemCollector
 from exopk.data.table import Table, parse_table, read_text
-from exopk.data.units import UnitError, canonical_unit, convert, to_minutes
+from exopk.units import UnitError, canonical_unit, convert, to_minutes
 from exopk.errors import ExopkWarning, PhysiologyError
 
 __all__ = ["read_csv", "evidence_dataset", "unusable_summary", "UnusableRecordsWarning"]
@@ -299,7 +299,7 @@ def read_csv(path: str | os.PathLike, *, species_preset: str | None = None,
     (:func:`exopk.data.schema.is_known_matrix`); ``study_key`` and ``condition`` not made of
     lowercase letters, digits and ``_``; ``usable_for_fit`` neither ``yes`` nor
     ``no:<reason>``; unknown units, or units that do not fit the quantity
-    (:mod:`exopk.data.units`); non-numeric, NaN or infinite numbers (``time``, ``value``,
+    (:mod:`exopk.units`); non-numeric, NaN or infinite numbers (``time``, ``value``,
     ``error``, ``n``, ``dose``); negative ``time``, ``error`` or ``dose``; ``n`` not a
     positive whole number; a ``time`` without its ``time_unit`` or the reverse; an ``error``
     without its ``error_type`` (empty or ``none``); duplicated records (same text in every
@@ -332,7 +332,7 @@ def read_csv(path: str | os.PathLike, *, species_preset: str | None = None,
         number after any ``<``/``>`` sign) with the printed text in ``time_text``,
         ``value_text``, ``error_text``, ``n_text``. Added: ``time_min`` (time in min),
         ``value_canonical`` and ``error_canonical`` in ``unit_canonical`` (see
-        :mod:`exopk.data.units`), ``usable``, ``unusable_reason``, ``is_proxy`` (the record
+        :mod:`exopk.units`), ``usable``, ``unusable_reason``, ``is_proxy`` (the record
         has a ``proxy_type``), ``line`` (line in the file) and ``source_file``.
 
     Raises

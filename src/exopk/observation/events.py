@@ -18,7 +18,7 @@ import xarray as xr
 
 from exopk.data.events import regimens
 from exopk.data.problems import ProblemCollector
-from exopk.data.units import to_minutes
+from exopk.units import to_minutes
 from exopk.observation.predictions import Request
 from exopk.observation.records import Observation
 

@@ -1,4 +1,4 @@
-"""Units of data files: a :mod:`pint` registry with exopk's definitions, and canonical units.
+"""Units of exopk's inputs: a :mod:`pint` registry with exopk's definitions, and canonical units.
 
 Unit strings are those of the evidence schema (``%ID/g``, ``%ID*h/mL``, ``mL/min``, ``min^-1``,
 ``EVs/mL``, ...). Every conversion is done by pint; exopk adds these definitions:
@@ -38,7 +38,7 @@ min) and kept as printed otherwise.
 
 Examples
 --------
->>> from exopk.data.units import canonical_unit, convert, to_minutes
+>>> from exopk.units import canonical_unit, convert, to_minutes
 >>> to_minutes(2, "h")
 120.0
 >>> canonical_unit("auc", "%ID*h/mL")
