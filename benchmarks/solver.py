@@ -1,17 +1,28 @@
-"""Benchmark: exopk's exact linear engine against scipy's LSODA on m5_intranasal.
+"""Benchmark: exopk's exact linear engine against LSODA and a plain numpy prototype.
 
-Times, in one run on the same machine (medians of repeated calls):
+Every timed candidate runs in one process with BLAS pinned to one thread (threadpoolctl) and
+cycles through a pool of parameter sets drawn from the model's priors, so no call reuses the
+previous call's decomposition or expressions. Reported per call: CPU and wall medians over
+repeated passes through the pool, with the CPU range over those passes.
 
-* exopk ``evaluate`` (expressions, eigendecomposition, outputs) without and with exact
-  sensitivities for every parameter;
+Candidates on ``m5_intranasal`` (intranasal bolus, 12 times from 1 min to 48 h):
+
+* exopk ``evaluate`` without and with exact sensitivities for every parameter;
 * ``scipy.integrate.solve_ivp`` (LSODA, rtol 1e-8, atol 1e-10, analytic Jacobian) on the same
-  system matrix, and on the augmented forward-sensitivity system for the gradients. The baseline
-  is given the assembled matrices for free: only its solve and output product are timed.
+  system matrix, and on the augmented forward-sensitivity system for the gradients;
+* a plain numpy prototype of exopk's maths (``np.linalg.eig``, one solve, ``exp``; for the
+  gradients the same plus ``V^-1 dA V`` and the divided-difference eigen-derivative formula),
+  the per-call floor of an eigendecomposition design;
+* chi (myokit CVODES) when it is installed, else skipped with a message.
 
-Accuracy of both is measured against a tight reference computed here with
-``scipy.linalg.expm`` (values) and Van Loan block exponentials (sensitivities). Relative errors
-are taken over all outputs and times whose reference value exceeds 1e-12 of that output's peak.
-Then the cost of exopk's engine is timed on chain models of 5, 10, 20 and 40 compartments.
+Baselines and prototype are given the assembled matrices for free (only their solve and output
+product are timed); exopk's times include expressions, dose inputs and outputs. Accuracy is
+measured against ``scipy.linalg.expm`` (values) and Van Loan block exponentials
+(sensitivities): largest error relative to each output's peak over the times.
+
+Then: a batch of 1,000 distinct parameter sets (per-set cost), the saturable model
+``m2_mps_saturable`` against LSODA at rtol 1e-8 (both checked against a tight Radau reference),
+and the cost of exopk on chain models of 5 to 40 compartments.
 
 The last line printed is one JSON object.
 
@@ -28,21 +39,32 @@ import scipy.linalg
 from scipy.integrate import solve_ivp
 
 import exopk
+from exopk.engine import compile_model
 from exopk.engine.simulation import evaluate, output_matrix
 from exopk.model import Compartment, Model, Output, Parameter, Prior, Route, Transfer
-from exopk.engine import compile_model
-from timing import median_seconds
+from timing import cycle_seconds, one_blas_thread
 
 TIMES_MIN = np.array([1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 720.0, 1440.0, 2160.0,
                       2880.0])
 DOSE = 100.0
+POOL = 32
+BATCH = 1000
 
 
-def assembled(model, regimen):
+def prior_pool(model, size, seed):
+    """``size`` parameter sets drawn from the priors (fixed parameters at their nominal value),
+    clipped to the parameter bounds."""
+    rng = np.random.default_rng(seed)
+    compiled = compile_model(model)
+    columns = [p.prior.sample(rng, size=size) if p.prior is not None and not p.fixed
+               else np.full(size, p.value) for p in model.parameters]
+    return np.clip(np.column_stack(columns), compiled.lower, compiled.upper)
+
+
+def assembled(model, regimen, theta):
     """System matrix, its derivatives, output matrix and dose vector, as plain arrays."""
     compiled = compile_model(model)
-    theta = compiled.nominal[None]
-    values, jacobian = compiled.evaluate_expressions(theta)
+    values, jacobian = compiled.evaluate_expressions(theta[None])
     system = compiled.linear_system
     A = system.matrix(values[:, compiled.rate_rows])[0]
     dA = system.matrix_derivative(jacobian[:, compiled.rate_rows, :])[0]
@@ -50,10 +72,10 @@ def assembled(model, regimen):
     x0 = np.zeros(A.shape[0])
     states, rows = compiled.route_rows[regimen.doses[0].route]
     x0[states] = regimen.doses[0].amount * values[0, rows]
-    return theta, A, dA, C, x0
+    return A, dA, C, x0
 
 
-def lsoda_values(A, C, x0):
+def lsoda_values(A, dA, C, x0):
     solution = solve_ivp(lambda t, x: A @ x, (0.0, TIMES_MIN[-1]), x0, method="LSODA",
                          t_eval=TIMES_MIN, rtol=1e-8, atol=1e-10, jac=lambda t, x: A)
     return (C @ solution.y).T
@@ -80,6 +102,34 @@ def lsoda_sensitivities(A, dA, C, x0):
     return np.einsum("on,pnt->top", C, S)
 
 
+def prototype_values(A, dA, C, x0):
+    """``C V diag(exp(lam t)) V^-1 x0``: eig, one solve, exp."""
+    lam, V = np.linalg.eig(A)
+    c = np.linalg.solve(V, x0)
+    return ((np.exp(np.outer(TIMES_MIN, lam)) * c) @ (C @ V).T).real
+
+
+def prototype_sensitivities(A, dA, C, x0):
+    """Values and ``d/dp`` by the eigen-derivative (Daleckii-Krein) formula:
+    ``dx = V ((V^-1 dA V) o K(t)) V^-1 x0`` with ``K_ik = (e^{lam_i t} - e^{lam_k t}) /
+    (lam_i - lam_k)`` (``t e^{lam_i t}`` for equal eigenvalues)."""
+    lam, V = np.linalg.eig(A)
+    lu = scipy.linalg.lu_factor(V)
+    c = scipy.linalg.lu_solve(lu, x0.astype(V.dtype))
+    G = scipy.linalg.lu_solve(lu, (dA @ V).transpose(1, 0, 2).reshape(len(lam), -1)).reshape(
+        len(lam), dA.shape[0], len(lam))                                       # (i, p, k)
+    E = np.exp(np.outer(TIMES_MIN, lam))                                       # (T, n)
+    d = lam[:, None] - lam[None, :]
+    equal = np.abs(d) <= 1e-9 * np.maximum(np.abs(lam[:, None]), np.abs(lam[None, :]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        K = np.where(equal, TIMES_MIN[:, None, None] * E[:, :, None],
+                     (E[:, :, None] - E[:, None, :]) / np.where(equal, 1.0, d))   # (T, i, k)
+    CV = C @ V
+    values = ((E * c) @ CV.T).real
+    Y = K.transpose(1, 0, 2) @ (G * c).transpose(0, 2, 1)                      # (i, T, P)
+    return values, (CV @ Y.transpose(1, 0, 2)).real
+
+
 def reference(A, dA, C, x0):
     """Outputs and sensitivities from scipy.linalg.expm, independent of exopk's solver."""
     n, P = A.shape[0], dA.shape[0]
@@ -96,9 +146,9 @@ def reference(A, dA, C, x0):
 
 
 def relative_error(result, ref):
+    """Largest error relative to each output's (and parameter's) peak over the times."""
     peak = np.max(np.abs(ref), axis=0, keepdims=True)
-    mask = np.abs(ref) > 1e-12 * peak
-    return float(np.max(np.abs(result - ref)[mask] / np.abs(ref)[mask]))
+    return float(np.max(np.abs(result - ref) / np.where(peak > 0, peak, 1.0)))
 
 
 def chain_model(n_compartments, seed=0):
@@ -119,48 +169,146 @@ def chain_model(n_compartments, seed=0):
                  (Route("iv", {"plasma": "1"}),), tuple(outputs), tuple(parameters))
 
 
+def chi_candidate():
+    """chi's CVODES-backed model, or None with the reason it is skipped."""
+    try:
+        import chi  # noqa: F401
+    except ImportError:
+        return None, "chi (myokit CVODES) is not installed: skipped"
+    return None, "chi is installed, but no chi version of m5_intranasal is written: skipped"
+
+
+def saturable_baseline(model, regimen, theta, *, gradients, method="LSODA", rtol=1e-8,
+                       atol=1e-10):
+    """``m2_mps_saturable`` as a plain numpy ODE for ``solve_ivp`` with an analytic Jacobian.
+
+    Returns outputs (T, O) and, with ``gradients``, their sensitivities (T, O, P) from the
+    forward-sensitivity system ``S' = J S + df/dp``.
+    """
+    compiled = compile_model(model)
+    values, jacobian = compiled.evaluate_expressions(theta[None])
+    values, jacobian = values[0], jacobian[0]
+    A, dA, C, x0 = assembled(model, regimen, theta)
+    n, P = A.shape[0], dA.shape[0]
+    sat = [(s, d, values[v], values[k], values[vol], jacobian[v], jacobian[k], jacobian[vol])
+           for s, d, v, k, vol in compiled.saturable]
+
+    def parts(x):
+        f, J = A @ x, A.copy()
+        dfdp = dA @ x if gradients else None                                   # (P, n)
+        for s, d, vmax, km, vol, dvmax, dkm, dvol in sat:
+            c = x[s] / vol
+            flux = vmax * c / (km + c)
+            slope = vmax * km / (km + c) ** 2                                  # d flux / dc
+            f[s] -= flux
+            f[d] += flux
+            J[s, s] -= slope / vol
+            J[d, s] += slope / vol
+            if gradients:
+                dflux = c / (km + c) * dvmax - vmax * c / (km + c) ** 2 * dkm - slope * c / vol * dvol
+                dfdp[:, s] -= dflux
+                dfdp[:, d] += dflux
+        return f, J, dfdp
+
+    if not gradients:
+        solution = solve_ivp(lambda t, x: parts(x)[0], (0.0, TIMES_MIN[-1]), x0, method=method,
+                             t_eval=TIMES_MIN, rtol=rtol, atol=atol,
+                             jac=lambda t, x: parts(x)[1])
+        return (C @ solution.y).T, None
+
+    def rhs(t, z):
+        f, J, dfdp = parts(z[:n])
+        S = z[n:].reshape(P, n)
+        return np.concatenate([f, (S @ J.T + dfdp).reshape(-1)])
+
+    def jac(t, z):
+        # the sensitivity blocks' dependence on x (second derivatives) is left out: a
+        # Newton-iteration Jacobian needs only to be close
+        J = parts(z[:n])[1]
+        return scipy.linalg.block_diag(*([J] * (1 + P)))
+
+    z0 = np.concatenate([x0, np.zeros(n * P)])
+    solution = solve_ivp(rhs, (0.0, TIMES_MIN[-1]), z0, method=method, t_eval=TIMES_MIN,
+                         rtol=rtol, atol=atol, jac=jac)
+    S = solution.y[n:].reshape(P, n, -1)
+    return (C @ solution.y[:n]).T, np.einsum("on,pnt->top", C, S)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args()
-    repeats = 50 if args.quick else 300
-    baseline_repeats = 5 if args.quick else 20
+    repeats = 3 if args.quick else 7
+    with one_blas_thread():
+        summary = run(repeats, saturable_pool=8 if args.quick else POOL)
+    print(json.dumps(summary))
 
+
+def run(repeats, saturable_pool):
     model = exopk.load_model(exopk.model_path("m5_intranasal"))
     regimen = exopk.Regimen.bolus("intranasal", DOSE)
     compiled = compile_model(model)
-    theta, A, dA, C, x0 = assembled(model, regimen)
+    pool = prior_pool(model, POOL, seed=1)
+    arrays = [assembled(model, regimen, theta) for theta in pool]
+    A, dA, C, _ = arrays[0]
     print(f"m5_intranasal: {A.shape[0]} compartments, {dA.shape[0]} parameters, "
-          f"{C.shape[0]} outputs, {len(TIMES_MIN)} times from 1 min to 48 h, intranasal bolus")
+          f"{C.shape[0]} outputs, {len(TIMES_MIN)} times from 1 min to 48 h, intranasal bolus; "
+          f"{POOL} parameter sets from the priors, BLAS on one thread")
 
-    ref_values, ref_sens = reference(A, dA, C, x0)
-    exo = evaluate(compiled, theta, TIMES_MIN, regimen, gradients=True)
-    lsoda_y = lsoda_values(A, C, x0)
-    lsoda_s = lsoda_sensitivities(A, dA, C, x0)
-    errors = {
-        "exopk_values": relative_error(exo.outputs[0], ref_values),
-        "exopk_sensitivities": relative_error(exo.output_sensitivities[0], ref_sens),
-        "lsoda_values": relative_error(lsoda_y, ref_values),
-        "lsoda_sensitivities": relative_error(lsoda_s, ref_sens),
-    }
+    # accuracy on the first three sets of the pool (worst case over them)
+    errors = {}
+    for theta, parts in zip(pool[:3], arrays[:3]):
+        ref_values, ref_sens = reference(*parts)
+        exo = evaluate(compiled, theta[None], TIMES_MIN, regimen, gradients=True)
+        proto_values, proto_sens = prototype_sensitivities(*parts)
+        found = {
+            "exopk_values": relative_error(exo.outputs[0], ref_values),
+            "exopk_sensitivities": relative_error(exo.output_sensitivities[0], ref_sens),
+            "prototype_values": relative_error(prototype_values(*parts), ref_values),
+            "prototype_sensitivities": relative_error(proto_sens, ref_sens),
+            "lsoda_values": relative_error(lsoda_values(*parts), ref_values),
+            "lsoda_sensitivities": relative_error(lsoda_sensitivities(*parts), ref_sens),
+        }
+        errors = {k: max(v, errors.get(k, 0.0)) for k, v in found.items()}
 
-    t_sim = median_seconds(lambda: evaluate(compiled, theta, TIMES_MIN, regimen), repeats)
-    t_grad = median_seconds(lambda: evaluate(compiled, theta, TIMES_MIN, regimen, gradients=True),
+    t_sim = cycle_seconds(lambda th: evaluate(compiled, th[None], TIMES_MIN, regimen), pool,
+                          repeats)
+    t_grad = cycle_seconds(lambda th: evaluate(compiled, th[None], TIMES_MIN, regimen,
+                                               gradients=True), pool, repeats)
+    t_proto = cycle_seconds(lambda a: prototype_values(*a), arrays, repeats)
+    t_proto_grad = cycle_seconds(lambda a: prototype_sensitivities(*a), arrays, repeats)
+    t_lsoda = cycle_seconds(lambda a: lsoda_values(*a), arrays, max(1, repeats // 2))
+    t_lsoda_grad = cycle_seconds(lambda a: lsoda_sensitivities(*a), arrays[:8], 1)
+    _, chi_message = chi_candidate()
+
+    print(f"\nper call, us: CPU median [CPU range over {repeats} passes], wall median")
+    print(f"{'':34} {'CPU us [range]':>22} {'wall us':>10} {'error':>9}")
+    for label, timing, error in (
+            ("exopk forward", t_sim, errors["exopk_values"]),
+            ("numpy prototype forward", t_proto, errors["prototype_values"]),
+            ("LSODA rtol 1e-8 forward", t_lsoda, errors["lsoda_values"]),
+            ("exopk gradient", t_grad, errors["exopk_sensitivities"]),
+            ("numpy prototype gradient", t_proto_grad, errors["prototype_sensitivities"]),
+            ("LSODA rtol 1e-8 sensitivities", t_lsoda_grad, errors["lsoda_sensitivities"])):
+        print(f"{label:34} {str(timing):>33} {error:9.1e}")
+    print(chi_message)
+    print(f"exopk / prototype: forward {t_sim.cpu / t_proto.cpu:.2f}x, "
+          f"gradient {t_grad.cpu / t_proto_grad.cpu:.2f}x (1.0 = the per-call floor)")
+    print(f"LSODA / exopk: forward {t_lsoda.cpu / t_sim.cpu:.1f}x, "
+          f"gradient {t_lsoda_grad.cpu / t_grad.cpu:.1f}x")
+
+    batch = prior_pool(model, BATCH, seed=2)
+    t_batch = cycle_seconds(lambda b: evaluate(compiled, b, TIMES_MIN, regimen), [batch],
                             repeats)
-    t_lsoda = median_seconds(lambda: lsoda_values(A, C, x0), baseline_repeats)
-    t_lsoda_grad = median_seconds(lambda: lsoda_sensitivities(A, dA, C, x0),
-                                  max(3, baseline_repeats // 4))
-    draws = np.repeat(theta, 100, axis=0)
-    t_batch = median_seconds(lambda: evaluate(compiled, draws, TIMES_MIN, regimen),
-                             max(5, repeats // 20)) / 100
+    t_batch_grad = cycle_seconds(lambda b: evaluate(compiled, b, TIMES_MIN, regimen,
+                                                    gradients=True), [batch],
+                                 max(1, repeats // 2))
+    t_batch_100 = cycle_seconds(lambda b: evaluate(compiled, b, TIMES_MIN, regimen),
+                                [batch[i:i + 100] for i in range(0, BATCH, 100)], repeats)
+    print(f"\nbatch of {BATCH} distinct sets, per set: forward {t_batch.cpu / BATCH * 1e6:.1f} us, "
+          f"gradient {t_batch_grad.cpu / BATCH * 1e6:.1f} us (CPU)")
 
-    print(f"{'':28} {'exopk us':>10} {'LSODA us':>10} {'speedup':>8} {'exopk err':>10} {'LSODA err':>10}")
-    print(f"{'simulate':28} {t_sim * 1e6:10.1f} {t_lsoda * 1e6:10.1f} {t_lsoda / t_sim:8.1f} "
-          f"{errors['exopk_values']:10.2e} {errors['lsoda_values']:10.2e}")
-    print(f"{'simulate with gradients':28} {t_grad * 1e6:10.1f} {t_lsoda_grad * 1e6:10.1f} "
-          f"{t_lsoda_grad / t_grad:8.1f} {errors['exopk_sensitivities']:10.2e} "
-          f"{errors['lsoda_sensitivities']:10.2e}")
-    print(f"{'simulate, batch of 100 (each)':28} {t_batch * 1e6:10.1f}")
+    saturable = run_saturable(saturable_pool)
 
     print("\ncost against model size (chain models, 12 times, exact gradients for every rate)")
     print(f"{'compartments':>12} {'parameters':>10} {'simulate us':>12} {'gradient us':>12}")
@@ -168,28 +316,78 @@ def main():
     for size in (5, 10, 20, 40):
         chain = chain_model(size)
         c = compile_model(chain)
-        th = c.nominal[None]
+        chain_pool = prior_pool(chain, POOL, seed=3)
         reg = exopk.Regimen.bolus("iv", DOSE)
-        s = median_seconds(lambda: evaluate(c, th, TIMES_MIN, reg), max(10, repeats // 3))
-        g = median_seconds(lambda: evaluate(c, th, TIMES_MIN, reg, gradients=True),
-                           max(10, repeats // 6))
-        scaling[size] = {"us_per_simulate": s * 1e6, "us_per_gradient": g * 1e6}
-        print(f"{size:>12} {len(th[0]):>10} {s * 1e6:12.1f} {g * 1e6:12.1f}")
+        s = cycle_seconds(lambda th: evaluate(c, th[None], TIMES_MIN, reg), chain_pool, repeats)
+        g = cycle_seconds(lambda th: evaluate(c, th[None], TIMES_MIN, reg, gradients=True),
+                          chain_pool, max(1, repeats // 2))
+        scaling[size] = {"us_per_simulate": round(s.cpu * 1e6, 1),
+                         "us_per_gradient": round(g.cpu * 1e6, 1)}
+        print(f"{size:>12} {chain_pool.shape[1]:>10} {s.cpu * 1e6:12.1f} {g.cpu * 1e6:12.1f}")
 
-    summary = {
+    return {
         "model": "m5_intranasal",
-        "simulate_speedup": round(t_lsoda / t_sim, 1),
-        "gradient_speedup": round(t_lsoda_grad / t_grad, 1),
+        "simulate_speedup": round(t_lsoda.cpu / t_sim.cpu, 1),
+        "gradient_speedup": round(t_lsoda_grad.cpu / t_grad.cpu, 1),
         "max_rel_error": max(errors["exopk_values"], errors["exopk_sensitivities"]),
-        "us_per_simulate": round(t_sim * 1e6, 1),
-        "us_per_gradient": round(t_grad * 1e6, 1),
-        "us_per_simulate_in_batch_of_100": round(t_batch * 1e6, 1),
-        "lsoda_us_per_simulate": round(t_lsoda * 1e6, 1),
-        "lsoda_us_per_gradient": round(t_lsoda_grad * 1e6, 1),
+        "us_per_simulate": round(t_sim.cpu * 1e6, 1),
+        "us_per_gradient": round(t_grad.cpu * 1e6, 1),
+        "us_per_simulate_in_batch_of_100": round(t_batch_100.cpu / 100 * 1e6, 1),
+        "lsoda_us_per_simulate": round(t_lsoda.cpu * 1e6, 1),
+        "lsoda_us_per_gradient": round(t_lsoda_grad.cpu * 1e6, 1),
         "errors": errors,
         "scaling": scaling,
+        "vs_floor_forward": round(t_sim.cpu / t_proto.cpu, 2),
+        "vs_floor_gradient": round(t_grad.cpu / t_proto_grad.cpu, 2),
+        "batch_us_per_set": round(t_batch.cpu / BATCH * 1e6, 2),
+        "batch_gradient_us_per_set": round(t_batch_grad.cpu / BATCH * 1e6, 2),
+        "saturable_vs_lsoda": saturable["gradient_vs_lsoda"],
+        "saturable": saturable,
+        "timings": {name: t.as_dict() for name, t in (
+            ("exopk_forward", t_sim), ("exopk_gradient", t_grad), ("prototype_forward", t_proto),
+            ("prototype_gradient", t_proto_grad), ("lsoda_forward", t_lsoda),
+            ("lsoda_gradient", t_lsoda_grad))},
+        "chi": chi_message,
     }
-    print(json.dumps(summary))
+
+
+def run_saturable(size):
+    """exopk on ``m2_mps_saturable`` against LSODA (rtol 1e-8), accuracy against Radau at
+    rtol 1e-12; a pool of ``size`` prior draws, one pass each."""
+    model = exopk.load_model(exopk.model_path("m2_mps_saturable"))
+    regimen = exopk.Regimen.bolus("iv", DOSE)
+    compiled = compile_model(model)
+    pool = prior_pool(model, size, seed=4)
+    errors = {}
+    for theta in pool[:2]:
+        ref_values, ref_sens = saturable_baseline(model, regimen, theta, gradients=True,
+                                                  method="Radau", rtol=1e-12, atol=1e-14)
+        exo = evaluate(compiled, theta[None], TIMES_MIN, regimen, gradients=True)
+        lsoda_v, lsoda_s = saturable_baseline(model, regimen, theta, gradients=True)
+        found = {"exopk_values": relative_error(exo.outputs[0], ref_values),
+                 "exopk_sensitivities": relative_error(exo.output_sensitivities[0], ref_sens),
+                 "lsoda_values": relative_error(lsoda_v, ref_values),
+                 "lsoda_sensitivities": relative_error(lsoda_s, ref_sens)}
+        errors = {k: max(v, errors.get(k, 0.0)) for k, v in found.items()}
+    t_sim = cycle_seconds(lambda th: evaluate(compiled, th[None], TIMES_MIN, regimen), pool, 1)
+    t_grad = cycle_seconds(lambda th: evaluate(compiled, th[None], TIMES_MIN, regimen,
+                                               gradients=True), pool, 1)
+    t_lsoda = cycle_seconds(lambda th: saturable_baseline(model, regimen, th, gradients=False),
+                            pool, 1)
+    t_lsoda_grad = cycle_seconds(lambda th: saturable_baseline(model, regimen, th,
+                                                               gradients=True), pool, 1)
+    print(f"\nm2_mps_saturable ({size} prior draws, one pass), per call CPU us and error "
+          "against Radau rtol 1e-12:")
+    print(f"  exopk forward  {t_sim.cpu * 1e6:10.0f} ({errors['exopk_values']:.1e})   "
+          f"LSODA 1e-8 {t_lsoda.cpu * 1e6:10.0f} ({errors['lsoda_values']:.1e})")
+    print(f"  exopk gradient {t_grad.cpu * 1e6:10.0f} ({errors['exopk_sensitivities']:.1e})   "
+          f"LSODA 1e-8 {t_lsoda_grad.cpu * 1e6:10.0f} ({errors['lsoda_sensitivities']:.1e})")
+    return {"forward_us": round(t_sim.cpu * 1e6, 1), "gradient_us": round(t_grad.cpu * 1e6, 1),
+            "lsoda_forward_us": round(t_lsoda.cpu * 1e6, 1),
+            "lsoda_gradient_us": round(t_lsoda_grad.cpu * 1e6, 1),
+            "forward_vs_lsoda": round(t_lsoda.cpu / t_sim.cpu, 2),
+            "gradient_vs_lsoda": round(t_lsoda_grad.cpu / t_grad.cpu, 2),
+            "errors": errors}
 
 
 if __name__ == "__main__":
