@@ -1,9 +1,20 @@
 """Models with saturable (Michaelis-Menten) transfers: an ODE solver with forward sensitivities.
 
-The state and its parameter sensitivities ``S = dx/dp`` are integrated together with
-:func:`scipy.integrate.solve_ivp` (LSODA, analytic Jacobian) between dose and observation times;
-boluses are jumps of the state and of ``S``, infusions piecewise-constant inputs. Parameter sets
-are solved one after another (an adaptive solver cannot share steps across a batch).
+The state ``x`` and its parameter sensitivities ``S = dx/dp`` are integrated together with
+:func:`scipy.integrate.solve_ivp` (LSODA) in one pass per interval between doses, reporting every
+observation time inside it (no restart per observation); boluses are jumps of the state and of
+``S``, infusions piecewise-constant inputs. The right-hand side is vectorised: the first-order
+part is the matrix ``A`` (and ``dA/dp``), the saturable fluxes enter through an incidence
+matrix. LSODA gets the analytic Jacobian: the state Jacobian ``J`` on every diagonal block
+(exact for ``dS'/dS``; the coupling ``dS'/dx`` is left out, which keeps the matrix banded with
+half-bandwidth ``n - 1`` and LSODA's factorisations cheap; the omitted part is strictly block
+lower triangular, so the Newton iterations still converge). Parameter sets are solved one after
+another (an adaptive solver cannot share steps across a batch).
+
+A parameter set that makes the system so stiff that the solver needs more than
+``MAX_RHS_CALLS`` right-hand-side evaluations in one interval stops with a
+:class:`~exopk.errors.SimulationError` naming the parameter set and the time reached, instead
+of running for minutes.
 """
 
 from __future__ import annotations
@@ -14,10 +25,11 @@ from scipy.integrate import solve_ivp
 from exopk.engine.linear import LinearInput, LinearSystem
 from exopk.errors import SimulationError
 
-__all__ = ["solve_saturable", "RTOL", "ATOL_RELATIVE"]
+__all__ = ["solve_saturable", "RTOL", "ATOL_RELATIVE", "MAX_RHS_CALLS"]
 
-RTOL = 1e-10
+RTOL = 1e-12
 ATOL_RELATIVE = 1e-12
+MAX_RHS_CALLS = 50_000
 
 
 def solve_saturable(system: LinearSystem, rates, rate_jacobian, saturable, inputs, times, *,
@@ -44,87 +56,167 @@ def solve_saturable(system: LinearSystem, rates, rate_jacobian, saturable, input
     if any(item.kind == "steady_state_bolus" for item in inputs):
         raise SimulationError("steady-state dosing is available for linear models only")
     A = system.matrix(rates)
-    dA = system.matrix_derivative(rate_jacobian)
+    dA = system.matrix_derivative(rate_jacobian) if gradients else None
     batch, n, _ = A.shape
-    P = dA.shape[1]
+    P = rate_jacobian.shape[2]
+    sources = np.array([item[0] for item in saturable], dtype=int)
+    targets = np.array([item[1] for item in saturable], dtype=int)
+    vmax, km, volume = (np.stack([item[k] for item in saturable], axis=1) for k in (2, 3, 4))
+    d_vmax, d_km, d_volume = (np.stack([item[k] for item in saturable], axis=1)
+                              for k in (5, 6, 7))                              # (batch, k, P)
+    times = np.asarray(times, dtype=float)
     amounts = np.empty((batch, len(times), n))
     sens = np.empty((batch, len(times), n, P)) if gradients else None
     for b in range(batch):
-        member = [(s, d, v[b], k[b], vol[b], dv[b], dk[b], dvol[b])
-                  for s, d, v, k, vol, dv, dk, dvol in saturable]
-        x, dx = _solve_member(A[b], dA[b], member, [
-            LinearInput(i.kind, i.time, i.vector[b], None if i.jacobian is None else i.jacobian[b])
-            for i in inputs], times, gradients)
+        fluxes = _SaturableFluxes(n, sources, targets, vmax[b], km[b], volume[b], d_vmax[b],
+                                  d_km[b], d_volume[b])
+        member_inputs = [LinearInput(i.kind, i.time, i.vector[b],
+                                     None if i.jacobian is None else i.jacobian[b])
+                         for i in inputs]
+        try:
+            x, dx = _integrate(A[b], None if dA is None else dA[b], fluxes, member_inputs, times,
+                               P if gradients else 0)
+        except SimulationError as error:
+            raise SimulationError(f"{error} (parameter set {b})") from None
         amounts[b] = x
         if gradients:
             sens[b] = dx
     return amounts, sens
 
 
-def _fluxes(x, member):
-    """Flux of each saturable transfer and its partial derivatives."""
-    out = []
-    for s, d, vmax, km, volume, dvmax, dkm, dvolume in member:
-        c = x[s] / volume
-        denom = km + c
-        flux = vmax * c / denom
-        dflux_dc = vmax * km / denom**2
-        dflux_dp = (c / denom) * dvmax - (vmax * c / denom**2) * dkm - dflux_dc * c / volume * dvolume
-        out.append((s, d, flux, dflux_dc / volume, dflux_dp))
-    return out
+class _SaturableFluxes:
+    """Michaelis-Menten transfers of one parameter set: ``flux_j = vmax_j c / (km_j + c)`` with
+    ``c = x[source_j] / volume_j``, moved from source to target.
+
+    Below zero amounts (integration error around an emptied compartment) the flux continues as
+    its tangent at 0, ``vmax c / km``: smooth (C1) at 0, pulling the amount back as the
+    Michaelis-Menten form does, but finite (the form itself has a pole at ``c = -km``).
+    """
+
+    def __init__(self, n, sources, targets, vmax, km, volume, d_vmax, d_km, d_volume):
+        k = len(sources)
+        self.sources = sources
+        self.incidence = np.zeros((n, k))                                      # (n, k)
+        np.add.at(self.incidence, (sources, np.arange(k)), -1.0)
+        np.add.at(self.incidence, (targets, np.arange(k)), 1.0)
+        self.selection = np.zeros((k, n))
+        self.selection[np.arange(k), sources] = 1.0
+        self.vmax, self.km, self.volume = vmax, km, volume
+        self.d_vmax, self.d_km, self.d_volume = d_vmax, d_km, d_volume        # (k, P)
+
+    def _parts(self, x):
+        """Concentration, its non-negative part and ``km + max(c, 0)``."""
+        c = x[self.sources] / self.volume
+        positive = np.maximum(c, 0.0)
+        return c, positive, self.km + positive
+
+    def rate(self, x):
+        """``dx/dt`` contributed by the saturable transfers, (n,)."""
+        c, positive, denominator = self._parts(x)
+        flux = self.vmax * (positive / denominator + np.minimum(c, 0.0) / self.km)
+        return self.incidence @ flux
+
+    def jacobian(self, x):
+        """Their contribution to ``d(dx/dt)/dx``, (n, n)."""
+        c, positive, denominator = self._parts(x)
+        slope = self.vmax * self.km / denominator ** 2                          # d flux / dc
+        return (self.incidence * (slope / self.volume)) @ self.selection
+
+    def parameter_derivative(self, x):
+        """Their contribution to ``d(dx/dt)/dp``, laid out (P, n)."""
+        c, positive, denominator = self._parts(x)
+        # flux = vmax g(c, km) with c = amount / volume: d flux = g d vmax + vmax g_km d km
+        #                                                        - vmax g_c c / volume d volume
+        below = c < 0
+        g = np.where(below, c / self.km, positive / denominator)
+        g_km = np.where(below, -c / self.km ** 2, -positive / denominator ** 2)
+        g_c = self.km / denominator ** 2
+        d_flux = (g[:, None] * self.d_vmax + (self.vmax * g_km)[:, None] * self.d_km
+                  - (self.vmax * g_c * c / self.volume)[:, None] * self.d_volume)    # (k, P)
+        return (self.incidence @ d_flux).T
 
 
-def _solve_member(A, dA, member, inputs, times, gradients):
+class _Stalled(Exception):
+    """Raised inside the right-hand side when the evaluation budget is spent."""
+
+
+def _integrate(A, dA, fluxes, inputs, times, n_parameters):
+    """Amounts (T, n) and sensitivities (T, n, P) of one parameter set (P = 0: none).
+
+    The integrated vector is ``[x, S[:, 0], ..., S[:, P-1]]``.
+    """
     n = A.shape[0]
-    P = dA.shape[0]
+    P = n_parameters
+    size = n * (1 + P)
     scale = max((float(np.abs(i.vector).sum()) for i in inputs), default=1.0) or 1.0
-    w = np.zeros(n)
-    dw = np.zeros((n, P))
+    w = np.zeros(n)                     # infusion rate
+    dw = np.zeros((P, n))               # its parameter derivative
+    calls = [0]
 
-    def rhs(t, z):
+    def count():
+        calls[0] += 1
+        if calls[0] > MAX_RHS_CALLS:
+            raise _Stalled
+
+    def rhs_state(t, x):
+        count()
+        return A @ x + fluxes.rate(x) + w
+
+    def rhs_sensitivities(t, z):
+        count()
         x = z[:n]
-        f = A @ x + w
-        J = A.copy()
-        dfdp = np.einsum("pij,j->ip", dA, x) + dw if gradients else None
-        for s, d, flux, dflux_dx, dflux_dp in _fluxes(x, member):
-            f[s] -= flux
-            f[d] += flux
-            J[s, s] -= dflux_dx
-            J[d, s] += dflux_dx
-            if gradients:
-                dfdp[s] -= dflux_dp
-                dfdp[d] += dflux_dp
-        if not gradients:
-            return f
-        S = z[n:].reshape(n, P)
-        return np.concatenate([f, (J @ S + dfdp).reshape(-1)])
+        S = z[n:].reshape(P, n)
+        J = A + fluxes.jacobian(x)
+        dS = S @ J.T + dA @ x + fluxes.parameter_derivative(x) + dw
+        return np.concatenate([A @ x + fluxes.rate(x) + w, dS.reshape(-1)])
 
-    size = n * (1 + P) if gradients else n
+    # banded storage of the block-diagonal Jacobian: packed[n - 1 + i - j, col j] = J[i, j]
+    row, col = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    packed_index = ((n - 1 + row - col)[None] * size
+                    + np.arange(1 + P)[:, None, None] * n + col[None]).ravel()
+
+    def jacobian(t, z):
+        J = A + fluxes.jacobian(z[:n])
+        packed = np.zeros((2 * n - 1, size))
+        packed.ravel()[packed_index] = np.tile(J.ravel(), 1 + P)
+        return packed
+
+    rhs = rhs_sensitivities if P else rhs_state
     z = np.zeros(size)
     out = np.zeros((len(times), size))
-    points = sorted({float(t) for t in times} | {float(i.time) for i in inputs})
-    t_now = points[0]
-    for t in points:
-        if t > t_now:
-            solution = solve_ivp(rhs, (t_now, t), z, method="LSODA", rtol=RTOL,
-                                 atol=ATOL_RELATIVE * scale)
+    t_now = None
+    for t_end in sorted({float(i.time) for i in inputs} | {float(times.max())}):
+        if t_now is not None and t_end > t_now:
+            inside = np.flatnonzero((times > t_now) & (times <= t_end))
+            t_eval = np.unique(np.append(times[inside], t_end))
+            calls[0] = 0
+            try:
+                solution = solve_ivp(rhs, (t_now, t_end), z, method="LSODA", t_eval=t_eval,
+                                     rtol=RTOL, atol=ATOL_RELATIVE * scale, jac=jacobian,
+                                     lband=n - 1, uband=n - 1)
+            except _Stalled:
+                raise SimulationError(
+                    f"the ODE solver needed more than {MAX_RHS_CALLS:,} right-hand-side "
+                    f"evaluations between t={t_now:g} and {t_end:g}: the saturable system is "
+                    "too stiff at these parameter values (a very small Km against Vmax)"
+                ) from None
             if not solution.success:
-                raise SimulationError(f"ODE solver failed between t={t_now:g} and {t:g}: "
+                raise SimulationError(f"ODE solver failed between t={t_now:g} and {t_end:g}: "
                                       f"{solution.message}")
-            z = solution.y[:, -1]
-            t_now = t
+            out[inside] = solution.y[:, np.searchsorted(t_eval, times[inside])].T
+            z = solution.y[:, -1].copy()
+        t_now = t_end
         for item in inputs:
-            if item.time == t:
-                jump = np.zeros(size)
-                jump[:n] = item.vector
-                if gradients and item.jacobian is not None:
-                    jump[n:] = item.jacobian.reshape(-1)
+            if item.time == t_end:
                 if item.kind == "bolus":
-                    z = z + jump
+                    z[:n] += item.vector
+                    if P and item.jacobian is not None:
+                        z[n:] += item.jacobian.T.reshape(-1)
                 else:
-                    w = w + jump[:n]
-                    dw = dw + jump[n:].reshape(n, P) if gradients else dw
-        out[np.asarray(times) == t] = z
+                    w = w + item.vector
+                    if P and item.jacobian is not None:
+                        dw = dw + item.jacobian.T
+        out[times == t_end] = z
     x = out[:, :n]
-    dx = out[:, n:].reshape(len(times), n, P) if gradients else None
+    dx = out[:, n:].reshape(len(times), P, n).transpose(0, 2, 1) if P else None
     return x, dx
