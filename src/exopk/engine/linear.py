@@ -474,34 +474,58 @@ class _Eigen:
 
 
 class _Expm:
-    """One parameter set: state and sensitivities propagated with matrix exponentials."""
+    """One parameter set: state and sensitivities propagated with matrix exponentials.
+
+    The state and all sensitivities form a block lower-triangular system whose diagonal blocks
+    are all ``A``; its exponential has no coupling between different parameters, so each
+    parameter's sensitivity is propagated with the state in a system of size ``2 n``
+    (``[[A, 0], [dA_p, A]]``) instead of one of size ``n (1 + P)``: ``P (2 n)^3`` work instead
+    of ``(n (1 + P))^3``.
+    """
 
     def __init__(self, A, dA):
-        n = A.shape[0]
-        self.n = n
+        self.n = A.shape[0]
         self.A = A
+        self.dA = dA
         self.P = 0 if dA is None else dA.shape[0]
-        size = n * (1 + self.P)
-        M = np.zeros((size, size))
-        for block in range(1 + self.P):
-            M[block * n:(block + 1) * n, block * n:(block + 1) * n] = A
-        for p in range(self.P):
-            M[(p + 1) * n:(p + 2) * n, :n] = dA[p]
-        self.M = M
 
     @property
     def has_gradients(self):
         return self.P > 0
 
-    def _stack(self, vector, jacobian):
-        dv = np.zeros((self.n, self.P)) if jacobian is None else jacobian
-        return np.concatenate([vector, dv.T.reshape(-1)])
+    def _block(self, p):
+        """System matrix of the state (p None) or of the state and sensitivity ``p``."""
+        if p is None:
+            return self.A
+        n = self.n
+        M = np.zeros((2 * n, 2 * n))
+        M[:n, :n] = self.A
+        M[n:, n:] = self.A
+        M[n:, :n] = self.dA[p]
+        return M
 
-    def _unstack(self, z):
-        return z[:self.n], z[self.n:].reshape(self.P, self.n).T
+    def _stack(self, vector, jacobian, p):
+        if p is None:
+            return vector
+        dv = np.zeros(self.n) if jacobian is None else jacobian[:, p]
+        return np.concatenate([vector, dv])
+
+    def _blocks(self, gradients):
+        return list(range(self.P)) if gradients and self.P else [None]
 
     def respond(self, inputs, times, gradients):
-        size = self.M.shape[0]
+        n = self.n
+        dx = np.zeros((len(times), n, self.P))
+        for p in self._blocks(gradients):
+            out = self._respond_block(p, inputs, times)
+            x = out[:, :n]
+            if p is not None:
+                dx[:, :, p] = out[:, n:]
+        return x[None], (dx[None] if gradients else None)
+
+    def _respond_block(self, p, inputs, times):
+        M = self._block(p)
+        size = M.shape[0]
         z = np.zeros(size)
         w = np.zeros(size)
         order = np.argsort(times, kind="stable")
@@ -509,7 +533,7 @@ class _Expm:
         points = sorted({float(t) for t in times} | {float(i.time) for i in inputs})
         t_now = points[0]
         augmented = np.zeros((size + 1, size + 1))
-        augmented[:size, :size] = self.M
+        augmented[:size, :size] = M
         next_obs = 0
         for t in points:
             if t > t_now:
@@ -519,7 +543,7 @@ class _Expm:
             for item in inputs:
                 if item.time == t:
                     stacked = self._stack(item.vector[0], None if item.jacobian is None
-                                          else item.jacobian[0])
+                                          else item.jacobian[0], p)
                     if item.kind == "bolus":
                         z = z + stacked
                     else:
@@ -527,16 +551,17 @@ class _Expm:
             while next_obs < len(times) and times[order[next_obs]] == t:
                 out[order[next_obs]] = z
                 next_obs += 1
-        x = out[:, :self.n][None]
-        if not gradients:
-            return x, None
-        dx = out[:, self.n:].reshape(len(times), self.P, self.n).transpose(0, 2, 1)[None]
-        return x, dx
+        return out
 
     def propagate(self, vector, jacobian, tau):
-        z = scipy.linalg.expm(self.M * tau) @ self._stack(vector[0], None if jacobian is None
-                                                           else jacobian[0])
-        x, dx = self._unstack(z)
+        n = self.n
+        dx = np.zeros((n, self.P))
+        for p in self._blocks(True):
+            z = scipy.linalg.expm(self._block(p) * tau) @ self._stack(
+                vector[0], None if jacobian is None else jacobian[0], p)
+            x = z[:n]
+            if p is not None:
+                dx[:, p] = z[n:]
         return x[None], dx[None]
 
     def transition(self, tau):
