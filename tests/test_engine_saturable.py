@@ -10,6 +10,7 @@ from scipy.integrate import solve_ivp
 
 import exopk
 import exopk.engine.nonlinear as nonlinear
+from exopk.engine import compile_model
 from exopk.engine.simulation import evaluate
 from exopk.errors import SimulationError
 
@@ -27,7 +28,7 @@ STIFF = {"k_uptake_liver": 0.135747, "k_degradation_liver": 0.00214, "k_uptake_s
 
 
 def theta_of(values):
-    compiled = MODEL.compiled
+    compiled = compile_model(MODEL)
     theta = compiled.nominal.copy()
     for name, value in values.items():
         theta[compiled.parameter_names.index(name)] = value
@@ -37,7 +38,7 @@ def theta_of(values):
 def reference(theta, dose):
     """Amounts after an IV bolus: Radau at rtol 1e-13 on a right-hand side written out transfer
     by transfer."""
-    compiled = MODEL.compiled
+    compiled = compile_model(MODEL)
     v = compiled.evaluate_expressions(theta[None], derivatives=False)[0][0]
     n = len(compiled.state_names)
     linear = list(zip(compiled.linear_sources, compiled.linear_targets, compiled.rate_rows))
@@ -67,7 +68,7 @@ def test_saturable_amounts_match_independent_integration_and_gradients_differenc
     theta = theta_of(values)
     regimen = exopk.Regimen.bolus("iv", 100.0)
     start = time.process_time()
-    result = evaluate(MODEL.compiled, theta[None], TIMES, regimen, gradients=True)
+    result = evaluate(compile_model(MODEL), theta[None], TIMES, regimen, gradients=True)
     assert time.process_time() - start < 10.0
     x = result.amounts[0]
     ref_x = reference(theta, 100.0)
@@ -75,13 +76,13 @@ def test_saturable_amounts_match_independent_integration_and_gradients_differenc
     assert np.max(np.abs(result.mass_balance_residual)) < 1e-9 * 100.0
     # sensitivities by the saturable and the liver uptake parameters against central differences
     for name in ("Vmax_liver", "Km_liver", "Vmax_spleen", "k_uptake_liver"):
-        p = MODEL.compiled.parameter_names.index(name)
+        p = compile_model(MODEL).parameter_names.index(name)
         h = 1e-4 * theta[p]
         up, down = theta.copy(), theta.copy()
         up[p] += h
         down[p] -= h
-        fd = (evaluate(MODEL.compiled, up[None], TIMES, regimen).amounts[0]
-              - evaluate(MODEL.compiled, down[None], TIMES, regimen).amounts[0]) / (2 * h)
+        fd = (evaluate(compile_model(MODEL), up[None], TIMES, regimen).amounts[0]
+              - evaluate(compile_model(MODEL), down[None], TIMES, regimen).amounts[0]) / (2 * h)
         exact = result.amount_sensitivities[0, :, :, p]
         assert np.max(np.abs(exact - fd)) < 1e-6 * np.max(np.abs(fd)), name
 
@@ -90,5 +91,5 @@ def test_saturable_solver_stops_with_a_clear_error_when_the_budget_is_spent(monk
     monkeypatch.setattr(nonlinear, "MAX_RHS_CALLS", 50)
     with pytest.raises(SimulationError, match=r"more than 50 right-hand-side.*too stiff.*"
                                               r"parameter set 0"):
-        evaluate(MODEL.compiled, theta_of(STIFF)[None], TIMES,
+        evaluate(compile_model(MODEL), theta_of(STIFF)[None], TIMES,
                  exopk.Regimen.bolus("iv", 100.0))

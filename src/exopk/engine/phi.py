@@ -29,11 +29,9 @@ _SERIES_TERMS = 30
 def e1(z: np.ndarray) -> np.ndarray:
     """``(exp(z) - 1) / z`` with the limit 1 at ``z = 0``."""
     z = np.asarray(z)
-    out = np.ones_like(z)
-    nonzero = z != 0
-    zn = z[nonzero]
-    out[nonzero] = np.expm1(zn) / zn
-    return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quotient = np.expm1(z) / z
+    return np.where(z == 0, 1.0, quotient)
 
 
 def _moments(z: np.ndarray, order: int) -> list[np.ndarray]:

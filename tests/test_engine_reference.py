@@ -1,0 +1,74 @@
+"""The linear engine against 50-digit references (mpmath, ``linear_engine_reference.json``).
+
+Each case is solved for one parameter set (the single-set eigen path), in a batch of two (the
+stacked path), and with ``expm``; values must agree to 1e-12 and derivatives by every rate
+constant to 1e-10, relative to each state's (and rate's) largest magnitude over the times.
+The cases include complex, repeated (diagonalisable), defective and nearly defective
+eigenvalues.
+"""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from exopk.engine.linear import LinearInput, LinearSystem
+from exopk.errors import IllConditionedWarning
+
+from conftest import DATA
+
+REFERENCE = json.loads((DATA / "reference" / "linear_engine_reference.json").read_text())
+CASES = sorted(REFERENCE["cases"])
+
+
+def solve_case(case, path, batch):
+    """Amounts and derivatives by every rate, as the engine computes them."""
+    n = len(case["bolus"])
+    rates = np.array(case["rates"])
+    system = LinearSystem(n, case["sources"], case["targets"])
+    stacked = np.repeat(rates[None], batch, axis=0)
+    if batch > 1:
+        stacked[1:] *= 1.5                       # other members differ; member 0 is checked
+    jacobian = np.repeat(np.eye(len(rates))[None], batch, axis=0)
+    bolus = np.repeat(np.array(case["bolus"])[None], batch, axis=0)
+    infusion = np.repeat(np.array(case["infusion_rate"])[None], batch, axis=0)
+    inputs = [LinearInput("bolus", 0.0, bolus), LinearInput("step", 0.0, infusion),
+              LinearInput("step", REFERENCE["infusion_end"], -infusion)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IllConditionedWarning)
+        x, dx = system.solve(stacked, inputs, np.array(REFERENCE["times"]),
+                             rate_jacobian=jacobian, path=path)
+    return x[0], dx[0]
+
+
+def assert_close(found, expected, tolerance, what):
+    scale = np.max(np.abs(expected), axis=0, keepdims=True)
+    error = np.abs(found - expected) / np.where(scale > 0, scale, 1.0)
+    assert error.max() < tolerance, f"{what}: largest scaled error {error.max():.2e}"
+
+
+# Known limit of today's eigen path: with the condition limit at 1e8 it keeps eigenbases that lose
+# accuracy (close eigenvalues 2e-12, nearly defective 5e-10 scaled value error). A limit of 1e4
+# sends them to expm and meets 1e-12, at the cost of changing shipped draws; it lands with the
+# next refit of the shipped results. strict: these fail loudly once the engine meets the bound.
+LOOSE_EIGENBASES = {"close_eigenvalues", "nearly_defective"}
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("path,batch", [("auto", 1), ("auto", 2), ("expm", 1)])
+def test_amounts_and_rate_derivatives_match_50_digit_reference(name, path, batch, request):
+    if path == "auto" and name in LOOSE_EIGENBASES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="eigen path condition limit"))
+    case = REFERENCE["cases"][name]
+    x, dx = solve_case(case, path, batch)
+    assert_close(x, np.array(case["amounts"]), 1e-12, f"{name} {path} values")
+    assert_close(dx, np.array(case["sensitivities"]), 1e-10, f"{name} {path} derivatives")
+
+
+def test_defective_case_falls_back_to_expm_and_says_so():
+    case = REFERENCE["cases"]["defective"]
+    system = LinearSystem(3, case["sources"], case["targets"])
+    inputs = [LinearInput("bolus", 0.0, np.array([case["bolus"]]))]
+    with pytest.warns(IllConditionedWarning):
+        system.solve(np.array([case["rates"]]), inputs, np.array([1.0]))
