@@ -89,6 +89,7 @@ EVENT_CORRUPTIONS = [
     (2, "TIME", "nan", "'nan' is not allowed"),
     (3, "MDV", "2", "MDV '2' is not one of 0, 1"),
     (3, "TIME", ".", "missing value"),
+    (2, "ADDL", "1000000000", "ADDL 1e+09 gives more than 10000 doses"),
 ]
 
 

@@ -14,7 +14,7 @@ from exopk.data.fields import parse_number
 from exopk.data.problems import ProblemCollector
 from exopk.data.table import Table, parse_table, read_text
 from exopk.units import to_minutes
-from exopk.dosing import Dose, Regimen
+from exopk.dosing import MAX_DOSES, Dose, Regimen
 
 __all__ = ["read_events", "expand_doses", "regimens", "DoseRecord"]
 
@@ -137,6 +137,9 @@ def _parse_record(row: _Cells) -> dict[str, float]:
         row.problem("dv", "observation record (EVID 0, MDV 0) without DV")
     if values["addl"] > 0 and not values["ii"] > 0:
         row.problem("addl", f"ADDL {values['addl']:g} additional doses need II > 0")
+    if values["addl"] + 1 > MAX_DOSES:
+        row.problem("addl", f"ADDL {values['addl']:g} gives more than {MAX_DOSES} doses, the most "
+                            "a regimen may hold")
     return values
 
 
