@@ -223,9 +223,10 @@ class CompiledModel:
             values, jacobian = self.expressions(theta, derivatives=False), None
         if not np.all(np.isfinite(values)):
             b, e = np.argwhere(~np.isfinite(values))[0]
-            expr = self.expressions.expressions[e]
-            raise SimulationError(f"expression '{expr.text}' evaluates to {values[b, e]} "
-                                  f"(parameter set {b})")
+            text, where = self.model.quantities.texts[e]
+            place = ", ".join(part for part in (self.model.source_file, f"key '{where}'") if part)
+            raise SimulationError(f"{place}: '{text}' evaluates to {values[b, e]} at parameter "
+                                  f"set {b} of the batch (a zero volume or a rate out of range?)")
         values.flags.writeable = False
         # one-entry cache: predictions for one parameter set evaluate the expressions repeatedly
         self._last_expressions = (key, (values, jacobian))
