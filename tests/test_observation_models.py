@@ -10,6 +10,7 @@ import xarray as xr
 
 import exopk
 import exopk.data
+from conftest import DATA
 from exopk.engine import compile_model
 from exopk.observation import (ErrorModel, Likelihood, Observation, Request, build_observations,
                                predict)
@@ -275,3 +276,19 @@ def test_interval_terms_stay_exact_far_in_either_tail(one_compartment):
         exact = float(mpmath.log(mass))
         assert value == pytest.approx(exact, rel=1e-9)
         assert np.all(np.isfinite(gradient))
+
+
+def test_saturable_model_observations_use_the_study_dose_in_the_model_unit(tmp_path):
+    """A saturable model is never given an assumed dose: 10 ug stays 10 ug, 0.01 mg becomes
+    10 ug, and a record without a convertible dose is skipped with the reason."""
+    model = exopk.load_model(exopk.model_path("m2_mps_saturable"))   # amount unit ug
+    header, liver = (DATA / "user_valid.csv").read_text().splitlines()[:2]
+    rows = [liver, liver.replace(",10,ug,", ",0.01,mg,").replace("synthetic_a", "synthetic_b"),
+            liver.replace(",10,ug,", ",3e9,particles,").replace("synthetic_a", "synthetic_c")]
+    path = tmp_path / "doses.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    observations, skipped = build_observations(exopk.data.read_csv(path), model)
+    doses = {o.study: [d.amount for d in o.design.doses] for o in observations}
+    assert doses == {"synthetic_a": [10.0], "synthetic_b": [pytest.approx(10.0)]}
+    assert [s.study for s in skipped] == ["synthetic_c"]
+    assert "convertible to its amount unit 'ug'" in skipped[0].reason

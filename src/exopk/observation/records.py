@@ -23,8 +23,11 @@ becomes an :class:`Observation`, or is set aside with the reason (never silently
   distribution phase. (The terminal half-life of a model with several slow modes jumps where a
   mode's weight becomes negligible, which no sampler can cross; the time to half is smooth.)
 * **Design.** A bolus of 100 amount units at time 0 by the record's route (``iv`` or ``in`` ->
-  the model's ``iv`` or ``intranasal`` route): for a linear model amounts then read as %ID. The
-  record's ``condition`` is kept so a likelihood can set switches (macrophage depletion).
+  the model's ``iv`` or ``intranasal`` route): for a linear model amounts then read as %ID. A
+  saturable model's predictions depend on the dose, so its observations use the study's own
+  dose converted to the model's amount unit (records without a convertible dose are skipped,
+  with the reason). The record's ``condition`` is kept so a likelihood can set switches
+  (macrophage depletion).
 * **Value and censoring.** ``upper_bound``/``lower_bound`` rows are censored; a
   ``range_low``/``range_high`` pair is one interval-censored observation; a ``point`` row with
   ``ci95_low``/``ci95_high`` rows gets the log-scale standard deviation of that interval.
@@ -45,6 +48,7 @@ import numpy as np
 from exopk.dosing import Regimen
 from exopk.errors import SimulationError
 from exopk.observation.predictions import KINDS, Kind, Request
+from exopk.units import UnitError, convert
 
 __all__ = ["ErrorModel", "Observation", "Skipped", "build_observations", "kinds_for", "ROUTES"]
 
@@ -257,6 +261,19 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
         if reason:
             skip(reason)
             continue
+        regimen = None
+        if not model.is_linear:
+            # %ID-based evidence against a dose-dependent model: only dose-normalised outputs
+            if next(o for o in model.outputs if o.name == output).kind not in (
+                    "percent_id", "percent_id_per_g"):
+                skip(f"output '{output}' of saturable model '{model.name}' is in amounts of "
+                     f"'{model.amount_unit}', not comparable with a %ID-based value")
+                continue
+            amount, reason = _study_dose(r, model)
+            if reason:
+                skip(reason)
+                continue
+            regimen = Regimen.bolus(route, amount)
         request = Request(kind.name, output, time if kind.timed else None)
         value = float(r["value_canonical"])
         upper, censoring = math.nan, "none"
@@ -288,8 +305,31 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
             study=study, line=line, request=request, route=route,
             condition=_text(r, "condition"), value=value, upper=upper, censoring=censoring,
             sigma_log=sigma, is_proxy=bool(r["is_proxy"]) if "is_proxy" in r else False,
-            source=_text(r, "source_file")))
+            source=_text(r, "source_file"), regimen=regimen))
     return observations, skipped
+
+
+def _study_dose(record, model) -> tuple[float | None, str | None]:
+    """The record's dose in the model's amount unit, or why it cannot be had.
+
+    A saturable model's predictions depend on the dose, so its observations are made for the
+    study's own dose (``dose`` and ``dose_unit`` as printed, converted with pint), never for
+    an assumed one.
+    """
+    text, unit = _text(record, "dose"), _text(record, "dose_unit")
+    try:
+        amount = float(text)
+    except ValueError:
+        return None, (f"saturable model '{model.name}' needs the study's dose as one number; "
+                      f"got dose '{text}' {unit}".rstrip())
+    try:
+        amount = convert(amount, unit, model.amount_unit)
+    except UnitError:
+        return None, (f"saturable model '{model.name}' needs the dose in a unit convertible to "
+                      f"its amount unit '{model.amount_unit}'; got '{text} {unit}'")
+    if not amount > 0:
+        return None, f"dose '{text} {unit}' is not positive"
+    return amount, None
 
 
 _IDENTITY = ("study_key", "species", "route", "matrix", "quantity", "label", "condition", "time",
