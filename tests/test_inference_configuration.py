@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import exopk
-from exopk.errors import DataFileError, ExopkError
+from exopk.errors import DataFileError, ExopkError, ModelFileError
 from exopk.inference.fit import prepare
 from exopk.inference.posterior import LogPosterior
 from exopk.inference.sampling import find_map
@@ -33,12 +33,15 @@ def test_unpredictable_observations_fail_at_construction(model, request_, messag
         assert "study 'demo'" in str(info.value) and request_.kind in str(info.value)
 
 
-def test_a_fit_file_asking_pk_summaries_of_a_saturable_model_names_the_record(tmp_path):
+def test_a_fit_file_whose_records_a_saturable_model_cannot_use_says_why(tmp_path):
+    # %ID-based blood summaries against ug outputs, and organ %ID without a stated dose
     path = tmp_path / "saturable.toml"
     path.write_text(open("fits/mouse_iv_mps.toml").read().replace('"../models/m2_mps.toml"',
                                                                  '"m2_mps_saturable"'))
-    with pytest.raises(DataFileError, match="ev.csv, line 14: study 'kim2019_review_ref23': "
-                                            "model 'm2_mps_saturable' cannot predict auc"):
+    with pytest.raises(ModelFileError, match=r"none of the 34 selected records gives an "
+                                             r"observation for model 'm2_mps_saturable'; for "
+                                             r"example line 14 \(kim2019_review_ref23\): output "
+                                             r"'blood_concentration' of saturable model"):
         prepare(path)
 
 

@@ -117,9 +117,11 @@ def prepare(fit_file: FitFile | str | Path) -> Prepared:
     observations, skipped = build_observations(records, model, error_model=error_model,
                                                signal=evidence.get("signal", "label"))
     if not observations:
+        reasons = "; ".join(f"line {s.line} ({s.study}): {s.reason}" for s in skipped[:3])
         raise ModelFileError(f"none of the {records.sizes['record']} selected records gives an "
-                             f"observation for model '{model.name}'", file=fit_file.path,
-                             key="evidence")
+                             f"observation for model '{model.name}'"
+                             + (f"; for example {reasons}" if reasons else ""),
+                             file=fit_file.path, key="evidence")
     unmapped = sorted({o.condition for o in observations if o.condition}
                       - set(fit_file.conditions))
     if unmapped:
