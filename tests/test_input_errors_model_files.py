@@ -89,3 +89,37 @@ def test_positive_volumes_still_simulate(tmp_path):
     model = exopk.load_model(_write(tmp_path, M0.replace(CONCENTRATION, doubled)))
     result = exopk.simulate(model, None, np.array([0.0]), exopk.Regimen.bolus("iv", 100.0))
     assert float(result.value.sel(output="plasma_concentration")[0]) == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize("rate", [1e8, 1e30, 1e200])
+def test_rates_far_faster_than_the_time_scale_empty_the_source_exactly(tmp_path, rate):
+    """A transfer much faster than the sampling times is solved exactly, never frozen."""
+    path = tmp_path / "fast.toml"
+    path.write_text(f"""
+[model]
+name = "fast"
+time_unit = "min"
+amount_unit = "dose"
+[compartments.plasma]
+kind = "plasma"
+volume = "1"
+[compartments.sink]
+kind = "sink"
+[[transfers]]
+from = "plasma"
+to = "sink"
+rate = "k"
+[routes.iv]
+plasma = "1"
+[outputs.plasma_percent_id]
+kind = "percent_id"
+compartments = ["plasma"]
+[parameters.k]
+value = {rate}
+unit = "1/min"
+fixed = true
+""")
+    model = exopk.load_model(path)
+    result = exopk.simulate(model, None, np.array([1.0, 10.0]), exopk.Regimen.bolus("iv", 100.0))
+    np.testing.assert_allclose(result.value.sel(output="plasma_percent_id").values, 0.0, atol=1e-9)
+    np.testing.assert_allclose(result.amount.sel(compartment="sink").values, 100.0, rtol=1e-12)
