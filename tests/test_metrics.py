@@ -1,0 +1,230 @@
+"""Decision metrics against closed forms and a published worked table."""
+
+import csv
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import exopk
+import exopk.data
+from exopk.errors import ExopkError
+from exopk.metrics import (auc, credible_interval, direct_transport_percentage,
+                           drug_targeting_efficiency, influx_constant, output_at, pathway_share,
+                           peak, probability_greater, targeting_index)
+
+
+def sets_of(names, rows):
+    """Parameter sets with dims (chain=1, draw, parameter)."""
+    return xr.DataArray(np.asarray(rows, dtype=float)[None], dims=("chain", "draw", "parameter"),
+                        coords={"parameter": names})
+
+
+ONE = exopk.load_model(exopk.model_path("m0_one_compartment"))
+TWO = exopk.load_model(exopk.model_path("m1_two_compartment"))
+ONE_SETS = sets_of(["CL", "V_plasma", "secretion_rate"], [[0.5, 1.0, 0.0], [0.2, 2.0, 0.0]])
+TWO_SETS = sets_of(["CL", "V_plasma", "Q", "V_peripheral"], [[0.2, 1.0, 0.05, 2.0],
+                                                              [0.6, 0.8, 0.3, 1.5]])
+
+
+def two_compartment_modes(CL, V1, Q, V2):
+    """alpha, beta and the plasma and peripheral amounts' modal weights per unit bolus."""
+    k10, k12, k21 = CL / V1, Q / V1, Q / V2
+    s, p = k10 + k12 + k21, k10 * k21
+    alpha, beta = (s + np.sqrt(s * s - 4 * p)) / 2, (s - np.sqrt(s * s - 4 * p)) / 2
+    plasma = ((alpha - k21) / (alpha - beta), (k21 - beta) / (alpha - beta))
+    peripheral = (-k12 / (alpha - beta), k12 / (alpha - beta))
+    return alpha, beta, plasma, peripheral
+
+
+def test_auc_one_compartment_bolus_and_infusion_closed_form():
+    horizons = [3.0, 10.0, 200.0]
+    bolus = auc(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 100), horizons, "plasma_percent_id")
+    for d, (CL, V, _) in enumerate(ONE_SETS.values[0]):
+        k = CL / V
+        expected = 100 * (1 - np.exp(-k * np.array(horizons))) / k
+        np.testing.assert_allclose(bolus.values[0, d, :, 0], expected, rtol=1e-12)
+    assert bolus.dims == ("chain", "draw", "horizon", "output")
+    assert str(bolus["unit"].values[0]) == "%ID*min"
+    # a 4-min infusion of 100: amount x = R/k (1 - e^-kt) while infusing, then decays
+    infusion = auc(ONE, ONE_SETS, exopk.Regimen.infusion("iv", 100, 4.0), [2.0, 10.0],
+                   "plasma_percent_id")
+    CL, V, _ = ONE_SETS.values[0, 0]
+    k, R = CL / V, 25.0
+    during = R / k * (2.0 - (1 - np.exp(-2 * k)) / k)
+    end = R / k * (1 - np.exp(-4 * k))
+    after = R / k * (4.0 - (1 - np.exp(-4 * k)) / k) + end * (1 - np.exp(-6 * k)) / k
+    np.testing.assert_allclose(infusion.values[0, 0, :, 0], [during, after], rtol=1e-12)
+
+
+def test_auc_two_compartment_closed_form_and_sinks_have_none():
+    horizon = 90.0
+    area = auc(TWO, TWO_SETS, exopk.Regimen.bolus("iv", 100), horizon,
+               ["plasma_percent_id", "peripheral_percent_id"])
+    for d, row in enumerate(TWO_SETS.values[0]):
+        alpha, beta, plasma, peripheral = two_compartment_modes(*row)
+        integral = np.array([-(np.exp(-alpha * horizon) - 1) / alpha,
+                             -(np.exp(-beta * horizon) - 1) / beta])
+        np.testing.assert_allclose(area.values[0, d], [100 * np.dot(plasma, integral),
+                                                       100 * np.dot(peripheral, integral)],
+                                   rtol=1e-10)
+    with_sink = auc(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 100), 5.0, "eliminated_percent_id")
+    assert np.isnan(with_sink.values).all()
+
+
+def test_peak_time_of_peripheral_amount_closed_form():
+    result = peak(TWO, TWO_SETS, exopk.Regimen.bolus("iv", 100), 200.0, "peripheral_percent_id")
+    for d, row in enumerate(TWO_SETS.values[0]):
+        alpha, beta, _, peripheral = two_compartment_modes(*row)
+        t_max = np.log(alpha / beta) / (alpha - beta)
+        assert abs(float(result.time_of_max[0, d, 0]) - t_max) <= result.attrs["time_resolution"]
+        value = 100 * (peripheral[0] * np.exp(-alpha * t_max) + peripheral[1] * np.exp(-beta * t_max))
+        np.testing.assert_allclose(float(result["max"][0, d, 0]), value, rtol=1e-5)
+
+
+def test_delivery_efficiency_at_times_is_percent_of_dose():
+    values = output_at(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 50), [0.0, 4.0], "plasma_percent_id")
+    np.testing.assert_allclose(values.values[0, :, :, 0],
+                               [[100, 100 * np.exp(-2.0)], [100, 100 * np.exp(-0.4)]], rtol=1e-12)
+
+
+def test_influx_constant_of_irreversible_uptake_is_its_clearance():
+    # the sink 'eliminated' takes up plasma irreversibly with clearance CL: Patlak slope = CL
+    ki = influx_constant(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 100), "eliminated_percent_id",
+                         "plasma_concentration", [1, 2, 5, 10, 30])
+    np.testing.assert_allclose(ki["Ki"].values[0], ONE_SETS.sel(parameter="CL").values[0],
+                               rtol=1e-10)
+    np.testing.assert_allclose(ki["intercept"].values[0], 0.0, atol=1e-9)
+    assert ki["Ki"].attrs["units"] == "(%ID)/(dose/mL)/min"
+
+
+PATHWAYS = """
+[model]
+name = "pathways"
+time_unit = "min"
+amount_unit = "dose"
+[compartments.depot]
+kind = "depot"
+[compartments.plasma]
+kind = "plasma"
+volume = "V"
+[compartments.brain]
+kind = "tissue"
+[compartments.out]
+kind = "sink"
+[[transfers]]
+from = "depot"
+to = "brain"
+rate = "k1"
+[[transfers]]
+from = "depot"
+to = "plasma"
+rate = "k2"
+[[transfers]]
+from = "plasma"
+to = "brain"
+rate = "k3"
+[[transfers]]
+from = "brain"
+to = "out"
+rate = "k4"
+[[transfers]]
+from = "plasma"
+to = "out"
+rate = "k5"
+[routes.nose]
+depot = "1"
+[outputs.brain_percent_id]
+kind = "percent_id"
+compartments = ["brain"]
+[parameters.V]
+value = 1.0
+fixed = true
+[parameters.k1]
+value = 0.01
+fixed = true
+[parameters.k2]
+value = 0.1
+fixed = true
+[parameters.k3]
+value = 0.02
+fixed = true
+[parameters.k4]
+value = 0.05
+fixed = true
+[parameters.k5]
+value = 0.3
+fixed = true
+"""
+
+
+def test_pathway_share_closed_form(tmp_path):
+    path = tmp_path / "pathways.toml"
+    path.write_text(PATHWAYS)
+    model = exopk.load_model(path)
+    rows = [[1.0, 0.01, 0.1, 0.02, 0.05, 0.3], [1.0, 0.2, 0.05, 0.4, 0.01, 0.1]]
+    sets = sets_of(["V", "k1", "k2", "k3", "k4", "k5"], rows)
+    share = pathway_share(model, sets, "depot", "brain", ["brain"])
+    for d, (_, k1, k2, k3, _, k5) in enumerate(rows):
+        np.testing.assert_allclose(float(share[0, d]), k1 / (k1 + k2 * k3 / (k3 + k5)),
+                                   rtol=1e-12)
+    with pytest.raises(ExopkError, match="no transfer plasma -> depot|receives"):
+        pathway_share(model, sets, "plasma", "brain", ["brain"])
+
+
+def escitalopram_rows():
+    with open(Path(exopk.data.__file__).parent / "proxies.csv", newline="") as handle:
+        return [r for r in csv.DictReader(handle) if r["study_key"] == "pmc8675330_escitalopram"]
+
+
+def rounding_interval(text):
+    """Every value that prints as ``text`` (half a unit in the last printed digit either side)."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    half = 0.5 * 10.0 ** -decimals
+    return float(text) - half, float(text) + half
+
+
+@pytest.mark.parametrize("arm", ["free escitalopram", "borneol nanostructured lipid carrier"])
+def test_dte_dtp_reproduce_the_published_table_within_rounding(arm):
+    rows = escitalopram_rows()
+
+    def value(route, matrix, quantity):
+        pick = [r for r in rows if r["route"] == route and r["matrix"] == matrix
+                and r["quantity"] == quantity and (route == "iv" or arm in r["ev_source"])
+                and (route == "iv" or ("lipid" in r["ev_source"]) == ("lipid" in arm))]
+        assert len(pick) == 1, (route, matrix, quantity)
+        return pick[0]["value"]
+
+    aucs = {(route, matrix): rounding_interval(value(route, matrix, "auc"))
+            for route in ("iv", "in") for matrix in ("brain", "plasma")}
+    corners = [dict(zip(aucs, c)) for c in itertools.product(*aucs.values())]
+    args = [(c["in", "brain"], c["in", "plasma"], c["iv", "brain"], c["iv", "plasma"])
+            for c in corners]
+    for function, quantity in ((drug_targeting_efficiency, "other:dte"),
+                               (direct_transport_percentage, "other:dtp")):
+        # both are monotone in each AUC: the extremes over the rounding box are at its corners
+        values = [function(*a) for a in args]
+        printed = rounding_interval(value("in", "brain", quantity))
+        assert min(values) <= printed[1] and printed[0] <= max(values), (quantity, printed,
+                                                                         min(values), max(values))
+
+
+def test_targeting_index_and_intervals():
+    target = xr.DataArray([[2.0, 4.0]], dims=("chain", "draw"))
+    off = xr.DataArray([[[1.0, 3.0], [4.0, 4.0]]], dims=("chain", "draw", "output"))
+    np.testing.assert_allclose(targeting_index(target, off).values, [[0.5, 0.5]])
+    np.testing.assert_allclose(targeting_index(target, off, reference=0.25).values, [[2.0, 2.0]])
+    assert float(probability_greater(target, 3.0)) == 0.5
+    with pytest.raises(ValueError, match="draw dimension"):
+        credible_interval(xr.DataArray([1.0, 2.0], dims=("x",)))
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ExopkError, match="no output 'nope'|no output nope"):
+        auc(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 1), 1.0, "nope")
+    with pytest.raises(ExopkError, match="lack model parameter"):
+        auc(ONE, ONE_SETS.sel(parameter=["CL"]), exopk.Regimen.bolus("iv", 1), 1.0)
+    with pytest.raises(ExopkError, match="no route 'oral'"):
+        auc(ONE, ONE_SETS, exopk.Regimen.bolus("oral", 1), 1.0)
