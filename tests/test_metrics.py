@@ -80,12 +80,14 @@ def test_peak_time_of_peripheral_amount_closed_form():
         alpha, beta, _, peripheral = two_compartment_modes(*row)
         t_max = np.log(alpha / beta) / (alpha - beta)
         assert abs(float(result.time_of_max[0, d, 0]) - t_max) <= result.attrs["time_resolution"]
-        value = 100 * (peripheral[0] * np.exp(-alpha * t_max) + peripheral[1] * np.exp(-beta * t_max))
+        value = 100 * (peripheral[0] * np.exp(-alpha * t_max)
+                       + peripheral[1] * np.exp(-beta * t_max))
         np.testing.assert_allclose(float(result["max"][0, d, 0]), value, rtol=1e-5)
 
 
 def test_delivery_efficiency_at_times_is_percent_of_dose():
-    values = output_at(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 50), [0.0, 4.0], "plasma_percent_id")
+    values = output_at(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 50), [0.0, 4.0],
+                       "plasma_percent_id")
     np.testing.assert_allclose(values.values[0, :, :, 0],
                                [[100, 100 * np.exp(-2.0)], [100, 100 * np.exp(-0.4)]], rtol=1e-12)
 
@@ -228,3 +230,58 @@ def test_bad_inputs_are_named():
         auc(ONE, ONE_SETS.sel(parameter=["CL"]), exopk.Regimen.bolus("iv", 1), 1.0)
     with pytest.raises(ExopkError, match="no route 'oral'"):
         auc(ONE, ONE_SETS, exopk.Regimen.bolus("oral", 1), 1.0)
+
+
+def two_route_model(tmp_path):
+    path = tmp_path / "two_routes.toml"
+    path.write_text(PATHWAYS.replace("[routes.nose]", "[routes.iv]\nplasma = \"1\"\n[outputs."
+                                     "plasma_percent_id]\nkind = \"percent_id\"\ncompartments = "
+                                     "[\"plasma\"]\n[outputs.out_percent_id]\nkind = \"percent_id\""
+                                     "\ncompartments = [\"out\"]\n[routes.nose]"))
+    return exopk.load_model(path)
+
+
+def test_compare_routes_closed_form_dte_and_dtp_equals_direct_share(tmp_path):
+    from exopk.metrics.routes import compare_routes
+    model = two_route_model(tmp_path)
+    rows = [[1.0, 0.01, 0.1, 0.02, 0.05, 0.3], [1.0, 0.2, 0.05, 0.4, 0.01, 0.1]]
+    sets = sets_of(["V", "k1", "k2", "k3", "k4", "k5"], rows)
+    tree = compare_routes(model, sets, sets.isel(draw=[0]), ["iv", "nose"], dose=10.0,
+                          horizon=1e4, target="brain_percent_id", blood="plasma_percent_id",
+                          off_target=["plasma_percent_id"])
+    post = tree["posterior"].to_dataset()
+    for d, (_, k1, k2, k3, k4, k5) in enumerate(rows):
+        brain_iv, blood_iv = 100 * k3 / (k3 + k5) / k4, 100 / (k3 + k5)
+        f = k1 / (k1 + k2)
+        blood_in = (1 - f) * blood_iv
+        brain_in = 100 / k4 * (f + (1 - f) * k3 / (k3 + k5))
+        dte = 100 * (brain_in / blood_in) / (brain_iv / blood_iv)
+        np.testing.assert_allclose(post.auc_target.values[:, 0, d], [brain_iv, brain_in], rtol=1e-9)
+        np.testing.assert_allclose(float(post.dte_percent.sel(route="nose")[0, d]), dte, rtol=1e-9)
+        # no path returns brain vesicles to blood: DTP% is exactly the direct share
+        np.testing.assert_allclose(float(post.dtp_percent.sel(route="nose")[0, d]),
+                                   100 * float(post.direct_share_target.sel(route="nose")[0, d]),
+                                   rtol=1e-9)
+    assert float(post.p_beats_reference_kp_target.sel(route="nose")) == 1.0
+    assert tree["prior"].sizes["draw"] == 1
+    with pytest.raises(ExopkError, match="no route oral"):
+        compare_routes(model, sets, sets, ["iv", "oral"], dose=1.0, horizon=1.0,
+                       target="brain_percent_id", blood="plasma_percent_id", off_target=[])
+
+
+def test_compare_routes_command_prints_table_and_writes_figure(tmp_path, capsys):
+    from exopk.cli import main
+    figure = tmp_path / "routes.png"
+    status = main(["compare-routes", "fits/iv_vs_intranasal.nc", "--draws", "3", "--horizon",
+                   "2h", "--figure", str(figure)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert figure.stat().st_size > 10_000
+    for metric in ("auc_target", "kp_target", "dte_percent", "dtp_percent", "targeting_index",
+                   "direct_share_target", "Wilhelm et al. 2016"):
+        assert metric in out
+    assert "horizon 120 min" in out
+    assert main(["compare-routes", str(tmp_path / "missing.nc")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["compare-routes", "fits/iv_vs_intranasal.nc", "--horizon", "2 parsecs"]) == 2
+    assert "--horizon" in capsys.readouterr().err

@@ -3,7 +3,8 @@
 Subcommands: ``simulate`` (a model file or shipped model, printed as a table, optionally written
 to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``figures`` (the docs figures from fit
 results), ``models`` (the shipped models), ``presets`` (species presets and their sources),
-``data`` (packaged evidence and user data files).
+``data`` (packaged evidence and user data files), ``compare-routes`` (decision metrics per
+route, :mod:`exopk.metrics`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from exopk._version import __version__
 from exopk.data.cli import register as register_data
 from exopk.data.units import UnitError, convert
+from exopk.metrics.cli import register as register_metrics
 from exopk.dosing import Dose, Regimen
 from exopk.engine import simulate
 from exopk.errors import ExopkError
@@ -218,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=_presets)
 
     register_data(sub)
+    register_metrics(sub)
     return parser
 
 
