@@ -285,3 +285,56 @@ def test_compare_routes_command_prints_table_and_writes_figure(tmp_path, capsys)
     assert "does not exist" in capsys.readouterr().err
     assert main(["compare-routes", "fits/iv_vs_intranasal.nc", "--horizon", "2 parsecs"]) == 2
     assert "--horizon" in capsys.readouterr().err
+
+
+def test_design_linear_gaussian_matches_the_closed_form_posterior_sd():
+    from exopk.metrics.design import expected_posterior_sd
+    rng = np.random.default_rng(1)
+    prior_sd, noise = 2.0, np.array([1.0, 0.5, 4.0])
+    theta = rng.normal(1.0, prior_sd, 20000)
+    sd, ess_mean, _ = expected_posterior_sd(theta, np.stack([theta] * 3, axis=1), noise,
+                                            replicates=300, seed=3)
+    exact = 1 / np.sqrt(1 / prior_sd**2 + 1 / noise**2)      # conjugate normal: data-independent
+    np.testing.assert_allclose(sd, exact, rtol=0.02)
+    assert np.all(ess_mean > 1000)
+    again = expected_posterior_sd(theta, np.stack([theta] * 3, axis=1), noise, replicates=300,
+                                  seed=3)
+    np.testing.assert_array_equal(again[0], sd)
+
+
+def test_design_ranks_the_obvious_experiment_first():
+    from exopk.metrics.design import Experiment, rank_experiments
+    rng = np.random.default_rng(0)
+    n = 1500
+    sets = sets_of(["CL", "V_plasma", "secretion_rate"],
+                   np.column_stack([np.exp(rng.normal(np.log(0.2), 0.8, n)),
+                                    np.exp(rng.normal(0.0, 0.3, n)), np.zeros(n)]))
+    metric = auc(ONE, sets, exopk.Regimen.bolus("iv", 100), 1e4, "plasma_percent_id").isel(
+        output=0, drop=True)                                       # 100 V / CL
+    candidates = [Experiment("plasma_percent_id", 1e-4, "iv", 4),  # ~100 %ID whatever CL, V
+                  Experiment("plasma_percent_id", 5.0, "iv", 1),
+                  Experiment("plasma_percent_id", 5.0, "iv", 10)]
+    ranking = rank_experiments(ONE, sets, metric, candidates, replicates=200, seed=2)
+    assert list(ranking["animals"].values) == [10, 1, 4]
+    assert list(ranking["time"].values) == [5.0, 5.0, 1e-4]
+    assert ranking["reduction"].values[0] > 0.3
+    assert abs(float(ranking["reduction"].values[-1])) < 0.02      # learns nothing
+    assert not ranking["degenerate"].values.any()
+    with pytest.raises(ExopkError, match="animals must be a positive integer"):
+        Experiment("plasma_percent_id", 5.0, "iv", 0)
+
+
+def test_design_command_prints_a_ranking_and_writes_a_figure(tmp_path, capsys):
+    from exopk.cli import main
+    figure = tmp_path / "design.png"
+    status = main(["design", "fits/iv_vs_intranasal.nc", "--metric", "dte_percent", "--draws",
+                   "5", "--replicates", "20", "--times", "1h,4h", "--figure", str(figure)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert figure.stat().st_size > 5_000
+    table = [line for line in out.splitlines() if line[:4].strip().isdigit()]
+    assert len(table) == 3 * 2 * 2                 # brain, blood, liver x 2 times x 2 routes
+    reductions = [float(line.split("%")[0].split()[-1]) for line in table]
+    assert reductions == sorted(reductions, reverse=True)
+    assert main(["design", "fits/iv_vs_intranasal.nc", "--metric", "nope", "--draws", "2"]) == 2
+    assert "--metric 'nope'" in capsys.readouterr().err

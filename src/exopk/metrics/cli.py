@@ -1,4 +1,4 @@
-"""The decision commands: ``exopk compare-routes`` (and their argument parsing and printing)."""
+"""The decision commands ``exopk compare-routes`` and ``exopk design``: parsing and printing."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from exopk.errors import ExopkError
 from exopk.metrics.intervals import credible_interval
 
 __all__ = ["register", "parse_duration"]
+
+RELATIVE = ("dte_percent", "dtp_percent", "targeting_index_relative")
 
 OFF_TARGET = "liver_percent_id,spleen_percent_id,lung_percent_id"
 
@@ -91,6 +93,80 @@ def _compare_routes(args) -> int:
     return 0
 
 
+def _metric_draws(model, sets, args, horizon, off_target):
+    """The chosen metric per draw for ``--route`` (against ``--reference`` when relative)."""
+    from exopk.metrics.routes import route_metrics, route_table
+    options = dict(dose=args.dose, horizon=horizon, target=args.target, blood=args.blood,
+                   off_target=off_target)
+    if args.metric in RELATIVE:
+        table = route_table(model, sets, [args.reference, args.route], **options)
+    else:
+        table = route_metrics(model, sets, args.route, **options).expand_dims(route=[args.route])
+    if args.metric not in table:
+        raise ExopkError(f"--metric '{args.metric}' is not one of "
+                         f"{', '.join(sorted(set(table.data_vars) | set(RELATIVE)))}")
+    return table[args.metric].sel(route=args.route, drop=True)
+
+
+def _design(args) -> int:
+    from exopk.metrics.design import default_experiments, rank_experiments
+    from exopk.metrics.draws import load_draws
+    from exopk.metrics.plots import design_figure
+
+    draws = load_draws(args.fit, max_draws=args.draws)
+    model = draws.model
+    horizon = parse_duration(args.horizon, model.time_unit, "--horizon")
+    times = [parse_duration(t, model.time_unit, "--times") for t in args.times.split(",")]
+    route = args.route or model.routes[-1].name
+    args.route = route
+    off_target = [o.strip() for o in args.off_target.split(",") if o.strip()]
+    metric = _metric_draws(model, draws.posterior, args, horizon, off_target)
+    log_metric = bool((metric > 0).all()) and not args.linear
+    outputs = tuple(o.strip() for o in args.outputs.split(",")) if args.outputs else \
+        ("brain_percent_id", "plasma_percent_id", "liver_percent_id")
+    experiments = default_experiments(model, times, animals=args.animals,
+                                      assay_sigma_log=args.assay_sd, dose=args.dose,
+                                      outputs=outputs)
+    ranking = rank_experiments(model, draws.posterior, metric, experiments,
+                               replicates=args.replicates, seed=args.seed, log_metric=log_metric)
+    scale = "log10 " if log_metric else ""
+    print(f"# {draws.name} ({model.name}): metric {args.metric} for {route}"
+          f"{' vs ' + args.reference if args.metric in RELATIVE else ''}, horizon {horizon:g} "
+          f"{model.time_unit}; current posterior sd of {scale}{args.metric} "
+          f"{ranking.attrs['current_sd']:.3g} over {ranking.attrs['draws']} draws")
+    print(f"# each experiment: {args.animals} animals, assay sd {args.assay_sd:g} (log scale); "
+          f"{args.replicates} simulated data sets (seed {args.seed}); importance reweighting")
+    time_header = f"time ({model.time_unit})"
+    print(f"{'rank':>4} {'output':<20} {'route':<11} {time_header:>10} {'n':>3} "
+          f"{'expected sd':>12} {'reduction':>9} {'ESS mean':>9} {'ESS min':>8}")
+    for i in range(ranking.sizes["experiment"]):
+        row = ranking.isel(experiment=i)
+        flag = "  weights degenerate: refit needed" if bool(row.degenerate) else ""
+        print(f"{i + 1:>4} {str(row.output.values):<20} {str(row.route.values):<11} "
+              f"{float(row.time):>10g} {int(row.animals):>3} {float(row.expected_sd):>12.4g} "
+              f"{100 * float(row.reduction):>8.1f}% {float(row.ess_mean):>9.1f} "
+              f"{float(row.ess_min):>8.1f}{flag}")
+    if args.figure:
+        path = design_figure(ranking, f"{draws.name}: expected reduction of the posterior sd of "
+                                      f"{scale}{args.metric} ({route})", args.figure)
+        print(f"# wrote {path}")
+    return 0
+
+
+def _common(parser):
+    parser.add_argument("fit", help="fit file (.toml, its result .nc is read) or result (.nc)")
+    parser.add_argument("--dose", type=float, default=100.0,
+                        help="bolus amount in the model's amount unit (default 100)")
+    parser.add_argument("--horizon", default="24h",
+                        help="AUC horizon with a unit, e.g. 24h or 90min (default 24h)")
+    parser.add_argument("--target", default="brain_percent_id", help="target output")
+    parser.add_argument("--blood", default="plasma_percent_id", help="blood output")
+    parser.add_argument("--off-target", default=OFF_TARGET,
+                        help=f"comma-separated off-target outputs (default {OFF_TARGET})")
+    parser.add_argument("--draws", type=int, default=200,
+                        help="at most this many draws per chain, evenly thinned (default 200)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``compare-routes`` to a CLI; each command sets ``func`` (returns the exit status)."""
     compare = subparsers.add_parser(
@@ -98,21 +174,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compare routes of a fitted model over its posterior and prior draws: AUCs, "
                     "Kp, peak delivery, targeting index, DTE%% and DTP%% against the first route, "
                     "and the probability that each route beats it.")
-    compare.add_argument("fit", help="fit file (.toml, its result .nc is read) or result (.nc)")
+    _common(compare)
     compare.add_argument("--routes", default="iv,intranasal",
                          help="comma-separated routes, the first is the reference "
                               "(default iv,intranasal)")
-    compare.add_argument("--dose", type=float, default=100.0,
-                         help="bolus amount in the model's amount unit (default 100)")
-    compare.add_argument("--horizon", default="24h",
-                         help="AUC horizon with a unit, e.g. 24h or 90min (default 24h)")
-    compare.add_argument("--target", default="brain_percent_id", help="target output")
-    compare.add_argument("--blood", default="plasma_percent_id", help="blood output")
-    compare.add_argument("--off-target", default=OFF_TARGET,
-                         help=f"comma-separated off-target outputs (default {OFF_TARGET})")
-    compare.add_argument("--draws", type=int, default=200,
-                         help="at most this many draws per chain, evenly thinned (default 200)")
     compare.add_argument("--figure", default="compare_routes.png",
                          help="figure path (default compare_routes.png; '' for none)")
     compare.add_argument("--netcdf", help="write the metrics per draw to this NetCDF file")
     compare.set_defaults(func=_compare_routes)
+
+    design = subparsers.add_parser(
+        "design", help="rank candidate experiments by expected shrinkage of a metric's sd",
+        description="For candidate experiments (outputs x times x routes, n animals, assay "
+                    "error), simulate data from the posterior draws, reweight the draws and "
+                    "rank by the expected reduction of the metric's posterior sd.")
+    _common(design)
+    design.add_argument("--metric", default="auc_target",
+                        help="auc_target, auc_blood, kp_target, de_max_target, targeting_index, "
+                             "direct_share_target, dte_percent, dtp_percent or "
+                             "targeting_index_relative (default auc_target)")
+    design.add_argument("--route", help="route of the metric (default: the model's last route)")
+    design.add_argument("--reference", default="iv",
+                        help="reference route of relative metrics (default iv)")
+    design.add_argument("--outputs", help="candidate outputs, comma-separated (default brain, "
+                                          "blood and liver %%ID)")
+    design.add_argument("--times", default="1h,4h,24h",
+                        help="candidate times with units (default 1h,4h,24h)")
+    design.add_argument("--animals", type=int, default=4, help="animals per experiment (4)")
+    design.add_argument("--assay-sd", type=float, default=0.3,
+                        help="assay error, sd of the log value per animal (default 0.3)")
+    design.add_argument("--replicates", type=int, default=200,
+                        help="simulated data sets per experiment (default 200)")
+    design.add_argument("--seed", type=int, default=0, help="seed of the simulated data")
+    design.add_argument("--linear", action="store_true",
+                        help="judge the sd of the metric itself, not of its log10")
+    design.add_argument("--figure", default="design.png",
+                        help="figure path (default design.png; '' for none)")
+    design.set_defaults(func=_design)

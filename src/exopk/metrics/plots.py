@@ -10,7 +10,7 @@ from exopk.dosing import Regimen
 from exopk.figures import _figure, _save
 from exopk.metrics.exposure import output_at
 
-__all__ = ["routes_figure"]
+__all__ = ["design_figure", "routes_figure"]
 
 
 def routes_figure(model, posterior, prior, routes, *, dose, horizon, outputs, path) -> Path:
@@ -42,5 +42,21 @@ def routes_figure(model, posterior, prior, routes, *, dose, horizon, outputs, pa
         axis.set_title(output, fontsize=9)
     axes[0].legend(fontsize=6, loc="best")
     figure.suptitle(f"{model.name}: routes compared (dotted: prior median and 97.5%)", fontsize=9)
+    figure.tight_layout()
+    return _save(figure, Path(path))
+
+
+def design_figure(ranking, title, path) -> Path:
+    """Expected reduction of the metric's posterior sd per candidate experiment (best on top)."""
+    n = ranking.sizes["experiment"]
+    figure, axis = _figure(figsize=(8, 0.3 * n + 1.5))
+    rows = np.arange(n)[::-1]
+    degenerate = ranking["degenerate"].values
+    axis.barh(rows, 100 * ranking["reduction"].values,
+              color=["tab:gray" if d else "tab:blue" for d in degenerate])
+    axis.set_yticks(rows, [str(e) for e in ranking["experiment"].values], fontsize=7)
+    axis.axvline(0.0, color="black", linewidth=0.8)
+    axis.set_xlabel("expected reduction of the posterior sd (%); grey: weights degenerate")
+    axis.set_title(title, fontsize=9)
     figure.tight_layout()
     return _save(figure, Path(path))

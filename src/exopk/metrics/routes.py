@@ -18,7 +18,7 @@ from exopk.metrics.intervals import probability_greater
 from exopk.metrics.targeting import (direct_transport_percentage, drug_targeting_efficiency,
                                      pathway_share, targeting_index, tissue_to_blood_ratio)
 
-__all__ = ["HIGHER_IS_BETTER", "compare_routes", "route_metrics"]
+__all__ = ["HIGHER_IS_BETTER", "compare_routes", "route_metrics", "route_table"]
 
 # per metric: +1 if more is better for targeting, -1 if less is, 0 if neither
 HIGHER_IS_BETTER = {"auc_target": 1, "auc_blood": 0, "auc_off_target": -1, "kp_target": 1,
@@ -72,18 +72,9 @@ def route_metrics(model, sets, route, dose, horizon, target, blood, off_target) 
     return out
 
 
-def compare_routes(model, posterior, prior, routes, *, dose: float, horizon: float,
-                   target: str, blood: str, off_target) -> xr.DataTree:
-    """Metrics per route over posterior and prior draws, against the first route.
-
-    Returns
-    -------
-    xarray.DataTree
-        Groups ``posterior`` and ``prior``, each with the metrics of :func:`route_metrics` along a
-        ``route`` dim, ``dte_percent`` and ``dtp_percent`` (each route against the first; target
-        AUC as brain, blood AUC as blood), ``targeting_index_relative`` and, per metric with a
-        better direction, ``p_beats_reference_<metric>``.
-    """
+def route_table(model, sets, routes, *, dose, horizon, target, blood, off_target) -> xr.Dataset:
+    """:func:`route_metrics` along a ``route`` dim, with DTE%, DTP% and the relative targeting
+    index of every route against the first."""
     routes = list(routes)
     if len(routes) < 2:
         raise ExopkError(f"--routes needs at least two routes, got {routes}")
@@ -100,21 +91,40 @@ def compare_routes(model, posterior, prior, routes, *, dose: float, horizon: flo
                              f"{', '.join(missing)}")
     if not (dose > 0 and horizon > 0):
         raise ExopkError(f"--dose and --horizon must be positive (got {dose}, {horizon})")
+    per_route = [route_metrics(model, sets, r, dose, horizon, target, blood, off_target)
+                 for r in routes]
+    ds = xr.concat(per_route, dim="route", data_vars="all", join="outer",
+                   combine_attrs="override").assign_coords(route=list(routes))
+    ref = ds.isel(route=0)
+    ds["dte_percent"] = drug_targeting_efficiency(ds.auc_target, ds.auc_blood,
+                                                  ref.auc_target, ref.auc_blood)
+    ds["dtp_percent"] = direct_transport_percentage(ds.auc_target, ds.auc_blood,
+                                                    ref.auc_target, ref.auc_blood)
+    ds["targeting_index_relative"] = ds.targeting_index / ref.targeting_index
+    for name in ("dte_percent", "dtp_percent", "targeting_index_relative"):
+        ds[name].attrs = {"units": "1" if name == "targeting_index_relative" else "%",
+                          "reference_route": routes[0]}
+    return ds
+
+
+def compare_routes(model, posterior, prior, routes, *, dose: float, horizon: float,
+                   target: str, blood: str, off_target) -> xr.DataTree:
+    """Metrics per route over posterior and prior draws, against the first route.
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``posterior`` and ``prior``, each with the metrics of :func:`route_metrics` along a
+        ``route`` dim, ``dte_percent`` and ``dtp_percent`` (each route against the first; target
+        AUC as brain, blood AUC as blood), ``targeting_index_relative`` and, per metric with a
+        better direction, ``p_beats_reference_<metric>``.
+    """
+    routes = list(routes)
     groups = {}
     for label, sets in (("posterior", posterior), ("prior", prior)):
-        per_route = [route_metrics(model, sets, r, dose, horizon, target, blood, off_target)
-                     for r in routes]
-        ds = xr.concat(per_route, dim="route", data_vars="all", join="outer",
-                       combine_attrs="override").assign_coords(route=routes)
+        ds = route_table(model, sets, routes, dose=dose, horizon=horizon, target=target,
+                         blood=blood, off_target=off_target)
         ref = ds.isel(route=0)
-        ds["dte_percent"] = drug_targeting_efficiency(ds.auc_target, ds.auc_blood,
-                                                      ref.auc_target, ref.auc_blood)
-        ds["dtp_percent"] = direct_transport_percentage(ds.auc_target, ds.auc_blood,
-                                                        ref.auc_target, ref.auc_blood)
-        ds["targeting_index_relative"] = ds.targeting_index / ref.targeting_index
-        for name in ("dte_percent", "dtp_percent", "targeting_index_relative"):
-            ds[name].attrs = {"units": "1" if name == "targeting_index_relative" else "%",
-                              "reference_route": routes[0]}
         for metric, sign in HIGHER_IS_BETTER.items():
             if sign:
                 p = probability_greater(sign * ds[metric], sign * ref[metric])
