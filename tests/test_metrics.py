@@ -338,3 +338,38 @@ def test_design_command_prints_a_ranking_and_writes_a_figure(tmp_path, capsys):
     assert reductions == sorted(reductions, reverse=True)
     assert main(["design", "fits/iv_vs_intranasal.nc", "--metric", "nope", "--draws", "2"]) == 2
     assert "--metric 'nope'" in capsys.readouterr().err
+
+
+def test_optimize_regimen_finds_the_closed_form_optimum(tmp_path):
+    from exopk.metrics.optimize import Bounds, optimize_regimen
+    model = two_route_model(tmp_path)
+    # per unit dose, brain AUC over [0, inf): IV k3/(k3+k5)/k4 = 1.25, nose 2.95 (row below)
+    k1, k2, k3, k4, k5 = 0.01, 0.1, 0.02, 0.05, 0.3
+    sets = sets_of(["V", "k1", "k2", "k3", "k4", "k5"], [[1.0, k1, k2, k3, k4, k5]] * 2)
+    bounds = Bounds(dose=(1.0, 40.0), interval=(10.0, 100.0), max_count=3, max_total_dose=60.0)
+    best = optimize_regimen(model, sets, routes=("iv", "nose"), horizon=5e3,
+                            target="brain_percent_id", bounds=bounds, starts=1)
+    per_dose_nose = (k1 / (k1 + k2) + k2 / (k1 + k2) * k3 / (k3 + k5)) / k4
+    assert best["split"] == pytest.approx(1.0, abs=1e-3)
+    assert best["count"] * best["dose"] == pytest.approx(60.0, rel=1e-3)
+    assert best["objective"] == pytest.approx(60.0 * per_dose_nose, rel=1e-3)
+    # an off-target cap on plasma exposure: nose gives less plasma per dose, so the cap binds
+    capped = optimize_regimen(model, sets, routes=("iv", "nose"), horizon=5e3,
+                              target="brain_percent_id", bounds=bounds, starts=1,
+                              off_target="plasma_percent_id", max_off_target=50.0)
+    plasma_per_dose_nose = k2 / (k1 + k2) / (k3 + k5)
+    assert capped["count"] * capped["dose"] * plasma_per_dose_nose <= 50.0 * (1 + 1e-6)
+    assert capped["objective"] < best["objective"]
+
+
+def test_optimize_command_reports_optimum_naive_and_prior(capsys):
+    from exopk.cli import main
+    status = main(["optimize", "fits/iv_vs_intranasal.nc", "--draws", "2", "--starts", "1",
+                   "--max-count", "1", "--horizon", "6h"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    for text in ("optimum:", "naive (100 dose by iv once)", "optimum / naive",
+                 "under the prior alone"):
+        assert text in out
+    assert main(["optimize", "fits/iv_vs_intranasal.nc", "--dose-bounds", "5"]) == 2
+    assert "--dose-bounds" in capsys.readouterr().err

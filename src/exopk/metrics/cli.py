@@ -1,4 +1,4 @@
-"""The decision commands ``exopk compare-routes`` and ``exopk design``: parsing and printing."""
+"""The decision commands ``compare-routes``, ``design`` and ``optimize``: parsing and printing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import numpy as np
 
 from exopk.data.units import UnitError, convert
+from exopk.dosing import Regimen
 from exopk.errors import ExopkError
 from exopk.metrics.intervals import credible_interval
 
@@ -153,6 +154,65 @@ def _design(args) -> int:
     return 0
 
 
+def _pair(text, model_unit, option, *, times=False):
+    parts = [p for p in text.split(",") if p.strip()]
+    if len(parts) != 2:
+        raise ExopkError(f"{option} must be LOW,HIGH, got '{text}'")
+    if times:
+        return tuple(parse_duration(p, model_unit, option) for p in parts)
+    try:
+        return tuple(float(p) for p in parts)
+    except ValueError:
+        raise ExopkError(f"{option} must be two numbers LOW,HIGH, got '{text}'") from None
+
+
+def _regimen_text(result, routes, unit, time_unit) -> str:
+    count = result["count"]
+    text = (f"{count} x {result['dose']:.4g} {unit} ({100 * (1 - result['split']):.1f}% "
+            f"{routes[0]}, {100 * result['split']:.1f}% {routes[1]})")
+    return text + (f" every {result['interval']:.4g} {time_unit}" if count > 1 else "")
+
+
+def _optimize(args) -> int:
+    from exopk.metrics.draws import load_draws
+    from exopk.metrics.optimize import Bounds, exposure, optimize_regimen
+
+    draws = load_draws(args.fit, max_draws=args.draws)
+    model = draws.model
+    horizon = parse_duration(args.horizon, model.time_unit, "--horizon")
+    routes = [r.strip() for r in args.routes.split(",") if r.strip()]
+    if len(routes) != 2:
+        raise ExopkError(f"--routes needs exactly two routes, got '{args.routes}'")
+    bounds = Bounds(dose=_pair(args.dose_bounds, model.time_unit, "--dose-bounds"),
+                    interval=_pair(args.interval_bounds, model.time_unit, "--interval-bounds",
+                                   times=True),
+                    max_count=args.max_count, max_total_dose=args.max_total_dose)
+    options = dict(routes=routes, horizon=horizon, target=args.target, bounds=bounds,
+                   objective=args.objective, threshold=args.threshold,
+                   off_target=(args.off_target.split(",")[0].strip()
+                               if args.max_off_target is not None else None),
+                   max_off_target=args.max_off_target, starts=args.starts)
+    best = optimize_regimen(model, draws.posterior, **options)
+    naive_dose = min(bounds.dose[1], bounds.max_total_dose)
+    naive = exposure(model, draws.posterior, Regimen.bolus(routes[0], naive_dose), horizon,
+                     args.target)
+    gain = best["exposure"] / naive
+    unit, tu = model.amount_unit, model.time_unit
+    goal = ("expected" if args.objective == "mean" else
+            f"P(exposure > {args.threshold:g} {unit}*{tu}) of") + f" {args.target} exposure"
+    print(f"# {draws.name} ({model.name}): maximise {goal} over [0, {horizon:g}] {tu}; "
+          f"{best['exposure'].size} posterior draws (fixed), {best['evaluations']} evaluations")
+    print(f"optimum:  {_regimen_text(best, routes, unit, tu)}; objective {best['objective']:.4g}")
+    print(f"exposure at the optimum ({unit}*{tu}): {_interval_text(best['exposure'])}")
+    print(f"naive ({naive_dose:g} {unit} by {routes[0]} once): {_interval_text(naive)}")
+    print(f"optimum / naive, draw by draw: {_interval_text(gain)}; "
+          f"P(optimum better) {float((gain > 1 + 1e-9).mean()):.3f}")
+    prior = optimize_regimen(model, draws.prior, **options)
+    print(f"under the prior alone: {_regimen_text(prior, routes, unit, tu)}; objective "
+          f"{prior['objective']:.4g}")
+    return 0
+
+
 def _common(parser):
     parser.add_argument("fit", help="fit file (.toml, its result .nc is read) or result (.nc)")
     parser.add_argument("--dose", type=float, default=100.0,
@@ -211,3 +271,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     design.add_argument("--figure", default="design.png",
                         help="figure path (default design.png; '' for none)")
     design.set_defaults(func=_design)
+
+    optimize = subparsers.add_parser(
+        "optimize", help="choose route split, dose, number and interval of administrations",
+        description="Maximise expected target exposure (or the probability that it exceeds a "
+                    "threshold) over a fixed set of posterior draws, within bounds and limits; "
+                    "compare with a naive single dose and with the optimum under the prior.")
+    _common(optimize)
+    optimize.set_defaults(horizon="72h", draws=50)
+    optimize.add_argument("--routes", default="iv,intranasal",
+                          help="the two routes to split between (default iv,intranasal)")
+    optimize.add_argument("--dose-bounds", default="1,100",
+                          help="LOW,HIGH amount per administration (default 1,100)")
+    optimize.add_argument("--interval-bounds", default="1h,24h",
+                          help="LOW,HIGH interval with units (default 1h,24h)")
+    optimize.add_argument("--max-count", type=int, default=3,
+                          help="most administrations (default 3)")
+    optimize.add_argument("--max-total-dose", type=float, default=100.0,
+                          help="limit on count x dose (default 100)")
+    optimize.add_argument("--objective", choices=("mean", "probability"), default="mean")
+    optimize.add_argument("--threshold", type=float,
+                          help="exposure threshold (amount x time) of the probability objective")
+    optimize.add_argument("--max-off-target", type=float,
+                          help="limit on the expected exposure of the first --off-target output")
+    optimize.add_argument("--starts", type=int, default=2, help="optimiser starts per count (2)")
+    optimize.set_defaults(func=_optimize)
