@@ -373,3 +373,47 @@ def test_optimize_command_reports_optimum_naive_and_prior(capsys):
         assert text in out
     assert main(["optimize", "fits/iv_vs_intranasal.nc", "--dose-bounds", "5"]) == 2
     assert "--dose-bounds" in capsys.readouterr().err
+
+
+def test_report_is_one_self_contained_page_with_claims_and_figures(tmp_path, capsys):
+    from html.parser import HTMLParser
+
+    from exopk.cli import main
+
+    class Structure(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.ids, self.sources, self.links, self.cells = [], set(), [], [], []
+            self._in_cell = False
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            self.tags.append(tag)
+            self.ids.add(attrs.get("id"))
+            if tag == "img":
+                self.sources.append(attrs.get("src", ""))
+            if "href" in attrs:
+                self.links.append(attrs["href"])
+            self._in_cell = self._in_cell or tag == "td"
+
+        def handle_endtag(self, tag):
+            self._in_cell = self._in_cell and tag != "td"
+
+        def handle_data(self, data):
+            if self._in_cell:
+                self.cells.append(data)
+
+    out = tmp_path / "report.html"
+    assert main(["report", "fits/iv_vs_intranasal.nc", "--draws", "3", "--replicates", "10",
+                 "--times", "1h,4h", "--out", str(out)]) == 0, capsys.readouterr().err
+    page = Structure()
+    page.feed(out.read_text(encoding="utf-8"))
+    assert {"claims", "not-estimable", "routes", "fit-checks", "evidence",
+            "next-experiment"} <= page.ids
+    assert len(page.sources) == 2 and all(s.startswith("data:image/png;base64,")
+                                          for s in page.sources)
+    assert not page.links                                      # nothing to fetch
+    text = " ".join(page.cells)
+    for phrase in ("DTE%", "DTP%", "Wilhelm et al. 2016", "PROXY", "converged"):
+        assert phrase in text
+    assert "tumorigenicity" in out.read_text(encoding="utf-8")

@@ -3,8 +3,8 @@
 Subcommands: ``simulate`` (a model file or shipped model, printed as a table, optionally written
 to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``figures`` (the docs figures from fit
 results), ``models`` (the shipped models), ``presets`` (species presets and their sources),
-``data`` (packaged evidence and user data files), ``compare-routes`` (decision metrics per
-route, :mod:`exopk.metrics`).
+``data`` (packaged evidence and user data files), ``compare-routes``, ``design``,
+``optimize``, ``report`` (decisions from a fit's draws, :mod:`exopk.metrics`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The decision commands ``compare-routes``, ``design`` and ``optimize``: parsing and printing."""
+"""The decision commands ``compare-routes``, ``design``, ``optimize`` and ``report``."""
 
 from __future__ import annotations
 
@@ -213,6 +213,26 @@ def _optimize(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from exopk.metrics.draws import load_draws
+    from exopk.metrics.report import write_report
+
+    draws = load_draws(args.fit, max_draws=args.draws)
+    unit = draws.model.time_unit
+    routes = [r.strip() for r in args.routes.split(",") if r.strip()]
+    if len(routes) != 2:
+        raise ExopkError(f"--routes needs exactly two routes, got '{args.routes}'")
+    path = write_report(draws, args.out, routes=routes, dose=args.dose,
+                        horizon=parse_duration(args.horizon, unit, "--horizon"),
+                        target=args.target, blood=args.blood,
+                        off_target=[o.strip() for o in args.off_target.split(",") if o.strip()],
+                        design_times=[parse_duration(t, unit, "--times")
+                                      for t in args.times.split(",")],
+                        replicates=args.replicates, seed=args.seed)
+    print(f"# wrote {path}")
+    return 0
+
+
 def _common(parser):
     parser.add_argument("fit", help="fit file (.toml, its result .nc is read) or result (.nc)")
     parser.add_argument("--dose", type=float, default=100.0,
@@ -296,3 +316,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="limit on the expected exposure of the first --off-target output")
     optimize.add_argument("--starts", type=int, default=2, help="optimiser starts per count (2)")
     optimize.set_defaults(func=_optimize)
+
+    report = subparsers.add_parser(
+        "report", help="claim-check report of a fit: one self-contained HTML page",
+        description="What the fitted evidence supports for the pharmacokinetic claims made for "
+                    "exosome therapy: route metrics with intervals, prior beside posterior, fit "
+                    "checks, evidence records and the most informative next experiment.")
+    _common(report)
+    report.add_argument("--out", default="report.html", help="HTML file (default report.html)")
+    report.add_argument("--routes", default="iv,intranasal",
+                        help="reference and compared route (default iv,intranasal)")
+    report.add_argument("--times", default="1h,4h,24h",
+                        help="candidate times of the next experiment (default 1h,4h,24h)")
+    report.add_argument("--replicates", type=int, default=100,
+                        help="simulated data sets per candidate experiment (default 100)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the simulated data")
+    report.set_defaults(func=_report)
