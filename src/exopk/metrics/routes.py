@@ -27,8 +27,7 @@ HIGHER_IS_BETTER = {"auc_target": 1, "auc_blood": 0, "auc_off_target": -1, "kp_t
 
 def _direct_share(model, sets, route, target_output):
     """Share of target exposure via direct transfers from the route's depot, if it has one."""
-    compartments = dict(model.routes_by_name[route].targets) if hasattr(model, "routes_by_name") \
-        else dict(next(r for r in model.routes if r.name == route).targets)
+    compartments = dict(next(r for r in model.routes if r.name == route).targets)
     if len(compartments) != 1:
         return None
     depot = next(iter(compartments))
