@@ -273,12 +273,14 @@ def test_compare_routes_command_prints_table_and_writes_figure(tmp_path, capsys)
     from exopk.cli import main
     figure = tmp_path / "routes.png"
     status = main(["compare-routes", "fits/iv_vs_intranasal.nc", "--draws", "3", "--horizon",
-                   "2h", "--figure", str(figure)])
+                   "2h", "--figure", str(figure), "--ki-outputs",
+                   "brain_percent_id_per_g,blood_concentration"])
     out = capsys.readouterr().out
     assert status == 0, out
     assert figure.stat().st_size > 10_000
     for metric in ("auc_target", "kp_target", "dte_percent", "dtp_percent", "targeting_index",
-                   "direct_share_target", "Wilhelm et al. 2016"):
+                   "direct_share_target", "Wilhelm et al. 2016",
+                   "Ki (brain_percent_id_per_g on blood_concentration"):
         assert metric in out
     assert "horizon 120 min" in out
     assert main(["compare-routes", str(tmp_path / "missing.nc")]) == 2

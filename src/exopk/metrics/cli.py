@@ -37,6 +37,22 @@ def _interval_text(values, level=0.95) -> str:
     return f"{float(ci['median']):.3g} [{float(ci.low):.3g}, {float(ci.high):.3g}]"
 
 
+def _print_influx(args, model, draws, route) -> None:
+    """Ki by multiple-time regression after ``route``, posterior and prior, when asked."""
+    from exopk.metrics.targeting import influx_constant
+    if not args.ki_outputs:
+        return
+    tissue, _, plasma = args.ki_outputs.partition(",")
+    times = [parse_duration(t, model.time_unit, "--ki-times") for t in args.ki_times.split(",")]
+    regimen = Regimen.bolus(route, args.dose)
+    ki = [influx_constant(model, sets, regimen, tissue.strip(), plasma.strip(), times)["Ki"]
+          for sets in (draws.posterior, draws.prior)]
+    print(f"# Ki ({tissue.strip()} on {plasma.strip()}, multiple-time regression at "
+          f"{', '.join(f'{t:g}' for t in times)} {model.time_unit} after {route}; "
+          f"{ki[0].attrs['units']}): posterior {_interval_text(ki[0])}, prior "
+          f"{_interval_text(ki[1])}")
+
+
 def _compare_routes(args) -> int:
     from exopk.metrics.draws import load_draws
     from exopk.metrics.plots import routes_figure
@@ -79,6 +95,7 @@ def _compare_routes(args) -> int:
             units = str(post[metric].attrs.get("units", "%" if "percent" in metric else "1"))
             print(f"{metric:<26} {units:<18} {route:<11} {_interval_text(a):<30} "
                   f"{_interval_text(b):<30} {p_post:>7} {p_prior:>7}")
+    _print_influx(args, model, draws, routes[0])
     best = post["de_max_target"].median(("chain", "draw"))
     print("# context: median nanoparticle delivery to solid tumours "
           f"{TUMOUR_DELIVERY_MEDIAN_PERCENT_ID}"
@@ -258,6 +275,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--routes", default="iv,intranasal",
                          help="comma-separated routes, the first is the reference "
                               "(default iv,intranasal)")
+    compare.add_argument("--ki-outputs", default="",
+                         help="TISSUE,PLASMA outputs for the influx constant Ki by multiple-time "
+                              "regression after the first route, e.g. "
+                              "brain_percent_id_per_g,blood_concentration (default: none)")
+    compare.add_argument("--ki-times", default="2min,5min,10min,20min,30min",
+                         help="times of the Ki regression (default 2,5,10,20,30 min)")
     compare.add_argument("--figure", default="compare_routes.png",
                          help="figure path (default compare_routes.png; '' for none)")
     compare.add_argument("--netcdf", help="write the metrics per draw to this NetCDF file")
