@@ -3,7 +3,8 @@
 Subcommands: ``simulate`` (a model file or shipped model, printed as a table, optionally written
 to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``figures`` (the docs figures from fit
 results), ``models`` (the shipped models), ``presets`` (species presets and their sources),
-``data`` (packaged evidence and user data files).
+``data`` (packaged evidence and user data files), ``compare-routes``, ``design``,
+``optimize``, ``report`` (decisions from a fit's draws, :mod:`exopk.metrics`).
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ import numpy as np
 
 from exopk._version import __version__
 from exopk.data.cli import register as register_data
-from exopk.units import UnitError, convert
 from exopk.dosing import MAX_DOSES, Dose, Regimen
 from exopk.engine import simulate
 from exopk.errors import ExopkError, FitInterrupted
 from exopk.inference.fitfile import MIN_CHAINS, MIN_DRAWS
 from exopk.io import check_writable, write_atomically
+from exopk.metrics.cli import register as register_metrics
 from exopk.model import load_model
 from exopk.models_library import available_models, model_path, resolve_model
 from exopk.physiology import available_presets, load_species
 from exopk.provenance import provenance_json
+from exopk.units import UnitError, convert
 
 __all__ = ["main", "build_parser"]
 
@@ -256,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=_presets)
 
     register_data(sub)
+    register_metrics(sub)
     return parser
 
 

@@ -20,17 +20,18 @@ from exopk.inference.result import load_fit
 from exopk.inference.summary import fit_diagnostics
 from exopk.io import write_atomically
 
-__all__ = ["make_figures", "predictions_figure", "shrinkage_figure"]
+__all__ = ["agg_figure", "make_figures", "predictions_figure", "save_figure", "shrinkage_figure"]
 
 
-def _figure(figsize):
+def agg_figure(figsize):
     """A figure drawn by the Agg canvas (no pyplot, no global backend), and its axes."""
     figure = Figure(figsize=figsize)
     FigureCanvasAgg(figure)
     return figure, figure.subplots()
 
 
-def _save(figure, path: Path) -> Path:
+def save_figure(figure, path: Path) -> Path:
+    """Write ``figure`` to ``path`` as a PNG (atomically)."""
     write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
     return path
 
@@ -41,7 +42,7 @@ def predictions_figure(tree, path: Path) -> Path:
     posterior = tree["posterior_predictive"]["mean"].values.reshape(-1, observed.sizes["observation"])
     prior = tree["prior_predictive"]["mean"].values.reshape(-1, observed.sizes["observation"])
     n = observed.sizes["observation"]
-    figure, axis = _figure(figsize=(8, 0.45 * n + 1.5))
+    figure, axis = agg_figure(figsize=(8, 0.45 * n + 1.5))
     rows = np.arange(n)[::-1]
     for draws, offset, colour, label in ((prior, 0.15, "0.7", "prior 90%"),
                                          (posterior, -0.15, "tab:blue", "posterior 90%")):
@@ -63,7 +64,7 @@ def predictions_figure(tree, path: Path) -> Path:
                    "predictions", fontsize=9)
     axis.legend(fontsize=7, loc="best")
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def shrinkage_figure(tree, path: Path) -> Path:
@@ -71,7 +72,7 @@ def shrinkage_figure(tree, path: Path) -> Path:
     shrinkage = fit_diagnostics(tree)["shrinkage"]
     names = [str(name) for name in shrinkage["parameter"].values]
     ratios = shrinkage.values
-    figure, axis = _figure(figsize=(7, 0.3 * len(names) + 1.2))
+    figure, axis = agg_figure(figsize=(7, 0.3 * len(names) + 1.2))
     rows = np.arange(len(names))[::-1]
     axis.barh(rows, ratios, color=["tab:red" if r > 0.9 else "tab:blue" for r in ratios])
     axis.axvline(1.0, color="black", linewidth=0.8)
@@ -80,7 +81,7 @@ def shrinkage_figure(tree, path: Path) -> Path:
     axis.set_title(f"{tree.attrs['fit_name']}: how much the evidence moved each parameter",
                    fontsize=9)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def make_figures(fits_folder="fits", out_folder="docs/figures") -> list[Path]:

@@ -1,0 +1,96 @@
+"""Posterior and prior parameter sets of a fit, from a fit file or a result file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from exopk.errors import ExopkError
+
+__all__ = ["FitDraws", "load_draws"]
+
+
+@dataclass(frozen=True)
+class FitDraws:
+    """A fit's model with full population parameter sets of its posterior and prior draws.
+
+    Attributes
+    ----------
+    name : str
+        The fit's name.
+    model : Model
+    posterior, prior : xarray.DataArray
+        Dims ``(chain, draw, parameter)``: :meth:`LogPosterior.parameter_sets` of the result's
+        ``posterior`` and ``prior`` groups.
+    tree : xarray.DataTree
+        The result.
+    fit_file : Path
+    """
+
+    name: str
+    model: object
+    posterior: xr.DataArray
+    prior: xr.DataArray
+    tree: xr.DataTree
+    fit_file: Path
+
+
+def _paths(fit) -> tuple[Path, Path]:
+    path = Path(fit)
+    if not path.exists():
+        raise ExopkError(f"FIT '{fit}' does not exist (give a fit file .toml or a result .nc)")
+    if path.suffix == ".toml":
+        result = path.with_suffix(".nc")
+        if not result.exists():
+            raise ExopkError(f"fit file '{fit}' has no result '{result}': run `exopk fit {fit}` "
+                             "first")
+        return path, result
+    if path.suffix != ".nc":
+        raise ExopkError(f"FIT '{fit}' must be a fit file (.toml) or a result file (.nc)")
+    return None, path
+
+
+def _fit_file_of(result: Path, tree) -> Path:
+    recorded = Path(str(tree.attrs.get("fit_file", "")))
+    for candidate in (recorded, result.parent / recorded.name, result.with_suffix(".toml")):
+        if str(candidate) and candidate.suffix == ".toml" and candidate.exists():
+            return candidate
+    raise ExopkError(f"result '{result}' was made from fit file '{recorded}', which is not found "
+                     f"(looked beside the result too); give the fit file instead")
+
+
+def load_draws(fit, *, max_draws: int | None = None) -> FitDraws:
+    """Model and posterior/prior parameter sets of a fit.
+
+    Parameters
+    ----------
+    fit : str or Path
+        A fit file (its result, the same name with ``.nc``, is read) or a result file (its fit
+        file is found from the result's ``fit_file`` attribute or beside it).
+    max_draws : int, optional
+        Keep at most this many draws per chain, evenly spaced (deterministic thinning).
+    """
+    from exopk.inference.fit import prepare
+    from exopk.inference.result import load_fit
+
+    fit_file, result = _paths(fit)
+    tree = load_fit(result)
+    if fit_file is None:
+        fit_file = _fit_file_of(result, tree)
+    prepared = prepare(fit_file)
+    if prepared.model.name != tree.attrs.get("model"):
+        raise ExopkError(f"result '{result}' is of model '{tree.attrs.get('model')}' but fit file "
+                         f"'{fit_file}' uses '{prepared.model.name}'")
+    lp = prepared.log_posterior
+
+    def sets(group):
+        data = tree[group].to_dataset()
+        if max_draws is not None and data.sizes["draw"] > max_draws:
+            step = -(-data.sizes["draw"] // max_draws)
+            data = data.isel(draw=slice(None, None, step))
+        return lp.parameter_sets(data)
+
+    return FitDraws(str(tree.attrs.get("fit_name", result.stem)), prepared.model,
+                    sets("posterior"), sets("prior"), tree, Path(fit_file))

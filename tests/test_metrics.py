@@ -1,0 +1,421 @@
+"""Decision metrics against closed forms and a published worked table."""
+
+import csv
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import exopk
+import exopk.data
+from exopk.errors import ExopkError
+from exopk.metrics import (auc, credible_interval, direct_transport_percentage,
+                           drug_targeting_efficiency, influx_constant, output_at, pathway_share,
+                           peak, probability_greater, targeting_index)
+
+
+def sets_of(names, rows):
+    """Parameter sets with dims (chain=1, draw, parameter)."""
+    return xr.DataArray(np.asarray(rows, dtype=float)[None], dims=("chain", "draw", "parameter"),
+                        coords={"parameter": names})
+
+
+ONE = exopk.load_model(exopk.model_path("m0_one_compartment"))
+TWO = exopk.load_model(exopk.model_path("m1_two_compartment"))
+ONE_SETS = sets_of(["CL", "V_plasma", "secretion_rate"], [[0.5, 1.0, 0.0], [0.2, 2.0, 0.0]])
+TWO_SETS = sets_of(["CL", "V_plasma", "Q", "V_peripheral"], [[0.2, 1.0, 0.05, 2.0],
+                                                              [0.6, 0.8, 0.3, 1.5]])
+
+
+def two_compartment_modes(CL, V1, Q, V2):
+    """alpha, beta and the plasma and peripheral amounts' modal weights per unit bolus."""
+    k10, k12, k21 = CL / V1, Q / V1, Q / V2
+    s, p = k10 + k12 + k21, k10 * k21
+    alpha, beta = (s + np.sqrt(s * s - 4 * p)) / 2, (s - np.sqrt(s * s - 4 * p)) / 2
+    plasma = ((alpha - k21) / (alpha - beta), (k21 - beta) / (alpha - beta))
+    peripheral = (-k12 / (alpha - beta), k12 / (alpha - beta))
+    return alpha, beta, plasma, peripheral
+
+
+def test_auc_one_compartment_bolus_and_infusion_closed_form():
+    horizons = [3.0, 10.0, 200.0]
+    bolus = auc(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 100), horizons, "plasma_percent_id")
+    for d, (CL, V, _) in enumerate(ONE_SETS.values[0]):
+        k = CL / V
+        expected = 100 * (1 - np.exp(-k * np.array(horizons))) / k
+        np.testing.assert_allclose(bolus.values[0, d, :, 0], expected, rtol=1e-12)
+    assert bolus.dims == ("chain", "draw", "horizon", "output")
+    assert str(bolus["unit"].values[0]) == "%ID*min"
+    # a 4-min infusion of 100: amount x = R/k (1 - e^-kt) while infusing, then decays
+    infusion = auc(ONE, ONE_SETS, exopk.Regimen.infusion("iv", 100, 4.0), [2.0, 10.0],
+                   "plasma_percent_id")
+    CL, V, _ = ONE_SETS.values[0, 0]
+    k, R = CL / V, 25.0
+    during = R / k * (2.0 - (1 - np.exp(-2 * k)) / k)
+    end = R / k * (1 - np.exp(-4 * k))
+    after = R / k * (4.0 - (1 - np.exp(-4 * k)) / k) + end * (1 - np.exp(-6 * k)) / k
+    np.testing.assert_allclose(infusion.values[0, 0, :, 0], [during, after], rtol=1e-12)
+
+
+def test_auc_two_compartment_closed_form_and_sinks_have_none():
+    horizon = 90.0
+    area = auc(TWO, TWO_SETS, exopk.Regimen.bolus("iv", 100), horizon,
+               ["plasma_percent_id", "peripheral_percent_id"])
+    for d, row in enumerate(TWO_SETS.values[0]):
+        alpha, beta, plasma, peripheral = two_compartment_modes(*row)
+        integral = np.array([-(np.exp(-alpha * horizon) - 1) / alpha,
+                             -(np.exp(-beta * horizon) - 1) / beta])
+        np.testing.assert_allclose(area.values[0, d], [100 * np.dot(plasma, integral),
+                                                       100 * np.dot(peripheral, integral)],
+                                   rtol=1e-10)
+    with_sink = auc(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 100), 5.0, "eliminated_percent_id")
+    assert np.isnan(with_sink.values).all()
+
+
+def test_peak_time_of_peripheral_amount_closed_form():
+    result = peak(TWO, TWO_SETS, exopk.Regimen.bolus("iv", 100), 200.0, "peripheral_percent_id")
+    for d, row in enumerate(TWO_SETS.values[0]):
+        alpha, beta, _, peripheral = two_compartment_modes(*row)
+        t_max = np.log(alpha / beta) / (alpha - beta)
+        assert abs(float(result.time_of_max[0, d, 0]) - t_max) <= result.attrs["time_resolution"]
+        value = 100 * (peripheral[0] * np.exp(-alpha * t_max)
+                       + peripheral[1] * np.exp(-beta * t_max))
+        np.testing.assert_allclose(float(result["max"][0, d, 0]), value, rtol=1e-5)
+
+
+def test_delivery_efficiency_at_times_is_percent_of_dose():
+    values = output_at(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 50), [0.0, 4.0],
+                       "plasma_percent_id")
+    np.testing.assert_allclose(values.values[0, :, :, 0],
+                               [[100, 100 * np.exp(-2.0)], [100, 100 * np.exp(-0.4)]], rtol=1e-12)
+
+
+def test_influx_constant_of_irreversible_uptake_is_its_clearance():
+    # the sink 'eliminated' takes up plasma irreversibly with clearance CL: Patlak slope = CL
+    ki = influx_constant(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 100), "eliminated_percent_id",
+                         "plasma_concentration", [1, 2, 5, 10, 30])
+    np.testing.assert_allclose(ki["Ki"].values[0], ONE_SETS.sel(parameter="CL").values[0],
+                               rtol=1e-10)
+    np.testing.assert_allclose(ki["intercept"].values[0], 0.0, atol=1e-9)
+    assert ki["Ki"].attrs["units"] == "(%ID)/(dose/mL)/min"
+
+
+PATHWAYS = """
+[model]
+name = "pathways"
+time_unit = "min"
+amount_unit = "dose"
+[compartments.depot]
+kind = "depot"
+[compartments.plasma]
+kind = "plasma"
+volume = "V"
+[compartments.brain]
+kind = "tissue"
+[compartments.out]
+kind = "sink"
+[[transfers]]
+from = "depot"
+to = "brain"
+rate = "k1"
+[[transfers]]
+from = "depot"
+to = "plasma"
+rate = "k2"
+[[transfers]]
+from = "plasma"
+to = "brain"
+rate = "k3"
+[[transfers]]
+from = "brain"
+to = "out"
+rate = "k4"
+[[transfers]]
+from = "plasma"
+to = "out"
+rate = "k5"
+[routes.nose]
+depot = "1"
+[outputs.brain_percent_id]
+kind = "percent_id"
+compartments = ["brain"]
+[parameters.V]
+value = 1.0
+fixed = true
+[parameters.k1]
+value = 0.01
+fixed = true
+[parameters.k2]
+value = 0.1
+fixed = true
+[parameters.k3]
+value = 0.02
+fixed = true
+[parameters.k4]
+value = 0.05
+fixed = true
+[parameters.k5]
+value = 0.3
+fixed = true
+"""
+
+
+def test_pathway_share_closed_form(tmp_path):
+    path = tmp_path / "pathways.toml"
+    path.write_text(PATHWAYS)
+    model = exopk.load_model(path)
+    rows = [[1.0, 0.01, 0.1, 0.02, 0.05, 0.3], [1.0, 0.2, 0.05, 0.4, 0.01, 0.1]]
+    sets = sets_of(["V", "k1", "k2", "k3", "k4", "k5"], rows)
+    share = pathway_share(model, sets, "depot", "brain", ["brain"])
+    for d, (_, k1, k2, k3, _, k5) in enumerate(rows):
+        np.testing.assert_allclose(float(share[0, d]), k1 / (k1 + k2 * k3 / (k3 + k5)),
+                                   rtol=1e-12)
+    with pytest.raises(ExopkError, match="no transfer plasma -> depot|receives"):
+        pathway_share(model, sets, "plasma", "brain", ["brain"])
+
+
+def escitalopram_rows():
+    with open(Path(exopk.data.__file__).parent / "proxies.csv", newline="") as handle:
+        return [r for r in csv.DictReader(handle) if r["study_key"] == "pmc8675330_escitalopram"]
+
+
+def rounding_interval(text):
+    """Every value that prints as ``text`` (half a unit in the last printed digit either side)."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    half = 0.5 * 10.0 ** -decimals
+    return float(text) - half, float(text) + half
+
+
+@pytest.mark.parametrize("arm", ["free escitalopram", "borneol nanostructured lipid carrier"])
+def test_dte_dtp_reproduce_the_published_table_within_rounding(arm):
+    rows = escitalopram_rows()
+
+    def value(route, matrix, quantity):
+        pick = [r for r in rows if r["route"] == route and r["matrix"] == matrix
+                and r["quantity"] == quantity and (route == "iv" or arm in r["ev_source"])
+                and (route == "iv" or ("lipid" in r["ev_source"]) == ("lipid" in arm))]
+        assert len(pick) == 1, (route, matrix, quantity)
+        return pick[0]["value"]
+
+    aucs = {(route, matrix): rounding_interval(value(route, matrix, "auc"))
+            for route in ("iv", "in") for matrix in ("brain", "plasma")}
+    corners = [dict(zip(aucs, c)) for c in itertools.product(*aucs.values())]
+    args = [(c["in", "brain"], c["in", "plasma"], c["iv", "brain"], c["iv", "plasma"])
+            for c in corners]
+    for function, quantity in ((drug_targeting_efficiency, "other:dte"),
+                               (direct_transport_percentage, "other:dtp")):
+        # both are monotone in each AUC: the extremes over the rounding box are at its corners
+        values = [function(*a) for a in args]
+        printed = rounding_interval(value("in", "brain", quantity))
+        assert min(values) <= printed[1] and printed[0] <= max(values), (quantity, printed,
+                                                                         min(values), max(values))
+
+
+def test_targeting_index_and_intervals():
+    target = xr.DataArray([[2.0, 4.0]], dims=("chain", "draw"))
+    off = xr.DataArray([[[1.0, 3.0], [4.0, 4.0]]], dims=("chain", "draw", "output"))
+    np.testing.assert_allclose(targeting_index(target, off).values, [[0.5, 0.5]])
+    np.testing.assert_allclose(targeting_index(target, off, reference=0.25).values, [[2.0, 2.0]])
+    assert float(probability_greater(target, 3.0)) == 0.5
+    with pytest.raises(ValueError, match="draw dimension"):
+        credible_interval(xr.DataArray([1.0, 2.0], dims=("x",)))
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ExopkError, match="no output 'nope'|no output nope"):
+        auc(ONE, ONE_SETS, exopk.Regimen.bolus("iv", 1), 1.0, "nope")
+    with pytest.raises(ExopkError, match="lack model parameter"):
+        auc(ONE, ONE_SETS.sel(parameter=["CL"]), exopk.Regimen.bolus("iv", 1), 1.0)
+    with pytest.raises(ExopkError, match="no route 'oral'"):
+        auc(ONE, ONE_SETS, exopk.Regimen.bolus("oral", 1), 1.0)
+
+
+def two_route_model(tmp_path):
+    path = tmp_path / "two_routes.toml"
+    path.write_text(PATHWAYS.replace("[routes.nose]", "[routes.iv]\nplasma = \"1\"\n[outputs."
+                                     "plasma_percent_id]\nkind = \"percent_id\"\ncompartments = "
+                                     "[\"plasma\"]\n[outputs.out_percent_id]\nkind = \"percent_id\""
+                                     "\ncompartments = [\"out\"]\n[routes.nose]"))
+    return exopk.load_model(path)
+
+
+def test_compare_routes_closed_form_dte_and_dtp_equals_direct_share(tmp_path):
+    from exopk.metrics.routes import compare_routes
+    model = two_route_model(tmp_path)
+    rows = [[1.0, 0.01, 0.1, 0.02, 0.05, 0.3], [1.0, 0.2, 0.05, 0.4, 0.01, 0.1]]
+    sets = sets_of(["V", "k1", "k2", "k3", "k4", "k5"], rows)
+    tree = compare_routes(model, sets, sets.isel(draw=[0]), ["iv", "nose"], dose=10.0,
+                          horizon=1e4, target="brain_percent_id", blood="plasma_percent_id",
+                          off_target=["plasma_percent_id"])
+    post = tree["posterior"].to_dataset()
+    for d, (_, k1, k2, k3, k4, k5) in enumerate(rows):
+        brain_iv, blood_iv = 100 * k3 / (k3 + k5) / k4, 100 / (k3 + k5)
+        f = k1 / (k1 + k2)
+        blood_in = (1 - f) * blood_iv
+        brain_in = 100 / k4 * (f + (1 - f) * k3 / (k3 + k5))
+        dte = 100 * (brain_in / blood_in) / (brain_iv / blood_iv)
+        np.testing.assert_allclose(post.auc_target.values[:, 0, d], [brain_iv, brain_in], rtol=1e-9)
+        np.testing.assert_allclose(float(post.dte_percent.sel(route="nose")[0, d]), dte, rtol=1e-9)
+        # no path returns brain vesicles to blood: DTP% is exactly the direct share
+        np.testing.assert_allclose(float(post.dtp_percent.sel(route="nose")[0, d]),
+                                   100 * float(post.direct_share_target.sel(route="nose")[0, d]),
+                                   rtol=1e-9)
+    assert float(post.p_beats_reference_kp_target.sel(route="nose")) == 1.0
+    assert tree["prior"].sizes["draw"] == 1
+    with pytest.raises(ExopkError, match="no route oral"):
+        compare_routes(model, sets, sets, ["iv", "oral"], dose=1.0, horizon=1.0,
+                       target="brain_percent_id", blood="plasma_percent_id", off_target=[])
+
+
+def test_compare_routes_command_prints_table_and_writes_figure(tmp_path, capsys):
+    from exopk.cli import main
+    figure = tmp_path / "routes.png"
+    status = main(["compare-routes", "fits/iv_vs_intranasal.nc", "--draws", "3", "--horizon",
+                   "2h", "--figure", str(figure), "--ki-outputs",
+                   "brain_percent_id_per_g,blood_concentration"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert figure.stat().st_size > 10_000
+    for metric in ("auc_target", "kp_target", "dte_percent", "dtp_percent", "targeting_index",
+                   "direct_share_target", "Wilhelm et al. 2016",
+                   "Ki (brain_percent_id_per_g on blood_concentration"):
+        assert metric in out
+    assert "horizon 120 min" in out
+    assert main(["compare-routes", str(tmp_path / "missing.nc")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["compare-routes", "fits/iv_vs_intranasal.nc", "--horizon", "2 parsecs"]) == 2
+    assert "--horizon" in capsys.readouterr().err
+
+
+def test_design_linear_gaussian_matches_the_closed_form_posterior_sd():
+    from exopk.metrics.design import expected_posterior_sd
+    rng = np.random.default_rng(1)
+    prior_sd, noise = 2.0, np.array([1.0, 0.5, 4.0])
+    theta = rng.normal(1.0, prior_sd, 20000)
+    sd, ess_mean, _ = expected_posterior_sd(theta, np.stack([theta] * 3, axis=1), noise,
+                                            replicates=300, seed=3)
+    exact = 1 / np.sqrt(1 / prior_sd**2 + 1 / noise**2)      # conjugate normal: data-independent
+    np.testing.assert_allclose(sd, exact, rtol=0.02)
+    assert np.all(ess_mean > 1000)
+    again = expected_posterior_sd(theta, np.stack([theta] * 3, axis=1), noise, replicates=300,
+                                  seed=3)
+    np.testing.assert_array_equal(again[0], sd)
+
+
+def test_design_ranks_the_obvious_experiment_first():
+    from exopk.metrics.design import Experiment, rank_experiments
+    rng = np.random.default_rng(0)
+    n = 1500
+    sets = sets_of(["CL", "V_plasma", "secretion_rate"],
+                   np.column_stack([np.exp(rng.normal(np.log(0.2), 0.8, n)),
+                                    np.exp(rng.normal(0.0, 0.3, n)), np.zeros(n)]))
+    metric = auc(ONE, sets, exopk.Regimen.bolus("iv", 100), 1e4, "plasma_percent_id").isel(
+        output=0, drop=True)                                       # 100 V / CL
+    candidates = [Experiment("plasma_percent_id", 1e-4, "iv", 4),  # ~100 %ID whatever CL, V
+                  Experiment("plasma_percent_id", 5.0, "iv", 1),
+                  Experiment("plasma_percent_id", 5.0, "iv", 10)]
+    ranking = rank_experiments(ONE, sets, metric, candidates, replicates=200, seed=2)
+    assert list(ranking["animals"].values) == [10, 1, 4]
+    assert list(ranking["time"].values) == [5.0, 5.0, 1e-4]
+    assert ranking["reduction"].values[0] > 0.3
+    assert abs(float(ranking["reduction"].values[-1])) < 0.02      # learns nothing
+    assert not ranking["degenerate"].values.any()
+    with pytest.raises(ExopkError, match="animals must be a positive integer"):
+        Experiment("plasma_percent_id", 5.0, "iv", 0)
+
+
+def test_design_command_prints_a_ranking_and_writes_a_figure(tmp_path, capsys):
+    from exopk.cli import main
+    figure = tmp_path / "design.png"
+    status = main(["design", "fits/iv_vs_intranasal.nc", "--metric", "dte_percent", "--draws",
+                   "5", "--replicates", "20", "--times", "1h,4h", "--figure", str(figure)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert figure.stat().st_size > 5_000
+    table = [line for line in out.splitlines() if line[:4].strip().isdigit()]
+    assert len(table) == 3 * 2 * 2                 # brain, blood, liver x 2 times x 2 routes
+    reductions = [float(line.split("%")[0].split()[-1]) for line in table]
+    assert reductions == sorted(reductions, reverse=True)
+    assert main(["design", "fits/iv_vs_intranasal.nc", "--metric", "nope", "--draws", "2"]) == 2
+    assert "--metric 'nope'" in capsys.readouterr().err
+
+
+def test_optimize_regimen_finds_the_closed_form_optimum(tmp_path):
+    from exopk.metrics.optimize import Bounds, optimize_regimen
+    model = two_route_model(tmp_path)
+    # per unit dose, brain AUC over [0, inf): IV k3/(k3+k5)/k4 = 1.25, nose 2.95 (row below)
+    k1, k2, k3, k4, k5 = 0.01, 0.1, 0.02, 0.05, 0.3
+    sets = sets_of(["V", "k1", "k2", "k3", "k4", "k5"], [[1.0, k1, k2, k3, k4, k5]] * 2)
+    bounds = Bounds(dose=(1.0, 40.0), interval=(10.0, 100.0), max_count=3, max_total_dose=60.0)
+    best = optimize_regimen(model, sets, routes=("iv", "nose"), horizon=5e3,
+                            target="brain_percent_id", bounds=bounds, starts=1)
+    per_dose_nose = (k1 / (k1 + k2) + k2 / (k1 + k2) * k3 / (k3 + k5)) / k4
+    assert best["split"] == pytest.approx(1.0, abs=1e-3)
+    assert best["count"] * best["dose"] == pytest.approx(60.0, rel=1e-3)
+    assert best["objective"] == pytest.approx(60.0 * per_dose_nose, rel=1e-3)
+    # an off-target cap on plasma exposure: nose gives less plasma per dose, so the cap binds
+    capped = optimize_regimen(model, sets, routes=("iv", "nose"), horizon=5e3,
+                              target="brain_percent_id", bounds=bounds, starts=1,
+                              off_target="plasma_percent_id", max_off_target=50.0)
+    plasma_per_dose_nose = k2 / (k1 + k2) / (k3 + k5)
+    assert capped["count"] * capped["dose"] * plasma_per_dose_nose <= 50.0 * (1 + 1e-6)
+    assert capped["objective"] < best["objective"]
+
+
+def test_optimize_command_reports_optimum_naive_and_prior(capsys):
+    from exopk.cli import main
+    status = main(["optimize", "fits/iv_vs_intranasal.nc", "--draws", "2", "--starts", "1",
+                   "--max-count", "1", "--horizon", "6h"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    for text in ("optimum:", "naive (100 dose by iv once)", "optimum / naive",
+                 "under the prior alone"):
+        assert text in out
+    assert main(["optimize", "fits/iv_vs_intranasal.nc", "--dose-bounds", "5"]) == 2
+    assert "--dose-bounds" in capsys.readouterr().err
+
+
+def test_report_is_one_self_contained_page_with_claims_and_figures(tmp_path, capsys):
+    from html.parser import HTMLParser
+
+    from exopk.cli import main
+
+    class Structure(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.ids, self.sources, self.links, self.cells = [], set(), [], [], []
+            self._in_cell = False
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            self.tags.append(tag)
+            self.ids.add(attrs.get("id"))
+            if tag == "img":
+                self.sources.append(attrs.get("src", ""))
+            if "href" in attrs:
+                self.links.append(attrs["href"])
+            self._in_cell = self._in_cell or tag == "td"
+
+        def handle_endtag(self, tag):
+            self._in_cell = self._in_cell and tag != "td"
+
+        def handle_data(self, data):
+            if self._in_cell:
+                self.cells.append(data)
+
+    out = tmp_path / "report.html"
+    assert main(["report", "fits/iv_vs_intranasal.nc", "--draws", "3", "--replicates", "10",
+                 "--times", "1h,4h", "--out", str(out)]) == 0, capsys.readouterr().err
+    page = Structure()
+    page.feed(out.read_text(encoding="utf-8"))
+    assert {"claims", "not-estimable", "routes", "fit-checks", "evidence",
+            "next-experiment"} <= page.ids
+    assert len(page.sources) == 2 and all(s.startswith("data:image/png;base64,")
+                                          for s in page.sources)
+    assert not page.links                                      # nothing to fetch
+    text = " ".join(page.cells)
+    for phrase in ("DTE%", "DTP%", "Wilhelm et al. 2016", "PROXY", "converged"):
+        assert phrase in text
+    assert "tumorigenicity" in out.read_text(encoding="utf-8")
