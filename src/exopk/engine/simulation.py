@@ -18,8 +18,7 @@ from exopk.engine.nonlinear import solve_saturable
 from exopk.errors import SimulationError
 
 __all__ = ["SimulationArrays", "dose_inputs", "evaluate", "output_matrix", "outputs_from_amounts",
-           "simulate", "validate_times",
-           "ROUTE_SUM_TOLERANCE"]
+           "route_fractions", "simulate", "validate_times", "ROUTE_SUM_TOLERANCE"]
 
 ROUTE_SUM_TOLERANCE = 1e-9
 
@@ -67,6 +66,20 @@ def validate_times(times) -> np.ndarray:
     return t
 
 
+def route_fractions(compiled, values, route: str) -> np.ndarray:
+    """Share of a dose by ``route`` that lands in each compartment, shape (batch, states).
+
+    ``values`` are the model's expression values (:meth:`CompiledModel.evaluate_expressions`).
+    """
+    if route not in compiled.route_rows:
+        raise SimulationError(f"model '{compiled.model.name}' has no route '{route}'; known: "
+                              f"{', '.join(compiled.route_rows)}")
+    states, rows = compiled.route_rows[route]
+    fractions = np.zeros((values.shape[0], len(compiled.state_names)))
+    fractions[:, states] = values[:, rows]
+    return fractions
+
+
 def dose_inputs(compiled, regimen: Regimen, values, jacobian):
     """Linear inputs for every dose, with dose split fractions checked.
 
@@ -76,12 +89,8 @@ def dose_inputs(compiled, regimen: Regimen, values, jacobian):
     n = len(compiled.state_names)
     splits = {}
     for route in regimen.routes:
-        if route not in compiled.route_rows:
-            raise SimulationError(f"model '{compiled.model.name}' has no route '{route}'; known: "
-                                  f"{', '.join(compiled.route_rows)}")
+        fractions = route_fractions(compiled, values, route)
         states, rows = compiled.route_rows[route]
-        fractions = np.zeros((batch, n))
-        fractions[:, states] = values[:, rows]
         total = fractions.sum(axis=1)
         if route not in compiled.constant_routes and (
                 np.any(np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE) or fractions.min() < 0

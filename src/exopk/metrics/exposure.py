@@ -18,7 +18,7 @@ import xarray as xr
 
 from exopk.dosing import Regimen
 from exopk.engine.compiled import compile_model
-from exopk.engine.simulation import evaluate, output_matrix, validate_times
+from exopk.engine.simulation import evaluate, output_matrix, route_fractions, validate_times
 from exopk.errors import ExopkError
 
 __all__ = ["PEAK_GRID_POINTS", "auc", "output_at", "peak", "flat_sets", "labelled"]
@@ -117,15 +117,7 @@ def peak(model, parameter_sets, regimen: Regimen, horizon: float, outputs=None, 
 def _given(compiled, values, regimen: Regimen, horizons):
     """Amount put into each compartment by the doses up to each horizon, (batch, T, n)."""
     batch, n = values.shape[0], len(compiled.state_names)
-    fractions = {}
-    for route in regimen.routes:
-        if route not in compiled.route_rows:
-            raise ExopkError(f"model '{compiled.model.name}' has no route '{route}'; known: "
-                             f"{', '.join(compiled.route_rows)}")
-        states, rows = compiled.route_rows[route]
-        f = np.zeros((batch, n))
-        f[:, states] = values[:, rows]
-        fractions[route] = f
+    fractions = {route: route_fractions(compiled, values, route) for route in regimen.routes}
     given = np.zeros((batch, len(horizons), n))
     for dose in regimen.doses:
         if dose.steady_state_interval is not None:
