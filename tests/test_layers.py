@@ -33,7 +33,7 @@ import exopk
 ROOT = Path(exopk.__file__).parent
 
 LAYERS = (
-    ("exopk._version", "exopk.errors", "exopk.io", "exopk.provenance"),
+    ("exopk._version", "exopk.errors", "exopk.io", "exopk.provenance", "exopk.units"),
     ("exopk.physiology",),
     ("exopk.model", "exopk.models_library"),
     ("exopk.dosing",),
