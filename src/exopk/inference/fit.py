@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from exopk.errors import ModelFileError
+from exopk.errors import ExopkError, ModelFileError
 from exopk.inference.fitfile import FitFile
+from exopk.inference.laplace import laplace_chains
 from exopk.inference.preparation import Prepared, check_fit_arguments, output_path, prepare
 from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
                                     write_fit)
@@ -63,7 +64,7 @@ class FitResult:
 def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains: int | None = None,
         warmup: int | None = None, draws: int | None = None, seed: int | None = None,
         map_starts: int | None = None, processes: int | None = None, progress: bool = True,
-        write: bool = True) -> FitResult:
+        write: bool = True, method: str | None = None) -> FitResult:
     """Run a fit file: MAP from several seeded starts, then MCMC, diagnostics and results.
 
     Parameters
@@ -79,6 +80,11 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
         Progress line on stderr.
     write : bool
         Write the result file.
+    method : {"map", None}, optional
+        ``"map"``: no MCMC; the mode of the density of the sampling coordinates with a Laplace
+        approximation there (:mod:`exopk.inference.laplace`), its draws written as the
+        ``posterior`` group (``posterior.attrs["approximation"]`` says so). Default: the fit
+        file's sampler.
 
     Returns
     -------
@@ -98,11 +104,23 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
     sampler = _sampler_settings(ff)
     path = output_path(ff, out)
 
-    map_result = find_map(lp, seed=seed, starts=map_starts or settings.map_starts)
-    x0s = chain_starts(lp, map_result.phi, chains, seed=seed)
-    results = run_chains(lp, x0s, seed=seed, method=settings.method, warmup=warmup, draws=draws,
-                         settings=sampler, processes=processes, progress=progress)
-    tree = _assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
+    if method not in (None, "map"):
+        raise ExopkError(f"argument method = {method!r}: expected \"map\" or None (the fit "
+                         "file's sampler)")
+    if method == "map":
+        map_result = find_map(lp, seed=seed, starts=map_starts or settings.map_starts,
+                              natural=False)
+        results, approximation = laplace_chains(lp, map_result.phi, chains=chains, draws=draws,
+                                                seed=seed)
+        tree = _assemble(prepared, results, map_result, seed, chains, 0, draws, path,
+                         sampler="laplace", approximation=approximation)
+    else:
+        map_result = find_map(lp, seed=seed, starts=map_starts or settings.map_starts)
+        x0s = chain_starts(lp, map_result.phi, chains, seed=seed)
+        results = run_chains(lp, x0s, seed=seed, method=settings.method, warmup=warmup,
+                             draws=draws, settings=sampler, processes=processes,
+                             progress=progress)
+        tree = _assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
     if write:
         write_fit(tree, path)
     return FitResult(tree=tree, diagnostics=tree["diagnostics"].to_dataset(),
@@ -135,14 +153,20 @@ def _predictive(lp, phi_draws, rng):
     flat = phi_draws.reshape(-1, phi_draws.shape[-1])
     n_obs = len(lp.observations)
     mean, terms = lp.predictions_of_draws(flat)
-    tau = np.exp(flat[:, len(lp.free)])
-    sigma = np.sqrt(lp.likelihood._sigma_log[None, :] ** 2 + tau[:, None] ** 2)
-    replicate = mean * np.exp(sigma * rng.normal(size=mean.shape))
+    if hasattr(lp, "replicates"):      # residual error models of a time course
+        replicate = lp.replicates(flat, mean, rng)
+    else:                              # log-normal with the between-study tau
+        tau = np.exp(flat[:, len(lp.free)])
+        sigma = np.sqrt(lp.likelihood._sigma_log[None, :] ** 2 + tau[:, None] ** 2)
+        replicate = mean * np.exp(sigma * rng.normal(size=mean.shape))
     return (mean.reshape(shape + (n_obs,)), replicate.reshape(shape + (n_obs,)),
             terms.reshape(shape + (n_obs,)))
 
 
-def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
+def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path, *,
+              sampler=None, approximation=None):
+    """The result tree of a fit. ``sampler`` overrides the fit file's (``"laplace"`` with
+    ``approximation``, a :class:`~exopk.inference.laplace.Laplace`)."""
     lp = prepared.log_posterior
     model = prepared.model
     phi = np.stack([r.draws for r in results])                     # (chain, draw, n)
@@ -156,25 +180,27 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
                  for name, prior in lp.natural_priors().items()}
     units = {p.name: p.unit for p in model.parameters}
     units["tau"] = "1 (sd of log)"
+    units.update(getattr(lp, "error_units", {}))
     bounds = dict(zip(lp.natural_names(), zip(lp.coordinates.lower, lp.coordinates.upper)))
     stats = {"lp": np.stack([r.log_posterior for r in results]),
              **{name: np.stack([r.stats[name] for r in results]) for name in results[0].stats}}
     map_natural = lp.natural(map_result.phi)
     ff = prepared.fit_file
+    sampler = sampler or ff.sampler.method
     inputs = {"fit_file": ff.path} if ff.path else {}
     if model.source_file:
         inputs["model_file"] = model.source_file
     evidence_sha256 = hash_of(*(str(o) for o in prepared.observations))
     attrs = {
         "provenance": provenance_json(inputs=inputs, result_path=path, parameters={
-            "seed": seed, "sampler": ff.sampler.method, "chains": chains, "warmup": warmup,
+            "seed": seed, "sampler": sampler, "chains": chains, "warmup": warmup,
             "draws": draws, "evidence_sha256": evidence_sha256}),
         "fit_name": ff.name,
         "fit_file_text": ff.text,
         "model": model.name,
         "evidence_sha256": evidence_sha256,
         "seed": seed,
-        "sampler": ff.sampler.method,
+        "sampler": sampler,
         "chains": chains,
         "warmup": warmup,
         "draws": draws,
@@ -193,5 +219,14 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
                       log_likelihood=log_likelihood,
                       observed=observation_table(prepared.observations, prepared.records),
                       attrs=attrs)
+    if approximation is not None:
+        names = lp.natural_names()
+        tree["posterior"].attrs["approximation"] = (
+            "laplace: Gaussian at the mode of the density of the sampling coordinates, Hessian "
+            "by central differences of the exact gradient; draws mapped to natural values")
+        tree["posterior"].attrs["mode_at_bound"] = as_attr(
+            [names[j] for j in approximation.at_bound])
+        tree["posterior"].attrs["coordinate_covariance"] = as_attr(
+            approximation.covariance.tolist())
     tree["diagnostics"] = summarize(tree)
     return tree
