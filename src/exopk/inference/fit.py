@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import xarray as xr
 
 from exopk.errors import ExopkError, ModelFileError
 from exopk.inference.fitfile import FitFile
-from exopk.inference.laplace import laplace_chains
+from exopk.inference.laplace import laplace_chains, polish_mode
 from exopk.inference.preparation import Prepared, check_fit_arguments, output_path, prepare
 from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
                                     write_fit)
@@ -110,6 +111,8 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
     if method == "map":
         map_result = find_map(lp, seed=seed, starts=map_starts or settings.map_starts,
                               natural=False)
+        phi, value = polish_mode(lp, map_result.phi)
+        map_result = dataclasses.replace(map_result, phi=phi, log_posterior=value)
         results, approximation = laplace_chains(lp, map_result.phi, chains=chains, draws=draws,
                                                 seed=seed)
         tree = _assemble(prepared, results, map_result, seed, chains, 0, draws, path,

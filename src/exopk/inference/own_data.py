@@ -10,6 +10,7 @@ tabulates the estimates, one row per subject.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import xarray as xr
 from exopk.errors import ExopkError
 from exopk.inference.fit import FitResult, _assemble
 from exopk.inference.fitfile import FitFile, SamplerSettings
-from exopk.inference.laplace import laplace_chains
+from exopk.inference.laplace import laplace_chains, polish_mode
 from exopk.inference.preparation import Prepared
 from exopk.inference.result import write_fit
 from exopk.inference.samplers import sampler_settings
@@ -104,6 +105,8 @@ def fit_observations(model, observations, *, errors: Mapping, priors: Mapping | 
     prepared = Prepared(fit_file, model, None, list(observations), [], lp)
     path = Path(out) if out else Path(f"{name}.nc")
     map_result = find_map(lp, seed=seed, starts=map_starts, natural=False)
+    phi, value = polish_mode(lp, map_result.phi)
+    map_result = dataclasses.replace(map_result, phi=phi, log_posterior=value)
     if method == "map":
         results, approximation = laplace_chains(lp, map_result.phi, chains=chains, draws=draws,
                                                 seed=seed)

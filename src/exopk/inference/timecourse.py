@@ -28,6 +28,7 @@ from exopk.inference.coordinates import BoundedCoordinates
 from exopk.model.priors import Prior, PriorSet
 from exopk.observation.error_models import ResidualError
 from exopk.observation.likelihood import Likelihood
+from exopk.observation.predictions import predict
 
 __all__ = ["TimeCoursePosterior", "DEFAULT_ERROR_PRIORS"]
 
@@ -236,9 +237,32 @@ class TimeCoursePosterior(pints.LogPDF):
             return y, self._terms(y, x)[0]
 
     def predictions_of_draws(self, phi_draws):
-        """Prediction and log-likelihood term of every observation, per draw (n_draws, n_obs)."""
-        rows = [self.predictions_and_terms(phi) for phi in np.atleast_2d(phi_draws)]
-        return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+        """Prediction and log-likelihood term of every observation, per draw (n_draws, n_obs).
+
+        The model is solved once per regimen for all draws together.
+        """
+        phi_draws = np.atleast_2d(np.asarray(phi_draws, dtype=float))
+        x = self.coordinates.to_model(phi_draws)
+        thetas = np.repeat(self.base[None], len(phi_draws), axis=0)
+        thetas[:, self._free_index] = x[:, :len(self.free)]
+        y = np.empty((len(phi_draws), len(self.observations)))
+        compiled = self.likelihood.compiled
+        with np.errstate(all="ignore"):
+            for group in self.likelihood._groups:
+                values = predict(compiled, thetas, group.design, group.requests)[0]
+                pick_g, pick_i, pick_r = group.picks
+                y[:, pick_i] = values[:, pick_r]
+            terms = np.array([self._terms(row, xk)[0] for row, xk in zip(y, x)])
+        return y, terms
+
+    def log_densities(self, phi_draws) -> np.ndarray:
+        """The log density of many draws at once (the values :meth:`__call__` gives)."""
+        phi_draws = np.atleast_2d(np.asarray(phi_draws, dtype=float))
+        x = self.coordinates.to_model(phi_draws)
+        terms = self.predictions_of_draws(phi_draws)[1].sum(axis=1)
+        prior = np.array([self._prior_set.log_density_and_gradient(xk)[0] for xk in x])
+        values = self.coordinates.log_jacobian_det(phi_draws) + prior + terms
+        return np.where(np.isfinite(values), values, -np.inf)
 
     def replicates(self, phi_draws, mean, rng: np.random.Generator) -> np.ndarray:
         """One noisy replicate of every observation per draw, around the predictions ``mean``
