@@ -11,23 +11,30 @@ tabulates the estimates, one row per subject.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from exopk.errors import ExopkError
-from exopk.inference.fit import FitResult, _assemble
+from exopk.data.events import read_events
+from exopk.data.units import UnitError, convert
+from exopk.errors import ExopkError, ModelFileError
+from exopk.io import write_atomically
+from exopk.inference.assembly import FitResult, assemble
 from exopk.inference.fitfile import FitFile, SamplerSettings
 from exopk.inference.laplace import laplace_chains, polish_mode
-from exopk.inference.preparation import Prepared
-from exopk.inference.result import write_fit
+from exopk.inference.preparation import Prepared, model_of, output_path
+from exopk.inference.result import as_attr, write_fit
 from exopk.inference.samplers import sampler_settings
 from exopk.inference.sampling import chain_starts, find_map, run_chains
 from exopk.inference.timecourse import TimeCoursePosterior
+from exopk.observation.events import event_observations
 
-__all__ = ["fit_observations", "fit_individuals", "METHODS"]
+__all__ = ["fit_observations", "fit_individuals", "fit_event_data", "event_data_observations",
+           "IndividualFits", "METHODS"]
 
 METHODS = ("map", "nuts")
 
@@ -110,14 +117,14 @@ def fit_observations(model, observations, *, errors: Mapping, priors: Mapping | 
     if method == "map":
         results, approximation = laplace_chains(lp, map_result.phi, chains=chains, draws=draws,
                                                 seed=seed)
-        tree = _assemble(prepared, results, map_result, seed, chains, 0, draws, path,
+        tree = assemble(prepared, results, map_result, seed, chains, 0, draws, path,
                          sampler="laplace", approximation=approximation)
     else:
         x0s = chain_starts(lp, map_result.phi, chains, seed=seed)
         results = run_chains(lp, x0s, seed=seed, method="nuts", warmup=warmup, draws=draws,
                              settings=sampler_settings("nuts"), processes=processes,
                              progress=progress)
-        tree = _assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
+        tree = assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
     tree.attrs["error_models"] = ", ".join(f"{e.output}: {e.kind}" for e in lp.errors.values())
     if out:
         write_fit(tree, path)
@@ -141,23 +148,148 @@ def fit_individuals(model, observations, *, errors: Mapping, interval: float = 0
     Returns
     -------
     table : xarray.Dataset
-        Dims ``individual`` and ``parameter``: ``median``, ``lower``, ``upper``.
+        Dims ``individual`` and ``parameter``: ``median``, ``lower``, ``upper``; NaN for an
+        individual that could not be fitted, with the reason in ``attrs["not_fitted"]`` (a
+        JSON object, ID -> message).
     fits : dict
         Subject -> :class:`FitResult`.
     """
     studies = list(dict.fromkeys(o.study for o in observations))
-    fits = {}
+    fits, failed = {}, {}
     for study in studies:
         members = [o for o in observations if o.study == study]
-        fits[study] = fit_observations(model, members, errors=errors,
-                                       **{"name": study, **options})
-    names = list(fits[studies[0]].tree.posterior.data_vars)
+        try:
+            fits[study] = fit_observations(model, members, errors=errors,
+                                           **{"name": study, **options})
+        except ExopkError as exc:      # too few observations for this individual, say
+            failed[study] = str(exc)
+    if not fits:
+        raise ExopkError(f"no individual could be fitted; the first: {next(iter(failed.items()))}")
+    names = list(next(iter(fits.values())).tree.posterior.data_vars)
     q = (0.5 - interval / 2, 0.5, 0.5 + interval / 2)
-    values = np.array([[np.quantile(fits[s].tree.posterior[n].values, q) for n in names]
+    values = np.array([[np.quantile(fits[s].tree.posterior[n].values, q) if s in fits
+                        else np.full(3, np.nan) for n in names]
                        for s in studies])                    # (individual, parameter, 3)
     table = xr.Dataset({"lower": (("individual", "parameter"), values[..., 0]),
                         "median": (("individual", "parameter"), values[..., 1]),
                         "upper": (("individual", "parameter"), values[..., 2])},
                        coords={"individual": studies, "parameter": names})
     table.attrs["interval"] = interval
+    table.attrs["not_fitted"] = as_attr(failed)
     return table, fits
+
+
+@dataclass
+class IndividualFits:
+    """Every individual of an event table fitted separately.
+
+    Attributes
+    ----------
+    table : xarray.Dataset
+        See :func:`fit_individuals`.
+    fits : dict
+        ID -> :class:`FitResult`.
+    path : Path or None
+        Where the table was written.
+    """
+
+    table: xr.Dataset
+    fits: dict
+    path: Path | None
+
+    def summary(self) -> str:
+        """One row per individual: median and interval of every parameter."""
+        table = self.table
+        percent = round(100 * float(table.attrs["interval"]))
+        names = list(table["parameter"].values)
+        lines = [f"{len(table['individual'])} individuals fitted separately; median "
+                 f"[{percent}% interval]",
+                 f"{'individual':<16}" + "".join(f"{n:>34}" for n in names)]
+        for individual in table["individual"].values:
+            row = table.sel(individual=individual)
+            cells = [f"{float(row['median'].sel(parameter=n)):.4g} "
+                     f"[{float(row['lower'].sel(parameter=n)):.3g}, "
+                     f"{float(row['upper'].sel(parameter=n)):.3g}]" for n in names]
+            lines.append(f"{individual:<16}" + "".join(f"{c:>34}" for c in cells))
+        for individual, reason in json.loads(table.attrs["not_fitted"]).items():
+            lines.append(f"not fitted: {individual}: {reason}")
+        return "\n".join(lines)
+
+
+def event_data_observations(fit_file: FitFile, model) -> list:
+    """The observations of a fit file's ``[data]`` event table, in the model's units.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the fit file and the ``data.*`` key: a missing event table, a unit pint cannot
+        convert to the model's, an output the model does not have.
+    exopk.data.DataValidationError
+        A problem in the event table (its file, line and column).
+    """
+    data = fit_file.data
+    path = fit_file.resolve(data.events)
+    if not path.is_file():
+        raise ModelFileError(f"event table '{data.events}' not found (looked for {path})",
+                             file=fit_file.path, key="data.events")
+    if data.output not in model.output_names:
+        raise ModelFileError(f"model '{model.name}' has no output '{data.output}'; outputs: "
+                             f"{', '.join(model.output_names)}", file=fit_file.path,
+                             key="data.output")
+    output_unit = model.quantities.outputs[model.output_names.index(data.output)].unit
+    factors = {}
+    for key, unit, target in (("amount_unit", data.amount_unit, model.amount_unit),
+                              ("dv_unit", data.dv_unit, output_unit)):
+        try:
+            factors[key] = 1.0 if unit is None else convert(1.0, unit, target)
+        except UnitError as exc:
+            raise ModelFileError(f"{exc} (the model's unit is '{target}')", file=fit_file.path,
+                                 key=f"data.{key}") from None
+    try:
+        events = read_events(path, time_unit=data.time_unit)
+    except UnitError as exc:
+        raise ModelFileError(str(exc), file=fit_file.path, key="data.time_unit") from None
+    routes = {int(key) if key.isdigit() and data.route_column is None else key: route
+              for key, route in data.routes.items()}
+    return event_observations(events, model, routes, output=data.output,
+                              route_column=data.route_column,
+                              censored_column=data.censored_column,
+                              positive=data.error == "lognormal",
+                              amount_factor=factors["amount_unit"],
+                              value_factor=factors["dv_unit"])
+
+
+def fit_event_data(fit_file: FitFile, *, method: str | None = None, out=None, write=True,
+                   seed=None, chains=None, draws=None, warmup=None, map_starts=None,
+                   processes=None, progress=True):
+    """Fit a fit file's ``[data]`` event table (see :func:`exopk.fit`).
+
+    Returns
+    -------
+    FitResult
+        ``data.fit = "pooled"``.
+    IndividualFits
+        ``data.fit = "individual"``.
+    """
+    model = model_of(fit_file)
+    data = fit_file.data
+    observations = event_data_observations(fit_file, model)
+    settings = fit_file.sampler
+    options = dict(errors={data.output: data.error}, priors=fit_file.priors,
+                   fixed=fit_file.fixed, error_priors=data.error_priors,
+                   method=method or "nuts", seed=fit_file.seed if seed is None else seed,
+                   chains=chains or settings.chains, draws=draws or settings.draws,
+                   warmup=warmup or settings.warmup, map_starts=map_starts or settings.map_starts,
+                   processes=processes, progress=progress)
+    path = output_path(fit_file, out)
+    if data.fit == "individual":
+        table, fits = fit_individuals(model, observations, **options)
+        if write:
+            write_atomically(path, lambda temporary: table.to_netcdf(temporary))
+        return IndividualFits(table, fits, path if write else None)
+    result = fit_observations(model, observations, name=fit_file.name, **options)
+    result.tree.attrs["fit_file_text"] = fit_file.text
+    if write:
+        write_fit(result.tree, path)
+        result.path = path
+    return result
