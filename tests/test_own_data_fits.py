@@ -141,3 +141,28 @@ def test_individual_fits_tabulate_one_row_per_subject():
         row = table.sel(individual=study, parameter="CL")
         assert float(row["lower"]) < cl < float(row["upper"])
         assert float(row["median"]) == pytest.approx(cl, rel=0.25)
+
+
+def test_event_table_zeros_censoring_and_unit_factors(tmp_path):
+    from exopk.data import DataValidationError, read_events
+    from exopk.observation.events import event_observations
+    path = tmp_path / "events.csv"
+    path.write_text("ID,TIME,AMT,CMT,EVID,MDV,DV,BLQ\n"
+                    "1,0,5,1,1,1,.,0\n"
+                    "1,0,0,1,0,0,0,0\n"          # at the dose time, a zero
+                    "1,1,0,1,0,0,2.5,0\n"
+                    "1,2,0,1,0,0,0.1,1\n")       # below the limit 0.1
+    events = read_events(path, time_unit="h")
+    with pytest.raises(DataValidationError, match="DV 0 is not positive"):
+        event_observations(events, MODEL, {1: "iv"}, output="plasma_concentration")
+    found = event_observations(events, MODEL, {1: "iv"}, output="plasma_concentration",
+                               positive=False, censored_column="blq", amount_factor=1000.0,
+                               value_factor=2.0)
+    assert [o.value for o in found] == [0.0, 5.0, 0.2]
+    assert [o.censoring for o in found] == ["none", "none", "upper"]
+    assert [o.request.time for o in found] == [0.0, 60.0, 120.0]     # h -> the model's min
+    assert found[0].regimen.doses[0].amount == 5000.0
+    lp = TimeCoursePosterior(MODEL, found, {"plasma_concentration": "combined"},
+                             error_priors={"a_plasma_concentration":
+                                           Prior("halfnormal", {"scale": 1.0})})
+    assert np.isfinite(lp(lp.prior_centre()))
