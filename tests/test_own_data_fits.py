@@ -166,3 +166,18 @@ def test_event_table_zeros_censoring_and_unit_factors(tmp_path):
                              error_priors={"a_plasma_concentration":
                                            Prior("halfnormal", {"scale": 1.0})})
     assert np.isfinite(lp(lp.prior_centre()))
+
+
+def test_map_of_a_shipped_fit_file_lies_inside_its_nuts_posterior():
+    """``exopk.fit(..., method="map")`` on the packaged evidence: the Laplace medians fall
+    inside the 5-95% intervals of the shipped NUTS posterior of the same fit file."""
+    from pathlib import Path
+    from exopk.inference.result import load_fit
+    root = Path(__file__).resolve().parents[1]
+    result = exopk.fit(root / "fits" / "mouse_iv_mps.toml", method="map", draws=50,
+                       write=False, progress=False)
+    assert result.tree.attrs["sampler"] == "laplace"
+    shipped = load_fit(root / "fits" / "mouse_iv_mps.nc").posterior
+    for name in result.tree.posterior.data_vars:
+        low, high = np.quantile(shipped[name].values, [0.05, 0.95])
+        assert low < float(np.median(result.tree.posterior[name].values)) < high, name
