@@ -53,7 +53,7 @@ def test_one_pint_registry():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr == "UnitRegistry":
                 builders.append(name)
-    assert sorted(set(builders)) == ["exopk.data.units"]
+    assert sorted(set(builders)) == ["exopk.units"]
 
 
 def test_importing_the_figures_module_leaves_the_matplotlib_backend_alone():
