@@ -84,7 +84,7 @@ _SECTIONS = {"fit", "evidence", "conditions", "fixed", "free", "priors", "disper
 _DATA = {"events", "output", "error", "time_unit", "amount_unit", "dv_unit", "routes",
          "route_column", "censored_column", "fit", "error_priors"}
 #: how a fit of event data treats its individuals (IDs)
-DATA_FITS = ("pooled", "individual")
+DATA_FITS = ("pooled", "individual", "population")
 _FIT = {"name", "description", "model", "seed"}
 _EVIDENCE_LISTS = ("tables", "species", "routes", "studies", "quantities", "proxy_studies")
 _EVIDENCE = {*_EVIDENCE_LISTS, "proxies", "signal", "unstated_error_as"}
@@ -247,8 +247,9 @@ class EventData:
     route_column, censored_column : str or None
         See :func:`exopk.observation.event_observations`.
     fit : str
-        ``"pooled"`` (every ID shares the parameters) or ``"individual"`` (every ID fitted
-        separately: a table of estimates, one row per ID).
+        ``"pooled"`` (every ID shares the parameters), ``"individual"`` (every ID fitted
+        separately: a table of estimates, one row per ID) or ``"population"`` (IDs with
+        random effects on the parameters under ``[random_effects]``, log-normal error).
     error_priors : dict
         Error parameter -> :class:`Prior`.
     """

@@ -23,13 +23,12 @@ from exopk.data.events import read_events
 from exopk.data.units import UnitError, convert
 from exopk.errors import ExopkError, ModelFileError
 from exopk.io import write_atomically
-from exopk.inference.assembly import FitResult, assemble
+from exopk.inference.assembly import FitResult
 from exopk.inference.fitfile import FitFile, SamplerSettings
-from exopk.inference.laplace import laplace_chains, polish_mode
 from exopk.inference.preparation import Prepared, model_of, output_path
 from exopk.inference.result import as_attr, write_fit
-from exopk.inference.samplers import sampler_settings
-from exopk.inference.sampling import chain_starts, find_map, run_chains
+from exopk.inference.posterior import LogPosterior, PosteriorSpec
+from exopk.inference.running import run_prepared
 from exopk.inference.timecourse import TimeCoursePosterior
 from exopk.observation.events import event_observations
 
@@ -111,25 +110,15 @@ def fit_observations(model, observations, *, errors: Mapping, priors: Mapping | 
                        sampler=settings)
     prepared = Prepared(fit_file, model, None, list(observations), [], lp)
     path = Path(out) if out else Path(f"{name}.nc")
-    map_result = find_map(lp, seed=seed, starts=map_starts, natural=False)
-    phi, value = polish_mode(lp, map_result.phi)
-    map_result = dataclasses.replace(map_result, phi=phi, log_posterior=value)
-    if method == "map":
-        results, approximation = laplace_chains(lp, map_result.phi, chains=chains, draws=draws,
-                                                seed=seed)
-        tree = assemble(prepared, results, map_result, seed, chains, 0, draws, path,
-                         sampler="laplace", approximation=approximation)
-    else:
-        x0s = chain_starts(lp, map_result.phi, chains, seed=seed)
-        results = run_chains(lp, x0s, seed=seed, method="nuts", warmup=warmup, draws=draws,
-                             settings=sampler_settings("nuts"), processes=processes,
-                             progress=progress)
-        tree = assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
-    tree.attrs["error_models"] = ", ".join(f"{e.output}: {e.kind}" for e in lp.errors.values())
+    result = run_prepared(prepared, path=path, method=method, seed=seed, chains=chains,
+                          warmup=warmup, draws=draws, map_starts=map_starts,
+                          processes=processes, progress=progress, write=False)
+    result.tree.attrs["error_models"] = ", ".join(f"{e.output}: {e.kind}"
+                                                  for e in lp.errors.values())
     if out:
-        write_fit(tree, path)
-    return FitResult(tree=tree, diagnostics=tree["diagnostics"].to_dataset(),
-                     path=path if out else None)
+        write_fit(result.tree, path)
+        result.path = path
+    return result
 
 
 def fit_individuals(model, observations, *, errors: Mapping, interval: float = 0.9,
@@ -270,6 +259,9 @@ def fit_event_data(fit_file: FitFile, *, method: str | None = None, out=None, wr
         ``data.fit = "pooled"``.
     IndividualFits
         ``data.fit = "individual"``.
+
+    ``data.fit = "population"`` fits every ID with random effects on the parameters named
+    under ``[random_effects]`` (log-normal error only; see :func:`_population_posterior`).
     """
     model = model_of(fit_file)
     data = fit_file.data
@@ -282,6 +274,12 @@ def fit_event_data(fit_file: FitFile, *, method: str | None = None, out=None, wr
                    warmup=warmup or settings.warmup, map_starts=map_starts or settings.map_starts,
                    processes=processes, progress=progress)
     path = output_path(fit_file, out)
+    if data.fit == "population":
+        prepared = Prepared(fit_file, model, None, observations, [],
+                            _population_posterior(fit_file, model, observations))
+        return run_prepared(prepared, path=path, write=write,
+                            **{k: v for k, v in options.items()
+                               if k not in ("errors", "priors", "fixed", "error_priors")})
     if data.fit == "individual":
         table, fits = fit_individuals(model, observations, **options)
         if write:
@@ -293,3 +291,33 @@ def fit_event_data(fit_file: FitFile, *, method: str | None = None, out=None, wr
         write_fit(result.tree, path)
         result.path = path
     return result
+
+
+def _population_posterior(fit_file: FitFile, model, observations) -> LogPosterior:
+    """IDs as the studies of the random-effects posterior (:mod:`exopk.inference.hierarchy`).
+
+    Each ID's parameters named under ``[random_effects]`` are the population's times
+    ``exp(omega * z)``; the log-normal likelihood's ``tau`` is then the residual error (sd of
+    log) of every concentration, so only ``error = "lognormal"`` fits this way.
+    """
+    data = fit_file.data
+    if data.error != "lognormal":
+        raise ModelFileError(f"a population fit of event data uses the log-normal error of the "
+                             f"random-effects posterior (tau: the residual sd of log); set "
+                             f"error = \"lognormal\", not \"{data.error}\"",
+                             file=fit_file.path, key="data.error")
+    if not fit_file.random_effects:
+        raise ModelFileError("a population fit needs the parameters that vary between IDs "
+                             "under [random_effects] parameters", file=fit_file.path,
+                             key="random_effects.parameters")
+    if data.error_priors:
+        raise ModelFileError("a population fit's residual error is tau: give its prior under "
+                             "[dispersion] prior, not [data.error_priors]", file=fit_file.path,
+                             key="data.error_priors")
+    spec = {"fixed": fit_file.fixed, "priors": fit_file.priors,
+            "random_effects": fit_file.random_effects}
+    if fit_file.tau_prior is not None:
+        spec["tau_prior"] = fit_file.tau_prior
+    if fit_file.random_effect_sd_prior is not None:
+        spec["random_effect_sd_prior"] = fit_file.random_effect_sd_prior
+    return LogPosterior(model, observations, PosteriorSpec(**spec))
