@@ -126,3 +126,38 @@ def test_unknown_data_keys_are_refused(folder):
     (folder / "keys.toml").write_text(text)
     with pytest.raises(ModelFileError, match="unknown fit 'everyone'"):
         read_fit_file(folder / "keys.toml")
+
+
+def _population_file(folder, *, error="lognormal", random_effects=True):
+    lines = (folder / "pheno.csv").read_text().splitlines()
+    small = [lines[0]] + [line for line in lines[1:] if int(line.split(",")[0]) <= 12]
+    (folder / "small.csv").write_text("\n".join(small) + "\n")
+    text = (folder / "pheno.toml").read_text().replace('fit = "pooled"', 'fit = "population"')
+    text = text.replace('events = "pheno.csv"', 'events = "small.csv"').replace(
+        'error = "proportional"', f'error = "{error}"')
+    if random_effects:
+        text += '\n[random_effects]\nparameters = ["CL", "V"]\n'
+    (folder / "population.toml").write_text(text)
+    return folder / "population.toml"
+
+
+def test_population_fit_has_random_effects_per_infant(folder):
+    """12 infants with random effects on CL and V: the typical CL near NONMEM's (its 90%
+    interval covers it), one z per infant and parameter, tau the residual sd of log."""
+    result = fit(_population_file(folder), method="map", draws=25, write=False,
+                 progress=False)
+    posterior = result.tree.posterior
+    assert {"omega_CL", "omega_V", "tau"} <= set(posterior.data_vars)
+    assert sum(name.startswith("z_CL[") for name in posterior.data_vars) == 12
+    low, high = np.quantile(posterior["CL"].values, [0.05, 0.95])
+    assert low < NONMEM["CL"] < high
+    assert float(np.median(posterior["tau"].values)) < np.sqrt(SIGMA + OMEGA_CL + OMEGA_V)
+
+
+@pytest.mark.parametrize("error, random_effects, key", [
+    ("proportional", True, "data.error"), ("lognormal", False, "random_effects.parameters")])
+def test_population_fit_errors_name_the_key(folder, error, random_effects, key):
+    with pytest.raises(ModelFileError) as raised:
+        fit(_population_file(folder, error=error, random_effects=random_effects), method="map",
+            draws=10, write=False, progress=False)
+    assert raised.value.key == key
