@@ -10,6 +10,7 @@ import exopk
 from exopk.engine import compile_model
 from exopk.cli import main
 from exopk.data import load
+from exopk.engine import compile_model
 from exopk.errors import ExopkError, ModelFileError
 from exopk.inference.fit import fit, prepare
 from exopk.inference.fitfile import SamplerSettings, parse_fit

@@ -141,12 +141,17 @@ def _fit(args) -> int:
     try:
         result = fit(args.fit_file, out=args.out, chains=args.chains, warmup=args.warmup,
                      draws=args.draws, seed=args.seed, processes=args.processes,
-                     progress=not args.quiet, resume=args.resume)
+                     progress=not args.quiet, resume=args.resume,
+                     method="map" if args.map else None)
     except FitInterrupted as stopped:
         print(f"\nexopk: {stopped}", file=sys.stderr)
         return stopped.exit_status
     print(result.summary())
     print(f"# wrote {result.path}")
+    if args.strict and not hasattr(result, "converged"):
+        print("exopk: --strict: individual fits have no pooled convergence check; read the "
+              "table above", file=sys.stderr)
+        return 3
     if args.strict and not result.converged:
         print("exopk: --strict: the chains have not converged (see NOT CONVERGED above)",
               file=sys.stderr)
@@ -241,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "converged but a published value lies outside its 99%% posterior "
                           "predictive interval or more lie outside their 90%% intervals than "
                           "chance explains")
+    fit.add_argument("--map", action="store_true",
+                     help="no MCMC: the mode of the density of the sampling coordinates (log or "
+                          "logit of each parameter) and a Laplace approximation there; its "
+                          "draws are written as the posterior group")
     fit.add_argument("--quiet", action="store_true", help="no progress line")
     fit.set_defaults(func=_fit)
 

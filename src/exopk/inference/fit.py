@@ -5,71 +5,28 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import xarray as xr
-
-from exopk.errors import ExopkError, ModelFileError
-from exopk.inference.checkpoint import (FitCheckpoint, checkpoint_folder, load_fit_checkpoint,
-                                        remove_checkpoint, save_fit_checkpoint)
+from exopk.errors import ExopkError
+from exopk.inference.assembly import PRIOR_DRAWS, FitResult
+from exopk.inference.checkpoint import load_fit_checkpoint
 from exopk.inference.fitfile import FitFile
+from exopk.inference.own_data import fit_event_data
 from exopk.inference.preparation import Prepared, check_fit_arguments, output_path, prepare
-from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
-                                    write_fit)
-from exopk.inference.summary import format_summary, summarize
-from exopk.inference.samplers import sampler_settings
-from exopk.inference.sampling import chain_starts, find_map, run_chains
-from exopk.provenance import provenance_json
+from exopk.inference.result import load_fit
+from exopk.inference.running import check_method, run_prepared
 
 __all__ = ["FitResult", "Prepared", "fit", "load_fit", "prepare", "PRIOR_DRAWS"]
-
-PRIOR_DRAWS = 500
-
-
-@dataclass
-class FitResult:
-    """A finished fit.
-
-    Attributes
-    ----------
-    tree : xarray.DataTree
-        ArviZ layout (see :mod:`exopk.inference.result`).
-    diagnostics : xarray.Dataset
-        The ``diagnostics`` group of ``tree``: :func:`exopk.inference.summary.summarize`.
-    path : Path or None
-        Where the tree was written.
-    """
-
-    tree: xr.DataTree
-    diagnostics: xr.Dataset
-    path: Path | None
-
-    @property
-    def converged(self) -> bool:
-        """R-hat <= 1.01, bulk ESS >= 400 for every parameter and no divergences."""
-        return bool(self.diagnostics["converged"])
-
-    @property
-    def misfit(self) -> bool:
-        """A published value outside its 99% posterior predictive interval, or more outside
-        their 90% intervals than chance explains (see :mod:`exopk.inference.summary`)."""
-        return bool(self.diagnostics["misfit"])
-
-    def summary(self) -> str:
-        """The diagnostics table ``exopk fit`` prints."""
-        return format_summary(self.tree, self.diagnostics)
 
 
 def fit(fit_file: FitFile | str | Path | None = None, *, out: str | Path | None = None,
         chains: int | None = None, warmup: int | None = None, draws: int | None = None,
         seed: int | None = None, map_starts: int | None = None, processes: int | None = None,
-        progress: bool = True, write: bool = True, resume: str | Path | None = None) -> FitResult:
+        progress: bool = True, write: bool = True, method: str | None = None,
+        resume: str | Path | None = None) -> FitResult:
     """Run a fit file: MAP from several seeded starts, then MCMC, diagnostics and results.
 
-    While the chains run, a checkpoint folder beside the result (``RESULT.nc.checkpoint``, see
+    While MCMC chains run, a checkpoint folder beside the result (``RESULT.nc.checkpoint``, see
     :mod:`exopk.inference.checkpoint`) keeps them; it is removed when the result is written.
 
     Parameters
@@ -87,6 +44,11 @@ def fit(fit_file: FitFile | str | Path | None = None, *, out: str | Path | None 
         Progress line on stderr.
     write : bool
         Write the result file (and keep a checkpoint while sampling).
+    method : {"map", "nuts", None}, optional
+        ``"map"``: no MCMC; the mode of the density of the sampling coordinates with a Laplace
+        approximation there (:mod:`exopk.inference.laplace`), its draws written as the
+        ``posterior`` group (``posterior.attrs["approximation"]`` says so). Default: the fit
+        file's sampler.
     resume : path, optional
         Checkpoint folder of an interrupted run: continue it with the same fit file, options
         and seed. The draws are those the uninterrupted run would have given, bit for bit.
@@ -110,6 +72,7 @@ def fit(fit_file: FitFile | str | Path | None = None, *, out: str | Path | None 
     >>> result.converged
     False
     """
+    check_method(method)
     checkpoint = None
     if resume is not None:
         if fit_file is not None:
@@ -125,127 +88,18 @@ def fit(fit_file: FitFile | str | Path | None = None, *, out: str | Path | None 
     fit_file = check_fit_arguments(fit_file, out=out, write=write, chains=chains, warmup=warmup,
                                    draws=draws, seed=seed, map_starts=map_starts,
                                    processes=processes)
+    if fit_file.data is not None:      # the user's own event table
+        if resume is not None:
+            raise ExopkError("fits of event tables keep no checkpoint; rerun the fit")
+        return fit_event_data(fit_file, method=method, out=out, write=write, seed=seed,
+                              chains=chains, draws=draws, warmup=warmup, map_starts=map_starts,
+                              processes=processes, progress=progress)
     prepared = prepare(fit_file)
-    ff = prepared.fit_file
-    settings = ff.sampler
-    chains = chains or settings.chains
-    warmup = warmup or settings.warmup
-    draws = draws or settings.draws
-    seed = ff.seed if seed is None else seed
-    lp = prepared.log_posterior
-    sampler = _sampler_settings(ff)
-    path = output_path(ff, out)
-
-    if checkpoint is not None:
-        folder = Path(resume)
-        map_result, x0s = checkpoint.map_result, checkpoint.starts
-    else:
-        folder = checkpoint_folder(path) if write and ff.path else None
-        map_result = find_map(lp, seed=seed, starts=map_starts or settings.map_starts)
-        x0s = chain_starts(lp, map_result.phi, chains, seed=seed)
-        if folder is not None:
-            remove_checkpoint(folder)       # a stale one from an earlier run of the same result
-            options = {"out": str(path.resolve()), "chains": chains, "warmup": warmup,
-                       "draws": draws, "seed": seed, "processes": processes}
-            save_fit_checkpoint(folder, FitCheckpoint(
-                fit_file=str(Path(ff.path).resolve()),
-                fit_file_sha256=hashlib.sha256(Path(ff.path).read_bytes()).hexdigest(),
-                options=options, map_result=map_result, starts=x0s))
-    results = run_chains(lp, x0s, seed=seed, method=settings.method, warmup=warmup, draws=draws,
-                         settings=sampler, processes=processes, progress=progress,
-                         checkpoint=folder, resume=checkpoint is not None)
-    tree = _assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
-    if write:
-        write_fit(tree, path)
-        if folder is not None:
-            remove_checkpoint(folder)
-    return FitResult(tree=tree, diagnostics=tree["diagnostics"].to_dataset(),
-                     path=path if write else None)
-
-
-def _sampler_settings(fit_file: FitFile):
-    """The typed settings of the fit file's sampler (an error names the fit file and key)."""
-    sampler = fit_file.sampler
-    values = ({"max_tree_depth": sampler.max_tree_depth,
-               "target_acceptance": sampler.target_acceptance, "metric": sampler.metric}
-              if sampler.method == "nuts" else {})
-    try:
-        return sampler_settings(sampler.method, **values)
-    except ValueError as exc:
-        raise ModelFileError(str(exc), file=fit_file.path, key="sampler") from None
-
-
-def _natural_draws(lp, phi_draws):
-    """Natural values of every coordinate for an array of coordinate draws (..., n)."""
-    flat = phi_draws.reshape(-1, phi_draws.shape[-1])
-    rows = [lp.natural(phi) for phi in flat]
-    return {name: np.array([r[name] for r in rows]).reshape(phi_draws.shape[:-1])
-            for name in rows[0]}
-
-
-def _predictive(lp, phi_draws, rng):
-    """Prediction, noisy replicate and log-likelihood terms of every observation, per draw."""
-    shape = phi_draws.shape[:-1]
-    flat = phi_draws.reshape(-1, phi_draws.shape[-1])
-    n_obs = len(lp.observations)
-    mean, terms = lp.predictions_of_draws(flat)
-    tau = np.exp(flat[:, len(lp.free)])
-    sigma = np.sqrt(lp.likelihood._sigma_log[None, :] ** 2 + tau[:, None] ** 2)
-    replicate = mean * np.exp(sigma * rng.normal(size=mean.shape))
-    return (mean.reshape(shape + (n_obs,)), replicate.reshape(shape + (n_obs,)),
-            terms.reshape(shape + (n_obs,)))
-
-
-def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
-    lp = prepared.log_posterior
-    model = prepared.model
-    phi = np.stack([r.draws for r in results])                     # (chain, draw, n)
-    posterior = _natural_draws(lp, phi)
-    rng = np.random.default_rng([seed, 2])
-    prior_phi = lp.sample_prior(rng, PRIOR_DRAWS)[None]
-    prior = _natural_draws(lp, prior_phi)
-    mean, replicate, log_likelihood = _predictive(lp, phi, rng)
-    prior_mean, prior_replicate, _ = _predictive(lp, prior_phi, rng)
-    log_prior = {name: prior.logpdf(posterior[name])
-                 for name, prior in lp.natural_priors().items()}
-    units = {p.name: p.unit for p in model.parameters}
-    units["tau"] = "1 (sd of log)"
-    bounds = dict(zip(lp.natural_names(), zip(lp.coordinates.lower, lp.coordinates.upper)))
-    stats = {"lp": np.stack([r.log_posterior for r in results]),
-             **{name: np.stack([r.stats[name] for r in results]) for name in results[0].stats}}
-    map_natural = lp.natural(map_result.phi)
-    ff = prepared.fit_file
-    inputs = {"fit_file": ff.path} if ff.path else {}
-    if model.source_file:
-        inputs["model_file"] = model.source_file
-    evidence_sha256 = hash_of(*(str(o) for o in prepared.observations))
-    attrs = {
-        "provenance": provenance_json(inputs=inputs, result_path=path, parameters={
-            "seed": seed, "sampler": ff.sampler.method, "chains": chains, "warmup": warmup,
-            "draws": draws, "evidence_sha256": evidence_sha256}),
-        "fit_name": ff.name,
-        "fit_file_text": ff.text,
-        "model": model.name,
-        "evidence_sha256": evidence_sha256,
-        "seed": seed,
-        "sampler": ff.sampler.method,
-        "chains": chains,
-        "warmup": warmup,
-        "draws": draws,
-        "map": as_attr(map_natural),
-        "map_log_density": map_result.log_posterior,
-        "map_starts_log_density": as_attr(list(map_result.values)),
-        "skipped_records": as_attr([vars(s) for s in prepared.skipped]),
-        "sampling_seconds_slowest_chain": max(r.seconds for r in results),
-        "gradient_evaluations": int(sum(r.n_steps.sum() for r in results)),
-        "simulated_data": "no",
-    }
-    tree = build_tree(posterior=posterior, units=units, bounds=bounds, sample_stats=stats,
-                      prior=prior, prior_predictive_mean=prior_mean,
-                      prior_predictive_draws=prior_replicate, log_prior=log_prior,
-                      predictive_mean=mean, predictive_draws=replicate,
-                      log_likelihood=log_likelihood,
-                      observed=observation_table(prepared.observations, prepared.records),
-                      attrs=attrs)
-    tree["diagnostics"] = summarize(tree)
-    return tree
+    settings = fit_file.sampler
+    return run_prepared(prepared, path=output_path(fit_file, out), method=method,
+                        seed=fit_file.seed if seed is None else seed,
+                        chains=chains or settings.chains, warmup=warmup or settings.warmup,
+                        draws=draws or settings.draws,
+                        map_starts=map_starts or settings.map_starts, processes=processes,
+                        progress=progress, write=write,
+                        resume=None if checkpoint is None else (Path(resume), checkpoint))

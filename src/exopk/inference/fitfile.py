@@ -74,13 +74,18 @@ from exopk.errors import ModelFileError
 from exopk.io import read_toml
 from exopk.inference.samplers import SAMPLERS
 from exopk.model.priors import Prior
+from exopk.observation.error_models import ERROR_MODELS
 
-__all__ = ["FitFile", "SamplerSettings", "read_fit_file", "parse_fit", "parse_prior",
+__all__ = ["FitFile", "EventData", "DATA_FITS", "SamplerSettings", "read_fit_file", "parse_fit", "parse_prior",
            "did_you_mean", "known_names", "MIN_CHAINS", "MIN_DRAWS", "MAX_TREE_DEPTH", "SIGNALS",
            "METHODS", "METRICS"]
 
 _SECTIONS = {"fit", "evidence", "conditions", "fixed", "free", "priors", "dispersion",
-             "random_effects", "covariates", "species_scaling", "sampler"}
+             "random_effects", "covariates", "species_scaling", "sampler", "data"}
+_DATA = {"events", "output", "error", "time_unit", "amount_unit", "dv_unit", "routes",
+         "route_column", "censored_column", "fit", "error_priors"}
+#: how a fit of event data treats its individuals (IDs)
+DATA_FITS = ("pooled", "individual", "population")
 _FIT = {"name", "description", "model", "seed"}
 _EVIDENCE_LISTS = ("tables", "species", "routes", "studies", "quantities", "proxy_studies")
 _EVIDENCE = {*_EVIDENCE_LISTS, "proxies", "signal", "unstated_error_as"}
@@ -219,6 +224,49 @@ class SamplerSettings:
 
 
 @dataclass(frozen=True)
+class EventData:
+    """The ``[data]`` table of a fit file: the user's own event table and how it is measured.
+
+    Attributes
+    ----------
+    events : str
+        A NONMEM-style event table (CSV, :func:`exopk.data.read_events`), relative to the fit
+        file.
+    output : str
+        The model output every DV measures.
+    error : str
+        Residual error model of the DVs (:data:`exopk.observation.error_models.ERROR_MODELS`).
+    time_unit : str
+        Unit of TIME and II (converted to the model's time unit).
+    amount_unit, dv_unit : str or None
+        Units of AMT and DV, converted with pint to the model's amount unit and to the unit of
+        the output (None: already in them).
+    routes : dict
+        CMT (or ``route_column`` value) -> model route.
+    route_column, censored_column : str or None
+        See :func:`exopk.observation.event_observations`.
+    fit : str
+        ``"pooled"`` (every ID shares the parameters), ``"individual"`` (every ID fitted
+        separately: a table of estimates, one row per ID) or ``"population"`` (IDs with
+        random effects on the parameters under ``[random_effects]``, log-normal error).
+    error_priors : dict
+        Error parameter -> :class:`Prior`.
+    """
+
+    events: str
+    output: str
+    error: str
+    time_unit: str = "h"
+    amount_unit: str | None = None
+    dv_unit: str | None = None
+    routes: dict = field(default_factory=dict)
+    route_column: str | None = None
+    censored_column: str | None = None
+    fit: str = "pooled"
+    error_priors: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FitFile:
     """A parsed fit file."""
 
@@ -239,6 +287,7 @@ class FitFile:
     covariates: dict = field(default_factory=dict)
     species_scaling: dict = field(default_factory=dict)
     sampler: SamplerSettings = SamplerSettings()
+    data: EventData | None = None
 
     @property
     def sha256(self) -> str:
@@ -369,6 +418,10 @@ def _parse(data: dict, text: str, path: str | None) -> FitFile:
     free = schema.table(data.get("free", {}), "free", {"parameters"})
     random = schema.table(data.get("random_effects", {}), "random_effects",
                           {"parameters", "sd_prior"})
+    event_data = _event_data(schema, data["data"], path) if "data" in data else None
+    if event_data is not None and "evidence" in data:
+        raise schema.error("a fit of your own event table ([data]) takes no [evidence]; fit "
+                           "them in separate fit files", "data")
     return FitFile(
         name=schema.text(fit["name"], "fit.name") if "name" in fit else
         (Path(path).stem if path else "fit"),
@@ -384,7 +437,29 @@ def _parse(data: dict, text: str, path: str | None) -> FitFile:
         if "sd_prior" in random else None,
         covariates=_covariates(schema, data.get("covariates", {})),
         species_scaling=_species_scaling(schema, data.get("species_scaling", {})),
-        sampler=sampler)
+        sampler=sampler, data=event_data)
+
+
+def _event_data(schema: "_Schema", table, path) -> EventData:
+    table = schema.table(table, "data", _DATA)
+    for key in ("events", "output", "error"):
+        if key not in table:
+            raise schema.error(f"missing required key '{key}'", f"data.{key}")
+    optional = {key: schema.text(table[key], f"data.{key}") for key in
+                ("amount_unit", "dv_unit", "route_column", "censored_column") if key in table}
+    routes = schema.table(table.get("routes", {}), "data.routes")
+    for key, route in routes.items():
+        schema.text(route, f"data.routes.{key}")
+    error_priors = schema.table(table.get("error_priors", {}), "data.error_priors")
+    return EventData(
+        events=schema.text(table["events"], "data.events"),
+        output=schema.text(table["output"], "data.output"),
+        error=schema.text(table["error"], "data.error", tuple(ERROR_MODELS)),
+        time_unit=schema.text(table.get("time_unit", "h"), "data.time_unit"),
+        routes=dict(routes), fit=schema.text(table.get("fit", "pooled"), "data.fit", DATA_FITS),
+        error_priors={name: parse_prior(spec, path, f"data.error_priors.{name}")
+                      for name, spec in error_priors.items()},
+        **optional)
 
 
 def read_fit_file(path: str | Path) -> FitFile:

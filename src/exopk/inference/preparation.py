@@ -29,7 +29,7 @@ from exopk.model import load_model
 from exopk.models_library import available_models, model_path
 from exopk.observation.records import ErrorModel, build_observations
 
-__all__ = ["Prepared", "prepare", "check_fit_arguments", "output_path", "in_model_time_unit"]
+__all__ = ["Prepared", "prepare", "model_of", "check_fit_arguments", "output_path", "in_model_time_unit"]
 
 # power of the time unit in the canonical (minute-based) unit of each prediction kind
 _TIME_POWER = {"time_to_half": 1, "half_life": 1, "half_life_alpha": 1, "mrt": 1,
@@ -109,7 +109,7 @@ def prepare(fit_file: FitFile | str | Path) -> Prepared:
     """Model, evidence, observations and log-posterior of a fit file, without sampling."""
     if not isinstance(fit_file, FitFile):
         fit_file = read_fit_file(fit_file)
-    model = _model(fit_file)
+    model = model_of(fit_file)
     _check_parameters(fit_file, model)
     records = _evidence(fit_file)
     evidence = fit_file.evidence
@@ -154,7 +154,8 @@ def in_model_time_unit(observations: list, time_unit: str) -> list:
     return converted
 
 
-def _model(fit_file: FitFile):
+def model_of(fit_file: FitFile):
+    """The model a fit file names (``fit.model``: a model file or a shipped model)."""
     reference = fit_file.model
     if reference.endswith(".toml"):
         path = fit_file.resolve(reference)

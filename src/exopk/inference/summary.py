@@ -245,6 +245,19 @@ def _label(row) -> str:
            f"{row['output'].item()}"
 
 
+def _approximation_lines(tree: xr.DataTree) -> list[str]:
+    """What a Laplace fit's intervals are, and the parameters whose mode is at a bound."""
+    attrs = tree["posterior"].attrs
+    if "approximation" not in attrs:
+        return []
+    lines = ["no MCMC: intervals from a Laplace approximation at the mode of the sampling "
+             "coordinates (R-hat and ESS describe independent draws)"]
+    at_bound = json.loads(attrs.get("mode_at_bound", "[]"))
+    if at_bound:
+        lines.append(f"mode at a bound (held there, no interval): {', '.join(at_bound)}")
+    return lines
+
+
 def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
     """The table ``exopk fit`` prints: parameters, observations, convergence and misfit."""
     summary = fit_diagnostics(tree) if summary is None else summary
@@ -254,6 +267,7 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
              f"seed {attrs['seed']}",
              f"{summary.sizes['observation']} observations; MAP log density "
              f"{float(attrs['map_log_density']):.2f}",
+             *_approximation_lines(tree),
              "",
              f"{'parameter':<34} {'unit':<10} {'mean':>10} {'5%':>10} {'95%':>10} {'R-hat':>7} "
              f"{'ESS bulk':>9} {'ESS tail':>9} {'sd/prior sd':>11}"]

@@ -31,6 +31,8 @@ PRIOR_ARGUMENTS = {
     "beta": ("a", "b"),
     "halfnormal": ("scale",),
     "halfcauchy": ("scale",),
+    "studentt": ("df", "mean", "scale"),
+    "loguniform": ("lower", "upper"),
 }
 
 
@@ -43,7 +45,10 @@ class Prior:
     distribution : str
         One of ``lognormal`` (median, sigma of log), ``normal`` (mean, sd), ``uniform``
         (lower, upper), ``logitnormal`` (median in (0, 1), sigma of logit), ``beta`` (a, b),
-        ``halfnormal`` (scale), ``halfcauchy`` (scale).
+        ``halfnormal`` (scale), ``halfcauchy`` (scale), ``studentt`` (df, mean, scale: a
+        heavy-tailed alternative to the normal, weakly informative with df 3 to 7),
+        ``loguniform`` (lower, upper > 0: density proportional to 1/x, flat on the log scale,
+        for a positive parameter whose order of magnitude is unknown within the bounds).
     arguments : mapping
         The distribution's arguments by name (kept as a read-only, hashable copy).
     justification : str
@@ -79,12 +84,12 @@ class Prior:
         a = self.arguments
         positive = {"lognormal": ("median", "sigma"), "normal": ("sd",), "logitnormal": ("sigma",),
                     "beta": ("a", "b"), "halfnormal": ("scale",), "halfcauchy": ("scale",),
-                    "uniform": ()}
+                    "uniform": (), "studentt": ("df", "scale"), "loguniform": ("lower",)}
         for name in positive[self.distribution]:
             if a[name] <= 0:
                 raise ModelFileError(f"{self.distribution} prior argument '{name}' must be positive")
-        if self.distribution == "uniform" and not a["lower"] < a["upper"]:
-            raise ModelFileError("uniform prior needs lower < upper")
+        if self.distribution in ("uniform", "loguniform") and not a["lower"] < a["upper"]:
+            raise ModelFileError(f"{self.distribution} prior needs lower < upper")
         if self.distribution == "logitnormal" and not 0 < a["median"] < 1:
             raise ModelFileError("logitnormal prior median must lie in (0, 1)")
 
@@ -104,6 +109,10 @@ class Prior:
             return scipy.stats.halfnorm(scale=a["scale"])
         if d == "halfcauchy":
             return scipy.stats.halfcauchy(scale=a["scale"])
+        if d == "studentt":
+            return scipy.stats.t(df=a["df"], loc=a["mean"], scale=a["scale"])
+        if d == "loguniform":
+            return scipy.stats.loguniform(a["lower"], a["upper"])
         return None
 
     def logpdf(self, x):
@@ -129,6 +138,15 @@ class Prior:
             if d == "halfcauchy":
                 out = math.log(2 / (math.pi * a["scale"])) - np.log1p((x / a["scale"]) ** 2)
                 return np.where(x >= 0, out, -np.inf)
+            if d == "studentt":
+                nu, z = a["df"], (x - a["mean"]) / a["scale"]
+                return (scipy.special.gammaln((nu + 1) / 2) - scipy.special.gammaln(nu / 2)
+                        - 0.5 * math.log(nu * math.pi) - math.log(a["scale"])
+                        - (nu + 1) / 2 * np.log1p(z**2 / nu))
+            if d == "loguniform":
+                inside = (x >= a["lower"]) & (x <= a["upper"])
+                out = -np.log(x) - math.log(math.log(a["upper"] / a["lower"]))
+                return np.where(inside, out, -np.inf)
             if d == "beta":
                 out = ((a["a"] - 1) * np.log(x) + (a["b"] - 1) * np.log1p(-x)
                        - scipy.special.betaln(a["a"], a["b"]))
@@ -153,6 +171,11 @@ class Prior:
                 return -x / a["scale"] ** 2
             if d == "halfcauchy":
                 return -2 * x / (a["scale"] ** 2 + x**2)
+            if d == "studentt":
+                nu, u = a["df"], x - a["mean"]
+                return -(nu + 1) * u / (nu * a["scale"] ** 2 + u**2)
+            if d == "loguniform":
+                return np.where((x >= a["lower"]) & (x <= a["upper"]), -1.0 / x, 0.0)
             if d == "beta":
                 return (a["a"] - 1) / x - (a["b"] - 1) / (1 - x)
             z = scipy.special.logit(x) - scipy.special.logit(a["median"])

@@ -305,7 +305,7 @@ def _check_scales(model: Model, *, quantities=None, constant_only: bool = False)
     ----------
     model : Model
     quantities : ModelQuantities, optional
-        The model's resolved physiology constants (``model.quantities``).
+        Gives the physiology constants (the parameter order and nominal values are the model's).
     constant_only : bool
         Check only the expressions that read no symbol (before the model is compiled, so that
         a literal zero is reported as a volume, not as a division inside a transfer).
@@ -323,8 +323,8 @@ def _check_scales(model: Model, *, quantities=None, constant_only: bool = False)
         constants = quantities.constants if quantities is not None else {}
         if expression.symbols - set(names) - constants.keys():
             continue  # read by no expression of the model, so never evaluated
-        point = (np.array([[p.value for p in model.parameters]]) if quantities is not None
-                 else np.zeros((1, 0)))
+        point = (np.array([[p.value for p in model.parameters]], dtype=float)
+                 if quantities is not None else np.zeros((1, 0)))
         try:
             value = ExpressionSet([expression], names, constants)(point, derivatives=False)[0, 0]
         except ModelFileError as exc:

@@ -9,6 +9,7 @@ the subjects' time courses enter a fit as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ import xarray as xr
 from exopk.data.events import regimens
 from exopk.data.problems import ProblemCollector
 from exopk.units import to_minutes
+from exopk.dosing import Regimen
 from exopk.observation.predictions import Request
 from exopk.observation.records import Observation
 
@@ -27,7 +29,9 @@ __all__ = ["event_observations"]
 
 def event_observations(events: xr.Dataset, model, routes: Mapping, *, output: str | None = None,
                        output_column: str | None = None, route_column: str | None = None,
-                       sigma_log: float = 0.0) -> list[Observation]:
+                       sigma_log: float = 0.0, positive: bool = True,
+                       censored_column: str | None = None, amount_factor: float = 1.0,
+                       value_factor: float = 1.0) -> list[Observation]:
     """Observations of the DV rows of an event table, each under its subject's regimen.
 
     Parameters
@@ -46,6 +50,15 @@ def event_observations(events: xr.Dataset, model, routes: Mapping, *, output: st
         See :func:`exopk.data.regimens`.
     sigma_log : float
         Log-scale standard deviation of each DV (0: the likelihood's dispersion alone).
+    positive : bool
+        Refuse DVs that are not positive (for log-normal errors). With False, zeros and negative
+        values are kept for additive or combined residual errors
+        (:mod:`exopk.observation.error_models`).
+    censored_column : str, optional
+        A column (lowercase) that is 1 where the DV is below the limit of quantification and
+        is that limit (censored, M3), 0 elsewhere.
+    amount_factor, value_factor : float
+        Multiply every AMT (and RATE) and every DV, to convert them to the model's units.
 
     Returns
     -------
@@ -70,6 +83,10 @@ def event_observations(events: xr.Dataset, model, routes: Mapping, *, output: st
                          column=route_column or "CMT")
     problems.raise_if_any()
     given = regimens(events, routes, route_column=route_column, time_unit=model.time_unit)
+    if amount_factor != 1.0:
+        given = {subject: Regimen(tuple(dataclasses.replace(d, amount=d.amount * amount_factor)
+                                        for d in regimen.doses))
+                 for subject, regimen in given.items()}
     per_minute = 1.0 / to_minutes(1.0, model.time_unit)
     rows = np.flatnonzero((events["evid"].values == 0) & (events["mdv"].values == 0))
     study = Path(file).stem
@@ -77,7 +94,8 @@ def event_observations(events: xr.Dataset, model, routes: Mapping, *, output: st
     for i in rows:
         line, subject = int(events["line"].values[i]), float(events["id"].values[i])
         name = output if output is not None else str(events[output_column].values[i])
-        value = float(events["dv"].values[i])
+        value = float(events["dv"].values[i]) * value_factor
+        censored = censored_column is not None and float(events[censored_column].values[i]) != 0
         if subject not in given:
             problems.add(f"ID {subject:g} has observations but received no dose", row=line,
                          column="ID")
@@ -85,15 +103,17 @@ def event_observations(events: xr.Dataset, model, routes: Mapping, *, output: st
             problems.add(f"model '{model.name}' has no output {name!r}; known: "
                          f"{', '.join(model.output_names)}", row=line,
                          column=output_column or "DV")
-        elif not value > 0:
+        elif positive and not value > 0:
             problems.add(f"DV {value:g} is not positive; log-normal observations need positive "
-                         "values", row=line, column="DV")
+                         "values (an additive or combined error model takes zeros)", row=line,
+                         column="DV")
         else:
             regimen = given[subject]
             observations.append(Observation(
                 study=f"{study}:{subject:g}", line=line,
                 request=Request("value", name, float(events["time_min"].values[i]) * per_minute),
                 route=regimen.doses[0].route, condition="", value=value, upper=math.nan,
-                censoring="none", sigma_log=sigma_log, source=file, regimen=regimen))
+                censoring="upper" if censored else "none", sigma_log=sigma_log, source=file,
+                regimen=regimen))
     problems.raise_if_any()
     return observations
