@@ -57,7 +57,8 @@ def test_shipped_event_table_is_the_one_the_script_writes(folder):
 
 
 def test_map_estimates_agree_with_nonmem(folder, capsys):
-    assert main(["fit", str(folder / "pheno.toml"), "--map", "--draws", "100", "--quiet"]) == 0
+    assert main(["fit", str(folder / "pheno.toml"), "--map", "--draws", "100", "--quiet",
+                 "--out", str(folder / "pheno.nc")]) == 0
     printed = capsys.readouterr().out
     assert "no MCMC: intervals from a Laplace approximation" in printed
     from exopk.inference.result import load_fit
@@ -74,7 +75,8 @@ def test_map_estimates_agree_with_nonmem(folder, capsys):
 def test_individual_fits_give_one_row_per_infant(folder):
     text = (folder / "pheno.toml").read_text().replace('fit = "pooled"', 'fit = "individual"')
     (folder / "individual.toml").write_text(text)
-    fits = fit(folder / "individual.toml", method="map", draws=20, map_starts=1, progress=False)
+    fits = fit(folder / "individual.toml", method="map", draws=20, map_starts=1, progress=False,
+               out=folder / "individual.nc")
     table = fits.table
     assert table.sizes["individual"] == 59
     cl = table["median"].sel(parameter="CL").values
