@@ -6,7 +6,9 @@ the model output ``brain_percent_id`` (or ``--output``) at the given times (min)
 * ``--prior N``: N draws from the model file's priors (free parameters; fixed ones at their
   values), seeded with ``--seed``;
 * ``--result RESULT.nc``: the posterior draws of a result file (parameters that the result
-  does not hold keep their nominal value, and are listed).
+  does not hold keep their nominal value, and are listed);
+* ``--map FIT.toml``: the MAP of a fit file (its own model, evidence and priors; the fit file's
+  MAP starts and seed), a quick check before a full fit.
 
 Used to check that a structure keeps the brain physiological: gold nanoparticles given IV to
 rats reach 2e-5 to 6e-3 %ID/g of brain at 24 h (``hirn2011``, packaged proxies), and the
@@ -16,7 +18,7 @@ table), so a brain holding more than ~1 %ID at 1 h is not physiology.
 Usage::
 
     python benchmarks/brain_iv_check.py MODEL.toml [--prior 500] [--result RESULT.nc]
-        [--times 60 240] [--output brain_percent_id] [--seed 1]
+        [--map FIT.toml] [--times 60 240] [--output brain_percent_id] [--seed 1]
 """
 
 from __future__ import annotations
@@ -52,6 +54,18 @@ def posterior_draws(model, path: str) -> tuple[dict[str, np.ndarray], list[str]]
     return draws, missing
 
 
+def map_values(path: str) -> tuple[object, dict[str, float]]:
+    """The model of a fit file and its MAP (natural parameter values)."""
+    from exopk.inference.fit import prepare
+    from exopk.inference.sampling import find_map
+    prepared = prepare(path)
+    settings = prepared.fit_file.sampler
+    found = find_map(prepared.log_posterior, seed=prepared.fit_file.seed, starts=settings.map_starts)
+    natural = prepared.log_posterior.natural(found.phi)
+    names = set(prepared.model.parameter_names)
+    return prepared.model, {k: np.array([v]) for k, v in natural.items() if k in names}
+
+
 def quantiles(model, draws: dict[str, np.ndarray], times, output: str) -> np.ndarray:
     """Quantiles (5, 50, 95%) of ``output`` at ``times`` after an IV bolus, shape (times, 3)."""
     ds = model.simulate(draws, times=times, regimen=Regimen.bolus("iv", 100.0))
@@ -64,6 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument("model")
     parser.add_argument("--prior", type=int, default=0, metavar="N")
     parser.add_argument("--result")
+    parser.add_argument("--map", metavar="FIT.toml")
     parser.add_argument("--times", type=float, nargs="+", default=[60.0, 240.0])
     parser.add_argument("--output", default="brain_percent_id")
     parser.add_argument("--seed", type=int, default=1)
@@ -71,8 +86,8 @@ def main(argv=None) -> int:
     model = load_model(args.model)
     if args.output not in model.output_names:
         sys.exit(f"error: model '{model.name}' has no output '{args.output}'")
-    if not args.prior and not args.result:
-        sys.exit("error: give --prior N and/or --result RESULT.nc")
+    if not args.prior and not args.result and not args.map:
+        sys.exit("error: give --prior N, --result RESULT.nc and/or --map FIT.toml")
     sets = []
     if args.prior:
         sets.append((f"prior ({args.prior} draws, seed {args.seed})",
@@ -82,6 +97,12 @@ def main(argv=None) -> int:
         if missing:
             print(f"not in {args.result} (nominal values used): {', '.join(missing)}")
         sets.append((f"posterior {args.result}", draws))
+    if args.map:
+        fit_model, values = map_values(args.map)
+        if fit_model.name != model.name or set(fit_model.parameter_names) != set(model.parameter_names):
+            sys.exit(f"error: fit file '{args.map}' fits model '{fit_model.name}', not the "
+                     f"given model file '{args.model}'")
+        sets.append((f"MAP of {args.map}", values))
     for label, draws in sets:
         print(f"{model.name}, {args.output} after a 100-unit IV bolus, {label}")
         for t, (q5, q50, q95) in zip(args.times, quantiles(model, draws, args.times, args.output)):

@@ -49,11 +49,16 @@ def _observations(data) -> list[dict]:
              "observed": float(od.value.values[i])} for i in range(od.sizes["observation"])]
 
 
+def _key(o: dict) -> str:
+    """Short label of an observation: study and summary kind, or study and output for values."""
+    return f"{o['study']}:{o['output'] if o['kind'] == 'value' else o['kind']}"
+
+
 def _ppc(data, observations: list[dict], level: float = 0.9) -> tuple[int, list[str]]:
     y = data.posterior_predictive["y"].stack(sample=("chain", "draw")).transpose("observation", ...)
     lower = np.quantile(y.values, (1 - level) / 2, axis=1)
     upper = np.quantile(y.values, (1 + level) / 2, axis=1)
-    outside = [f"{o['study']}:{o['kind']}" for o, lo, hi in zip(observations, lower, upper)
+    outside = [_key(o) for o, lo, hi in zip(observations, lower, upper)
                if not lo <= o["observed"] <= hi]
     return len(observations) - len(outside), outside
 
@@ -68,17 +73,19 @@ def summarise(name: str, data) -> dict:
     observations = _observations(data)
     loo = az.loo(data, pointwise=True)
     inside, outside = _ppc(data, observations)
-    summary = az.summary(data, kind="diagnostics")
+    summary = az.summary(data, kind="diagnostics", round_to="none")
     diverging = int(data.sample_stats["diverging"].sum())
     mean = data.posterior_predictive["mean"]
     circulation = {}
     for i, o in enumerate(observations):
         if o["output"].endswith("concentration"):
-            key = f"{o['study']}:{o['kind']}"
+            key = _key(o)
             circulation[key] = {"observed": o["observed"],
                                 "predicted_q5_q50_q95": _quantiles(mean.isel(observation=i))}
     return {"name": name, "elpd_loo": float(loo.elpd_loo), "se": float(loo.se),
             "p_loo": float(loo.p_loo), "pareto_k_above_0.7": int((loo.pareto_k > 0.7).sum()),
+            "pareto_k": {_key(o): round(float(k), 2)
+                         for o, k in zip(observations, loo.pareto_k.values)},
             "ppc_inside_90": inside, "n_observations": len(observations), "ppc_outside": outside,
             "tau_q5_q50_q95": _quantiles(data.posterior["tau"]), "circulation": circulation,
             "max_rhat": float(summary["r_hat"].max()), "min_ess_bulk": float(summary["ess_bulk"].min()),
@@ -139,6 +146,8 @@ def main(argv=None) -> int:
     print()
     for r in rows:
         print(f"outside 90% PPC, {r['name']}: {', '.join(r['ppc_outside']) or 'none'}")
+        high = [f"{key} ({k:.2f})" for key, k in r["pareto_k"].items() if k > 0.7]
+        print(f"Pareto k > 0.7, {r['name']}: {', '.join(high) or 'none'}")
     if args.json:
         table_json = {name: {k: (float(v) if isinstance(v, (int, float, np.floating)) else str(v))
                              for k, v in row.items()} for name, row in table.iterrows()}
