@@ -16,10 +16,11 @@ import numpy as np
 from exopk._version import __version__
 from exopk.data.cli import register as register_data
 from exopk.data.units import UnitError, convert
-from exopk.dosing import Dose, Regimen
+from exopk.dosing import MAX_DOSES, Dose, Regimen
 from exopk.engine import simulate
 from exopk.errors import ExopkError
-from exopk.io import write_atomically
+from exopk.inference.fitfile import MIN_CHAINS, MIN_DRAWS
+from exopk.io import check_writable, write_atomically
 from exopk.model import load_model
 from exopk.models_library import available_models, model_path, resolve_model
 from exopk.physiology import available_presets, load_species
@@ -28,6 +29,20 @@ from exopk.provenance import provenance_json
 __all__ = ["main", "build_parser"]
 
 DEFAULT_TIMES = "1,5,15,30,60,120,240,480,1440,2880"
+
+
+def _integer(minimum: int, maximum: int | None = None):
+    """An argparse type: an integer in [minimum, maximum]; argparse names the option."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {value}")
+        return value
+    return parse
 
 
 def _times(text: str, unit: str, model_unit: str) -> np.ndarray:
@@ -65,6 +80,9 @@ def _regimen(args, model) -> Regimen:
 
 
 def _simulate(args) -> int:
+    for option, path in (("--csv", args.csv), ("--netcdf", args.netcdf)):
+        if path:
+            check_writable(path, option=option)
     model = resolve_model(args.model)
     times = _times(args.times, args.time_unit or model.time_unit, model.time_unit)
     dataset = simulate(model, _parameters(args.param), times, _regimen(args, model),
@@ -170,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="amount per dose in the model's amount unit (default 100)")
     sim.add_argument("--duration", type=float, default=0.0,
                      help="infusion duration in model time units (default 0: bolus)")
-    sim.add_argument("--count", type=int, default=1, help="number of doses (default 1)")
+    sim.add_argument("--count", type=_integer(1, MAX_DOSES), default=1,
+                     help=f"number of doses (default 1, at most {MAX_DOSES})")
     sim.add_argument("--interval", type=float, help="dosing interval for repeated doses")
     sim.add_argument("--start", type=float, default=0.0, help="time of the first dose")
     sim.add_argument("--steady-state-interval", type=float,
@@ -190,11 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "diagnostics, and an ArviZ-layout NetCDF file.")
     fit.add_argument("fit_file", help="fit file (.toml), e.g. fits/mouse_iv_mps.toml")
     fit.add_argument("--out", help="output NetCDF (default: the fit file with .nc)")
-    fit.add_argument("--chains", type=int, help="override the number of chains")
-    fit.add_argument("--warmup", type=int, help="override warm-up iterations per chain")
-    fit.add_argument("--draws", type=int, help="override draws per chain")
-    fit.add_argument("--seed", type=int, help="override the seed")
-    fit.add_argument("--processes", type=int, help="worker processes for chains")
+    fit.add_argument("--chains", type=_integer(MIN_CHAINS),
+                     help=f"override the number of chains (at least {MIN_CHAINS})")
+    fit.add_argument("--warmup", type=_integer(1), help="override warm-up iterations per chain")
+    fit.add_argument("--draws", type=_integer(MIN_DRAWS),
+                     help=f"override draws per chain (at least {MIN_DRAWS})")
+    fit.add_argument("--seed", type=_integer(0), help="override the seed (a non-negative integer)")
+    fit.add_argument("--processes", type=_integer(1), help="worker processes for chains")
     fit.add_argument("--strict", action="store_true",
                      help="exit with status 3 unless R-hat <= 1.01, bulk ESS >= 400 and no "
                           "divergences for every parameter, and with status 4 if the chains "

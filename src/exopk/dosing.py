@@ -1,6 +1,8 @@
 """Dosing regimens: boluses, zero-order infusions, repeated doses, several routes at once.
 
-Amounts are in the model's amount unit and times in its time unit.
+Amounts are in the model's amount unit and times in its time unit. A regimen holds at most
+``MAX_DOSES`` (10,000) doses: enough for daily dosing over 27 years, and a bound that keeps a
+mistyped count from exhausting memory and time.
 
 Examples
 --------
@@ -22,7 +24,9 @@ import numpy as np
 
 from exopk.errors import SimulationError
 
-__all__ = ["Dose", "Regimen"]
+__all__ = ["Dose", "Regimen", "MAX_DOSES"]
+
+MAX_DOSES = 10_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class Regimen:
         object.__setattr__(self, "doses", doses)
         if not doses:
             raise SimulationError("a regimen needs at least one dose")
+        if len(doses) > MAX_DOSES:
+            raise SimulationError(f"a regimen holds at most {MAX_DOSES} doses, got {len(doses)}")
 
     def __add__(self, other: "Regimen") -> "Regimen":
         return Regimen(self.doses + other.doses)
@@ -103,10 +109,11 @@ class Regimen:
     def repeated(cls, route: str, amount: float, *, interval: float, count: int,
                  start: float = 0.0, duration: float = 0.0) -> "Regimen":
         """``count`` doses every ``interval`` from ``start`` (boluses, or infusions of ``duration``)."""
-        if not (isinstance(count, int) and count >= 1):
-            raise SimulationError(f"count must be a positive integer, got {count!r}")
-        if not interval > 0:
-            raise SimulationError(f"interval must be positive, got {interval!r}")
+        if isinstance(count, bool) or not (isinstance(count, int) and 1 <= count <= MAX_DOSES):
+            raise SimulationError(f"count must be an integer from 1 to {MAX_DOSES}, got {count!r}")
+        if isinstance(interval, bool) or not (isinstance(interval, (int, float))
+                                              and math.isfinite(interval) and interval > 0):
+            raise SimulationError(f"interval must be a positive number, got {interval!r}")
         return cls(tuple(Dose(route, amount, start + k * interval, duration) for k in range(count)))
 
     @cached_property

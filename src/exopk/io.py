@@ -1,13 +1,94 @@
-"""Writing results atomically: a temporary file in the target folder, then a rename."""
+"""Reading input files and writing results.
+
+TOML inputs are decoded strictly (UTF-8, errors located by line and column); results are
+written atomically (a temporary file in the target folder, then a rename), and an output path
+can be checked for writability before the expensive work that produces its content.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["write_atomically"]
+from exopk.errors import ExopkError, ModelFileError
+
+__all__ = ["check_writable", "read_toml", "write_atomically"]
+
+
+def read_toml(path: str | Path, *, what: str) -> tuple[str, dict]:
+    """Text and parsed tables of a TOML input file.
+
+    Parameters
+    ----------
+    path : str or Path
+    what : str
+        What the file is (``"model file"``, ``"fit file"``), for messages.
+
+    Returns
+    -------
+    text : str
+    data : dict
+
+    Raises
+    ------
+    ModelFileError
+        The file cannot be read, is not UTF-8 text (the message gives the line, column and
+        byte offset of the first bad byte), or is not valid TOML.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read {what}: {exc.strerror or exc}", file=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ModelFileError(f"line {line}, column {column} (byte {exc.start}): byte "
+                             f"0x{raw[exc.start]:02x} is not UTF-8 text; save the {what} as "
+                             "UTF-8", file=str(path)) from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelFileError(f"not valid TOML: {exc}", file=str(path)) from None
+
+
+def check_writable(path: str | Path, *, option: str = "output") -> Path:
+    """Fail now, not after hours of work, if a file cannot be written at ``path``.
+
+    The folder is created if needed; a probe file is created and removed in it. An existing
+    file at ``path`` is left untouched.
+
+    Parameters
+    ----------
+    path : str or Path
+    option : str
+        Name of the setting or option that gave the path, for the message.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ExopkError
+        The path is a folder, or its folder cannot be created or written to.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ExopkError(f"{option} '{path}' is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ExopkError(f"{option} '{path}' cannot be written: {exc.strerror or exc}") from None
+    return path
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:

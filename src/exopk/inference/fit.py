@@ -11,35 +11,19 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from exopk.data import load as load_evidence
-from exopk.data import read_csv
-from exopk.errors import ExopkError, ModelFileError
-from exopk.inference.fitfile import FitFile, parse_prior, read_fit_file
-from exopk.inference.posterior import Covariate, LogPosterior, PosteriorSpec
+from exopk.errors import ModelFileError
+from exopk.inference.fitfile import FitFile
+from exopk.inference.preparation import Prepared, check_fit_arguments, output_path, prepare
 from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
                                     write_fit)
 from exopk.inference.summary import format_summary, summarize
 from exopk.inference.samplers import sampler_settings
 from exopk.inference.sampling import chain_starts, find_map, run_chains
-from exopk.models_library import resolve_model
 from exopk.provenance import provenance_json
-from exopk.observation.records import ErrorModel, build_observations
 
 __all__ = ["FitResult", "Prepared", "fit", "load_fit", "prepare", "PRIOR_DRAWS"]
 
 PRIOR_DRAWS = 500
-
-
-@dataclass
-class Prepared:
-    """Everything a fit is built from."""
-
-    fit_file: FitFile
-    model: object
-    records: xr.Dataset
-    observations: list
-    skipped: list
-    log_posterior: LogPosterior
 
 
 @dataclass
@@ -76,103 +60,6 @@ class FitResult:
         return format_summary(self.tree, self.diagnostics)
 
 
-def _model(fit_file: FitFile):
-    return resolve_model(fit_file.model, folder=fit_file.resolve("."), file=fit_file.path,
-                         key="fit.model")
-
-
-def _evidence(fit_file: FitFile) -> xr.Dataset:
-    spec = fit_file.evidence
-    tables = []
-    for table in spec.get("tables", ["ev"]):
-        if table in ("ev", "proxies"):
-            tables.append(load_evidence(table))
-        else:
-            tables.append(read_csv(fit_file.resolve(table)))
-    records = xr.concat(tables, dim="record") if len(tables) > 1 else tables[0]
-    keep = np.ones(records.sizes["record"], dtype=bool)
-    for column, key in (("species", "species"), ("route", "routes"), ("study_key", "studies"),
-                        ("quantity", "quantities")):
-        wanted = spec.get(key, [])
-        if isinstance(wanted, str):
-            wanted = [wanted]
-        if wanted:
-            keep &= np.isin(records[column].values.astype(str), wanted)
-    is_proxy = records["is_proxy"].values.astype(bool)
-    if not spec.get("proxies", False):
-        keep &= ~is_proxy
-    added = spec.get("proxy_studies", [])
-    if added:
-        chosen = np.isin(records["study_key"].values.astype(str), added)
-        unknown = sorted(set(added) - set(records["study_key"].values[chosen & is_proxy].astype(str)))
-        if unknown:
-            raise ModelFileError(f"{', '.join(unknown)} are not proxy studies of the selected "
-                                 "tables", file=fit_file.path, key="evidence.proxy_studies")
-        keep |= chosen & is_proxy
-    if not keep.any():
-        raise ExopkError(f"fit '{fit_file.name}': no evidence record matches [evidence]")
-    return records.isel(record=np.flatnonzero(keep))
-
-
-def prepare(fit_file: FitFile | str | Path) -> Prepared:
-    """Model, evidence, observations and log-posterior of a fit file, without sampling."""
-    if not isinstance(fit_file, FitFile):
-        fit_file = read_fit_file(fit_file)
-    model = _model(fit_file)
-    records = _evidence(fit_file)
-    evidence = fit_file.evidence
-    observations, skipped = build_observations(
-        records, model, error_model=ErrorModel(unstated_as=evidence.get("unstated_error_as", "sem")),
-        signal=evidence.get("signal", "label"))
-    if not observations:
-        raise ExopkError(f"fit '{fit_file.name}': none of the {records.sizes['record']} selected "
-                         f"records gives an observation for model '{model.name}'")
-    spec = _posterior_spec(fit_file, records, observations)
-    return Prepared(fit_file, model, records, observations, skipped,
-                    LogPosterior(model, observations, spec))
-
-
-def _record_column(records, observations, column):
-    index = {(str(records.source_file.values[i]), int(records.line.values[i])): i
-             for i in range(records.sizes["record"])}
-    return tuple(str(records[column].values[index[(o.source, o.line)]]) for o in observations)
-
-
-def _posterior_spec(fit_file: FitFile, records, observations) -> PosteriorSpec:
-    kwargs = dict(conditions=fit_file.conditions, fixed=fit_file.fixed, free=fit_file.free,
-                  priors=fit_file.priors, random_effects=fit_file.random_effects)
-    if fit_file.tau_prior is not None:
-        kwargs["tau_prior"] = fit_file.tau_prior
-    if fit_file.random_effect_sd_prior is not None:
-        kwargs["random_effect_sd_prior"] = fit_file.random_effect_sd_prior
-    covariates = []
-    for name, table in fit_file.covariates.items():
-        if name not in records:
-            raise ModelFileError(f"covariate '{name}' is not an evidence column", file=fit_file.path,
-                                 key=f"covariates.{name}")
-        levels = _record_column(records, observations, name)
-        covariates.append(Covariate(name=name, levels=levels,
-                                    parameters=tuple(table.get("parameters", ())),
-                                    reference=table.get("reference", levels[0]),
-                                    prior_sd=float(table.get("prior_sd", 1.0))))
-    kwargs["covariates"] = tuple(covariates)
-    scaling = fit_file.species_scaling
-    if scaling:
-        weights = scaling.get("body_weight_kg", {})
-        species = _record_column(records, observations, "species")
-        missing = sorted(set(species) - set(weights))
-        if missing:
-            raise ModelFileError(f"no body weight for species {', '.join(missing)}",
-                                 file=fit_file.path, key="species_scaling.body_weight_kg")
-        kwargs.update(species_scaling=tuple(scaling.get("parameters", ())),
-                      body_weights_kg=tuple(float(weights[s]) for s in species),
-                      reference_body_weight_kg=float(scaling.get("reference_body_weight_kg", 0.025)))
-        if "exponent_prior" in scaling:
-            kwargs["exponent_prior"] = parse_prior(scaling["exponent_prior"], fit_file.path,
-                                                   "species_scaling.exponent_prior")
-    return PosteriorSpec(**kwargs)
-
-
 def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains: int | None = None,
         warmup: int | None = None, draws: int | None = None, seed: int | None = None,
         map_starts: int | None = None, processes: int | None = None, progress: bool = True,
@@ -197,6 +84,9 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
     -------
     FitResult
     """
+    fit_file = check_fit_arguments(fit_file, out=out, write=write, chains=chains, warmup=warmup,
+                                   draws=draws, seed=seed, map_starts=map_starts,
+                                   processes=processes)
     prepared = prepare(fit_file)
     ff = prepared.fit_file
     settings = ff.sampler
@@ -206,8 +96,7 @@ def fit(fit_file: FitFile | str | Path, *, out: str | Path | None = None, chains
     seed = ff.seed if seed is None else seed
     lp = prepared.log_posterior
     sampler = _sampler_settings(ff)
-    path = Path(out) if out else Path(ff.path).with_suffix(".nc") if ff.path else \
-        Path(f"{ff.name}.nc")
+    path = output_path(ff, out)
 
     map_result = find_map(lp, seed=seed, starts=map_starts or settings.map_starts)
     x0s = chain_starts(lp, map_result.phi, chains, seed=seed)

@@ -54,33 +54,139 @@ A fit file is the unit a user shares. Layout (every key but ``fit.model`` option
     target_acceptance = 0.8
     metric = "diagonal"                 # NUTS mass matrix adapted in warm-up: or "dense"
 
-Errors name the file and the key.
+The schema is strict: every key has a type (a string is never read as a boolean, a single
+string never as a list), values are checked against the allowed set, and unknown keys are
+errors with the closest allowed name suggested. What a fit file names in the model or the
+evidence (parameters, studies, covariate levels) is checked against them by
+:mod:`exopk.inference.preparation` before anything is sampled. Errors name the file and the key.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from exopk.errors import ModelFileError
+from exopk.io import read_toml
 from exopk.model.priors import Prior
 
-__all__ = ["FitFile", "SamplerSettings", "read_fit_file", "parse_fit", "parse_prior"]
+__all__ = ["FitFile", "SamplerSettings", "read_fit_file", "parse_fit", "parse_prior",
+           "did_you_mean", "known_names", "MIN_CHAINS", "MIN_DRAWS", "MAX_TREE_DEPTH", "SIGNALS",
+           "METHODS", "METRICS"]
 
 _SECTIONS = {"fit", "evidence", "conditions", "fixed", "free", "priors", "dispersion",
              "random_effects", "covariates", "species_scaling", "sampler"}
 _FIT = {"name", "description", "model", "seed"}
-_EVIDENCE = {"tables", "species", "routes", "studies", "quantities", "proxies", "proxy_studies",
-             "signal", "unstated_error_as"}
+_EVIDENCE_LISTS = ("tables", "species", "routes", "studies", "quantities", "proxy_studies")
+_EVIDENCE = {*_EVIDENCE_LISTS, "proxies", "signal", "unstated_error_as"}
 _SAMPLER = {"method", "chains", "warmup", "draws", "map_starts", "max_tree_depth",
             "target_acceptance", "metric"}
+_COVARIATE = {"parameters", "reference", "prior_sd"}
+_SCALING = {"parameters", "reference_body_weight_kg", "body_weight_kg", "exponent_prior"}
+SIGNALS = ("label", "vesicle")
+METHODS = ("nuts", "haario_bardenet")
+METRICS = ("diagonal", "dense")
+MIN_CHAINS = 2       # split R-hat and ESS (exopk.inference.diagnostics) need 2 chains ...
+MIN_DRAWS = 4        # ... of at least 4 draws each
+MAX_TREE_DEPTH = 20  # 2**20 leapfrog steps per draw: beyond this a run never ends
+
+
+def did_you_mean(name: str, known) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known``, or an empty string."""
+    by_lower = {str(k).lower(): str(k) for k in known}
+    close = difflib.get_close_matches(str(name).lower(), by_lower, n=1, cutoff=0.6)
+    return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""
+
+
+def known_names(values, limit: int = 25) -> str:
+    """Sorted, comma-separated names for an error message (the first ``limit``, then a count)."""
+    values = sorted({str(v) for v in values})
+    shown = ", ".join(values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+class _Schema:
+    """Typed reading of fit-file values; every error names the file and the key."""
+
+    def __init__(self, file: str | None):
+        self.file = file
+
+    def error(self, message: str, key: str) -> ModelFileError:
+        return ModelFileError(message, file=self.file, key=key)
+
+    def table(self, value, key: str, allowed=None) -> dict:
+        if not isinstance(value, dict):
+            raise self.error(f"expected a table, got {_kind(value)}", key)
+        if allowed is not None:
+            unknown = sorted(set(value) - set(allowed))
+            if unknown:
+                hint = did_you_mean(unknown[0], allowed)
+                raise self.error(f"unknown key(s) {', '.join(unknown)}{hint}; allowed: "
+                                 f"{', '.join(sorted(allowed))}", key)
+        return value
+
+    def text(self, value, key: str, choices=None) -> str:
+        if not isinstance(value, str):
+            raise self.error(f"expected a string, got {_kind(value)}", key)
+        if choices is not None and value not in choices:
+            raise self.error(f"unknown {key.rsplit('.', 1)[-1]} '{value}'"
+                             f"{did_you_mean(value, choices)}; use {' or '.join(choices)}", key)
+        return value
+
+    def names(self, value, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.error(f"expected a list of strings such as [\"a\", \"b\"], got "
+                             f"{_kind(value)}", key)
+        for item in value:
+            if not isinstance(item, str):
+                raise self.error(f"expected a list of strings, found {_kind(item)}", key)
+        return tuple(value)
+
+    def flag(self, value, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(f"expected true or false (without quotes), got {_kind(value)}", key)
+        return value
+
+    def integer(self, value, key: str, minimum: int, maximum: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(f"expected an integer, got {_kind(value)}", key)
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise self.error(f"must be an integer {bound}, got {value}", key)
+        return value
+
+    def number(self, value, key: str, *, positive: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise self.error(f"expected a finite number, got {_kind(value)}", key)
+        if positive and not value > 0:
+            raise self.error(f"must be positive, got {value}", key)
+        return float(value)
+
+
+def _kind(value) -> str:
+    """A value as the user wrote it, with its TOML type."""
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+    shown = repr(value)
+    return f"{kind} {shown if len(shown) <= 60 else shown[:60] + '...'}"
 
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """MCMC settings of a fit."""
+    """MCMC settings of a fit, checked when made.
+
+    Raises
+    ------
+    ModelFileError
+        A setting has the wrong type or is outside its range (key ``sampler.<name>``; the
+        file is added by :func:`parse_fit`). NUTS needs
+        :data:`exopk.inference.samplers.NUTS_MIN_WARMUP` warm-up iterations.
+    """
 
     method: str = "nuts"
     chains: int = 4
@@ -90,6 +196,26 @@ class SamplerSettings:
     max_tree_depth: int = 10
     target_acceptance: float = 0.8
     metric: str = "diagonal"
+
+    def __post_init__(self):
+        self.check()
+
+    def check(self) -> None:
+        """Raise a :class:`ModelFileError` naming ``sampler.<setting>`` for an invalid setting."""
+        prefix = "sampler."
+        from exopk.inference.samplers import SAMPLERS
+        schema = _Schema(None)
+        schema.text(self.method, f"{prefix}method", METHODS)
+        schema.text(self.metric, f"{prefix}metric", METRICS)
+        schema.integer(self.chains, f"{prefix}chains", MIN_CHAINS)
+        schema.integer(self.draws, f"{prefix}draws", MIN_DRAWS)
+        schema.integer(self.map_starts, f"{prefix}map_starts", 1)
+        schema.integer(self.warmup, f"{prefix}warmup", SAMPLERS[self.method].min_warmup)
+        schema.integer(self.max_tree_depth, f"{prefix}max_tree_depth", 1, MAX_TREE_DEPTH)
+        value = self.target_acceptance
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise schema.error(f"target_acceptance must be a number between 0 and 1, got "
+                               f"{_kind(value)}", f"{prefix}target_acceptance")
 
 
 @dataclass(frozen=True)
@@ -129,6 +255,10 @@ def parse_prior(spec, file, key) -> Prior:
     if not isinstance(spec, dict):
         raise ModelFileError("expected a prior table such as { median = 0.1, sigma = 1.0 }",
                              file=file, key=key)
+    schema = _Schema(file)
+    for name in ("distribution", "justification", "source"):
+        if name in spec:
+            schema.text(spec[name], f"{key}.{name}")
     arguments = {k: v for k, v in spec.items() if k not in ("distribution", "justification",
                                                             "source")}
     try:
@@ -138,75 +268,126 @@ def parse_prior(spec, file, key) -> Prior:
         raise ModelFileError(exc.reason, file=file, key=key) from None
 
 
-def _check(table, allowed, file, key):
-    if not isinstance(table, dict):
-        raise ModelFileError("expected a table", file=file, key=key)
-    unknown = set(table) - set(allowed)
-    if unknown:
-        raise ModelFileError(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: "
-                             f"{', '.join(sorted(allowed))}", file=file, key=key)
-    return table
+def _evidence(schema: _Schema, table) -> dict:
+    evidence = dict(schema.table(table, "evidence", _EVIDENCE))
+    for name in _EVIDENCE_LISTS:
+        if name in evidence:
+            evidence[name] = list(schema.names(evidence[name], f"evidence.{name}"))
+    if "tables" in evidence and not evidence["tables"]:
+        raise schema.error("name at least one table (\"ev\", \"proxies\" or a CSV file)",
+                           "evidence.tables")
+    if "proxies" in evidence:
+        schema.flag(evidence["proxies"], "evidence.proxies")
+    if "signal" in evidence:
+        schema.text(evidence["signal"], "evidence.signal", SIGNALS)
+    if "unstated_error_as" in evidence:
+        schema.text(evidence["unstated_error_as"], "evidence.unstated_error_as", ("sem", "sd"))
+    return evidence
+
+
+def _values(schema: _Schema, table, key: str) -> dict:
+    """A table of parameter -> finite number."""
+    return {name: schema.number(value, f"{key}.{name}")
+            for name, value in schema.table(table, key).items()}
+
+
+def _covariates(schema: _Schema, table) -> dict:
+    covariates = {}
+    for name, spec in schema.table(table, "covariates").items():
+        key = f"covariates.{name}"
+        spec = schema.table(spec, key, _COVARIATE)
+        parsed = {"parameters": list(schema.names(spec.get("parameters", []),
+                                                  f"{key}.parameters"))}
+        if not parsed["parameters"]:
+            raise schema.error("name the parameters the covariate acts on", f"{key}.parameters")
+        if "reference" in spec:
+            parsed["reference"] = schema.text(spec["reference"], f"{key}.reference")
+        if "prior_sd" in spec:
+            parsed["prior_sd"] = schema.number(spec["prior_sd"], f"{key}.prior_sd", positive=True)
+        covariates[name] = parsed
+    return covariates
+
+
+def _species_scaling(schema: _Schema, table) -> dict:
+    spec = schema.table(table, "species_scaling", _SCALING)
+    if not spec:
+        return {}
+    parsed = {"parameters": list(schema.names(spec.get("parameters", []),
+                                              "species_scaling.parameters"))}
+    if "reference_body_weight_kg" in spec:
+        parsed["reference_body_weight_kg"] = schema.number(
+            spec["reference_body_weight_kg"], "species_scaling.reference_body_weight_kg",
+            positive=True)
+    weights = schema.table(spec.get("body_weight_kg", {}), "species_scaling.body_weight_kg")
+    parsed["body_weight_kg"] = {
+        species: schema.number(value, f"species_scaling.body_weight_kg.{species}", positive=True)
+        for species, value in weights.items()}
+    if "exponent_prior" in spec:
+        parsed["exponent_prior"] = spec["exponent_prior"]
+    return parsed
 
 
 def parse_fit(text: str, *, path: str | None = None) -> FitFile:
-    """Parse the text of a fit file."""
+    """Parse the text of a fit file.
+
+    Raises
+    ------
+    ModelFileError
+        The text is not valid TOML or breaks the schema (the module docstring); the message
+        names the file and the key.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ModelFileError(f"not valid TOML: {exc}", file=path) from None
-    _check(data, _SECTIONS, path, "")
-    fit = _check(data.get("fit", {}), _FIT, path, "fit")
+    return _parse(data, text, path)
+
+
+def _parse(data: dict, text: str, path: str | None) -> FitFile:
+    schema = _Schema(path)
+    schema.table(data, "", _SECTIONS)
+    fit = schema.table(data.get("fit", {}), "fit", _FIT)
     if "model" not in fit:
-        raise ModelFileError("missing required key 'model'", file=path, key="fit.model")
+        raise schema.error("missing required key 'model'", "fit.model")
+    model = schema.text(fit["model"], "fit.model")
     seed = fit.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ModelFileError(f"seed must be a non-negative integer, got {seed!r}", file=path,
-                             key="fit.seed")
-    evidence = _check(data.get("evidence", {}), _EVIDENCE, path, "evidence")
-    sampler_table = _check(data.get("sampler", {}), _SAMPLER, path, "sampler")
+        raise schema.error(f"seed must be a non-negative integer, got {_kind(seed)}", "fit.seed")
+    evidence = _evidence(schema, data.get("evidence", {}))
+    sampler_table = schema.table(data.get("sampler", {}), "sampler", _SAMPLER)
     try:
         sampler = SamplerSettings(**sampler_table)
-    except TypeError as exc:
-        raise ModelFileError(str(exc), file=path, key="sampler") from None
-    if sampler.method not in ("nuts", "haario_bardenet"):
-        raise ModelFileError(f"unknown method '{sampler.method}'; use nuts or haario_bardenet",
-                             file=path, key="sampler.method")
-    if sampler.metric not in ("diagonal", "dense"):
-        raise ModelFileError(f"unknown metric '{sampler.metric}'; use diagonal or dense",
-                             file=path, key="sampler.metric")
-    if not (isinstance(sampler.target_acceptance, float) and 0 < sampler.target_acceptance < 1):
-        raise ModelFileError("target_acceptance must be a number between 0 and 1",
-                             file=path, key="sampler.target_acceptance")
-    for name in ("chains", "warmup", "draws", "map_starts"):
-        value = getattr(sampler, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < (2 if name == "chains" else 1):
-            raise ModelFileError(f"{name} must be an integer >= {2 if name == 'chains' else 1}",
-                                 file=path, key=f"sampler.{name}")
+    except ModelFileError as exc:
+        raise schema.error(exc.reason, exc.key) from None
+    priors_table = schema.table(data.get("priors", {}), "priors")
     priors = {name: parse_prior(spec, path, f"priors.{name}")
-              for name, spec in _check(data.get("priors", {}), data.get("priors", {}), path,
-                                       "priors").items()}
-    dispersion = _check(data.get("dispersion", {}), {"prior"}, path, "dispersion")
-    free = _check(data.get("free", {}), {"parameters"}, path, "free")
-    random = _check(data.get("random_effects", {}), {"parameters", "sd_prior"}, path,
-                    "random_effects")
+              for name, spec in priors_table.items()}
+    conditions = {name: _values(schema, overrides, f"conditions.{name}")
+                  for name, overrides in schema.table(data.get("conditions", {}),
+                                                      "conditions").items()}
+    dispersion = schema.table(data.get("dispersion", {}), "dispersion", {"prior"})
+    free = schema.table(data.get("free", {}), "free", {"parameters"})
+    random = schema.table(data.get("random_effects", {}), "random_effects",
+                          {"parameters", "sd_prior"})
     return FitFile(
-        name=fit.get("name", Path(path).stem if path else "fit"), path=path, text=text,
-        model=fit["model"], seed=seed, description=fit.get("description", ""),
-        evidence=evidence, conditions=data.get("conditions", {}), fixed=data.get("fixed", {}),
-        free=tuple(free.get("parameters", ())), priors=priors,
-        tau_prior=parse_prior(dispersion["prior"], path, "dispersion.prior") if "prior" in dispersion else None,
-        random_effects=tuple(random.get("parameters", ())),
+        name=schema.text(fit["name"], "fit.name") if "name" in fit else
+        (Path(path).stem if path else "fit"),
+        path=path, text=text, model=model, seed=seed,
+        description=schema.text(fit.get("description", ""), "fit.description"),
+        evidence=evidence, conditions=conditions,
+        fixed=_values(schema, data.get("fixed", {}), "fixed"),
+        free=schema.names(free.get("parameters", []), "free.parameters"), priors=priors,
+        tau_prior=parse_prior(dispersion["prior"], path, "dispersion.prior")
+        if "prior" in dispersion else None,
+        random_effects=schema.names(random.get("parameters", []), "random_effects.parameters"),
         random_effect_sd_prior=parse_prior(random["sd_prior"], path, "random_effects.sd_prior")
         if "sd_prior" in random else None,
-        covariates=data.get("covariates", {}), species_scaling=data.get("species_scaling", {}),
+        covariates=_covariates(schema, data.get("covariates", {})),
+        species_scaling=_species_scaling(schema, data.get("species_scaling", {})),
         sampler=sampler)
 
 
 def read_fit_file(path: str | Path) -> FitFile:
-    """Read and parse a fit file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelFileError(f"cannot read fit file: {exc.strerror}", file=str(path)) from None
-    return parse_fit(text, path=str(path))
+    """Read and parse a fit file (UTF-8 TOML)."""
+    text, data = read_toml(path, what="fit file")
+    return _parse(data, text, str(path))

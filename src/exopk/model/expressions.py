@@ -7,12 +7,17 @@ straight-line numpy function that returns every expression's value and its Jacob
 to the model's parameters. The generated function works on a batch of parameter sets at once.
 
 Allowed syntax: numbers, symbol names, ``+ - * /``, ``**`` with a constant exponent, unary minus,
-and the functions ``exp``, ``log``, ``sqrt``.
+and the functions ``exp``, ``log``, ``sqrt``. Limits keep parsing and evaluation bounded: at most
+``MAX_LENGTH`` characters, ``MAX_NODES`` syntax nodes and ``MAX_DEPTH`` levels of nesting,
+exponents of magnitude at most ``MAX_EXPONENT``; every literal and every part made of literals
+alone (``9 ** 99``, ``1 - 1``) must evaluate to a finite number, and no divisor may be a literal
+zero.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -21,9 +26,15 @@ import numpy as np
 
 from exopk.errors import ModelFileError
 
-__all__ = ["Expression", "ExpressionSet", "parse_expression"]
+__all__ = ["Expression", "ExpressionSet", "parse_expression", "MAX_LENGTH", "MAX_NODES",
+           "MAX_DEPTH", "MAX_EXPONENT"]
 
 _FUNCTIONS = ("exp", "log", "sqrt")
+MAX_LENGTH = 5000
+MAX_NODES = 1000
+MAX_DEPTH = 100
+MAX_EXPONENT = 100.0
+_CONSTANT_FUNCTIONS = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt}
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,13 @@ def _check(node: ast.AST, text: str, where: str) -> None:
             raise ModelFileError(f"exponent must be a number in '{text}'", key=where)
         _check(node.left, text, where)
         _check(node.right, text, where)
+        exponent = _constant(node.right, text, where) if isinstance(node.op, ast.Pow) else 0.0
+        if not abs(exponent) <= MAX_EXPONENT:
+            raise ModelFileError(f"exponent {ast.unparse(node.right)} in '{text}' is larger in "
+                                 f"magnitude than {MAX_EXPONENT:g}", key=where)
+        if isinstance(node.op, ast.Div) and _constant(node.right, text, where) == 0.0:
+            raise ModelFileError(f"division by zero ({ast.unparse(node.right)}) in '{text}'",
+                                 key=where)
     elif isinstance(node, ast.UnaryOp):
         if not isinstance(node.op, (ast.USub, ast.UAdd)):
             raise ModelFileError(f"operator {type(node.op).__name__} not allowed in '{text}'", key=where)
@@ -54,15 +72,73 @@ def _check(node: ast.AST, text: str, where: str) -> None:
             raise ModelFileError(
                 f"only exp(x), log(x) and sqrt(x) may be called, in '{text}'", key=where)
         _check(node.args[0], text, where)
+        _constant(node, text, where)
     elif isinstance(node, ast.Constant):
         if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
             raise ModelFileError(f"constant {node.value!r} is not a number in '{text}'", key=where)
+        _constant(node, text, where)
     elif isinstance(node, ast.Name):
         if node.id in _FUNCTIONS:
             raise ModelFileError(f"'{node.id}' is a function, not a symbol, in '{text}'", key=where)
     else:
         raise ModelFileError(f"'{text}' is not an arithmetic expression "
                              f"({type(node).__name__} not allowed)", key=where)
+
+
+def _constant(node: ast.expr, text: str, where: str) -> float | None:
+    """Value of a part made of literals alone, in floating point; None if it reads a symbol.
+
+    Raises
+    ------
+    ModelFileError
+        When that value is not a finite number (overflow, division by zero, log of zero).
+    """
+    if not all(isinstance(n, (ast.Constant, ast.BinOp, ast.UnaryOp, ast.Call, ast.operator,
+                              ast.unaryop, ast.Load))
+               or (isinstance(n, ast.Name) and n.id in _FUNCTIONS) for n in ast.walk(node)):
+        return None
+    try:
+        value = _float_value(node)
+    except (ArithmeticError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise ModelFileError(f"'{_short(ast.unparse(node))}' in '{_short(text)}' does not "
+                             "evaluate to a finite number", key=where)
+    return value
+
+
+def _float_value(node: ast.expr) -> float:
+    """Floating-point value of a checked literal-only part (no integer arithmetic: bounded time)."""
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp):
+        inner = _float_value(node.operand)
+        return -inner if isinstance(node.op, ast.USub) else inner
+    if isinstance(node, ast.Call):
+        return _CONSTANT_FUNCTIONS[node.func.id](_float_value(node.args[0]))
+    left, right = _float_value(node.left), _float_value(node.right)
+    operation = {ast.Add: float.__add__, ast.Sub: float.__sub__, ast.Mult: float.__mul__,
+                 ast.Div: float.__truediv__, ast.Pow: math.pow}[type(node.op)]
+    return operation(left, right)
+
+
+def _check_size(tree: ast.expr, text: str, where: str) -> None:
+    """Bound the number of nodes and the nesting depth (without recursion)."""
+    nodes, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ModelFileError(f"expression '{_short(text)}' has more than {MAX_NODES} parts; "
+                                 "split it into parameters", key=where)
+        if depth > MAX_DEPTH:
+            raise ModelFileError(f"expression '{_short(text)}' nests more than {MAX_DEPTH} "
+                                 "levels deep", key=where)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _is_number(node: ast.AST) -> bool:
@@ -94,10 +170,18 @@ def parse_expression(text: str | float | int, *, where: str = "") -> Expression:
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ModelFileError(f"expected an expression or a number, got {text!r}", key=where)
     text = str(text)
+    if len(text) > MAX_LENGTH:
+        raise ModelFileError(f"expression '{_short(text)}' is longer than {MAX_LENGTH} characters",
+                             key=where)
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
-        raise ModelFileError(f"cannot parse expression '{text}': {exc.msg}", key=where) from None
+        raise ModelFileError(f"cannot parse expression '{_short(text)}': {exc.msg}",
+                             key=where) from None
+    except (RecursionError, MemoryError):
+        raise ModelFileError(f"expression '{_short(text)}' nests too deeply to parse",
+                             key=where) from None
+    _check_size(tree, text, where)
     _check(tree, text, where)
     symbols = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                         and n.id not in _FUNCTIONS)
@@ -232,37 +316,39 @@ class ExpressionSet:
             unknown = expr.symbols - index.keys() - constants.keys()
             if unknown:
                 raise ModelFileError(f"unknown symbol(s) {', '.join(sorted(unknown))} in '{expr.text}'")
+        symbols = sorted(set().union(*(e.symbols for e in self.expressions)))
+        # generated code names symbols _s0, _s1, ... so no symbol can clash with its own names
+        local = {name: f"_s{i}" for i, name in enumerate(symbols)}
         derivatives = []                       # (row, parameter column, derivative source)
         for row, expr in enumerate(self.expressions):
             for name in sorted(expr.symbols & index.keys()):
                 derivative = _derivative(expr.tree, name)
                 if _value_of(derivative) != 0.0:
-                    derivatives.append((row, index[name], ast.unparse(derivative)))
+                    derivatives.append((row, index[name], _source(derivative, local)))
         self._jac_rows = np.array([r for r, _, _ in derivatives], dtype=int)
         self._jac_cols = np.array([c for _, c, _ in derivatives], dtype=int)
-        values_source = [ast.unparse(e.tree) for e in self.expressions]
+        values_source = [_source(e.tree, local) for e in self.expressions]
         derivative_source = [text for _, _, text in derivatives]
         self._values_scalar, self._both_scalar, self._values_array, self._both_array = (
-            self._generate(index, constants, values_source, derivative_source, scalar=scalar,
-                           with_derivatives=both)
+            self._generate(index, constants, local, values_source, derivative_source,
+                           scalar=scalar, with_derivatives=both)
             for scalar, both in ((True, False), (True, True), (False, False), (False, True)))
 
-    def _generate(self, index, constants, values_source, derivative_source, *, scalar,
+    def _generate(self, index, constants, local, values_source, derivative_source, *, scalar,
                   with_derivatives) -> Callable:
         """Source of a function of a parameter sequence ``p`` returning tuples of results.
 
         With ``scalar`` the symbols are Python floats (one parameter set, no numpy overhead);
-        otherwise they are arrays over the batch.
+        otherwise they are arrays over the batch. ``local`` maps symbols to generated names.
         """
-        symbols = set().union(*(e.symbols for e in self.expressions)) if self.expressions else set()
         lines = ["def _evaluate(p):"]
-        for name in sorted(symbols & index.keys()):
-            lines.append(f"    {name} = p[{index[name]}]")
-        for name in sorted(symbols - index.keys()):
-            lines.append(f"    {name} = {float(constants[name])!r}")
-        lines.append(f"    values = ({', '.join(values_source)},)")
+        for name in sorted(local.keys() & index.keys()):
+            lines.append(f"    {local[name]} = p[{index[name]}]")
+        for name in sorted(local.keys() - index.keys()):
+            lines.append(f"    {local[name]} = {float(constants[name])!r}")
+        lines.append(f"    values = {_tuple(values_source)}")
         if with_derivatives:
-            lines.append(f"    derivatives = ({', '.join(derivative_source)},)")
+            lines.append(f"    derivatives = {_tuple(derivative_source)}")
             lines.append("    return values, derivatives")
         else:
             lines.append("    return values")
@@ -310,6 +396,25 @@ class ExpressionSet:
         if len(raw_derivatives):
             jacobian[:, self._jac_rows, self._jac_cols] = to_columns(raw_derivatives)
         return values, jacobian
+
+
+def _source(tree: ast.expr, local: dict[str, str]) -> str:
+    """Python source of ``tree`` with every symbol renamed to its generated local name."""
+    renamed = ast.Expression(body=tree)
+    renamed = _Rename(local).visit(copy.deepcopy(renamed))
+    return ast.unparse(renamed.body)
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, local):
+        self.local = local
+
+    def visit_Name(self, node):
+        return ast.Name(id=self.local.get(node.id, node.id), ctx=node.ctx)
+
+
+def _tuple(sources: list[str]) -> str:
+    return f"({', '.join(sources)},)" if sources else "()"
 
 
 def _columns(raw, batch):

@@ -24,10 +24,14 @@ Every problem is reported as a :class:`~exopk.errors.ModelFileError` naming the 
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 
+import numpy as np
+
+from exopk.data.units import UnitError, units_fit
 from exopk.errors import ModelFileError
+from exopk.io import read_toml
+from exopk.model.expressions import ExpressionSet, parse_expression
 from exopk.model.priors import Prior
 from exopk.model.spec import (Compartment, EndogenousInput, Model, Output, Parameter, Route,
                               SpeciesSpec, Transfer)
@@ -168,7 +172,7 @@ def parse_model(data: dict, *, file: str | None = None) -> Model:
 
     try:
         return Model(name=r.text(meta, "name", "model"), description=r.text(meta, "description", "model", ""),
-                     time_unit=r.text(meta, "time_unit", "model", "min"),
+                     time_unit=_time_unit(r, meta),
                      amount_unit=r.text(meta, "amount_unit", "model", "dose"),
                      compartments=tuple(compartments), transfers=tuple(transfers),
                      routes=tuple(routes), outputs=tuple(outputs), parameters=tuple(parameters),
@@ -177,6 +181,16 @@ def parse_model(data: dict, *, file: str | None = None) -> Model:
         if exc.file is None and file is not None:
             raise ModelFileError(exc.reason, file=file, key=exc.key) from None
         raise
+
+
+def _time_unit(r: _Reader, meta: dict) -> str:
+    unit = r.text(meta, "time_unit", "model", "min")
+    try:
+        if units_fit(unit, "min"):
+            return unit
+    except UnitError:
+        pass
+    raise r.error(f"'{unit}' is not a unit of time (for example min, h, day)", "model.time_unit")
 
 
 def _parameter(r: _Reader, name: str, p) -> Parameter:
@@ -216,14 +230,7 @@ def _read_toml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     if path.resolve() in chain:
         raise ModelFileError("model files extend each other in a cycle", file=str(path),
                              key="model.extends")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file: {exc.strerror}", file=str(path)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelFileError(f"not valid TOML: {exc}", file=str(path)) from None
+    _, data = read_toml(path, what="model file")
     base_name = data.get("model", {}).get("extends") if isinstance(data.get("model"), dict) else None
     if base_name is None:
         return data
@@ -239,7 +246,10 @@ def _read_toml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
         if key == "model":
             merged[key] = {k: v for k, v in value.items() if k != "extends"}
         elif key == "transfers":
-            merged[key] = list(base.get("transfers", [])) + list(value)
+            if not isinstance(value, list) or not isinstance(base.get("transfers", []), list):
+                raise ModelFileError("expected an array of tables ([[transfers]])",
+                                     file=str(path), key="transfers")
+            merged[key] = list(base.get("transfers", [])) + value
         elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key].update(value)
         else:
@@ -276,5 +286,50 @@ def load_model(path: str | Path) -> Model:
     """
     path = Path(path)
     model = parse_model(_read_toml(path), file=str(path))
-    model.quantities  # resolve symbols now, so that errors point at the file when it is read
+    _check_scales(model, constant_only=True)
+    try:
+        quantities = model.quantities  # resolve symbols now, so that errors point at the file
+    except ModelFileError as exc:
+        if exc.file is None:
+            raise ModelFileError(exc.reason, file=str(path), key=exc.key) from None
+        raise
+    _check_scales(model, quantities=quantities)
     return model
+
+
+def _check_scales(model: Model, *, quantities=None, constant_only: bool = False) -> None:
+    """Volumes and organ masses must be positive: literal ones always, the others at the
+    nominal parameter values.
+
+    Parameters
+    ----------
+    model : Model
+    quantities : ModelQuantities, optional
+        Gives the physiology constants (``model.quantities``).
+    constant_only : bool
+        Check only the expressions that read no symbol (before the model is compiled, so that
+        a literal zero is reported as a volume, not as a division inside a transfer).
+    """
+    scales = [(f"compartments.{c.name}.volume", c.volume) for c in model.compartments]
+    scales += [(f"outputs.{o.name}.{attr}", getattr(o, attr)) for o in model.outputs
+               for attr in ("volume", "mass_g")]
+    for key, text in scales:
+        if text is None:
+            continue
+        expression = parse_expression(text, where=key)
+        if constant_only and expression.symbols:
+            continue
+        names = model.parameter_names if quantities is not None else ()
+        constants = quantities.constants if quantities is not None else {}
+        if expression.symbols - set(names) - constants.keys():
+            continue  # read by no expression of the model, so never evaluated
+        point = (np.array([[p.value for p in model.parameters]]) if quantities is not None
+                 else np.zeros((1, 0)))
+        try:
+            value = ExpressionSet([expression], names, constants)(point, derivatives=False)[0, 0]
+        except ModelFileError as exc:
+            raise ModelFileError(exc.reason, file=model.source_file, key=key) from None
+        if not (np.isfinite(value) and value > 0):
+            at = " at the nominal parameter values" if expression.symbols else ""
+            raise ModelFileError(f"must be positive; '{text}' is {value:g}{at}",
+                                 file=model.source_file, key=key)
