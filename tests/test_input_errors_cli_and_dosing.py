@@ -52,6 +52,17 @@ def test_combined_regimens_are_bounded_too():
         half + half
 
 
+def test_doses_adding_up_to_overflow_are_refused():
+    with pytest.raises(SimulationError, match="add up"):
+        Regimen.repeated("iv", 1e308, interval=1.0, count=3)
+
+
+@pytest.mark.parametrize("interval", ["0", "-60"])
+def test_cli_repeated_doses_need_a_positive_interval(interval, capsys):
+    assert main(["simulate", "m0_one_compartment", "--count", "2", "--interval", interval]) == 2
+    assert "positive --interval" in capsys.readouterr().err
+
+
 def test_largest_allowed_regimen_is_accepted():
     regimen = Regimen.repeated("iv", 1.0, interval=1.0, count=MAX_DOSES)
     assert regimen.total_amount == MAX_DOSES

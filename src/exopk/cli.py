@@ -72,8 +72,8 @@ def _parameters(items: list[str]) -> dict[str, float]:
 
 def _regimen(args, model) -> Regimen:
     route = args.route or model.routes[0].name
-    if args.count > 1 and not args.interval:
-        raise ExopkError("--count above 1 needs --interval")
+    if args.count > 1 and not (args.interval and args.interval > 0):
+        raise ExopkError(f"--count above 1 needs a positive --interval, got {args.interval}")
     doses = tuple(Dose(route, args.dose, args.start + k * (args.interval or 0.0), args.duration,
                        args.steady_state_interval) for k in range(args.count))
     return Regimen(doses)

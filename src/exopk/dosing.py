@@ -89,6 +89,9 @@ class Regimen:
             raise SimulationError("a regimen needs at least one dose")
         if len(doses) > MAX_DOSES:
             raise SimulationError(f"a regimen holds at most {MAX_DOSES} doses, got {len(doses)}")
+        if not math.isfinite(sum(d.amount for d in doses)):
+            raise SimulationError("the doses of the regimen add up to more than the largest "
+                                  "floating-point number; use a larger amount unit")
 
     def __add__(self, other: "Regimen") -> "Regimen":
         return Regimen(self.doses + other.doses)
