@@ -137,6 +137,10 @@ def _fit(args) -> int:
         print("exopk: --strict: the chains have not converged (see NOT CONVERGED above)",
               file=sys.stderr)
         return 3
+    if args.strict and result.implausible:
+        print("exopk: --strict: the posterior violates a plausibility bound of the model (see "
+              "IMPLAUSIBLE above)", file=sys.stderr)
+        return 5
     if args.strict and result.misfit:
         print("exopk: --strict: the fit misses published values (see MISFIT above)",
               file=sys.stderr)
@@ -221,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "divergences for every parameter, and with status 4 if the chains "
                           "converged but a published value lies outside its 99%% posterior "
                           "predictive interval or more lie outside their 90%% intervals than "
-                          "chance explains")
+                          "chance explains, and with status 5 if the posterior predictive "
+                          "violates a plausibility bound of the model")
     fit.add_argument("--quiet", action="store_true", help="no progress line")
     fit.set_defaults(func=_fit)
 

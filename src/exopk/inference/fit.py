@@ -16,6 +16,7 @@ from exopk.inference.fitfile import FitFile
 from exopk.inference.preparation import Prepared, check_fit_arguments, output_path, prepare
 from exopk.inference.result import (as_attr, build_tree, hash_of, load_fit, observation_table,
                                     write_fit)
+from exopk.inference.plausibility import check_plausibility
 from exopk.inference.summary import format_summary, summarize
 from exopk.inference.samplers import sampler_settings
 from exopk.inference.sampling import chain_starts, find_map, run_chains
@@ -54,6 +55,12 @@ class FitResult:
         """A published value outside its 99% posterior predictive interval, or more outside
         their 90% intervals than chance explains (see :mod:`exopk.inference.summary`)."""
         return bool(self.diagnostics["misfit"])
+
+    @property
+    def implausible(self) -> bool:
+        """The posterior predictive violates a plausibility bound of the model
+        (:mod:`exopk.inference.plausibility`)."""
+        return bool(self.diagnostics["implausible"])
 
     def summary(self) -> str:
         """The diagnostics table ``exopk fit`` prints."""
@@ -182,6 +189,7 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
         "map_log_density": map_result.log_posterior,
         "map_starts_log_density": as_attr(list(map_result.values)),
         "skipped_records": as_attr([vars(s) for s in prepared.skipped]),
+        "caveats": as_attr(prepared.caveats),
         "sampling_seconds_slowest_chain": max(r.seconds for r in results),
         "gradient_evaluations": int(sum(r.n_steps.sum() for r in results)),
         "simulated_data": "no",
@@ -193,5 +201,6 @@ def _assemble(prepared, results, map_result, seed, chains, warmup, draws, path):
                       log_likelihood=log_likelihood,
                       observed=observation_table(prepared.observations, prepared.records),
                       attrs=attrs)
+    tree["plausibility"] = check_plausibility(model, lp.parameter_sets(phi).values)
     tree["diagnostics"] = summarize(tree)
     return tree

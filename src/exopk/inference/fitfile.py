@@ -16,6 +16,11 @@ A fit file is the unit a user shares. Layout (every key but ``fit.model`` option
     quantities = []                     # evidence quantities; empty: all
     proxies = false                     # proxies must be allowed explicitly
     proxy_studies = []                  # proxy studies added whatever their species and route
+    proxy_matrices = []                 # keep only the proxy records of these matrices
+    proxy_carriers = []                 # ... and of these carriers (their ev_source)
+    opt_in = []                         # studies whose records marked not usable are used
+                                        # anyway, whatever their species and route; each
+                                        # record's caveat is printed in the fit summary
     signal = "label"                    # organ readout: "label" or "vesicle"
     unstated_error_as = "sem"           # reading of +/- without a type: "sem" or "sd"
 
@@ -34,6 +39,8 @@ A fit file is the unit a user shares. Layout (every key but ``fit.model`` option
     sd_prior = { distribution = "halfnormal", scale = 0.5 }
 
     [covariates.label]                  # categorical covariates from evidence columns
+                                        # (also the derived carrier_class: "ev" for EV
+                                        # records, the ev_source of proxy records)
     parameters = ["k_free_label_clearance"]
     reference = "125I"
     prior_sd = 1.0
@@ -81,7 +88,8 @@ __all__ = ["FitFile", "SamplerSettings", "read_fit_file", "parse_fit", "parse_pr
 _SECTIONS = {"fit", "evidence", "conditions", "fixed", "free", "priors", "dispersion",
              "random_effects", "covariates", "species_scaling", "sampler"}
 _FIT = {"name", "description", "model", "seed"}
-_EVIDENCE_LISTS = ("tables", "species", "routes", "studies", "quantities", "proxy_studies")
+_EVIDENCE_LISTS = ("tables", "species", "routes", "studies", "quantities", "proxy_studies",
+                   "proxy_matrices", "proxy_carriers", "opt_in")
 _EVIDENCE = {*_EVIDENCE_LISTS, "proxies", "signal", "unstated_error_as"}
 _SAMPLER = {"method", "chains", "warmup", "draws", "map_starts", "max_tree_depth",
             "target_acceptance", "metric"}

@@ -36,7 +36,8 @@ Totals (no dimension): ``divergences``, ``max_rhat``, ``min_ess_bulk``, ``conver
 ``n_outside_90``, ``n_outside_99``, ``n_outside_prediction_90``, ``n_structural``,
 ``allowed_outside_90`` (the most values outside their 90 % intervals that chance explains: the 99 %
 quantile of a binomial with probability 0.1) and ``misfit`` (any value outside its 99 % interval,
-or more than ``allowed_outside_90`` outside their 90 % intervals).
+or more than ``allowed_outside_90`` outside their 90 % intervals); ``implausible``: the result's
+``plausibility`` group (:mod:`exopk.inference.plausibility`) has a violated bound.
 
 :func:`fit_diagnostics` returns the dataset a result stores in its ``diagnostics`` group, or
 computes it for results written before the group existed; :func:`format_summary` prints it.
@@ -52,6 +53,7 @@ import xarray as xr
 
 from exopk.inference.coordinates import BoundedCoordinates
 from exopk.inference.diagnostics import ess_bulk, ess_tail, mcse_mean, split_rhat
+from exopk.inference.plausibility import plausibility_report
 
 __all__ = ["summarize", "fit_diagnostics", "format_summary", "misfit_report", "RHAT_LIMIT",
            "ESS_LIMIT", "STRUCTURAL_SD"]
@@ -206,6 +208,8 @@ def summarize(tree: xr.DataTree) -> xr.Dataset:
         "n_outside_90": outside_90, "n_outside_99": outside_99,
         "allowed_outside_90": allowed, "n_structural": int(summary["structural"].sum()),
         "misfit": bool(outside_99 > 0 or outside_90 > allowed),
+        "implausible": bool("plausibility" in tree.children
+                            and bool(tree["plausibility"]["implausible"])),
     }
     return summary.assign({name: ((), value) for name, value in totals.items()})
 
@@ -254,6 +258,7 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
              f"seed {attrs['seed']}",
              f"{summary.sizes['observation']} observations; MAP log density "
              f"{float(attrs['map_log_density']):.2f}",
+             *(f"CAVEAT: {caveat}" for caveat in json.loads(attrs.get("caveats", "[]"))),
              "",
              f"{'parameter':<34} {'unit':<10} {'mean':>10} {'5%':>10} {'95%':>10} {'R-hat':>7} "
              f"{'ESS bulk':>9} {'ESS tail':>9} {'sd/prior sd':>11}"]
@@ -291,6 +296,16 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
                   f"min bulk ESS {float(summary['min_ess_bulk']):.0f} (limit {ESS_LIMIT}), "
                   f"{int(summary['divergences'])} divergent transitions",
                   "!" * 72]
+    if "plausibility" in tree.children and tree["plausibility"].sizes.get("bound", 0):
+        checked = tree["plausibility"].to_dataset()
+        report = plausibility_report(checked)
+        if bool(summary.get("implausible", False)):
+            lines += ["!" * 72, f"IMPLAUSIBLE: the posterior predictive violates "
+                      f"{int(checked['violated'].sum())} of {checked.sizes['bound']} plausibility "
+                      f"bounds of the model ({int(checked['n_draws'])} draws)", *report, "!" * 72]
+        else:
+            lines += [f"plausible: all {checked.sizes['bound']} bounds of the model hold "
+                      f"({int(checked['n_draws'])} draws)", *report]
     report = misfit_report(summary)
     if bool(summary["misfit"]) or int(summary["n_structural"]):
         lines += ["!" * 72, ("MISFIT: " if bool(summary["misfit"]) else "fit: ") + report[0],
