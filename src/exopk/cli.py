@@ -133,14 +133,14 @@ def _fit(args) -> int:
                  progress=not args.quiet)
     print(result.summary())
     print(f"# wrote {result.path}")
-    if args.strict and not result.converged:
-        print("exopk: --strict: the chains have not converged (see NOT CONVERGED above)",
-              file=sys.stderr)
-        return 3
     if args.strict and result.implausible:
         print("exopk: --strict: the posterior violates a plausibility bound of the model (see "
               "IMPLAUSIBLE above)", file=sys.stderr)
         return 5
+    if args.strict and not result.converged:
+        print("exopk: --strict: the chains have not converged (see NOT CONVERGED above)",
+              file=sys.stderr)
+        return 3
     if args.strict and result.misfit:
         print("exopk: --strict: the fit misses published values (see MISFIT above)",
               file=sys.stderr)
@@ -221,12 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=_integer(0), help="override the seed (a non-negative integer)")
     fit.add_argument("--processes", type=_integer(1), help="worker processes for chains")
     fit.add_argument("--strict", action="store_true",
-                     help="exit with status 3 unless R-hat <= 1.01, bulk ESS >= 400 and no "
+                     help="exit with status 5 if the posterior predictive violates a "
+                          "plausibility bound of the model, with status 3 unless R-hat <= 1.01, "
+                          "bulk ESS >= 400 and no "
                           "divergences for every parameter, and with status 4 if the chains "
                           "converged but a published value lies outside its 99%% posterior "
                           "predictive interval or more lie outside their 90%% intervals than "
-                          "chance explains, and with status 5 if the posterior predictive "
-                          "violates a plausibility bound of the model")
+                          "chance explains")
     fit.add_argument("--quiet", action="store_true", help="no progress line")
     fit.set_defaults(func=_fit)
 
