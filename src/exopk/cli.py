@@ -1,8 +1,8 @@
 """The ``exopk`` command line.
 
 Subcommands: ``simulate`` (a model file or shipped model, printed as a table, optionally written
-to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``figures`` (the docs figures from fit
-results), ``models`` (the shipped models), ``presets`` (species presets and their sources),
+to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``compare`` (fit results by PSIS-LOO, with
+ArviZ), ``figures`` (the docs figures from fit results), ``models`` (the shipped models), ``presets`` (species presets and their sources),
 ``data`` (packaged evidence and user data files).
 """
 
@@ -148,6 +148,12 @@ def _fit(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from exopk.inference.comparison import compare_results, format_comparison
+    print(format_comparison(compare_results(args.results)))
+    return 0
+
+
 def _figures(args) -> int:
     from exopk.figures import make_figures
     for path in make_figures(args.fits, args.out):
@@ -230,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "chance explains")
     fit.add_argument("--quiet", action="store_true", help="no progress line")
     fit.set_defaults(func=_fit)
+
+    compare = sub.add_parser("compare", help="compare fit results by PSIS-LOO (needs ArviZ)",
+                             description="The elpd-LOO table of ArviZ's compare: differences "
+                                         "with their standard errors, Pareto k warnings and "
+                                         "stacking weights. The results must come from fits to "
+                                         "the same observations.")
+    compare.add_argument("results", nargs="+", help="fit results (.nc), at least two")
+    compare.set_defaults(func=_compare)
 
     figures = sub.add_parser("figures", help="regenerate the docs figures from fit results")
     figures.add_argument("--fits", default="fits", help="folder of fit results (default fits)")
