@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exopk.data.units import UnitError, units_fit
+from exopk.units import UnitError, units_fit
 from exopk.errors import ModelFileError
 from exopk.io import read_toml
 from exopk.model.expressions import ExpressionSet, parse_expression
