@@ -47,13 +47,13 @@ def test_one_resolver_for_model_references(tmp_path):
 
 
 def test_one_pint_registry():
-    """Only exopk.data.units builds a pint registry; everything else converts through it."""
+    """Only exopk.units builds a pint registry; everything else converts through it."""
     builders = []
     for name, path in module_files().items():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr == "UnitRegistry":
                 builders.append(name)
-    assert sorted(set(builders)) == ["exopk.data.units"]
+    assert sorted(set(builders)) == ["exopk.units"]
 
 
 def test_importing_the_figures_module_leaves_the_matplotlib_backend_alone():
