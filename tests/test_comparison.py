@@ -4,12 +4,12 @@ import sys
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from exopk.cli import main
 from exopk.errors import ExopkError
 from exopk.inference.comparison import compare_results
 from exopk.inference.fit import fit
+from exopk.inference.result import load_fit
 from exopk.inference.sensitivity import THRESHOLD, power_scaling, verdict
 
 az = pytest.importorskip("arviz")
@@ -28,7 +28,7 @@ def test_compare_is_arviz_loo_on_the_results(short_fit):
     table = compare_results([SHIPPED, short_fit.path])
     assert set(table.index) == {"mouse_iv_mps", "short"}
     for name, path in (("mouse_iv_mps", SHIPPED), ("short", short_fit.path)):
-        loo = az.loo(az.from_datatree(xr.open_datatree(path)), pointwise=True)
+        loo = az.loo(az.from_datatree(load_fit(path)), pointwise=True)
         assert table.loc[name, "elpd_loo"] == pytest.approx(loo.elpd_loo, rel=1e-12)
         assert table.loc[name, "n_pareto_k_high"] == int((loo.pareto_k.values > 0.7).sum())
     assert table["weight"].sum() == pytest.approx(1.0, abs=1e-6)
@@ -46,7 +46,7 @@ def test_compare_cli_prints_the_table(short_fit, capsys):
 
 
 def test_compare_refuses_results_on_other_data(short_fit, tmp_path):
-    other = xr.open_datatree(short_fit.path)
+    other = load_fit(short_fit.path)
     observed = other["observed_data"].to_dataset()
     other["observed_data"] = observed.assign(value=observed["value"] * 2)
     path = tmp_path / "other.nc"
@@ -90,7 +90,7 @@ def test_power_scaling_is_arviz_psens_and_lands_in_the_summary(short_fit):
 
 
 def test_power_scaling_of_results_without_log_prior_is_not_computed():
-    tree = xr.open_datatree(SHIPPED)
+    tree = load_fit(SHIPPED)
     if "log_prior" in tree.children:
         del tree["log_prior"]
     assert set(power_scaling(tree)["sensitivity_verdict"].values) == {"not computed"}

@@ -17,9 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 from exopk.errors import ExopkError
+from exopk.inference.result import load_fit
 
 __all__ = ["compare_results", "format_comparison", "PARETO_K_LIMIT"]
 
@@ -39,7 +39,7 @@ def _read(path: Path):
     if not path.is_file():
         raise ExopkError(f"result file '{path}' not found")
     try:
-        tree = xr.open_datatree(path)
+        tree = load_fit(path)
     except (OSError, ValueError) as exc:
         raise ExopkError(f"'{path}' is not a fit result (NetCDF): {exc}") from None
     if "log_likelihood" not in tree.children or "observed_data" not in tree.children:
