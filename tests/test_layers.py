@@ -6,7 +6,8 @@ publish and their likelihood, inference samples the posterior, and figures and t
 present results. The layers, lowest first (a module may import its own layer and the layers
 below it, never one above):
 
-0. ``exopk._version``, ``exopk.errors``, ``exopk.io``: no exopk imports but each other.
+0. ``exopk._version``, ``exopk.errors``, ``exopk.io``, ``exopk.units`` (the unit registry): no
+   exopk imports but each other.
 1. ``exopk.physiology``: species presets.
 2. ``exopk.model``, ``exopk.models_library``: domain objects, model files, expressions, priors,
    the physiology symbols a model uses; nothing that simulates.

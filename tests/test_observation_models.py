@@ -92,7 +92,7 @@ def test_time_to_half_is_continuous_where_the_terminal_half_life_jumps():
     model = exopk.load_model(exopk.model_path("m5_intranasal"))
     compiled = compile_model(model)
     free = [i for i, p in enumerate(model.parameters) if not p.fixed]
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(1)
     start = compiled.nominal.copy()
     start[free] *= np.exp(rng.normal(0, 1.0, len(free)))
     start = np.clip(start, compiled.lower * 1.0001 + 1e-12, compiled.upper * 0.9999)

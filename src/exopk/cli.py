@@ -1,10 +1,11 @@
 """The ``exopk`` command line.
 
 Subcommands: ``simulate`` (a model file or shipped model, printed as a table, optionally written
-to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``figures`` (the docs figures from fit
-results), ``models`` (the shipped models), ``presets`` (species presets and their sources),
-``data`` (packaged evidence and user data files), ``compare-routes``, ``design``,
-``optimize``, ``report`` (decisions from a fit's draws, :mod:`exopk.metrics`).
+to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``compare`` (fit results by PSIS-LOO, with
+ArviZ), ``figures`` (the docs figures from fit results), ``models`` (the shipped models),
+``presets`` (species presets and their sources), ``data`` (packaged evidence and user data
+files), ``compare-routes``, ``design``, ``optimize``, ``report`` (decisions from a fit's draws,
+:mod:`exopk.metrics`).
 """
 
 from __future__ import annotations
@@ -152,6 +153,10 @@ def _fit(args) -> int:
         print("exopk: --strict: individual fits have no pooled convergence check; read the "
               "table above", file=sys.stderr)
         return 3
+    if args.strict and result.implausible:
+        print("exopk: --strict: the posterior violates a plausibility bound of the model (see "
+              "IMPLAUSIBLE above)", file=sys.stderr)
+        return 5
     if args.strict and not result.converged:
         print("exopk: --strict: the chains have not converged (see NOT CONVERGED above)",
               file=sys.stderr)
@@ -160,6 +165,12 @@ def _fit(args) -> int:
         print("exopk: --strict: the fit misses published values (see MISFIT above)",
               file=sys.stderr)
         return 4
+    return 0
+
+
+def _compare(args) -> int:
+    from exopk.inference.comparison import compare_results, format_comparison
+    print(format_comparison(compare_results(args.results)))
     return 0
 
 
@@ -241,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=_integer(0), help="override the seed (a non-negative integer)")
     fit.add_argument("--processes", type=_integer(1), help="worker processes for chains")
     fit.add_argument("--strict", action="store_true",
-                     help="exit with status 3 unless R-hat <= 1.01, bulk ESS >= 400 and no "
+                     help="exit with status 5 if the posterior predictive violates a "
+                          "plausibility bound of the model, with status 3 unless R-hat <= 1.01, "
+                          "bulk ESS >= 400 and no "
                           "divergences for every parameter, and with status 4 if the chains "
                           "converged but a published value lies outside its 99%% posterior "
                           "predictive interval or more lie outside their 90%% intervals than "
@@ -252,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "draws are written as the posterior group")
     fit.add_argument("--quiet", action="store_true", help="no progress line")
     fit.set_defaults(func=_fit)
+
+    compare = sub.add_parser("compare", help="compare fit results by PSIS-LOO (needs ArviZ)",
+                             description="The elpd-LOO table of ArviZ's compare: differences "
+                                         "with their standard errors, Pareto k warnings and "
+                                         "stacking weights. The results must come from fits to "
+                                         "the same observations.")
+    compare.add_argument("results", nargs="+", help="fit results (.nc), at least two")
+    compare.set_defaults(func=_compare)
 
     figures = sub.add_parser("figures", help="regenerate the docs figures from fit results")
     figures.add_argument("--fits", default="fits", help="folder of fit results (default fits)")

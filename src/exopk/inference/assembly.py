@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from exopk.inference.plausibility import check_plausibility
 from exopk.inference.result import as_attr, build_tree, hash_of, observation_table
 from exopk.inference.summary import format_summary, summarize
 from exopk.provenance import provenance_json
@@ -50,6 +51,12 @@ class FitResult:
         """A published value outside its 99% posterior predictive interval, or more outside
         their 90% intervals than chance explains (see :mod:`exopk.inference.summary`)."""
         return bool(self.diagnostics["misfit"])
+
+    @property
+    def implausible(self) -> bool:
+        """The posterior predictive violates a plausibility bound of the model
+        (:mod:`exopk.inference.plausibility`)."""
+        return bool(self.diagnostics["implausible"])
 
     def summary(self) -> str:
         """The diagnostics table ``exopk fit`` prints."""
@@ -125,6 +132,7 @@ def assemble(prepared, results, map_result, seed, chains, warmup, draws, path, *
         "map_log_density": map_result.log_posterior,
         "map_starts_log_density": as_attr(list(map_result.values)),
         "skipped_records": as_attr([vars(s) for s in prepared.skipped]),
+        "caveats": as_attr(prepared.caveats),
         "sampling_seconds_slowest_chain": max(r.seconds for r in results),
         "gradient_evaluations": int(sum(r.n_steps.sum() for r in results)),
         "simulated_data": "no",
@@ -145,5 +153,6 @@ def assemble(prepared, results, map_result, seed, chains, warmup, draws, path, *
             [names[j] for j in approximation.at_bound])
         tree["posterior"].attrs["coordinate_covariance"] = as_attr(
             approximation.covariance.tolist())
+    tree["plausibility"] = check_plausibility(model, lp.parameter_sets(phi).values)
     tree["diagnostics"] = summarize(tree)
     return tree

@@ -16,6 +16,11 @@ A fit file is the unit a user shares. Layout (every key but ``fit.model`` option
     quantities = []                     # evidence quantities; empty: all
     proxies = false                     # proxies must be allowed explicitly
     proxy_studies = []                  # proxy studies added whatever their species and route
+    proxy_matrices = []                 # keep only the proxy records of these matrices
+    proxy_carriers = []                 # ... and of these carriers (their ev_source)
+    opt_in = []                         # studies whose records marked not usable are used
+                                        # anyway, whatever their species and route; each
+                                        # record's caveat is printed in the fit summary
     signal = "label"                    # organ readout: "label" or "vesicle"
     unstated_error_as = "sem"           # reading of +/- without a type: "sem" or "sd"
 
@@ -34,6 +39,8 @@ A fit file is the unit a user shares. Layout (every key but ``fit.model`` option
     sd_prior = { distribution = "halfnormal", scale = 0.5 }
 
     [covariates.label]                  # categorical covariates from evidence columns
+                                        # (also the derived carrier_class: "ev" for EV
+                                        # records, the ev_source of proxy records)
     parameters = ["k_free_label_clearance"]
     reference = "125I"
     prior_sd = 1.0
@@ -87,7 +94,8 @@ _DATA = {"events", "output", "error", "time_unit", "amount_unit", "dv_unit", "ro
 #: how a fit of event data treats its individuals (IDs)
 DATA_FITS = ("pooled", "individual", "population")
 _FIT = {"name", "description", "model", "seed"}
-_EVIDENCE_LISTS = ("tables", "species", "routes", "studies", "quantities", "proxy_studies")
+_EVIDENCE_LISTS = ("tables", "species", "routes", "studies", "quantities", "proxy_studies",
+                   "proxy_matrices", "proxy_carriers", "opt_in")
 _EVIDENCE = {*_EVIDENCE_LISTS, "proxies", "signal", "unstated_error_as"}
 _SAMPLER = {"method", "chains", "warmup", "draws", "map_starts", "max_tree_depth",
             "target_acceptance", "metric"}

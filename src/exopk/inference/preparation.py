@@ -11,7 +11,7 @@ fit file and the key, and list what does exist.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ class Prepared:
     observations: list
     skipped: list
     log_posterior: LogPosterior
+    caveats: list = field(default_factory=list)
 
 
 def output_path(fit_file: FitFile, out: str | Path | None = None) -> Path:
@@ -131,7 +132,22 @@ def prepare(fit_file: FitFile | str | Path) -> Prepared:
     observations = in_model_time_unit(observations, model.time_unit)
     spec = _posterior_spec(fit_file, records, observations)
     return Prepared(fit_file, model, records, observations, skipped,
-                    LogPosterior(model, observations, spec))
+                    LogPosterior(model, observations, spec), _caveats(records, observations))
+
+
+def _caveats(records, observations) -> list[str]:
+    """For every observation from a record opted in although marked not usable: why it was
+    marked, and the record's note."""
+    opted = np.flatnonzero(records["opted_in"].values)
+    index = {(str(records.source_file.values[i]), int(records.line.values[i])): i for i in opted}
+    caveats = []
+    for o in observations:
+        i = index.get((o.source, o.line))
+        if i is not None:
+            caveats.append(f"{o.study}:{o.line} ({o.request.kind} {o.request.output}) is marked "
+                           f"not usable ({records['unusable_reason'].values[i]}) and opted in: "
+                           f"{records['note'].values[i]}")
+    return caveats
 
 
 def in_model_time_unit(observations: list, time_unit: str) -> list:
@@ -242,7 +258,10 @@ def _tables(fit_file: FitFile) -> xr.Dataset:
                                  f"(looked for {path}){did_you_mean(table, ('ev', 'proxies'))}",
                                  file=fit_file.path, key="evidence.tables")
         tables.append(read_csv(path))
-    return xr.concat(tables, dim="record") if len(tables) > 1 else tables[0]
+    records = xr.concat(tables, dim="record") if len(tables) > 1 else tables[0]
+    is_proxy = records["is_proxy"].values.astype(bool)
+    carrier = np.where(is_proxy, records["ev_source"].values.astype(str), "ev")
+    return records.assign(carrier_class=("record", carrier.astype(object)))
 
 
 def _evidence(fit_file: FitFile) -> xr.Dataset:
@@ -287,6 +306,29 @@ def _evidence(fit_file: FitFile) -> xr.Dataset:
                                  f"{known_names(proxies)}", file=fit_file.path,
                                  key="evidence.proxy_studies")
         keep |= chosen & is_proxy
+    for column, key in (("matrix", "proxy_matrices"), ("carrier_class", "proxy_carriers")):
+        wanted = spec.get(key, [])
+        values = records[column].values.astype(str)
+        present = set(values[keep & is_proxy])
+        for value in wanted:
+            if value not in present:
+                raise ModelFileError(f"no selected proxy record has {column} '{value}'"
+                                     f"{did_you_mean(value, present)}; present: "
+                                     f"{known_names(present)}", file=fit_file.path,
+                                     key=f"evidence.{key}")
+        if wanted:
+            keep &= ~is_proxy | np.isin(values, wanted)
+    opted = np.zeros(records.sizes["record"], dtype=bool)
+    for study in spec.get("opt_in", []):
+        if study not in set(columns["study_key"]):
+            raise ModelFileError(f"no record of the selected tables has study_key '{study}'"
+                                 f"{did_you_mean(study, set(columns['study_key']))}",
+                                 file=fit_file.path, key="evidence.opt_in")
+        opted |= columns["study_key"] == study
+    keep |= opted
+    unusable = ~records["usable"].values.astype(bool)
+    records = records.assign(usable=("record", records["usable"].values.astype(bool) | opted),
+                             opted_in=("record", opted & unusable))
     if not keep.any():
         raise ModelFileError("no evidence record matches all the selections together",
                              file=fit_file.path, key="evidence")

@@ -6,7 +6,9 @@
 ``parameter`` (every variable of the ``posterior`` group)
     ``mean``, ``sd`` (``ddof=1``), ``q5``, ``q50``, ``q95`` (in the parameter's unit, coordinate
     ``unit``); ``mcse_mean``; ``rhat``, ``ess_bulk``, ``ess_tail``
-    (:mod:`exopk.inference.diagnostics`); ``shrinkage``: posterior sd over prior sd in the
+    (:mod:`exopk.inference.diagnostics`); ``prior_sensitivity``, ``likelihood_sensitivity``,
+    ``sensitivity_verdict``: power-scaling sensitivity (:mod:`exopk.inference.sensitivity`,
+    Kallioinen et al. 2023; needs ArviZ); ``shrinkage``: posterior sd over prior sd in the
     sampling coordinates (log scale for positive parameters, logit for bounded ones, where an sd
     means the same for a rate of 0.001/min as for one of 10/min; 1: the data said nothing).
 
@@ -36,7 +38,8 @@ Totals (no dimension): ``divergences``, ``max_rhat``, ``min_ess_bulk``, ``conver
 ``n_outside_90``, ``n_outside_99``, ``n_outside_prediction_90``, ``n_structural``,
 ``allowed_outside_90`` (the most values outside their 90 % intervals that chance explains: the 99 %
 quantile of a binomial with probability 0.1) and ``misfit`` (any value outside its 99 % interval,
-or more than ``allowed_outside_90`` outside their 90 % intervals).
+or more than ``allowed_outside_90`` outside their 90 % intervals); ``implausible``: the result's
+``plausibility`` group (:mod:`exopk.inference.plausibility`) has a violated bound.
 
 :func:`fit_diagnostics` returns the dataset a result stores in its ``diagnostics`` group, or
 computes it for results written before the group existed; :func:`format_summary` prints it.
@@ -52,6 +55,8 @@ import xarray as xr
 
 from exopk.inference.coordinates import BoundedCoordinates
 from exopk.inference.diagnostics import ess_bulk, ess_tail, mcse_mean, split_rhat
+from exopk.inference.plausibility import plausibility_report
+from exopk.inference.sensitivity import power_scaling
 
 __all__ = ["summarize", "fit_diagnostics", "format_summary", "misfit_report", "RHAT_LIMIT",
            "ESS_LIMIT", "STRUCTURAL_SD"]
@@ -189,7 +194,7 @@ def summarize(tree: xr.DataTree) -> xr.Dataset:
             split_rhat(values.transpose("chain", "draw").values)
         except ValueError as exc:
             raise ValueError(f"parameter '{name}': {exc}") from None
-    summary = xr.merge([_parameters(tree), _observations(tree)])
+    summary = xr.merge([_parameters(tree), _observations(tree), power_scaling(tree)])
     finite_rhat = summary["rhat"].values[np.isfinite(summary["rhat"].values)]
     finite_ess = summary["ess_bulk"].values[np.isfinite(summary["ess_bulk"].values)]
     max_rhat = float(finite_rhat.max()) if finite_rhat.size else np.nan
@@ -206,6 +211,8 @@ def summarize(tree: xr.DataTree) -> xr.Dataset:
         "n_outside_90": outside_90, "n_outside_99": outside_99,
         "allowed_outside_90": allowed, "n_structural": int(summary["structural"].sum()),
         "misfit": bool(outside_99 > 0 or outside_90 > allowed),
+        "implausible": bool("plausibility" in tree.children
+                            and bool(tree["plausibility"]["implausible"])),
     }
     return summary.assign({name: ((), value) for name, value in totals.items()})
 
@@ -239,6 +246,16 @@ def misfit_report(summary: xr.Dataset) -> list[str]:
     return lines
 
 
+def _sensitivity(p) -> str:
+    if "sensitivity_verdict" not in p:
+        return "not computed"
+    verdict = p["sensitivity_verdict"].item()
+    if verdict == "not computed":
+        return verdict
+    return (f"{verdict} ({float(p['prior_sensitivity']):.3f}, "
+            f"{float(p['likelihood_sensitivity']):.3f})")
+
+
 def _label(row) -> str:
     proxy = "PROXY " if bool(row["is_proxy"]) else ""
     return f"{proxy}{row['study'].item()}:{row['line'].item()} {row['kind'].item()} " \
@@ -268,9 +285,11 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
              f"{summary.sizes['observation']} observations; MAP log density "
              f"{float(attrs['map_log_density']):.2f}",
              *_approximation_lines(tree),
+             *(f"CAVEAT: {caveat}" for caveat in json.loads(attrs.get("caveats", "[]"))),
              "",
              f"{'parameter':<34} {'unit':<10} {'mean':>10} {'5%':>10} {'95%':>10} {'R-hat':>7} "
-             f"{'ESS bulk':>9} {'ESS tail':>9} {'sd/prior sd':>11}"]
+             f"{'ESS bulk':>9} {'ESS tail':>9} {'sd/prior sd':>11}  power-scaling (prior, "
+             f"likelihood)"]
     for name in summary["parameter"].values:
         p = summary.sel(parameter=name)
         rhat, ess, shrinkage = float(p["rhat"]), float(p["ess_bulk"]), float(p["shrinkage"])
@@ -281,7 +300,8 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
             flag = "  (data say little)"
         lines.append(f"{name:<34} {p['unit'].item():<10} {float(p['mean']):>10.4g} "
                      f"{float(p['q5']):>10.4g} {float(p['q95']):>10.4g} {rhat:>7.3f} {ess:>9.0f} "
-                     f"{float(p['ess_tail']):>9.0f} {shrinkage:>11.2f}{flag}")
+                     f"{float(p['ess_tail']):>9.0f} {shrinkage:>11.2f}  {_sensitivity(p)}"
+                     f"{flag}")
     lines += ["", f"{'observation (prediction)':<52} {'observed':>10} {'50%':>10} "
                   f"{'90% predictive':>21} {'99% predictive':>21} {'p':>6} {'sd/prior sd':>11}"]
     for i in range(summary.sizes["observation"]):
@@ -305,6 +325,16 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
                   f"min bulk ESS {float(summary['min_ess_bulk']):.0f} (limit {ESS_LIMIT}), "
                   f"{int(summary['divergences'])} divergent transitions",
                   "!" * 72]
+    if "plausibility" in tree.children and tree["plausibility"].sizes.get("bound", 0):
+        checked = tree["plausibility"].to_dataset()
+        report = plausibility_report(checked)
+        if bool(summary.get("implausible", False)):
+            lines += ["!" * 72, f"IMPLAUSIBLE: the posterior predictive violates "
+                      f"{int(checked['violated'].sum())} of {checked.sizes['bound']} plausibility "
+                      f"bounds of the model ({int(checked['n_draws'])} draws)", *report, "!" * 72]
+        else:
+            lines += [f"plausible: all {checked.sizes['bound']} bounds of the model hold "
+                      f"({int(checked['n_draws'])} draws)", *report]
     report = misfit_report(summary)
     if bool(summary["misfit"]) or int(summary["n_structural"]):
         lines += ["!" * 72, ("MISFIT: " if bool(summary["misfit"]) else "fit: ") + report[0],

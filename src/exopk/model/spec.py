@@ -33,7 +33,7 @@ from exopk.model.priors import Prior
 from exopk.model.quantities import ModelQuantities
 
 __all__ = ["Parameter", "Compartment", "Transfer", "Route", "Output", "SpeciesSpec",
-           "EndogenousInput", "Model",
+           "EndogenousInput", "PlausibilityBound", "Model",
            "COMPARTMENT_KINDS", "OUTPUT_KINDS", "OUTPUT_SIGNALS"]
 
 COMPARTMENT_KINDS = ("plasma", "blood", "tissue", "depot", "sink", "free_label")
@@ -229,6 +229,43 @@ class EndogenousInput:
 
 
 @dataclass(frozen=True)
+class PlausibilityBound:
+    """A bound that the posterior predictive of a model output must respect.
+
+    After a bolus of ``dose`` amount units by ``route`` (the model's amount unit), the
+    ``quantile`` of ``output`` at ``time`` (the model's time unit) over the posterior draws must
+    lie within ``[lower, upper]``. Every fit checks its model's bounds
+    (:mod:`exopk.inference.plausibility`).
+
+    Attributes
+    ----------
+    name : str
+    output, route : str
+    time : float
+        Time after the dose, model time unit (positive).
+    upper, lower : float
+        In the output's unit; at least one is given (``inf`` / ``-inf`` when absent).
+    quantile : float
+        Which posterior quantile the bound applies to (0.5: the median).
+    dose : float
+    source : str
+        Where the bound comes from (a citation or DOI; required).
+    description : str
+    """
+
+    name: str
+    output: str
+    route: str
+    time: float
+    upper: float = math.inf
+    lower: float = -math.inf
+    quantile: float = 0.5
+    dose: float = 1.0
+    source: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class SpeciesSpec:
     """Which species preset supplies physiology symbols, and at what body weight (kg)."""
 
@@ -249,6 +286,8 @@ class Model:
         Preset for physiology symbols (``volume_ml_liver``, ``blood_volume_ml``, ...).
     endogenous : EndogenousInput, optional
         Constant endogenous secretion of vesicles.
+    plausibility : tuple of PlausibilityBound
+        Bounds on the posterior predictive of outputs that every fit checks.
     time_unit : str
         Unit of simulation times and of every rate (default ``min``).
     amount_unit : str
@@ -271,14 +310,38 @@ class Model:
     endogenous: EndogenousInput | None = None
     description: str = ""
     time_unit: str = "min"
+    plausibility: tuple[PlausibilityBound, ...] = ()
     amount_unit: str = "dose"
     source_file: str | None = field(default=None, compare=False)
     derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        for attr in ("compartments", "transfers", "routes", "outputs", "parameters"):
+        for attr in ("compartments", "transfers", "routes", "outputs", "parameters",
+                     "plausibility"):
             object.__setattr__(self, attr, tuple(getattr(self, attr)))
         self._validate()
+
+    def _validate_bound(self, b: PlausibilityBound) -> None:
+        key = f"plausibility.{b.name}"
+        if b.output not in self.output_names:
+            raise self._error(f"unknown output '{b.output}'; known: {', '.join(self.output_names)}",
+                              f"{key}.output")
+        if b.route not in (r.name for r in self.routes):
+            raise self._error(f"unknown route '{b.route}'; known: "
+                              f"{', '.join(r.name for r in self.routes)}", f"{key}.route")
+        if not (math.isfinite(b.time) and b.time > 0):
+            raise self._error(f"time must be a positive number, got {b.time!r}", f"{key}.time")
+        if not (math.isfinite(b.dose) and b.dose > 0):
+            raise self._error(f"dose must be a positive number, got {b.dose!r}", f"{key}.dose")
+        if not 0 < b.quantile < 1:
+            raise self._error(f"quantile must lie between 0 and 1, got {b.quantile!r}",
+                              f"{key}.quantile")
+        if b.upper == math.inf and b.lower == -math.inf:
+            raise self._error("a bound needs upper, lower or both", key)
+        if not b.lower < b.upper:
+            raise self._error(f"lower ({b.lower:g}) must be below upper ({b.upper:g})", key)
+        if not b.source.strip():
+            raise self._error("a plausibility bound needs its source", f"{key}.source")
 
     def _error(self, message: str, key: str):
         return ModelFileError(message, file=self.source_file, key=key)
@@ -376,6 +439,9 @@ class Model:
             for attr in ("volume", "mass_g"):
                 if getattr(o, attr) is not None:
                     parse_expression(getattr(o, attr), where=f"{key}.{attr}")
+        _unique([b.name for b in self.plausibility], "plausibility", self)
+        for b in self.plausibility:
+            self._validate_bound(b)
 
     def _organs_of(self, output: Output) -> list[str]:
         return [self.compartment(n).organ for n in output.compartments

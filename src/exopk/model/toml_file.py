@@ -10,6 +10,9 @@ Layout of a model file (every table is documented in ``models/README.md``)::
     [outputs.NAME] kind, compartments, signal, residual_blood, volume, mass_g,
                    include_endogenous, description
     [endogenous]   compartment, rate (constant secretion, amount per time unit)
+    [plausibility.NAME]  output, route, time, upper and/or lower, quantile (default 0.5),
+                   dose (default 1), source, description: a bound on the posterior predictive
+                   of an output after a bolus, checked by every fit
     [parameters.NAME]  value, unit, bounds = [lower, upper], prior = {distribution, ...}
                        (log-normal when no distribution is named), justification, source,
                        description, fixed
@@ -33,13 +36,15 @@ from exopk.errors import ModelFileError
 from exopk.io import read_toml
 from exopk.model.expressions import ExpressionSet, parse_expression
 from exopk.model.priors import Prior
-from exopk.model.spec import (Compartment, EndogenousInput, Model, Output, Parameter, Route,
-                              SpeciesSpec, Transfer)
+from exopk.model.spec import (Compartment, EndogenousInput, Model, Output, Parameter,
+                              PlausibilityBound, Route, SpeciesSpec, Transfer)
 
 __all__ = ["load_model", "parse_model"]
 
 _TOP = {"model", "species", "compartments", "transfers", "routes", "outputs", "parameters",
-        "endogenous"}
+        "endogenous", "plausibility"}
+_PLAUSIBILITY = {"output", "route", "time", "upper", "lower", "quantile", "dose", "source",
+                 "description"}
 _ENDOGENOUS = {"compartment", "rate", "description"}
 _MODEL = {"name", "description", "time_unit", "amount_unit", "extends"}
 _SPECIES = {"preset", "body_weight_kg", "note"}
@@ -169,6 +174,9 @@ def parse_model(data: dict, *, file: str | None = None) -> Model:
     parameters = []
     for name, p in r.table(data.get("parameters", {}), "parameters", data.get("parameters", {})).items():
         parameters.append(_parameter(r, name, p))
+    bounds = data.get("plausibility", {})
+    plausibility = tuple(_plausibility(r, name, b)
+                         for name, b in r.table(bounds, "plausibility", bounds).items())
 
     try:
         return Model(name=r.text(meta, "name", "model"), description=r.text(meta, "description", "model", ""),
@@ -176,7 +184,8 @@ def parse_model(data: dict, *, file: str | None = None) -> Model:
                      amount_unit=r.text(meta, "amount_unit", "model", "dose"),
                      compartments=tuple(compartments), transfers=tuple(transfers),
                      routes=tuple(routes), outputs=tuple(outputs), parameters=tuple(parameters),
-                     species=species, endogenous=endogenous, source_file=file)
+                     species=species, endogenous=endogenous, plausibility=plausibility,
+                     source_file=file)
     except ModelFileError as exc:
         if exc.file is None and file is not None:
             raise ModelFileError(exc.reason, file=file, key=exc.key) from None
@@ -191,6 +200,16 @@ def _time_unit(r: _Reader, meta: dict) -> str:
     except UnitError:
         pass
     raise r.error(f"'{unit}' is not a unit of time (for example min, h, day)", "model.time_unit")
+
+
+def _plausibility(r: _Reader, name: str, b) -> PlausibilityBound:
+    key = f"plausibility.{name}"
+    r.table(b, key, _PLAUSIBILITY, required=("output", "route", "time", "source"))
+    numbers = {attr: r.number(b[attr], f"{key}.{attr}")
+               for attr in ("time", "upper", "lower", "quantile", "dose") if attr in b}
+    return PlausibilityBound(name=name, output=r.text(b, "output", key),
+                             route=r.text(b, "route", key), source=r.text(b, "source", key),
+                             description=r.text(b, "description", key, ""), **numbers)
 
 
 def _parameter(r: _Reader, name: str, p) -> Parameter:
