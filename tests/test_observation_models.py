@@ -292,3 +292,19 @@ def test_saturable_model_observations_use_the_study_dose_in_the_model_unit(tmp_p
     assert doses == {"synthetic_a": [10.0], "synthetic_b": [pytest.approx(10.0)]}
     assert [s.study for s in skipped] == ["synthetic_c"]
     assert "convertible to its amount unit 'ug'" in skipped[0].reason
+
+
+def test_records_by_any_route_the_model_declares_become_observations(tmp_path):
+    """A subcutaneous record reaches a model with an ``sc`` route; without one it is skipped."""
+    text = exopk.model_path("m0_one_compartment").read_text()
+    with_sc = tmp_path / "m0_sc.toml"
+    with_sc.write_text(text + '\n[routes.sc]\nplasma = "1"\ndescription = "Test route."\n')
+    header, liver = (DATA / "user_valid.csv").read_text().splitlines()[:3:2]
+    path = tmp_path / "sc.csv"
+    path.write_text("\n".join([header, liver.replace(",iv,", ",sc,")]) + "\n")
+    records = exopk.data.read_csv(path)
+    observations, _ = build_observations(records, exopk.load_model(with_sc))
+    assert [o.route for o in observations] == ["sc"]
+    shipped = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    _, skipped = build_observations(records, shipped)
+    assert "route 'sc' is not a route of model" in skipped[0].reason

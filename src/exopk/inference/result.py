@@ -140,7 +140,19 @@ def write_fit(tree: xr.DataTree, path) -> None:
 
 
 def load_fit(path) -> xr.DataTree:
-    """Read a fit written by :func:`write_fit` (or ``exopk fit``) into memory."""
+    """Read a fit written by :func:`write_fit` (or ``exopk fit``) into memory.
+
+    Examples
+    --------
+    The shipped result of the main fit (run from the repository root):
+
+    >>> from exopk.inference.result import load_fit
+    >>> tree = load_fit("fits/mouse_iv_mps.nc")
+    >>> tree["posterior"]["tau"].dims
+    ('chain', 'draw')
+    >>> tree["posterior"].sizes["chain"], tree["posterior"].sizes["draw"]
+    (4, 1000)
+    """
     with xr.open_datatree(path, engine="netcdf4") as tree:
         return tree.load()
 

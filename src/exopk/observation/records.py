@@ -52,7 +52,8 @@ from exopk.units import UnitError, convert
 
 __all__ = ["ErrorModel", "Observation", "Skipped", "build_observations", "kinds_for", "ROUTES"]
 
-ROUTES = {"iv": "iv", "in": "intranasal"}
+# evidence route -> model route name; ``other`` (route not stated or pooled) maps to none
+ROUTES = {"iv": "iv", "in": "intranasal", "ia": "ia", "ip": "ip", "sc": "sc", "icv": "icv"}
 CIRCULATION = ("plasma", "serum", "blood", "circulation")
 
 
