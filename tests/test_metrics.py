@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 import exopk
+from exopk.inference.fit import fit
 import exopk.data
 from exopk.errors import ExopkError
 from exopk.metrics import (auc, credible_interval, direct_transport_percentage,
@@ -269,10 +270,19 @@ def test_compare_routes_closed_form_dte_and_dtp_equals_direct_share(tmp_path):
                        target="brain_percent_id", blood="plasma_percent_id", off_target=[])
 
 
-def test_compare_routes_command_prints_table_and_writes_figure(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def small_result(tmp_path_factory):
+    """A short fit of the IV-vs-intranasal model (structure only: too short to converge)."""
+    out = tmp_path_factory.mktemp("result") / "iv_vs_intranasal.nc"
+    fit("fits/iv_vs_intranasal.toml", chains=2, warmup=150, draws=10, map_starts=1,
+        processes=2, progress=False, out=out)
+    return out
+
+
+def test_compare_routes_command_prints_table_and_writes_figure(small_result, tmp_path, capsys):
     from exopk.cli import main
     figure = tmp_path / "routes.png"
-    status = main(["compare-routes", "fits/iv_vs_intranasal.nc", "--draws", "3", "--horizon",
+    status = main(["compare-routes", str(small_result), "--draws", "3", "--horizon",
                    "2h", "--figure", str(figure), "--ki-outputs",
                    "brain_percent_id_per_g,blood_concentration"])
     out = capsys.readouterr().out
@@ -285,7 +295,7 @@ def test_compare_routes_command_prints_table_and_writes_figure(tmp_path, capsys)
     assert "horizon 120 min" in out
     assert main(["compare-routes", str(tmp_path / "missing.nc")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["compare-routes", "fits/iv_vs_intranasal.nc", "--horizon", "2 parsecs"]) == 2
+    assert main(["compare-routes", str(small_result), "--horizon", "2 parsecs"]) == 2
     assert "--horizon" in capsys.readouterr().err
 
 
@@ -326,10 +336,10 @@ def test_design_ranks_the_obvious_experiment_first():
         Experiment("plasma_percent_id", 5.0, "iv", 0)
 
 
-def test_design_command_prints_a_ranking_and_writes_a_figure(tmp_path, capsys):
+def test_design_command_prints_a_ranking_and_writes_a_figure(small_result, tmp_path, capsys):
     from exopk.cli import main
     figure = tmp_path / "design.png"
-    status = main(["design", "fits/iv_vs_intranasal.nc", "--metric", "dte_percent", "--draws",
+    status = main(["design", str(small_result), "--metric", "dte_percent", "--draws",
                    "5", "--replicates", "20", "--times", "1h,4h", "--figure", str(figure)])
     out = capsys.readouterr().out
     assert status == 0, out
@@ -338,7 +348,7 @@ def test_design_command_prints_a_ranking_and_writes_a_figure(tmp_path, capsys):
     assert len(table) == 3 * 2 * 2                 # brain, blood, liver x 2 times x 2 routes
     reductions = [float(line.split("%")[0].split()[-1]) for line in table]
     assert reductions == sorted(reductions, reverse=True)
-    assert main(["design", "fits/iv_vs_intranasal.nc", "--metric", "nope", "--draws", "2"]) == 2
+    assert main(["design", str(small_result), "--metric", "nope", "--draws", "2"]) == 2
     assert "--metric 'nope'" in capsys.readouterr().err
 
 
@@ -364,20 +374,20 @@ def test_optimize_regimen_finds_the_closed_form_optimum(tmp_path):
     assert capped["objective"] < best["objective"]
 
 
-def test_optimize_command_reports_optimum_naive_and_prior(capsys):
+def test_optimize_command_reports_optimum_naive_and_prior(small_result, capsys):
     from exopk.cli import main
-    status = main(["optimize", "fits/iv_vs_intranasal.nc", "--draws", "2", "--starts", "1",
+    status = main(["optimize", str(small_result), "--draws", "2", "--starts", "1",
                    "--max-count", "1", "--horizon", "6h"])
     out = capsys.readouterr().out
     assert status == 0, out
     for text in ("optimum:", "naive (100 dose by iv once)", "optimum / naive",
                  "under the prior alone"):
         assert text in out
-    assert main(["optimize", "fits/iv_vs_intranasal.nc", "--dose-bounds", "5"]) == 2
+    assert main(["optimize", str(small_result), "--dose-bounds", "5"]) == 2
     assert "--dose-bounds" in capsys.readouterr().err
 
 
-def test_report_is_one_self_contained_page_with_claims_and_figures(tmp_path, capsys):
+def test_report_is_one_self_contained_page_with_claims_and_figures(small_result, tmp_path, capsys):
     from html.parser import HTMLParser
 
     from exopk.cli import main
@@ -406,7 +416,7 @@ def test_report_is_one_self_contained_page_with_claims_and_figures(tmp_path, cap
                 self.cells.append(data)
 
     out = tmp_path / "report.html"
-    assert main(["report", "fits/iv_vs_intranasal.nc", "--draws", "3", "--replicates", "10",
+    assert main(["report", str(small_result), "--draws", "3", "--replicates", "10",
                  "--times", "1h,4h", "--out", str(out)]) == 0, capsys.readouterr().err
     page = Structure()
     page.feed(out.read_text(encoding="utf-8"))

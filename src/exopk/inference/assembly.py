@@ -153,6 +153,7 @@ def assemble(prepared, results, map_result, seed, chains, warmup, draws, path, *
             [names[j] for j in approximation.at_bound])
         tree["posterior"].attrs["coordinate_covariance"] = as_attr(
             approximation.covariance.tolist())
-    tree["plausibility"] = check_plausibility(model, lp.parameter_sets(phi).values)
+    if model.plausibility:
+        tree["plausibility"] = check_plausibility(model, lp.parameter_sets(phi).values)
     tree["diagnostics"] = summarize(tree)
     return tree

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +55,10 @@ def _paths(fit) -> tuple[Path, Path]:
 
 
 def _fit_file_of(result: Path, tree) -> Path:
-    recorded = Path(str(tree.attrs.get("fit_file", "")))
+    inputs = json.loads(tree.attrs.get("provenance", "{}")).get("inputs", {})
+    # provenance paths are relative to the result; results written before it kept "fit_file"
+    recorded = (result.parent / inputs["fit_file"]["path"] if "fit_file" in inputs
+                else Path(str(tree.attrs.get("fit_file", ""))))
     for candidate in (recorded, result.parent / recorded.name, result.with_suffix(".toml")):
         if str(candidate) and candidate.suffix == ".toml" and candidate.exists():
             return candidate
