@@ -73,10 +73,16 @@ def test_verdicts_follow_the_threshold(prior, likelihood, expected):
     assert verdict(prior, likelihood) == expected
 
 
-def test_power_scaling_is_arviz_psens_and_lands_in_the_summary(short_fit):
+def test_power_scaling_is_arviz_psens_on_sampling_coordinates_and_lands_in_the_summary(
+        short_fit):
     tree = short_fit.tree
     ours = power_scaling(tree)
     data = az.from_datatree(tree)
+    rate = data.posterior["k_uptake_liver"]             # bounds [1e-8, 100] in m2_mps: logit
+    lower, upper = rate.attrs["lower"], rate.attrs["upper"]
+    data.posterior = data.posterior.assign(
+        tau=np.log(data.posterior["tau"]),
+        k_uptake_liver=np.log((rate - lower) / (upper - rate)))
     for component, column in (("prior", "prior_sensitivity"),
                               ("likelihood", "likelihood_sensitivity")):
         theirs = az.psens(data, component=component, var_names=["tau", "k_uptake_liver"])

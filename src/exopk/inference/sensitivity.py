@@ -9,6 +9,16 @@ diagnosing prior and likelihood sensitivity with power-scaling", Statistics and 
 result's ``log_prior`` and ``log_likelihood`` groups. ArviZ is an optional dependency
 (``pip install 'exopk[analysis]'``).
 
+The distance is measured on each parameter's sampling coordinate (log of a rate, logit of a
+fraction: :class:`~exopk.inference.coordinates.BoundedCoordinates`, from the bounds stored with
+the draws), not on its natural scale. The cumulative Jensen-Shannon distance integrates ECDF
+differences over the parameter's own axis, so on the natural scale of a log-normal rate the
+sparse right tail dominates it: on ``fits/mouse_brain.nc`` (2,000 draws) the natural scale gave
+prior sensitivities of 0.8-2.4 for brain rates that no observation constrains and called every
+parameter but two a prior-data conflict; on the log scale the same draws give 0.1-0.4, and the
+rates that nothing measures come out prior-dominated. The sampling coordinates are also where
+the priors are symmetric and the sampler worked.
+
 Verdicts, with the method's threshold :data:`THRESHOLD` (0.05):
 
 ``informed by data``
@@ -24,7 +34,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["power_scaling", "verdict", "THRESHOLD", "VERDICTS"]
+from exopk.inference.coordinates import BoundedCoordinates
+
+__all__ = ["power_scaling", "sampling_coordinates", "verdict", "THRESHOLD", "VERDICTS"]
 
 THRESHOLD = 0.05
 VERDICTS = ("informed by data", "prior-data conflict", "prior-dominated")
@@ -69,6 +81,7 @@ def power_scaling(tree: xr.DataTree) -> xr.Dataset:
         az = None
     if az is not None and "log_prior" in tree.children and "log_likelihood" in tree.children:
         data = az.from_datatree(tree)
+        data.posterior = sampling_coordinates(data.posterior)
         for k, component in enumerate(("prior", "likelihood")):
             values = az.psens(data, component=component, var_names=names)
             (prior, likelihood)[k][:] = [float(values[n]) for n in names]
@@ -78,3 +91,34 @@ def power_scaling(tree: xr.DataTree) -> xr.Dataset:
          "sensitivity_verdict": ("parameter", np.array(
              [verdict(p, lik) for p, lik in zip(prior, likelihood)], dtype=object))},
         coords={"parameter": names})
+
+
+def sampling_coordinates(posterior: xr.Dataset) -> xr.Dataset:
+    """Posterior draws on their unconstrained sampling coordinates.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Draws with ``lower`` and ``upper`` attributes per variable (as ``exopk.fit`` writes
+        them); a variable without them is taken as unbounded.
+
+    Returns
+    -------
+    xarray.Dataset
+        The same variables mapped by :meth:`BoundedCoordinates.to_search` (log, logit, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> draws = xr.Dataset({"k": ("draw", [1.0, np.e]), "f": ("draw", [0.5, 0.5])})
+    >>> draws["k"].attrs.update(lower=0.0, upper=np.inf)
+    >>> draws["f"].attrs.update(lower=0.0, upper=1.0)
+    >>> sampling_coordinates(draws)["k"].values, sampling_coordinates(draws)["f"].values
+    (array([0., 1.]), array([0., 0.]))
+    """
+    mapped = posterior.copy()
+    for name, values in posterior.data_vars.items():
+        bounds = BoundedCoordinates([values.attrs.get("lower", -np.inf)],
+                                    [values.attrs.get("upper", np.inf)])
+        mapped[name] = values.copy(data=bounds.to_search(values.values[..., None])[..., 0])
+    return mapped
