@@ -29,6 +29,7 @@ import sys
 import numpy as np
 import xarray as xr
 
+from exopk import simulate
 from exopk.dosing import Regimen
 from exopk.model.toml_file import load_model
 
@@ -68,7 +69,7 @@ def map_values(path: str) -> tuple[object, dict[str, float]]:
 
 def quantiles(model, draws: dict[str, np.ndarray], times, output: str) -> np.ndarray:
     """Quantiles (5, 50, 95%) of ``output`` at ``times`` after an IV bolus, shape (times, 3)."""
-    ds = model.simulate(draws, times=times, regimen=Regimen.bolus("iv", 100.0))
+    ds = simulate(model, draws, times=times, regimen=Regimen.bolus("iv", 100.0))
     values = ds["value"].sel(output=output).values  # (draw, time)
     return np.quantile(values, [0.05, 0.5, 0.95], axis=0).T
 
