@@ -18,7 +18,7 @@ import numpy as np
 import pints
 import scipy.special
 
-__all__ = ["BoundedCoordinates", "KINDS"]
+__all__ = ["BoundedCoordinates", "KINDS", "coordinates_of_draws"]
 
 KINDS = ("logit", "log", "log_below", "identity")
 
@@ -126,3 +126,24 @@ class BoundedCoordinates(pints.Transformation):
         value = value + q[..., shifted].sum(axis=-1)
         gradient[..., shifted] = 1.0
         return (value[()] if value.ndim == 0 else value), gradient
+
+
+def coordinates_of_draws(draws, names) -> BoundedCoordinates | None:
+    """The sampling coordinates of stored draws, from each variable's ``lower``/``upper`` attrs.
+
+    Parameters
+    ----------
+    draws : xarray.Dataset or xarray.DataTree node
+        Draws as ``exopk.fit`` writes them (the ``posterior`` group).
+    names : sequence of str
+        Variables, in the order of the coordinates.
+
+    Returns
+    -------
+    BoundedCoordinates or None
+        None when a variable has no stored bounds (results written before bounds were).
+    """
+    if not all("lower" in draws[n].attrs for n in names):
+        return None
+    return BoundedCoordinates([float(draws[n].attrs["lower"]) for n in names],
+                              [float(draws[n].attrs["upper"]) for n in names])

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from exopk.inference.coordinates import BoundedCoordinates
+from exopk.inference.coordinates import coordinates_of_draws
 
 __all__ = ["power_scaling", "sampling_coordinates", "verdict", "THRESHOLD", "VERDICTS"]
 
@@ -100,12 +100,12 @@ def sampling_coordinates(posterior: xr.Dataset) -> xr.Dataset:
     ----------
     posterior : xarray.Dataset
         Draws with ``lower`` and ``upper`` attributes per variable (as ``exopk.fit`` writes
-        them); a variable without them is taken as unbounded.
+        them). Results written before bounds were stored are returned unchanged.
 
     Returns
     -------
     xarray.Dataset
-        The same variables mapped by :meth:`BoundedCoordinates.to_search` (log, logit, ...).
+        The same variables mapped by :meth:`~exopk.inference.coordinates.BoundedCoordinates.to_search` (log, logit, ...).
 
     Examples
     --------
@@ -113,12 +113,16 @@ def sampling_coordinates(posterior: xr.Dataset) -> xr.Dataset:
     >>> draws = xr.Dataset({"k": ("draw", [1.0, np.e]), "f": ("draw", [0.5, 0.5])})
     >>> draws["k"].attrs.update(lower=0.0, upper=np.inf)
     >>> draws["f"].attrs.update(lower=0.0, upper=1.0)
-    >>> sampling_coordinates(draws)["k"].values, sampling_coordinates(draws)["f"].values
+    >>> mapped = sampling_coordinates(draws)
+    >>> mapped["k"].values, mapped["f"].values
     (array([0., 1.]), array([0., 0.]))
     """
-    mapped = posterior.copy()
-    for name, values in posterior.data_vars.items():
-        bounds = BoundedCoordinates([values.attrs.get("lower", -np.inf)],
-                                    [values.attrs.get("upper", np.inf)])
-        mapped[name] = values.copy(data=bounds.to_search(values.values[..., None])[..., 0])
-    return mapped
+    names = list(posterior.data_vars)
+    coordinates = coordinates_of_draws(posterior, names)
+    if coordinates is None:
+        return posterior
+    stacked = np.stack([posterior[n].values for n in names], axis=-1)
+    with np.errstate(invalid="ignore"):
+        search = coordinates.to_search(stacked)
+    return posterior.assign({n: posterior[n].copy(data=search[..., j])
+                             for j, n in enumerate(names)})

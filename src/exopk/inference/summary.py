@@ -53,7 +53,7 @@ import numpy as np
 import scipy.stats
 import xarray as xr
 
-from exopk.inference.coordinates import BoundedCoordinates
+from exopk.inference.coordinates import coordinates_of_draws
 from exopk.inference.diagnostics import ess_bulk, ess_tail, mcse_mean, split_rhat
 from exopk.inference.plausibility import plausibility_report
 from exopk.inference.sensitivity import power_scaling
@@ -67,15 +67,6 @@ STRUCTURAL_SD = 1e-9   # sd of the log prediction (relative spread) below which 
 _LEVELS = {90: (0.05, 0.95), 99: (0.005, 0.995)}
 
 
-def _coordinates(tree, names) -> np.ndarray | None:
-    """Bounds of every posterior variable (attrs ``lower``, ``upper``), None if not stored."""
-    posterior = tree["posterior"]
-    if not all("lower" in posterior[n].attrs for n in names):
-        return None
-    return BoundedCoordinates([float(posterior[n].attrs["lower"]) for n in names],
-                              [float(posterior[n].attrs["upper"]) for n in names])
-
-
 def _legacy_shrinkage(tree, names) -> np.ndarray:
     """Shrinkage from the JSON ``diagnostics`` attribute of results written before bounds were."""
     stored = json.loads(tree.attrs.get("diagnostics", "{}")).get("parameters", {})
@@ -86,7 +77,7 @@ def _parameters(tree) -> xr.Dataset:
     posterior = tree["posterior"].to_dataset()
     names = list(posterior.data_vars)
     draws = {n: posterior[n].transpose("chain", "draw").values for n in names}
-    coordinates = _coordinates(tree, names)
+    coordinates = coordinates_of_draws(tree["posterior"], names)
     if coordinates is not None:
         def stack(group):
             return np.stack([tree[group][n].transpose("chain", "draw").values for n in names],
