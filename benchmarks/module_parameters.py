@@ -3,8 +3,8 @@
 For every posterior parameter of the given results that the base model file does not have
 (for ``m4_brain`` on ``m2_mps_sinusoidal``: the brain parameters; for ``m5_intranasal``: the
 brain and nasal ones; plus any covariate offsets), prints the posterior median and 90% interval,
-posterior sd / prior sd on the sampling coordinate (``shrinkage`` of the result's
-``diagnostics`` group; 1: the data said nothing) and the power-scaling verdict
+posterior sd / prior sd on the sampling coordinate (``shrinkage``, recomputed by
+``exopk.inference.summary.summarize``; 1: the data said nothing) and the power-scaling verdict
 (``sensitivity_verdict``). Used for the README's table of the shipped brain fits.
 
 Usage::
