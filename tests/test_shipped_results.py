@@ -13,15 +13,10 @@ from exopk.inference.preparation import prepare
 from exopk.inference.result import load_fit
 from exopk.inference.summary import ESS_LIMIT, RHAT_LIMIT, fit_diagnostics
 
-STALE = {"iv_vs_intranasal": "result predates m4_brain on m2_mps_sinusoidal with flow-limited "
-                             "BBB uptake (PS_bbb); refit with exopk fit fits/iv_vs_intranasal.toml "
-                             "--out fits/iv_vs_intranasal.nc and remove this mark"}
 NOT_CONVERGED = {"mouse_brain": "4 x 500/500: max R-hat 1.038 and bulk ESS 108 on the offset of "
                                 "the 200-nm gold proxy, 5 divergent transitions; needs a longer run "
                                 "or a tighter offset prior"}
 FITS = sorted(path for path in Path("fits").glob("*.toml") if path.with_suffix(".nc").is_file())
-CURRENT = [pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=STALE[path.stem]))
-           if path.stem in STALE else path for path in FITS]
 
 
 def _posterior(fit_file):
@@ -31,7 +26,7 @@ def _posterior(fit_file):
     return prepared, result, sets.values
 
 
-@pytest.mark.parametrize("fit_file", CURRENT, ids=lambda p: p.stem)
+@pytest.mark.parametrize("fit_file", FITS, ids=lambda p: p.stem)
 def test_a_shipped_result_respects_its_models_bounds(fit_file):
     prepared, result, sets = _posterior(fit_file)
     checked = check_plausibility(prepared.model, sets)
@@ -50,8 +45,7 @@ def test_a_shipped_result_has_converged(fit_file):
     assert int(diagnostics["divergences"]) == 0
 
 
-@pytest.mark.parametrize("name", ["mouse_brain", pytest.param(
-    "iv_vs_intranasal", marks=pytest.mark.xfail(strict=True, reason=STALE["iv_vs_intranasal"]))])
+@pytest.mark.parametrize("name", ["mouse_brain", "iv_vs_intranasal"])
 def test_brain_after_an_iv_bolus_is_physiology(name):
     """Brain %ID 1 h after an IV bolus: median below 1 %ID, 95th percentile below 5 %ID."""
     prepared, _, sets = _posterior(Path("fits") / f"{name}.toml")
@@ -61,7 +55,7 @@ def test_brain_after_an_iv_bolus_is_physiology(name):
     assert np.median(values) < 1.0 and np.quantile(values, 0.95) < 5.0
 
 
-@pytest.mark.parametrize("fit_file", CURRENT, ids=lambda p: p.stem)
+@pytest.mark.parametrize("fit_file", FITS, ids=lambda p: p.stem)
 def test_shipped_draws_have_the_log_posterior_the_current_code_gives(fit_file):
     """Model files, evidence, priors and likelihood are those the draws were sampled under."""
     tree = load_fit(fit_file.with_suffix(".nc"))
