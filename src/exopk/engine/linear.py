@@ -280,12 +280,15 @@ class LinearSystem:
         A = self.matrix(rates)
         lam, V, V_inv, condition = self.decompose(A)
         good = condition < CONDITION_LIMIT
+        if good.all():
+            # the usual case: every member solved at once, no copies
+            return _Eigen(lam, V, V_inv, self.similar_derivative(V, V_inv, rate_jacobian)
+                          ).propagate(vector, d_vector, times[:, None])
         batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
         amounts = np.empty((batch, self.n_states))
         sens = np.empty((batch, self.n_states, n_parameters))
         if good.any():
-            G = (self.similar_derivative(V, V_inv, rate_jacobian) if good.all() else
-                 _similar_derivative(V[good], V_inv[good], rate_jacobian[good], self))
+            G = _similar_derivative(V[good], V_inv[good], rate_jacobian[good], self)
             amounts[good], sens[good] = _Eigen(lam[good], V[good], V_inv[good], G).propagate(
                 vector[good], None if d_vector is None else d_vector[good], times[good][:, None])
         if not good.all():
@@ -433,7 +436,7 @@ class _Eigen:
         tau = np.asarray(tau)
         c = self.to_modes(vector)
         e = np.exp(self.lam * tau)
-        out = np.einsum("bij,bj->bi", self.V, e * c).real
+        out = (self.V @ (e * c)[:, :, None])[..., 0].real
         K = bolus_divided_difference(self.lam[:, :, None], self.lam[:, None, :],
                                      tau[..., None] if tau.ndim else tau)
         Y = (self.G @ (K * c[:, None, :])[:, :, :, None])[..., 0]              # (B, i, P)

@@ -90,11 +90,14 @@ def dose_inputs(compiled, regimen: Regimen, values, jacobian):
     splits = {}
     for route in regimen.routes:
         fractions = route_fractions(compiled, values, route)
+        if route in compiled.constant_routes:
+            # fractions without parameters: checked when the model was read, no derivatives
+            splits[route] = (fractions, None)
+            continue
         states, rows = compiled.route_rows[route]
         total = fractions.sum(axis=1)
-        if route not in compiled.constant_routes and (
-                np.any(np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE) or fractions.min() < 0
-                or fractions.max() > 1):
+        if (np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE).any() or fractions.min() < 0 \
+                or fractions.max() > 1:
             bad = (np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE) | np.any(fractions < 0, axis=1) | \
                 np.any(fractions > 1, axis=1)
             b = int(np.flatnonzero(bad)[0])
@@ -103,7 +106,7 @@ def dose_inputs(compiled, regimen: Regimen, values, jacobian):
                 f"{dict(zip(compiled.state_names, np.round(fractions[b], 12)))} (sum {total[b]:.12g}); "
                 f"each must lie in [0, 1] and they must add up to 1 (parameter set {b})")
         d_fractions = None
-        if jacobian is not None and np.any(jacobian[:, rows]):
+        if jacobian is not None and jacobian[:, rows].any():
             d_fractions = np.zeros((batch, n, jacobian.shape[2]))
             d_fractions[:, states] = jacobian[:, rows]
         splits[route] = (fractions, d_fractions)
@@ -255,9 +258,16 @@ def output_matrix(compiled, values, regimen) -> np.ndarray:
     no output weight depends on a parameter, one matrix serves the whole batch (leading size 1).
     """
     terms = compiled.output_term_table
-    scale = _percent_scale(compiled, regimen)[:, None]
     if terms.constant is not None:
-        return (terms.constant * scale)[None]
+        # one read-only matrix per total dose, built on first use
+        known = compiled.constant_output_matrices
+        C = known.get(regimen.total_amount)
+        if C is None:
+            C = (terms.constant * _percent_scale(compiled, regimen)[:, None])[None]
+            C.flags.writeable = False
+            known[regimen.total_amount] = C
+        return C
+    scale = _percent_scale(compiled, regimen)[:, None]
     weights = values[:, terms.rows]                                          # (B, terms)
     return (weights @ terms.placement).reshape(values.shape[0], -1, len(compiled.state_names)) * scale
 

@@ -325,7 +325,7 @@ class LogPosterior(pints.LogPDF):
     def _evaluate(self, phi, *, gradients):
         n_free = len(self.free)
         x, dx = self.to_natural(phi)
-        if np.any((x < self._lower) | (x > self._upper)):
+        if ((x < self._lower) | (x > self._upper)).any():
             return -np.inf, np.zeros(self.n_parameters())
         log_prior, slope = self._prior_set.log_density_and_gradient(x)
         value, gradient = self.log_jacobian(phi, gradient=True)
@@ -347,7 +347,7 @@ class LogPosterior(pints.LogPDF):
             value += self._log_likelihood(theta, phi, dx, tau, gradients, gradient)
         # far in the tails (a censored term with sigma near 0, say) the gradient can overflow:
         # such points are outside the region the sampler may visit
-        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+        if not (math.isfinite(value) and np.isfinite(gradient).all()):
             return -np.inf, np.zeros(self.n_parameters())
         return value, gradient
 
@@ -466,7 +466,7 @@ class LogPosterior(pints.LogPDF):
 
     def _log_likelihood(self, theta, phi, dx, tau, gradients, gradient):
         y, dy_dphi = self._predict(theta, phi, dx, gradients=gradients)
-        if np.any(~(y > 0)):
+        if not (y > 0).all():
             i = int(np.flatnonzero(~(y > 0))[0])
             raise SimulationError(f"{self._describe(i)}: prediction {y[i]:g} is not positive")
         terms, d_log_y, d_sigma = self.likelihood.terms(np.log(y), tau)

@@ -259,7 +259,7 @@ class Likelihood:
     def terms(self, log_y: np.ndarray, tau: float):
         """Per-observation log-likelihood terms and their derivatives in ``log y`` and sigma."""
         sigma = np.sqrt(self._sigma_log**2 + tau**2)
-        if np.any(sigma <= 0):
+        if (sigma <= 0).any():
             bad = self.observations[int(np.flatnonzero(sigma <= 0)[0])]
             raise SimulationError(f"study '{bad.study}' line {bad.line} has no reported error and "
                                   "tau is 0: its likelihood would be a point mass")
