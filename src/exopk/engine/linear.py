@@ -378,10 +378,12 @@ def _geev(A):
 
 def _similar_derivative(V, V_inv, rate_jacobian, system):
     """``G[b, i, p, k] = (V^-1 dA_p V)[i, k]`` from the rank-one structure of each transfer."""
-    W = V_inv[:, :, system.targets] - V_inv[:, :, system.sources]          # (B, n, m)
-    U = V[:, system.sources, :]                                              # (B, m, n)
     batch, m, n_parameters = rate_jacobian.shape
     n = V.shape[1]
+    if not n_parameters:
+        return np.zeros((batch, n, 0, n), dtype=V.dtype)
+    W = V_inv[:, :, system.targets] - V_inv[:, :, system.sources]          # (B, n, m)
+    U = V[:, system.sources, :]                                              # (B, m, n)
     T1 = (rate_jacobian[:, :, :, None] * U[:, :, None, :]).reshape(batch, m, n_parameters * n)
     return (W @ T1).reshape(batch, n, n_parameters, n)
 
@@ -437,6 +439,8 @@ class _Eigen:
         c = self.to_modes(vector)
         e = np.exp(self.lam * tau)
         out = (self.V @ (e * c)[:, :, None])[..., 0].real
+        if not self.G.shape[2]:
+            return out, np.zeros(out.shape + (0,))           # no derivative asked for
         K = bolus_divided_difference(self.lam[:, :, None], self.lam[:, None, :],
                                      tau[..., None] if tau.ndim else tau)
         Y = (self.G @ (K * c[:, None, :])[:, :, :, None])[..., 0]              # (B, i, P)

@@ -414,26 +414,25 @@ class LogPosterior(pints.LogPDF):
         phi_draws = np.atleast_2d(np.asarray(phi_draws, dtype=float))
         n_draws, n_obs = phi_draws.shape[0], len(self.observations)
         y = np.empty((n_draws, n_obs))
+        thetas = np.repeat(self.base[None], n_draws, axis=0)
+        thetas[:, self._free_index] = self.coordinates.to_model(phi_draws)[:, :len(self.free)]
         for begin in range(0, n_draws, chunk):
-            block = phi_draws[begin:begin + chunk]
-            thetas = np.repeat(self.base[None], len(block), axis=0)
-            thetas[:, self._free_index] = [self.to_natural(phi)[0] for phi in block]
+            block = slice(begin, begin + chunk)
             for group in self._groups:
-                stacked = np.concatenate([
-                    self.hierarchy.parameters(theta, phi, group.representatives)[0]
-                    for theta, phi in zip(thetas, block)])
-                values = self.predictor(self.compiled, self.compiled.parameter_matrix(stacked),
-                                        group.design, group.requests, gradients=False,
-                                        parameters=self._free_index)[0]
-                values = values.reshape(len(block), len(group.representatives),
-                                        len(group.requests))
+                stacked = self.hierarchy.parameters(thetas[block], phi_draws[block],
+                                                    group.representatives)[0]
+                draws = stacked.shape[0]
+                values = self.predictor(
+                    self.compiled, self.compiled.parameter_matrix(stacked.reshape(
+                        -1, thetas.shape[1])), group.design, group.requests, gradients=False,
+                    parameters=self._free_index)[0]
+                values = values.reshape(draws, len(group.representatives), len(group.requests))
                 pick_g, pick_i, pick_r = group.picks
-                y[begin:begin + len(block), pick_i] = values[:, pick_g, pick_r]
+                y[block, pick_i] = values[:, pick_g, pick_r]
         taus = np.exp(phi_draws[:, len(self.free)])
         with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.array([self.likelihood.terms(np.log(row), tau)[0]
-                              for row, tau in zip(y, taus)])
-        return y, terms.reshape(n_draws, n_obs)
+            terms = self.likelihood.terms(np.log(y), taus[:, None])[0]
+        return y, terms
 
     def _predict(self, theta, phi, dx, *, gradients):
         """Predictions (n_obs,) and, with gradients, d y / d phi (n_obs, n_coordinates).
