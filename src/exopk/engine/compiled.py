@@ -153,6 +153,8 @@ class CompiledModel:
         self.constant_routes = quantities.constant_routes
         # output matrices without parameter-dependent weights, by total dose (output_matrix)
         self.constant_output_matrices = {}
+        # amounts given by each observation time, by (regimen, times) (simulation._administered)
+        self.administered = {}
 
     @cached_property
     def linear_system(self) -> LinearSystem:

@@ -331,7 +331,7 @@ def _eigendecompose(A: np.ndarray):
     """Eigenvalues, right eigenvectors, their inverse and a condition number, for each member.
 
     One parameter set: LAPACK ``geev`` for the right eigenvectors only (complex pairs assembled)
-    and one inverse (LU) of ``V``. A batch: numpy's stacked ``eig`` and ``inv`` (vectorised over
+    and one inverse (LAPACK ``getrf`` and ``getri``) of ``V``. A batch: numpy's stacked ``eig`` and ``inv`` (vectorised over
     the batch in compiled code). The condition number is the exact 1-norm one,
     ``||V||_1 ||V^-1||_1``, cheap once ``V^-1`` is at hand; singular or defective eigenvector
     matrices get an infinite condition number (and NaN inverses).
@@ -344,9 +344,11 @@ def _eigendecompose(A: np.ndarray):
     """
     if A.shape[0] == 1:
         lam, V = _geev(A[0])
-        lam, V = lam[None], V[None]
-    else:
-        lam, V = np.linalg.eig(A)
+        V_inv = _inverse(V)
+        condition = np.abs(V).sum(axis=0).max() * np.abs(V_inv).sum(axis=0).max()
+        condition = np.array([condition if np.isfinite(condition) else np.inf])
+        return lam[None], V[None], V_inv[None], condition
+    lam, V = np.linalg.eig(A)
     try:
         V_inv = np.linalg.inv(V)
     except np.linalg.LinAlgError:
@@ -360,6 +362,21 @@ def _eigendecompose(A: np.ndarray):
         condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(V_inv).sum(axis=1).max(axis=-1)
     condition[~np.isfinite(condition)] = np.inf
     return lam, V, V_inv, condition
+
+
+_GETRF_GETRI = {np.dtype(float): (scipy.linalg.lapack.dgetrf, scipy.linalg.lapack.dgetri),
+                np.dtype(complex): (scipy.linalg.lapack.zgetrf, scipy.linalg.lapack.zgetri)}
+
+
+def _inverse(V):
+    """Inverse of one real or complex matrix by LAPACK ``getrf`` and ``getri`` (an LU
+    factorisation, without numpy's per-call checks); NaN when ``V`` is singular."""
+    getrf, getri = _GETRF_GETRI[V.dtype]
+    lu, pivots, info = getrf(V)
+    if info != 0:
+        return np.full_like(V, np.nan)
+    inverse, info = getri(lu, pivots)
+    return inverse if info == 0 else np.full_like(V, np.nan)
 
 
 def _geev(A):

@@ -21,6 +21,7 @@ __all__ = ["SimulationArrays", "dose_inputs", "evaluate", "output_matrix", "outp
            "route_fractions", "simulate", "validate_times", "ROUTE_SUM_TOLERANCE"]
 
 ROUTE_SUM_TOLERANCE = 1e-9
+KEPT = 64     # regimens (and times) whose output matrices and administered amounts are kept
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,21 @@ def dose_inputs(compiled, regimen: Regimen, values, jacobian):
     return inputs
 
 
-def _administered(regimen: Regimen, times):
-    """Amount given by each time: boluses whole, infusions pro rata."""
+def _administered(compiled, regimen: Regimen, times):
+    """Amount given by each time: boluses whole, infusions pro rata (read-only, kept per
+    regimen and times)."""
+    key = (regimen, times.tobytes())
+    given = compiled.administered.get(key)
+    if given is None:
+        if len(compiled.administered) >= KEPT:
+            compiled.administered.clear()
+        given = compiled.administered[key] = _given(regimen, times)
+        given.flags.writeable = False
+    return given
+
+
+def _given(regimen: Regimen, times):
+    """The amounts of :func:`_administered`, computed."""
     starts, amounts, durations = regimen.arrays
     elapsed = times[:, None] - starts[None, :]
     if not durations.any():
@@ -161,7 +175,8 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
     inputs = dose_inputs(compiled, regimen, values, jacobian if gradients else None)
     outputs, d_outputs, amounts, d_amounts, carried = respond(
         compiled, values, jacobian, inputs, times, regimen, gradients=gradients, path=path)
-    administered = _administered(regimen, times)[None, :].repeat(amounts.shape[0], axis=0)
+    administered = _administered(compiled, regimen, times)[None, :].repeat(amounts.shape[0],
+                                                                          axis=0)
     if carried is not None:
         administered = administered + carried
     return SimulationArrays(outputs, d_outputs, amounts, d_amounts, administered)
@@ -263,6 +278,8 @@ def output_matrix(compiled, values, regimen) -> np.ndarray:
         known = compiled.constant_output_matrices
         C = known.get(regimen.total_amount)
         if C is None:
+            if len(known) >= KEPT:
+                known.clear()
             C = (terms.constant * _percent_scale(compiled, regimen)[:, None])[None]
             C.flags.writeable = False
             known[regimen.total_amount] = C
