@@ -34,8 +34,11 @@ sampler on the same schedule would make the same moves, so that ratio (less exop
 sampling) is what an identical schedule would give.
 
 Before sampling, the baseline's log-posterior, gradient and predictions are compared with
-exopk's at the MAP and at the prior centre. Per-gradient costs are medians of repeated
-``evaluateS1`` calls at the MAP. Bulk ESS (:func:`exopk.inference.diagnostics.ess_bulk`,
+exopk's at the MAP and at the prior centre. Per-gradient costs are CPU medians over repeated
+passes through 32 distinct draws of exopk's posterior (no call reuses the previous call's
+parameters), BLAS pinned to one thread, for exopk, the LSODA baseline and the per-call floor: a
+plain numpy prototype (eigendecomposition, LU solve and Daleckii-Krein sensitivities) of every
+parameter set the posterior solves at a draw, at its designs' observation times. Bulk ESS (:func:`exopk.inference.diagnostics.ess_bulk`,
 rank-normalised) is invariant to monotone transformations: the baseline's is computed on the
 sampling coordinates, exopk's on the natural values of its result tree.
 
@@ -67,7 +70,8 @@ from exopk.inference.fit import fit, prepare
 from exopk.inference.posterior import LogPosterior
 from exopk.inference.samplers import NutsSettings
 from exopk.inference.sampling import chain_starts, find_map, run_chains
-from timing import median_seconds
+from solver import assembled, prototype_sensitivities
+from timing import cycle_seconds, one_blas_thread
 
 FIT_FILE = Path(__file__).resolve().parents[1] / "fits" / "mouse_iv_mps.toml"
 RTOL, ATOL = 1e-8, 1e-10
@@ -79,6 +83,7 @@ TIMED_KINDS = ("value", "fraction_cleared", "auc_to")
 MODAL_KINDS = ("elimination_rate", "half_life", "half_life_alpha")
 BASELINE_CHAINS, BASELINE_WARMUP = 2, 150
 ESS_SPEEDUP_TARGET, WALL_TARGET_S = 50.0, 60.0
+POOL = 32             # distinct posterior draws cycled through by the per-gradient timings
 
 
 def cpu_seconds():
@@ -407,7 +412,7 @@ def run_exopk(warmup, draws):
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     posterior = result.tree["posterior"]
     steps = result.tree["sample_stats"]["n_steps"].values
-    return {
+    return posterior, {
         "wall_s": wall, "cpu_s": cpu,
         "min_bulk_ess": min_bulk_ess({v: posterior[v].values for v in posterior.data_vars}),
         "sampling_s_slowest_chain": float(result.tree.attrs["sampling_seconds_slowest_chain"]),
@@ -442,6 +447,28 @@ def run_baseline(baseline, x0s, fit_file, draws):
     }
 
 
+def posterior_pool(lp, posterior, size):
+    """``size`` distinct draws of exopk's posterior, in sampling coordinates."""
+    natural = np.stack([np.asarray(posterior[n].transpose("chain", "draw")).ravel()
+                        for n in lp.natural_names()], axis=-1)
+    picks = np.linspace(0, len(natural) - 1, size).astype(int)
+    return list(lp.coordinates.to_search(natural[picks]))
+
+
+def problems_solved(lp, phi):
+    """Plain arrays of every parameter set the posterior solves at ``phi``, with the times of
+    its design's timed requests: the numpy prototype's inputs."""
+    x, _ = lp.to_natural(phi)
+    theta = lp.base.copy()
+    theta[lp._free_index] = x
+    problems = []
+    for group in lp._groups:
+        times = np.array(sorted({r.time for r in group.requests if r.time is not None}) or [0.0])
+        for member in lp.hierarchy.parameters(theta, phi, group.representatives)[0]:
+            problems.append((*assembled(lp.model, group.design, member), times))
+    return problems
+
+
 def starting_points(prepared, chains):
     """exopk's MAP and the per-chain starts ``fit`` draws around the sampling-coordinate mode."""
     lp, fit_file = prepared.log_posterior, prepared.fit_file
@@ -458,15 +485,26 @@ def main():
     lp, settings = prepared.log_posterior, prepared.fit_file.sampler
     warmup, draws = (200, 200) if args.quick else (settings.warmup, settings.draws)
     baseline_draws = 50 if args.quick else 100
-    repeats, baseline_repeats = (50, 3) if args.quick else (300, 10)
+    repeats, baseline_repeats = (3, 3) if args.quick else (7, 10)
 
-    exo = run_exopk(warmup, draws)
+    posterior, exo = run_exopk(warmup, draws)
     lsoda = LsodaPredictor()
     baseline = LogPosterior(prepared.model, prepared.observations, lp.spec, predictor=lsoda)
     map_phi, x0s = starting_points(prepared, BASELINE_CHAINS)
     agree = agreement(lp, baseline, [map_phi, lp.prior_centre()])
-    us_exopk = median_seconds(lambda: lp.evaluateS1(map_phi), repeats) * 1e6
-    us_baseline = median_seconds(lambda: baseline.evaluateS1(map_phi), baseline_repeats) * 1e6
+    pool = posterior_pool(lp, posterior, POOL)
+    floor_problems = [problems_solved(lp, phi) for phi in pool]
+    with one_blas_thread():
+        t_exopk = cycle_seconds(lp.evaluateS1, pool, repeats)
+        t_floor = cycle_seconds(lambda problems: [prototype_sensitivities(*p) for p in problems],
+                                floor_problems, repeats)
+        t_baseline = cycle_seconds(baseline.evaluateS1, pool[:baseline_repeats], 1)
+    us_exopk, us_baseline = t_exopk.cpu * 1e6, t_baseline.cpu * 1e6
+    print(f"per gradient, CPU us over {len(pool)} posterior draws cycled, BLAS on one thread "
+          f"[range over passes]: exopk {t_exopk}, numpy prototype floor {t_floor}, "
+          f"LSODA baseline {t_baseline}")
+    print(f"exopk / floor: {t_exopk.cpu / t_floor.cpu:.2f}x (the floor: one eigendecomposition, "
+          f"LU solve and Daleckii-Krein sensitivities per parameter set solved, no PK summaries)")
     lsoda.area_end_times.clear()
     baseline.evaluateS1(map_phi)
     end_times = tuple(lsoda.area_end_times)
@@ -511,6 +549,8 @@ def main():
         "ess_per_cpu_s_speedup": round(exo["min_bulk_ess"] / exo["cpu_s"]
                                        / (base["min_bulk_ess"] / base["cpu_s"]), 1),
         "us_per_gradient": round(us_exopk, 1),
+        "floor_us_per_gradient": round(t_floor.cpu * 1e6, 1),
+        "vs_floor_gradient": round(t_exopk.cpu / t_floor.cpu, 2),
         "baseline_us_per_gradient": round(us_baseline, 1),
         "gradient_speedup": round(us_baseline / us_exopk, 1),
         "gradient_evaluations": exo["gradient_evaluations"],

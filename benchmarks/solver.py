@@ -109,8 +109,8 @@ def prototype_values(A, dA, C, x0):
     return ((np.exp(np.outer(TIMES_MIN, lam)) * c) @ (C @ V).T).real
 
 
-def prototype_sensitivities(A, dA, C, x0):
-    """Values and ``d/dp`` by the eigen-derivative (Daleckii-Krein) formula:
+def prototype_sensitivities(A, dA, C, x0, times=TIMES_MIN):
+    """Values and ``d/dp`` at ``times`` by the eigen-derivative (Daleckii-Krein) formula:
     ``dx = V ((V^-1 dA V) o K(t)) V^-1 x0`` with ``K_ik = (e^{lam_i t} - e^{lam_k t}) /
     (lam_i - lam_k)`` (``t e^{lam_i t}`` for equal eigenvalues)."""
     lam, V = np.linalg.eig(A)
@@ -118,11 +118,11 @@ def prototype_sensitivities(A, dA, C, x0):
     c = scipy.linalg.lu_solve(lu, x0.astype(V.dtype))
     G = scipy.linalg.lu_solve(lu, (dA @ V).transpose(1, 0, 2).reshape(len(lam), -1)).reshape(
         len(lam), dA.shape[0], len(lam))                                       # (i, p, k)
-    E = np.exp(np.outer(TIMES_MIN, lam))                                       # (T, n)
+    E = np.exp(np.outer(times, lam))                                       # (T, n)
     d = lam[:, None] - lam[None, :]
     equal = np.abs(d) <= 1e-9 * np.maximum(np.abs(lam[:, None]), np.abs(lam[None, :]))
     with np.errstate(divide="ignore", invalid="ignore"):
-        K = np.where(equal, TIMES_MIN[:, None, None] * E[:, :, None],
+        K = np.where(equal, times[:, None, None] * E[:, :, None],
                      (E[:, :, None] - E[:, None, :]) / np.where(equal, 1.0, d))   # (T, i, k)
     CV = C @ V
     values = ((E * c) @ CV.T).real

@@ -48,18 +48,9 @@ def assert_close(found, expected, tolerance, what):
     assert error.max() < tolerance, f"{what}: largest scaled error {error.max():.2e}"
 
 
-# Known limit of today's eigen path: with the condition limit at 1e8 it keeps eigenbases that lose
-# accuracy (close eigenvalues 2e-12, nearly defective 5e-10 scaled value error). A limit of 1e4
-# sends them to expm and meets 1e-12, at the cost of changing shipped draws; it lands with the
-# next refit of the shipped results. strict: these fail loudly once the engine meets the bound.
-LOOSE_EIGENBASES = {"close_eigenvalues", "nearly_defective"}
-
-
 @pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("path,batch", [("auto", 1), ("auto", 2), ("expm", 1)])
-def test_amounts_and_rate_derivatives_match_50_digit_reference(name, path, batch, request):
-    if path == "auto" and name in LOOSE_EIGENBASES:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="eigen path condition limit"))
+def test_amounts_and_rate_derivatives_match_50_digit_reference(name, path, batch):
     case = REFERENCE["cases"][name]
     x, dx = solve_case(case, path, batch)
     assert_close(x, np.array(case["amounts"]), 1e-12, f"{name} {path} values")

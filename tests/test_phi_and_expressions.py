@@ -65,6 +65,25 @@ def test_expression_jacobian_matches_finite_differences():
         np.testing.assert_allclose(jac[0, :, p], fd[0], rtol=1e-7, atol=1e-9)
 
 
+def test_small_batches_member_by_member_equal_the_array_path():
+    """Batches up to SCALAR_BATCH are evaluated with Python floats: same values and Jacobian
+    as numpy columns, and a member that divides by zero falls back to numpy's inf."""
+    from exopk.model.expressions import SCALAR_BATCH
+    exprs = [parse_expression(t) for t in ("CL / V", "exp(-a * t0) + log(V) ** 2",
+                                            "sqrt(V * CL) - 3")]
+    compiled = ExpressionSet(exprs, ["CL", "V", "a"], {"t0": 2.0})
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(0.1, 3.0, size=(SCALAR_BATCH + 1, 3))
+    big_values, big_jac = compiled(theta)                        # numpy columns
+    small_values, small_jac = compiled(theta[:SCALAR_BATCH])    # Python floats
+    np.testing.assert_allclose(small_values, big_values[:SCALAR_BATCH], rtol=1e-15)
+    np.testing.assert_allclose(small_jac, big_jac[:SCALAR_BATCH], rtol=1e-15)
+    theta[1, 1] = 0.0                                            # V = 0: CL / V is inf
+    with np.errstate(divide="ignore"):
+        values, _ = compiled(theta[:2])
+    assert np.isinf(values[1, 0]) and values[0, 0] == pytest.approx(theta[0, 0] / theta[0, 1])
+
+
 @pytest.mark.parametrize("text,message", [
     ("CL +", "cannot parse"),
     ("__import__('os')", "only exp"),

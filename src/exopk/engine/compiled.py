@@ -151,6 +151,10 @@ class CompiledModel:
             [w.percent for w in quantities.outputs], len(self.state_names), self.expressions,
             self.parameter_names)
         self.constant_routes = quantities.constant_routes
+        # output matrices without parameter-dependent weights, by total dose (output_matrix)
+        self.constant_output_matrices = {}
+        # amounts given by each observation time, by (regimen, times) (simulation._administered)
+        self.administered = {}
 
     @cached_property
     def linear_system(self) -> LinearSystem:
@@ -221,7 +225,7 @@ class CompiledModel:
             jacobian.flags.writeable = False
         else:
             values, jacobian = self.expressions(theta, derivatives=False), None
-        if not np.all(np.isfinite(values)):
+        if not np.isfinite(values).all():
             b, e = np.argwhere(~np.isfinite(values))[0]
             text, where = self.model.quantities.texts[e]
             place = ", ".join(part for part in (self.model.source_file, f"key '{where}'") if part)

@@ -29,9 +29,8 @@ _SERIES_TERMS = 30
 def e1(z: np.ndarray) -> np.ndarray:
     """``(exp(z) - 1) / z`` with the limit 1 at ``z = 0``."""
     z = np.asarray(z)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        quotient = np.expm1(z) / z
-    return np.where(z == 0, 1.0, quotient)
+    zero = z == 0
+    return np.where(zero, 1.0, np.expm1(z) / np.where(zero, 1.0, z))
 
 
 def _moments(z: np.ndarray, order: int) -> list[np.ndarray]:

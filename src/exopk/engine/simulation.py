@@ -21,6 +21,7 @@ __all__ = ["SimulationArrays", "dose_inputs", "evaluate", "output_matrix", "outp
            "route_fractions", "simulate", "validate_times", "ROUTE_SUM_TOLERANCE"]
 
 ROUTE_SUM_TOLERANCE = 1e-9
+KEPT = 64     # regimens (and times) whose output matrices and administered amounts are kept
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,14 @@ def dose_inputs(compiled, regimen: Regimen, values, jacobian):
     splits = {}
     for route in regimen.routes:
         fractions = route_fractions(compiled, values, route)
+        if route in compiled.constant_routes:
+            # fractions without parameters: checked when the model was read, no derivatives
+            splits[route] = (fractions, None)
+            continue
         states, rows = compiled.route_rows[route]
         total = fractions.sum(axis=1)
-        if route not in compiled.constant_routes and (
-                np.any(np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE) or fractions.min() < 0
-                or fractions.max() > 1):
+        if (np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE).any() or fractions.min() < 0 \
+                or fractions.max() > 1:
             bad = (np.abs(total - 1.0) > ROUTE_SUM_TOLERANCE) | np.any(fractions < 0, axis=1) | \
                 np.any(fractions > 1, axis=1)
             b = int(np.flatnonzero(bad)[0])
@@ -103,7 +107,7 @@ def dose_inputs(compiled, regimen: Regimen, values, jacobian):
                 f"{dict(zip(compiled.state_names, np.round(fractions[b], 12)))} (sum {total[b]:.12g}); "
                 f"each must lie in [0, 1] and they must add up to 1 (parameter set {b})")
         d_fractions = None
-        if jacobian is not None and np.any(jacobian[:, rows]):
+        if jacobian is not None and jacobian[:, rows].any():
             d_fractions = np.zeros((batch, n, jacobian.shape[2]))
             d_fractions[:, states] = jacobian[:, rows]
         splits[route] = (fractions, d_fractions)
@@ -124,8 +128,21 @@ def dose_inputs(compiled, regimen: Regimen, values, jacobian):
     return inputs
 
 
-def _administered(regimen: Regimen, times):
-    """Amount given by each time: boluses whole, infusions pro rata."""
+def _administered(compiled, regimen: Regimen, times):
+    """Amount given by each time: boluses whole, infusions pro rata (read-only, kept per
+    regimen and times)."""
+    key = (regimen, times.tobytes())
+    given = compiled.administered.get(key)
+    if given is None:
+        if len(compiled.administered) >= KEPT:
+            compiled.administered.clear()
+        given = compiled.administered[key] = _given(regimen, times)
+        given.flags.writeable = False
+    return given
+
+
+def _given(regimen: Regimen, times):
+    """The amounts of :func:`_administered`, computed."""
     starts, amounts, durations = regimen.arrays
     elapsed = times[:, None] - starts[None, :]
     if not durations.any():
@@ -158,7 +175,8 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
     inputs = dose_inputs(compiled, regimen, values, jacobian if gradients else None)
     outputs, d_outputs, amounts, d_amounts, carried = respond(
         compiled, values, jacobian, inputs, times, regimen, gradients=gradients, path=path)
-    administered = _administered(regimen, times)[None, :].repeat(amounts.shape[0], axis=0)
+    administered = _administered(compiled, regimen, times)[None, :].repeat(amounts.shape[0],
+                                                                          axis=0)
     if carried is not None:
         administered = administered + carried
     return SimulationArrays(outputs, d_outputs, amounts, d_amounts, administered)
@@ -255,9 +273,18 @@ def output_matrix(compiled, values, regimen) -> np.ndarray:
     no output weight depends on a parameter, one matrix serves the whole batch (leading size 1).
     """
     terms = compiled.output_term_table
-    scale = _percent_scale(compiled, regimen)[:, None]
     if terms.constant is not None:
-        return (terms.constant * scale)[None]
+        # one read-only matrix per total dose, built on first use
+        known = compiled.constant_output_matrices
+        C = known.get(regimen.total_amount)
+        if C is None:
+            if len(known) >= KEPT:
+                known.clear()
+            C = (terms.constant * _percent_scale(compiled, regimen)[:, None])[None]
+            C.flags.writeable = False
+            known[regimen.total_amount] = C
+        return C
+    scale = _percent_scale(compiled, regimen)[:, None]
     weights = values[:, terms.rows]                                          # (B, terms)
     return (weights @ terms.placement).reshape(values.shape[0], -1, len(compiled.state_names)) * scale
 

@@ -148,7 +148,7 @@ def _log_time_span(lam, message):
     speed = np.abs(lam.real)
     fastest = speed.max(axis=1)
     slowest = np.where(speed > 1e-12 * fastest[:, None], speed, np.inf).min(axis=1)
-    if not np.all(np.isfinite(slowest)):
+    if not np.isfinite(slowest).all():
         raise SimulationError(message)
     return np.log(1e-4 / fastest), np.log(100.0 / slowest)
 
@@ -163,50 +163,49 @@ def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
     (implicit function theorem: ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``).
     """
     o, A, lam, C, w = _modal_output(compiled, system, rates, dose, output, expr_values, regimen)
-    with np.errstate(divide="ignore"):
-        log_half = np.log(0.5 * np.maximum(w.sum(axis=1).real, 0.0))
-    if not np.all(np.isfinite(log_half)):
+    y_start = w.sum(axis=1).real
+    if not (y_start > 0).all():
         raise SimulationError(f"output '{output}' is not positive at time 0: no time to half")
+    half = 0.5 * y_start
     start, end = _log_time_span(lam, f"output '{output}' does not decay: no time to half")
     grid = np.exp(start[:, None] + (end - start)[:, None] * _HALVING_FRACTIONS)   # (B, K)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_y = np.log((w[:, None, :] * np.exp(lam[:, None, :] * grid[:, :, None]))
-                       .sum(axis=2).real)
-    below = ~(log_y > log_half[:, None])
+    y_grid = (np.exp(lam[:, None, :] * grid[:, :, None]) @ w[:, :, None])[..., 0].real
+    below = ~(y_grid > half[:, None])
     if not below.any(axis=1).all():
         raise SimulationError(f"output '{output}' never falls to half its value at time 0")
     first = below.argmax(axis=1)
     members = np.arange(len(first))
     high = grid[members, first]
-    low = np.where(first > 0, grid[members, np.maximum(first - 1, 0)], 0.0)
+    before = np.maximum(first - 1, 0)
+    low = np.where(first > 0, grid[members, before], 0.0)
     # start where log y, linear between the bracketing grid points, meets log(y0 / 2)
-    log_low = np.where(first > 0, log_y[members, np.maximum(first - 1, 0)], log_half + np.log(2))
-    log_high = log_y[members, first]
-    share = np.clip((log_low - log_half) / np.where(log_low > log_high, log_low - log_high, 1.0),
-                    0.0, 1.0)
-    t = np.where(np.isfinite(log_high), low + share * (high - low), 0.5 * (low + high))
-    for _ in range(100):
-        e = w * np.exp(lam * t[:, None])
-        y = e.sum(axis=1).real
-        slope = (e * lam).sum(axis=1).real
-        with np.errstate(divide="ignore", invalid="ignore"):
+    y_low = np.where(first > 0, y_grid[members, before], y_start)
+    y_high = y_grid[members, first]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_low, log_high, log_half = np.log(y_low), np.log(y_high), np.log(half)
+        share = np.clip((log_low - log_half) / np.where(log_low > log_high, log_low - log_high,
+                                                        1.0), 0.0, 1.0)
+        t = np.where(y_high > 0, low + share * (high - low), 0.5 * (low + high))
+        for _ in range(100):
+            e = w * np.exp(lam * t[:, None])
+            y = e.sum(axis=1).real
+            slope = (e * lam).sum(axis=1).real
             g = np.log(y) - log_half
             step = g * y / slope                                # Newton on log y(t)
-        above = g > 0
-        low, high = np.where(above, t, low), np.where(above, high, t)
-        newton = t - step
-        inside = (y > 0) & (slope < 0) & (newton >= low) & (newton <= high)
-        t = np.where(inside, newton, 0.5 * (low + high))
-        if np.all(inside & (np.abs(step) <= 1e-13 * t)):
-            break
+            above = g > 0
+            low, high = np.where(above, t, low), np.where(above, high, t)
+            newton = t - step
+            inside = (y > 0) & (slope < 0) & (newton >= low) & (newton <= high)
+            t = np.where(inside, newton, 0.5 * (low + high))
+            if inside.all() and (np.abs(step) <= 1e-13 * t).all():
+                break
     # the engine's state at the crossing: one more Newton step and the derivative
     x_t, dx_t = system.bolus_response_at(rates, rate_jacobian, dose, d_dose, t)
     zero_d = np.zeros(dose.shape + (rate_jacobian.shape[2],)) if d_dose is None else d_dose
     y_ends, dy_ends = outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen,
                                np.stack([dose, x_t], axis=1), np.stack([zero_d, dx_t], axis=1))
-    slope = np.einsum("bn,bn->b", np.broadcast_to(C, x_t.shape),
-                      (A @ x_t[:, :, None])[..., 0])
-    if not np.all(slope < 0):
+    slope = (C * (A @ x_t[:, :, None])[..., 0]).sum(axis=1)
+    if not (slope < 0).all():
         raise SimulationError(f"output '{output}' is not falling where it reaches half its value "
                               "at time 0: the time to half has no derivative")
     t = t - (y_ends[:, 1, o] - 0.5 * y_ends[:, 0, o]) / slope

@@ -139,50 +139,52 @@ class Hierarchy:
 
         Parameters
         ----------
-        theta : ndarray, shape (n_parameters,)
-            The typical parameter set.
-        phi : ndarray
-            All coordinates.
+        theta : ndarray, shape (n_parameters,) or (draws, n_parameters)
+            The typical parameter set (of each draw).
+        phi : ndarray, shape (n_coordinates,) or (draws, n_coordinates)
+            All coordinates (of each draw).
         representatives : list of int
             One observation per group.
 
         Returns
         -------
-        thetas : ndarray, shape (groups, n_parameters)
+        thetas : ndarray, shape (groups, n_parameters) or (draws, groups, n_parameters)
         extra : list of (group, parameter index, coordinate, d log theta / d coordinate)
+            The last entry is an array over draws when draws are given.
         overridden : ndarray of bool, shape (groups, n_parameters)
             Parameters a condition sets (they do not depend on any coordinate).
         """
         G = len(representatives)
-        thetas = np.repeat(theta[None], G, axis=0)
-        log_shift = np.zeros((G, theta.size))
+        thetas = np.repeat(theta[..., None, :], G, axis=-2)
+        log_shift = np.zeros(thetas.shape)
         extra = []
         for g, i in enumerate(representatives):
             obs = self.observations[i]
             for p_index, omega_at, z_at in self._re:
-                omega = math.exp(phi[omega_at])
-                z = phi[z_at[obs.study]]
-                log_shift[g, p_index] += omega * z
+                omega = np.exp(phi[..., omega_at])
+                z = phi[..., z_at[obs.study]]
+                log_shift[..., g, p_index] += omega * z
                 extra.append((g, p_index, omega_at, omega * z))
                 extra.append((g, p_index, z_at[obs.study], omega))
             for p_indices, positions, covariate in self._cov:
                 level = covariate.levels[i]
                 if level in positions:
                     for p_index in p_indices:
-                        log_shift[g, p_index] += phi[positions[level]]
+                        log_shift[..., g, p_index] += phi[..., positions[level]]
                         extra.append((g, p_index, positions[level], 1.0))
             if self._exponent is not None:
                 ratio = self._log_weight_ratio[i]
                 for p_index in self._scaled:
-                    log_shift[g, p_index] += phi[self._exponent] * ratio
+                    log_shift[..., g, p_index] += phi[..., self._exponent] * ratio
                     extra.append((g, p_index, self._exponent, ratio))
-        thetas *= np.exp(log_shift)
-        overridden = np.zeros_like(thetas, dtype=bool)
+        if extra:
+            thetas *= np.exp(log_shift)
+        overridden = np.zeros((G, theta.shape[-1]), dtype=bool)
         for g, i in enumerate(representatives):
             for name, value in self.spec.conditions.get(self.observations[i].condition,
                                                         {}).items():
                 p_index = self._index[name]
-                thetas[g, p_index] = float(value)
+                thetas[..., g, p_index] = float(value)
                 overridden[g, p_index] = True
         return thetas, extra, overridden
 

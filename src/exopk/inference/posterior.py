@@ -325,7 +325,7 @@ class LogPosterior(pints.LogPDF):
     def _evaluate(self, phi, *, gradients):
         n_free = len(self.free)
         x, dx = self.to_natural(phi)
-        if np.any((x < self._lower) | (x > self._upper)):
+        if ((x < self._lower) | (x > self._upper)).any():
             return -np.inf, np.zeros(self.n_parameters())
         log_prior, slope = self._prior_set.log_density_and_gradient(x)
         value, gradient = self.log_jacobian(phi, gradient=True)
@@ -347,7 +347,7 @@ class LogPosterior(pints.LogPDF):
             value += self._log_likelihood(theta, phi, dx, tau, gradients, gradient)
         # far in the tails (a censored term with sigma near 0, say) the gradient can overflow:
         # such points are outside the region the sampler may visit
-        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+        if not (math.isfinite(value) and np.isfinite(gradient).all()):
             return -np.inf, np.zeros(self.n_parameters())
         return value, gradient
 
@@ -414,26 +414,25 @@ class LogPosterior(pints.LogPDF):
         phi_draws = np.atleast_2d(np.asarray(phi_draws, dtype=float))
         n_draws, n_obs = phi_draws.shape[0], len(self.observations)
         y = np.empty((n_draws, n_obs))
+        thetas = np.repeat(self.base[None], n_draws, axis=0)
+        thetas[:, self._free_index] = self.coordinates.to_model(phi_draws)[:, :len(self.free)]
         for begin in range(0, n_draws, chunk):
-            block = phi_draws[begin:begin + chunk]
-            thetas = np.repeat(self.base[None], len(block), axis=0)
-            thetas[:, self._free_index] = [self.to_natural(phi)[0] for phi in block]
+            block = slice(begin, begin + chunk)
             for group in self._groups:
-                stacked = np.concatenate([
-                    self.hierarchy.parameters(theta, phi, group.representatives)[0]
-                    for theta, phi in zip(thetas, block)])
-                values = self.predictor(self.compiled, self.compiled.parameter_matrix(stacked),
-                                        group.design, group.requests, gradients=False,
-                                        parameters=self._free_index)[0]
-                values = values.reshape(len(block), len(group.representatives),
-                                        len(group.requests))
+                stacked = self.hierarchy.parameters(thetas[block], phi_draws[block],
+                                                    group.representatives)[0]
+                draws = stacked.shape[0]
+                values = self.predictor(
+                    self.compiled, self.compiled.parameter_matrix(stacked.reshape(
+                        -1, thetas.shape[1])), group.design, group.requests, gradients=False,
+                    parameters=self._free_index)[0]
+                values = values.reshape(draws, len(group.representatives), len(group.requests))
                 pick_g, pick_i, pick_r = group.picks
-                y[begin:begin + len(block), pick_i] = values[:, pick_g, pick_r]
+                y[block, pick_i] = values[:, pick_g, pick_r]
         taus = np.exp(phi_draws[:, len(self.free)])
         with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.array([self.likelihood.terms(np.log(row), tau)[0]
-                              for row, tau in zip(y, taus)])
-        return y, terms.reshape(n_draws, n_obs)
+            terms = self.likelihood.terms(np.log(y), taus[:, None])[0]
+        return y, terms
 
     def _predict(self, theta, phi, dx, *, gradients):
         """Predictions (n_obs,) and, with gradients, d y / d phi (n_obs, n_coordinates).
@@ -466,7 +465,7 @@ class LogPosterior(pints.LogPDF):
 
     def _log_likelihood(self, theta, phi, dx, tau, gradients, gradient):
         y, dy_dphi = self._predict(theta, phi, dx, gradients=gradients)
-        if np.any(~(y > 0)):
+        if not (y > 0).all():
             i = int(np.flatnonzero(~(y > 0))[0])
             raise SimulationError(f"{self._describe(i)}: prediction {y[i]:g} is not positive")
         terms, d_log_y, d_sigma = self.likelihood.terms(np.log(y), tau)

@@ -33,6 +33,7 @@ _FUNCTIONS = ("exp", "log", "sqrt")
 MAX_LENGTH = 5000
 MAX_NODES = 1000
 MAX_DEPTH = 100
+SCALAR_BATCH = 8      # batches up to this size are evaluated with Python floats, member by member
 MAX_EXPONENT = 100.0
 _CONSTANT_FUNCTIONS = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt}
 
@@ -374,14 +375,20 @@ class ExpressionSet:
         """
         batch = parameters.shape[0]
         n_expr, n_par = len(self.expressions), len(self.parameters)
-        if batch == 1:
+        if batch <= SCALAR_BATCH:
+            # Python floats member by member: cheaper than numpy calls on short columns
+            function = self._both_scalar if derivatives else self._values_scalar
             try:
-                result = (self._both_scalar if derivatives else self._values_scalar)(
-                    parameters[0].tolist())
-                return self._assemble(result, derivatives, 1, n_expr, n_par,
-                                      lambda raw: np.array(raw, dtype=float)[None])
+                results = [function(row) for row in parameters.tolist()]
             except (ArithmeticError, ValueError):
                 pass  # division by zero or log of a negative: let numpy give inf or nan
+            else:
+                if derivatives:
+                    result = ([r[0] for r in results], [r[1] for r in results])
+                else:
+                    result = results
+                return self._assemble(result, derivatives, batch, n_expr, n_par,
+                                      lambda raw: np.array(raw, dtype=float).reshape(batch, -1))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             result = (self._both_array if derivatives else self._values_array)(list(parameters.T))
         return self._assemble(result, derivatives, batch, n_expr, n_par,
@@ -393,7 +400,7 @@ class ExpressionSet:
         raw_values, raw_derivatives = result
         values = to_columns(raw_values) if n_expr else np.zeros((batch, 0))
         jacobian = np.zeros((batch, n_expr, n_par))
-        if len(raw_derivatives):
+        if self._jac_rows.size:
             jacobian[:, self._jac_rows, self._jac_cols] = to_columns(raw_derivatives)
         return values, jacobian
 

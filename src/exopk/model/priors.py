@@ -267,7 +267,7 @@ class PriorSet:
         total = self._constant
         if self._lognormal.size:
             v = x[self._lognormal]
-            if not np.all(v > 0):
+            if not (v > 0).all():
                 return -math.inf, np.zeros(len(self.priors))
             log_v = np.log(v)
             z = (log_v - self._lognormal_log_median) / self._lognormal_sigma
@@ -275,7 +275,7 @@ class PriorSet:
             gradient[self._lognormal] = -(z / self._lognormal_sigma + 1.0) / v
         if self._logit.size:
             v = x[self._logit]
-            if not np.all((v > 0) & (v < 1)):
+            if not ((v > 0) & (v < 1)).all():
                 return -math.inf, np.zeros(len(self.priors))
             log_v, log_w = np.log(v), np.log1p(-v)
             z = (log_v - log_w - self._logit_median) / self._logit_sigma

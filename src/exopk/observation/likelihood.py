@@ -256,54 +256,59 @@ class Likelihood:
         gradient[-1] = float(np.sum(d_sigma * np.where(sigma > 0, tau / sigma, 0.0)))
         return float(terms.sum()), gradient
 
-    def terms(self, log_y: np.ndarray, tau: float):
-        """Per-observation log-likelihood terms and their derivatives in ``log y`` and sigma."""
+    def terms(self, log_y: np.ndarray, tau):
+        """Per-observation log-likelihood terms and their derivatives in ``log y`` and sigma.
+
+        ``log_y`` has the observations on its last axis, with any leading axes (draws, say);
+        ``tau`` is a float or an array broadcasting against ``log_y`` (one per draw).
+        """
         sigma = np.sqrt(self._sigma_log**2 + tau**2)
-        if np.any(sigma <= 0):
-            bad = self.observations[int(np.flatnonzero(sigma <= 0)[0])]
+        if (sigma <= 0).any():
+            bad = self.observations[int(np.nonzero(sigma <= 0)[-1][0])]
             raise SimulationError(f"study '{bad.study}' line {bad.line} has no reported error and "
                                   "tau is 0: its likelihood would be a point mass")
         z = (self._log_value - log_y) / sigma
+        sigma = np.broadcast_to(sigma, z.shape)
         terms = np.empty_like(z)
         d_log_y = np.empty_like(z)
         d_sigma = np.empty_like(z)
 
         exact = self._kind_index["none"]
         if exact.size:
-            ze, se = z[exact], sigma[exact]
-            terms[exact] = -0.5 * ze**2 - np.log(se) - _LOG_SQRT_2PI - self._log_value[exact]
-            d_log_y[exact] = ze / se
-            d_sigma[exact] = (ze**2 - 1.0) / se
+            ze, se = z[..., exact], sigma[..., exact]
+            terms[..., exact] = -0.5 * ze**2 - np.log(se) - _LOG_SQRT_2PI - self._log_value[exact]
+            d_log_y[..., exact] = ze / se
+            d_sigma[..., exact] = (ze**2 - 1.0) / se
 
         upper = self._kind_index["upper"]   # log Phi(z), z = (log v - log y) / sigma
         if upper.size:
-            zu = z[upper]
-            terms[upper] = log_ndtr(zu)
-            d_log_y[upper] = -_mills(zu) / sigma[upper]
-            d_sigma[upper] = -_mills(zu) * zu / sigma[upper]
+            zu = z[..., upper]
+            terms[..., upper] = log_ndtr(zu)
+            d_log_y[..., upper] = -_mills(zu) / sigma[..., upper]
+            d_sigma[..., upper] = -_mills(zu) * zu / sigma[..., upper]
 
         lower = self._kind_index["lower"]   # log Phi(-z)
         if lower.size:
-            zl = z[lower]
-            terms[lower] = log_ndtr(-zl)
-            d_log_y[lower] = _mills(-zl) / sigma[lower]
-            d_sigma[lower] = _mills(-zl) * zl / sigma[lower]
+            zl = z[..., lower]
+            terms[..., lower] = log_ndtr(-zl)
+            d_log_y[..., lower] = _mills(-zl) / sigma[..., lower]
+            d_sigma[..., lower] = _mills(-zl) * zl / sigma[..., lower]
 
         interval = self._kind_index["interval"]
         if interval.size:
-            s = sigma[interval]
-            z_lo = z[interval]
-            z_hi = (self._log_upper[interval] - log_y[interval]) / s
+            s = sigma[..., interval]
+            z_lo = z[..., interval]
+            z_hi = (self._log_upper[interval] - log_y[..., interval]) / s
             # Phi(b) - Phi(a) from the tail both ends are nearer to, so it cannot round to 0
             upper_tail = z_lo > 0
             a = np.where(upper_tail, -z_hi, z_lo)
             b = np.where(upper_tail, -z_lo, z_hi)
             log_b, log_a = log_ndtr(b), log_ndtr(a)
             log_mass = log_b + np.log1p(-np.exp(log_a - log_b))
-            terms[interval] = log_mass
+            terms[..., interval] = log_mass
             # densities over the interval's mass, in log space
             ratio_hi = np.exp(-0.5 * z_hi**2 - _LOG_SQRT_2PI - log_mass)
             ratio_lo = np.exp(-0.5 * z_lo**2 - _LOG_SQRT_2PI - log_mass)
-            d_log_y[interval] = -(ratio_hi - ratio_lo) / s
-            d_sigma[interval] = -(ratio_hi * z_hi - ratio_lo * z_lo) / s
+            d_log_y[..., interval] = -(ratio_hi - ratio_lo) / s
+            d_sigma[..., interval] = -(ratio_hi * z_hi - ratio_lo * z_lo) / s
         return terms, d_log_y, d_sigma
