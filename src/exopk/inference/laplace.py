@@ -35,7 +35,7 @@ class Laplace:
     draws : ndarray, shape (n_draws, n)
         Seeded draws from ``Normal(mode, covariance)``.
     at_bound : tuple of int
-        Coordinates whose mode lies at a bound of the parameter (|coordinate| above
+        Coordinates whose mode lies at a bound of the parameter (``|coordinate|`` above
         :data:`BOUND_COORDINATE` on a log or logit scale, or a curvature that is not
         negative); their draws stay at the mode and their covariance is 0.
     """

@@ -12,8 +12,8 @@
     sampling coordinates (log scale for positive parameters, logit for bounded ones, where an sd
     means the same for a rate of 0.001/min as for one of 10/min; 1: the data said nothing).
 
-``observation`` (every observation of ``observed_data``, with its ``study``, ``line``, ``kind``,
-``output``, ``censoring`` and ``is_proxy`` coordinates)
+``observation`` (every observation of ``observed_data``)
+    Coordinates ``study``, ``line``, ``kind``, ``output``, ``censoring`` and ``is_proxy``.
     ``observed`` (the published value, the low end of an interval); ``prediction_q5``,
     ``prediction_q50``, ``prediction_q95``: quantiles of the model's prediction under the
     posterior; ``prediction_shrinkage``: sd of the log prediction under the posterior over that

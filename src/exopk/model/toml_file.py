@@ -1,6 +1,6 @@
 """Read model files (TOML) into :class:`~exopk.model.spec.Model` objects.
 
-Layout of a model file (every table is documented in ``models/README.md``)::
+Layout of a model file (every key, with its unit, is documented in ``docs/model_file.md``)::
 
     [model]        name, description, time_unit, amount_unit, extends
     [species]      preset, body_weight_kg, note
