@@ -7,10 +7,7 @@ import re
 
 import numpy as np
 
-from exopk.units import UnitError, convert
-from exopk.dosing import Regimen
 from exopk.errors import ExopkError
-from exopk.metrics.intervals import credible_interval
 
 __all__ = ["register", "parse_duration"]
 
@@ -21,6 +18,7 @@ OFF_TARGET = "liver_percent_id,spleen_percent_id,lung_percent_id"
 
 def parse_duration(text: str, model_unit: str, option: str) -> float:
     """'24h', '90 min' or a bare number (model time unit) -> model time unit."""
+    from exopk.units import UnitError, convert
     match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*", text)
     if not match:
         raise ExopkError(f"{option} must be a number with an optional unit such as 24h, got "
@@ -33,12 +31,14 @@ def parse_duration(text: str, model_unit: str, option: str) -> float:
 
 
 def _interval_text(values, level=0.95) -> str:
+    from exopk.metrics.intervals import credible_interval
     ci = credible_interval(values, level)
     return f"{float(ci['median']):.3g} [{float(ci.low):.3g}, {float(ci.high):.3g}]"
 
 
 def _print_influx(args, model, draws, route) -> None:
     """Ki by multiple-time regression after ``route``, posterior and prior, when asked."""
+    from exopk.dosing import Regimen
     from exopk.metrics.targeting import influx_constant
     if not args.ki_outputs:
         return
@@ -191,6 +191,7 @@ def _regimen_text(result, routes, unit, time_unit) -> str:
 
 
 def _optimize(args) -> int:
+    from exopk.dosing import Regimen
     from exopk.metrics.draws import load_draws
     from exopk.metrics.optimize import Bounds, exposure, optimize_regimen
 
