@@ -96,3 +96,44 @@ def test_warnings_show_the_message_only(monkeypatch, capsys):
         assert main(["models"]) == 0
     assert capsys.readouterr().err == "exopk: warning: the thing to know\n"
     assert warnings.showwarning is before
+
+
+def _row(text, first):
+    return next(line for line in text.splitlines() if line.startswith(first + " "))
+
+
+def test_fit_summary_prints_the_unit_of_every_parameter_and_observation():
+    from exopk.inference.result import load_fit
+    from exopk.inference.summary import format_summary
+    tree = load_fit("fits/mouse_iv_mps.nc")
+    text = format_summary(tree)
+    model = exopk.load_model(exopk.model_path(tree.attrs["model"]))
+    units = {p.name: p.unit for p in model.parameters}
+    for name in tree["posterior"].data_vars:
+        expected = units.get(name, "1 (sd of log)")
+        assert _row(text, name).split()[1:1 + len(expected.split())] == expected.split(), name
+    observed = tree["observed_data"]
+    for i in range(observed.sizes["observation"]):
+        label = f"{observed.study.values[i]}:{observed.line.values[i]}"
+        assert _row(text, label).split()[3] == observed.unit_canonical.values[i], label
+
+
+def test_a_time_course_fit_names_its_observations_and_error_units():
+    from exopk.model.priors import Prior
+    from exopk.observation import Observation, Request
+    model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    times = [5.0, 15.0, 30.0, 60.0]
+    regimen = exopk.Regimen.bolus("iv", 100.0)
+    observations = [Observation("s", i, Request("value", "plasma_concentration", t), "iv", "",
+                                value=100.0 * np.exp(-0.05 * t) * (1 + 0.05 * (-1) ** i),
+                                upper=np.nan, censoring="none", sigma_log=0.0, regimen=regimen)
+                    for i, t in enumerate(times)]
+    result = exopk.fit_observations(
+        model, observations, errors={"plasma_concentration": "additive"},
+        error_priors={"a_plasma_concentration": Prior("halfnormal", {"scale": 5.0})},
+        draws=200, seed=1)
+    text = result.summary()
+    unit = "dose units/mL"
+    assert _row(text, "a_plasma_concentration").split()[1:3] == unit.split()
+    assert _row(text, "CL").split()[1] == "mL/min"
+    assert _row(text, "s:0").split()[3:5] == unit.split()
