@@ -1,8 +1,8 @@
 """``exopk --help`` starts quickly: the package root and the CLI import no heavy library.
 
 Each check runs in a fresh interpreter and reads ``sys.modules`` (not the clock, which depends on
-the machine's load): parsing the command line imports neither scipy, xarray, pint, pints nor
-matplotlib; the public names of :mod:`exopk` still resolve, to the same objects as their modules'.
+the machine's load): parsing the command line imports neither numpy, scipy, xarray, pint, pints,
+matplotlib nor pandas; the public names of :mod:`exopk` still resolve, to the same objects as their modules'.
 """
 
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("scipy", "xarray", "pint", "pints", "matplotlib", "pandas")
+HEAVY = ("numpy", "scipy", "xarray", "pint", "pints", "matplotlib", "pandas")
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -26,7 +26,8 @@ def _run(code: str) -> dict:
 
 @pytest.mark.parametrize("argv", [["--help"], ["simulate", "--help"], ["fit", "--help"],
                                   ["data", "--help"], ["presets", "--help"],
-                                  ["compare-routes", "--help"], ["simulate"]])
+                                  ["compare-routes", "--help"], ["simulate"],
+                                  ["--version"]])
 def test_parsing_the_command_line_imports_no_heavy_library(argv):
     loaded = _run(f"""
 import contextlib, io, json, sys
@@ -51,11 +52,12 @@ from exopk.engine import simulate
 from exopk.dosing import Regimen
 from exopk.data import load
 import exopk.data, exopk.metrics
-print(json.dumps([before, exopk.simulate is simulate, exopk.Regimen is Regimen,
+from exopk._version import __version__
+print(json.dumps([before, exopk.__version__ == __version__, exopk.simulate is simulate, exopk.Regimen is Regimen,
                   sorted(set(exopk.__all__) - set(dir(exopk))),
                   exopk.data.load is load, callable(exopk.metrics.auc)]))
 """)
-    assert found == [False, True, True, [], True, True]
+    assert found == [False, True, True, True, [], True, True]
 
 
 def test_an_unknown_name_is_an_attribute_error():

@@ -6,8 +6,8 @@ publish and their likelihood, inference samples the posterior, and figures and t
 present results. The layers, lowest first (a module may import its own layer and the layers
 below it, never one above):
 
-0. ``exopk._version``, ``exopk.errors``, ``exopk.io``, ``exopk.units`` (the unit registry): no
-   exopk imports but each other.
+0. ``exopk._lazy``, ``exopk._version``, ``exopk.errors``, ``exopk.io``, ``exopk.limits``,
+   ``exopk.provenance``, ``exopk.units`` (the unit registry): no exopk imports but each other.
 1. ``exopk.physiology``: species presets.
 2. ``exopk.model``, ``exopk.models_library``: domain objects, model files, expressions, priors,
    the physiology symbols a model uses; nothing that simulates.
@@ -36,8 +36,8 @@ import exopk
 ROOT = Path(exopk.__file__).parent
 
 LAYERS = (
-    ("exopk._lazy", "exopk._version", "exopk.errors", "exopk.io", "exopk.provenance",
-     "exopk.units"),
+    ("exopk._lazy", "exopk._version", "exopk.errors", "exopk.io", "exopk.limits",
+     "exopk.provenance", "exopk.units"),
     ("exopk.physiology",),
     ("exopk.model", "exopk.models_library"),
     ("exopk.dosing",),

@@ -5,9 +5,9 @@ command start quickly.
 """
 
 from exopk._lazy import lazy_exports
-from exopk._version import __version__
 
 _LAZY = {
+    "__version__": "exopk._version",
     "Dose": "exopk.dosing",
     "Regimen": "exopk.dosing",
     "simulate": "exopk.engine",

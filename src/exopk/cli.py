@@ -14,11 +14,9 @@ import argparse
 import sys
 import warnings
 
-from exopk._version import __version__
 from exopk.data.cli import register as register_data
-from exopk.dosing import MAX_DOSES
 from exopk.errors import ExopkError, FitInterrupted
-from exopk.inference.limits import MIN_CHAINS, MIN_DRAWS
+from exopk.limits import MAX_DOSES, MIN_CHAINS, MIN_DRAWS
 from exopk.metrics.cli import register as register_metrics
 
 __all__ = ["main", "build_parser"]
@@ -28,6 +26,14 @@ __all__ = ["main", "build_parser"]
 
 DEFAULT_TIMES = "1,5,15,30,60,120,240,480,1440,2880"
 _TIME_OPTIONS = ("start", "interval", "duration", "steady_state_interval")
+
+
+class _Version(argparse.Action):
+    """``--version``: looks the installed version up only when asked."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from exopk._version import __version__
+        parser.exit(message=f"exopk {__version__}\n")
 
 
 def _integer(minimum: int, maximum: int | None = None):
@@ -225,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``exopk`` command."""
     parser = argparse.ArgumentParser(prog="exopk", description=(
         "Pharmacokinetic biodistribution modelling of extracellular vesicles."))
-    parser.add_argument("--version", action="version", version=f"exopk {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="show the program's version number and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate a model and print a table",
@@ -291,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="no MCMC: the mode of the density of the sampling coordinates (log or "
                           "logit of each parameter) and a Laplace approximation there; its "
                           "draws are written as the posterior group")
-    fit.add_argument("--quiet", action="store_true", help="no progress line")
+    fit.add_argument("--quiet", action="store_true", help="no progress display")
     fit.set_defaults(func=_fit)
 
     compare = sub.add_parser("compare", help="compare fit results by PSIS-LOO (needs ArviZ)",

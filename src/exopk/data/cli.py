@@ -7,8 +7,6 @@ import difflib
 import sys
 import warnings
 
-import numpy as np
-
 __all__ = ["register"]
 
 _SHOW_COLUMNS = ("line", "species", "route", "matrix", "quantity", "statistic", "value_text",
@@ -76,6 +74,8 @@ def list_studies(args: argparse.Namespace) -> int:
 
 def show_study(args: argparse.Namespace) -> int:
     """Print the records of one packaged study as a table, after its provenance."""
+    import numpy as np
+
     from exopk.data.packaged import load
     ds = load("all")
     keys = ds["study_key"].values

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from exopk.inference.limits import MIN_CHAINS, MIN_DRAWS
+from exopk.limits import MIN_CHAINS, MIN_DRAWS
 
 __all__ = ["ess_bulk", "ess_tail", "mcse_mean", "split_rhat"]
 

@@ -79,7 +79,7 @@ from pathlib import Path
 
 from exopk.errors import ModelFileError
 from exopk.io import read_toml
-from exopk.inference.limits import MIN_CHAINS, MIN_DRAWS
+from exopk.limits import MIN_CHAINS, MIN_DRAWS
 from exopk.inference.samplers import SAMPLERS
 from exopk.model.priors import Prior
 from exopk.observation.error_models import ERROR_MODELS

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 
-import numpy as np
-
 from exopk.errors import ExopkError
 
 __all__ = ["register", "parse_duration"]
@@ -54,6 +52,8 @@ def _print_influx(args, model, draws, route) -> None:
 
 
 def _compare_routes(args) -> int:
+    import numpy as np
+
     from exopk.units import display_unit
     from exopk.metrics.draws import load_draws
     from exopk.metrics.plots import routes_figure
