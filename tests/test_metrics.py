@@ -381,7 +381,7 @@ def test_optimize_command_reports_optimum_naive_and_prior(small_result, capsys):
                    "--max-count", "1", "--horizon", "6h"])
     out = capsys.readouterr().out
     assert status == 0, out
-    for text in ("optimum:", "naive (100 dose by iv once)", "optimum / naive",
+    for text in ("optimum:", "naive (100 dose units by iv once)", "optimum / naive",
                  "under the prior alone"):
         assert text in out
     assert main(["optimize", str(small_result), "--dose-bounds", "5"]) == 2
