@@ -45,6 +45,7 @@ def test_simulate_names_the_unit_of_every_column(capsys):
     lines = capsys.readouterr().out.splitlines()
     header = next(line for line in lines if line.split()[0] == "time")
     assert header.split()[:2] == ["time", "[h]"]
+    assert lines[0] == "# m1_two_compartment: iv 100 dose units at 0 h"
     assert "plasma_percent_id [%ID]" in header
     amounts = next(line for line in lines if line.startswith("# amounts in"))
     assert "dose units" in amounts and "percent of the dose given by each time" in amounts

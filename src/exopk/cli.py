@@ -110,8 +110,8 @@ def _simulate(args) -> int:
     time_unit = args.time_unit or model.time_unit
     factor = _time_factor(time_unit, model.time_unit)
     times = np.array(_times(args.times)) * factor
-    dataset = simulate(model, _parameters(args.param), times, _regimen(args, model, factor),
-                       gradients=args.gradients)
+    regimen = _regimen(args, model, factor)
+    dataset = simulate(model, _parameters(args.param), times, regimen, gradients=args.gradients)
     if args.outputs:
         chosen = [o.strip() for o in args.outputs.split(",")]
         unknown = [o for o in chosen if o not in model.output_names]
@@ -120,7 +120,8 @@ def _simulate(args) -> int:
                              f"{', '.join(model.output_names)}")
         dataset = dataset.sel(output=chosen)
     amount = display_unit(model.amount_unit)
-    print(f"# {model.name}: {dataset.attrs['regimen']}")
+    print(f"# {model.name}: " + "; ".join(_dose_text(d, amount, time_unit, factor)
+                                         for d in regimen.doses))
     print(f"# parameters: {dataset.attrs['parameters']}")
     print(f"# amounts in {amount} (--dose is in {amount}); %ID: percent of the dose given by "
           f"each time")
@@ -141,6 +142,16 @@ def _simulate(args) -> int:
         write_atomically(args.netcdf, lambda p: dataset.to_netcdf(p, engine="scipy"))
         print(f"# wrote {args.netcdf}")
     return 0
+
+
+def _dose_text(dose, amount_unit: str, time_unit: str, factor: float) -> str:
+    """One dose as ``simulate`` prints it, its times in ``--time-unit``."""
+    text = f"{dose.route} {dose.amount:g} {amount_unit} at {dose.time / factor:g} {time_unit}"
+    if dose.duration:
+        text += f" over {dose.duration / factor:g} {time_unit}"
+    if dose.steady_state_interval:
+        text += f" (steady state every {dose.steady_state_interval / factor:g} {time_unit})"
+    return text
 
 
 def _format_table(table) -> str:
