@@ -23,7 +23,9 @@ def test_simulate_prints_a_table_and_writes_csv_and_netcdf(tmp_path, capsys):
     expected = exopk.simulate(model, {"k_nose_to_brain": 0.001}, [30.0, 120.0],
                               exopk.Regimen.bolus("intranasal", 10.0))
     table = np.loadtxt(csv_path, delimiter=",", skiprows=1)
-    np.testing.assert_allclose(table[:, 0], [30.0, 120.0])
+    assert csv_path.read_text().splitlines()[0] == \
+        "time [h],brain_percent_id [%ID],nasal_percent_id [%ID]"
+    np.testing.assert_allclose(table[:, 0], [0.5, 2.0])     # in --time-unit, as given
     np.testing.assert_allclose(table[:, 1], expected.value.sel(output="brain_percent_id"), rtol=1e-12)
     saved = xr.open_dataset(nc_path)
     assert "sensitivity" in saved and saved.attrs["model"] == "m5_intranasal"

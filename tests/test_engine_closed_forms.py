@@ -151,3 +151,38 @@ def test_bolus_response_at_own_times_matches_closed_forms_on_both_paths():
                 v[:, compiled.rate_rows], j[:, compiled.rate_rows], dose, None, times)[0])
         fd = (shifted[0] - shifted[1])[member, central] / (2e-4 * theta[member, ka_column])
         assert sensitivities[member, central, ka_column] == pytest.approx(fd, rel=1e-6)
+
+
+@pytest.mark.parametrize("gradients", [False, True])
+def test_percent_of_dose_refers_to_the_dose_given_so_far(path, gradients):
+    """Two IV boluses (100 at 0, 50 at 30 min) into one compartment: %ID at t is the amount over
+    the dose given by t (100 before the second dose, 150 after), 0 before the first."""
+    model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    CL, V = 0.05, 1.5
+    k = CL / V
+    t = np.array([1.0, 29.0, 30.0, 31.0, 120.0])
+    regimen = exopk.Regimen((exopk.Dose("iv", 100.0, 0.0), exopk.Dose("iv", 50.0, 30.0)))
+    ds = exopk.simulate(model, {"CL": CL, "V_plasma": V}, t, regimen, gradients=gradients,
+                        path=path)
+    amount = 100.0 * np.exp(-k * t) + np.where(t >= 30.0, 50.0 * np.exp(-k * (t - 30.0)), 0.0)
+    given = np.where(t >= 30.0, 150.0, 100.0)
+    percent = ds.value.sel(output="plasma_percent_id").values
+    np.testing.assert_allclose(percent, 100.0 * amount / given, rtol=1e-12)
+    assert percent[0] == pytest.approx(100.0 * np.exp(-k), rel=1e-12)  # not diluted by dose 2
+    eliminated = ds.value.sel(output="eliminated_percent_id").values
+    np.testing.assert_allclose(percent + eliminated, 100.0, rtol=1e-12)  # a balance at all t
+    np.testing.assert_allclose(ds.value.sel(output="plasma_concentration"), amount / V,
+                               rtol=1e-12)
+    if gradients:   # d %ID / d CL against central differences of the closed form
+        h = 1e-7
+
+        def closed(cl):
+            kk = cl / V
+            a = 100.0 * np.exp(-kk * t) + np.where(t >= 30.0, 50.0 * np.exp(-kk * (t - 30.0)), 0)
+            return 100.0 * a / given
+        fd = (closed(CL + h) - closed(CL - h)) / (2 * h)
+        np.testing.assert_allclose(ds.sensitivity.sel(output="plasma_percent_id",
+                                                      parameter="CL"), fd, rtol=1e-6)
+    before = exopk.simulate(model, {"CL": CL, "V_plasma": V}, [0.0, 5.0],
+                            exopk.Regimen((exopk.Dose("iv", 100.0, 10.0),)), path=path)
+    np.testing.assert_array_equal(before.value.sel(output="plasma_percent_id"), [0.0, 0.0])

@@ -6,8 +6,8 @@ publish and their likelihood, inference samples the posterior, and figures and t
 present results. The layers, lowest first (a module may import its own layer and the layers
 below it, never one above):
 
-0. ``exopk._version``, ``exopk.errors``, ``exopk.io``, ``exopk.units`` (the unit registry): no
-   exopk imports but each other.
+0. ``exopk._lazy``, ``exopk._version``, ``exopk.errors``, ``exopk.io``, ``exopk.limits``,
+   ``exopk.provenance``, ``exopk.units`` (the unit registry): no exopk imports but each other.
 1. ``exopk.physiology``: species presets.
 2. ``exopk.model``, ``exopk.models_library``: domain objects, model files, expressions, priors,
    the physiology symbols a model uses; nothing that simulates.
@@ -22,7 +22,8 @@ below it, never one above):
 10. ``exopk`` (the package root): the public facade; nothing inside the package imports it.
 
 Imports are read with :mod:`ast` from every module, at module level and inside functions (a
-deferred import is still a dependency).
+deferred import is still a dependency), and from the ``_LAZY`` table of a package whose public
+names are imported on first use (:mod:`exopk._lazy`): each module named there is a dependency.
 """
 
 import ast
@@ -35,7 +36,8 @@ import exopk
 ROOT = Path(exopk.__file__).parent
 
 LAYERS = (
-    ("exopk._version", "exopk.errors", "exopk.io", "exopk.provenance", "exopk.units"),
+    ("exopk._lazy", "exopk._version", "exopk.errors", "exopk.io", "exopk.limits",
+     "exopk.provenance", "exopk.units"),
     ("exopk.physiology",),
     ("exopk.model", "exopk.models_library"),
     ("exopk.dosing",),
@@ -79,6 +81,10 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
                 base = ".".join(anchor + ([base] if base else []))
             targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
                        for alias in node.names]
+        elif isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_LAZY"
+                                                  for t in node.targets):
+            targets = [c.value for c in ast.walk(node.value)
+                       if isinstance(c, ast.Constant) and isinstance(c.value, str)]
         else:
             continue
         found.update(t for t in targets if t == "exopk" or t.startswith("exopk."))
@@ -180,6 +186,18 @@ def test_the_walk_finds_cycles_at_module_and_function_level(tmp_path, source, ex
     (package / "a.py").write_text(source)
     (package / "b.py").write_text("import exopk.a\n")
     assert cycles(import_graph(package)) == [["exopk.a", "exopk.b"]]
+
+
+def test_the_walk_reads_lazy_exports_as_imports(tmp_path):
+    package = tmp_path / "exopk"
+    (package / "model").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "model" / "__init__.py").write_text(
+        '_LAZY = {"simulate": "exopk.engine", **{n: "exopk.model.spec" for n in ("a",)}}\n')
+    (package / "model" / "spec.py").write_text("")
+    (package / "engine.py").write_text("")
+    assert upward_edges(import_graph(package)) == [
+        "exopk.model (layer 2) imports exopk.engine (layer 5)"]
 
 
 def test_the_walk_finds_an_upward_edge(tmp_path):

@@ -292,7 +292,7 @@ def test_compare_routes_command_prints_table_and_writes_figure(small_result, tmp
                    "direct_share_target", "Wilhelm et al. 2016",
                    "Ki (brain_percent_id_per_g on blood_concentration"):
         assert metric in out
-    assert "horizon 120 min" in out
+    assert "horizon 120 min" in out and "one 100 dose units bolus per route" in out
     assert main(["compare-routes", str(tmp_path / "missing.nc")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["compare-routes", str(small_result), "--horizon", "2 parsecs"]) == 2
@@ -348,6 +348,7 @@ def test_design_command_prints_a_ranking_and_writes_a_figure(small_result, tmp_p
     assert len(table) == 3 * 2 * 2                 # brain, blood, liver x 2 times x 2 routes
     reductions = [float(line.split("%")[0].split()[-1]) for line in table]
     assert reductions == sorted(reductions, reverse=True)
+    assert "metric dte_percent [%]" in out and "expected sd [" in out and "time [min]" in out
     assert main(["design", str(small_result), "--metric", "nope", "--draws", "2"]) == 2
     assert "--metric 'nope'" in capsys.readouterr().err
 
@@ -380,7 +381,7 @@ def test_optimize_command_reports_optimum_naive_and_prior(small_result, capsys):
                    "--max-count", "1", "--horizon", "6h"])
     out = capsys.readouterr().out
     assert status == 0, out
-    for text in ("optimum:", "naive (100 dose by iv once)", "optimum / naive",
+    for text in ("optimum:", "naive (100 dose units by iv once)", "optimum / naive",
                  "under the prior alone"):
         assert text in out
     assert main(["optimize", str(small_result), "--dose-bounds", "5"]) == 2

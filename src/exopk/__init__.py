@@ -1,10 +1,22 @@
-"""exopk: pharmacokinetic biodistribution modelling of extracellular vesicles."""
+"""exopk: pharmacokinetic biodistribution modelling of extracellular vesicles.
 
-from exopk._version import __version__
-from exopk.dosing import Dose, Regimen
-from exopk.engine import simulate
-from exopk.model import Model, load_model
-from exopk.models_library import available_models, model_path
+The public names below are imported on first use, so that ``import exopk`` and the ``exopk``
+command start quickly.
+"""
+
+from exopk._lazy import lazy_exports
+
+_LAZY = {
+    "__version__": "exopk._version",
+    "Dose": "exopk.dosing",
+    "Regimen": "exopk.dosing",
+    "simulate": "exopk.engine",
+    "Model": "exopk.model",
+    "load_model": "exopk.model",
+    "available_models": "exopk.models_library",
+    "model_path": "exopk.models_library",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def fit(fit_file, **options):
@@ -26,5 +38,5 @@ def load_fit(path):
     return load(path)
 
 
-__all__ = ["Dose", "Model", "Regimen", "available_models", "fit", "fit_observations", "load_fit", "load_model",
-           "model_path", "simulate", "__version__"]
+__all__ = ["Dose", "Model", "Regimen", "available_models", "fit", "fit_observations", "load_fit",
+           "load_model", "model_path", "simulate", "__version__"]

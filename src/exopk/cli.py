@@ -12,26 +12,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
-import numpy as np
-
-from exopk._version import __version__
 from exopk.data.cli import register as register_data
-from exopk.dosing import MAX_DOSES, Dose, Regimen
-from exopk.engine import simulate
 from exopk.errors import ExopkError, FitInterrupted
-from exopk.inference.fitfile import MIN_CHAINS, MIN_DRAWS
-from exopk.io import check_writable, write_atomically
+from exopk.limits import MAX_DOSES, MIN_CHAINS, MIN_DRAWS
 from exopk.metrics.cli import register as register_metrics
-from exopk.model import load_model
-from exopk.models_library import available_models, model_path, resolve_model
-from exopk.physiology import available_presets, load_species
-from exopk.provenance import provenance_json
-from exopk.units import UnitError, convert
 
 __all__ = ["main", "build_parser"]
 
+# Handlers import what they use when they run, so that ``exopk --help`` and argument errors
+# need no scipy, xarray, pint, pints or matplotlib (``tests/test_cli_imports.py``).
+
 DEFAULT_TIMES = "1,5,15,30,60,120,240,480,1440,2880"
+_TIME_OPTIONS = ("start", "interval", "duration", "steady_state_interval")
+
+
+class _Version(argparse.Action):
+    """``--version``: looks the installed version up only when asked."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from exopk._version import __version__
+        parser.exit(message=f"exopk {__version__}\n")
 
 
 def _integer(minimum: int, maximum: int | None = None):
@@ -42,22 +44,26 @@ def _integer(minimum: int, maximum: int | None = None):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
         if value < minimum or (maximum is not None and value > maximum):
-            bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
             raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {value}")
         return value
     return parse
 
 
-def _times(text: str, unit: str, model_unit: str) -> np.ndarray:
+def _time_factor(unit: str, model_unit: str) -> float:
+    """Model time units per ``unit`` (``--time-unit``)."""
+    from exopk.units import UnitError, convert
     try:
-        values = np.array([float(v) for v in text.split(",") if v.strip()])
-    except ValueError:
-        raise ExopkError(f"--times must be comma-separated numbers, got '{text}'") from None
-    try:
-        factor = convert(1.0, unit, model_unit)
+        return convert(1.0, unit, model_unit)
     except UnitError as exc:
         raise ExopkError(f"--time-unit '{unit}': {exc}") from None
-    return values * factor
+
+
+def _times(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ExopkError(f"--times must be comma-separated numbers, got '{text}'") from None
 
 
 def _parameters(items: list[str]) -> dict[str, float]:
@@ -73,23 +79,39 @@ def _parameters(items: list[str]) -> dict[str, float]:
     return values
 
 
-def _regimen(args, model) -> Regimen:
+def _regimen(args, model, factor: float):
+    """The regimen of ``simulate``; its times (``--start``, ``--interval``, ``--duration``,
+    ``--steady-state-interval``) are in ``--time-unit``, ``factor`` model time units each."""
+    from exopk.dosing import Dose, Regimen
     route = args.route or model.routes[0].name
     if args.count > 1 and not (args.interval and args.interval > 0):
         raise ExopkError(f"--count above 1 needs a positive --interval, got {args.interval}")
-    doses = tuple(Dose(route, args.dose, args.start + k * (args.interval or 0.0), args.duration,
-                       args.steady_state_interval) for k in range(args.count))
+    start, interval, duration, steady = (None if getattr(args, name) is None
+                                         else getattr(args, name) * factor
+                                         for name in _TIME_OPTIONS)
+    doses = tuple(Dose(route, args.dose, start + k * (interval or 0.0), duration, steady)
+                  for k in range(args.count))
     return Regimen(doses)
 
 
 def _simulate(args) -> int:
+    import numpy as np
+
+    from exopk.engine import simulate
+    from exopk.io import check_writable, write_atomically
+    from exopk.models_library import resolve_model
+    from exopk.provenance import provenance_json
+    from exopk.units import display_unit
+
     for option, path in (("--csv", args.csv), ("--netcdf", args.netcdf)):
         if path:
             check_writable(path, option=option)
     model = resolve_model(args.model)
-    times = _times(args.times, args.time_unit or model.time_unit, model.time_unit)
-    dataset = simulate(model, _parameters(args.param), times, _regimen(args, model),
-                       gradients=args.gradients)
+    time_unit = args.time_unit or model.time_unit
+    factor = _time_factor(time_unit, model.time_unit)
+    times = np.array(_times(args.times)) * factor
+    regimen = _regimen(args, model, factor)
+    dataset = simulate(model, _parameters(args.param), times, regimen, gradients=args.gradients)
     if args.outputs:
         chosen = [o.strip() for o in args.outputs.split(",")]
         unknown = [o for o in chosen if o not in model.output_names]
@@ -97,18 +119,21 @@ def _simulate(args) -> int:
             raise ExopkError(f"unknown output(s) {', '.join(unknown)}; known: "
                              f"{', '.join(model.output_names)}")
         dataset = dataset.sel(output=chosen)
-    print(f"# {model.name}: {dataset.attrs['regimen']}")
+    amount = display_unit(model.amount_unit)
+    print(f"# {model.name}: " + "; ".join(_dose_text(d, amount, time_unit, factor)
+                                         for d in regimen.doses))
     print(f"# parameters: {dataset.attrs['parameters']}")
-    print(f"# time in {model.time_unit}; units: " + ", ".join(
-        f"{o}={u}" for o, u in zip(dataset.output.values, dataset.unit.values)))
-    print(_format_table(dataset))
+    print(f"# amounts in {amount} (--dose is in {amount}); %ID: percent of the dose given by "
+          f"each time")
+    headers = [f"time [{time_unit}]"] + [f"{o} [{display_unit(str(u))}]" for o, u in
+                                         zip(dataset.output.values, dataset.unit.values)]
+    table = dataset.value.to_pandas()
+    table.index = dataset.time.values / factor
+    table.index.name, table.columns = headers[0], headers[1:]
+    print(_format_table(table))
     residual = float(np.abs(dataset.mass_balance_residual).max())
-    print(f"# mass balance: max |sum of compartments - administered| = {residual:.3g} "
-          f"{model.amount_unit}")
+    print(f"# mass balance: max |sum of compartments - administered| = {residual:.3g} {amount}")
     if args.csv:
-        table = dataset.value.to_pandas()
-        table.columns = [f"{o} [{u}]" for o, u in zip(dataset.output.values, dataset.unit.values)]
-        table.index.name = f"time [{model.time_unit}]"
         write_atomically(args.csv, table.to_csv)
         print(f"# wrote {args.csv}")
     if args.netcdf:
@@ -119,13 +144,23 @@ def _simulate(args) -> int:
     return 0
 
 
-def _format_table(dataset) -> str:
-    outputs = [str(o) for o in dataset.output.values]
-    width = max(12, *(len(o) for o in outputs))
-    lines = [f"{'time':>10} " + " ".join(f"{o:>{width}}" for o in outputs)]
-    for i, t in enumerate(dataset.time.values):
-        values = dataset.value.values[i]
-        lines.append(f"{t:>10g} " + " ".join(f"{v:>{width}.6g}" for v in values))
+def _dose_text(dose, amount_unit: str, time_unit: str, factor: float) -> str:
+    """One dose as ``simulate`` prints it, its times in ``--time-unit``."""
+    text = f"{dose.route} {dose.amount:g} {amount_unit} at {dose.time / factor:g} {time_unit}"
+    if dose.duration:
+        text += f" over {dose.duration / factor:g} {time_unit}"
+    if dose.steady_state_interval:
+        text += f" (steady state every {dose.steady_state_interval / factor:g} {time_unit})"
+    return text
+
+
+def _format_table(table) -> str:
+    """A pandas table with its index as the first column, each header with its unit."""
+    headers = [str(table.index.name), *map(str, table.columns)]
+    widths = [max(12, len(h)) for h in headers]
+    lines = [" ".join(f"{h:>{w}}" for h, w in zip(headers, widths))]
+    for t, row in zip(table.index, table.to_numpy()):
+        lines.append(" ".join(f"{v:>{w}.6g}" for v, w in zip((t, *row), widths)))
     return "\n".join(lines)
 
 
@@ -182,6 +217,8 @@ def _figures(args) -> int:
 
 
 def _models(args) -> int:
+    from exopk.model import load_model
+    from exopk.models_library import available_models, model_path
     for name in available_models():
         model = load_model(model_path(name))
         print(f"{name:<28} {len(model.compartments):>3} compartments, "
@@ -192,8 +229,9 @@ def _models(args) -> int:
 
 
 def _presets(args) -> int:
+    from exopk.physiology import available_presets, describe_preset
     if args.name:
-        print(load_species(args.name, body_weight_kg=args.body_weight_kg).describe())
+        print(describe_preset(args.name, body_weight_kg=args.body_weight_kg))
         return 0
     for name, description in available_presets().items():
         print(f"{name:<22} {description}")
@@ -204,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``exopk`` command."""
     parser = argparse.ArgumentParser(prog="exopk", description=(
         "Pharmacokinetic biodistribution modelling of extracellular vesicles."))
-    parser.add_argument("--version", action="version", version=f"exopk {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="show the program's version number and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate a model and print a table",
@@ -217,16 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--dose", type=float, default=100.0,
                      help="amount per dose in the model's amount unit (default 100)")
     sim.add_argument("--duration", type=float, default=0.0,
-                     help="infusion duration in model time units (default 0: bolus)")
+                     help="infusion duration in --time-unit (default 0: bolus)")
     sim.add_argument("--count", type=_integer(1, MAX_DOSES), default=1,
                      help=f"number of doses (default 1, at most {MAX_DOSES})")
-    sim.add_argument("--interval", type=float, help="dosing interval for repeated doses")
-    sim.add_argument("--start", type=float, default=0.0, help="time of the first dose")
+    sim.add_argument("--interval", type=float,
+                     help="dosing interval for repeated doses, in --time-unit")
+    sim.add_argument("--start", type=float, default=0.0,
+                     help="time of the first dose, in --time-unit (default 0)")
     sim.add_argument("--steady-state-interval", type=float,
-                     help="start at the steady state of boluses repeated at this interval")
+                     help="start at the steady state of boluses repeated at this interval, in "
+                          "--time-unit")
     sim.add_argument("--times", default=DEFAULT_TIMES,
-                     help=f"comma-separated observation times (default {DEFAULT_TIMES})")
-    sim.add_argument("--time-unit", help="unit of --times, e.g. min, h, day (default: model's)")
+                     help=f"comma-separated observation times in --time-unit (default "
+                          f"{DEFAULT_TIMES})")
+    sim.add_argument("--time-unit",
+                     help="unit of every time option (--times, --start, --interval, --duration, "
+                          "--steady-state-interval) and of the printed time column, e.g. min, h, "
+                          "day (default: the model's time unit)")
     sim.add_argument("--outputs", help="comma-separated outputs to show (default: all)")
     sim.add_argument("--gradients", action="store_true",
                      help="also compute exact sensitivities (saved in NetCDF)")
@@ -263,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="no MCMC: the mode of the density of the sampling coordinates (log or "
                           "logit of each parameter) and a Laplace approximation there; its "
                           "draws are written as the posterior group")
-    fit.add_argument("--quiet", action="store_true", help="no progress line")
+    fit.add_argument("--quiet", action="store_true", help="no progress display")
     fit.set_defaults(func=_fit)
 
     compare = sub.add_parser("compare", help="compare fit results by PSIS-LOO (needs ArviZ)",
@@ -275,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=_compare)
 
     figures = sub.add_parser("figures", help="regenerate the docs figures from fit results")
-    figures.add_argument("--fits", default="fits", help="folder of fit results (default fits)")
+    figures.add_argument("--fits", default="fits",
+                         help="folder of fit results (.nc); default: fits in the working "
+                              "directory (the repository's root)")
     figures.add_argument("--out", default="docs/figures", help="output folder")
     figures.set_defaults(func=_figures)
 
@@ -284,7 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     presets = sub.add_parser("presets", help="list species presets or show one with sources")
     presets.add_argument("name", nargs="?", help="preset to show")
-    presets.add_argument("--body-weight-kg", type=float, default=None)
+    presets.add_argument("--body-weight-kg", type=float, default=None,
+                         help="body weight in kg that organ masses, volumes and flows scale to "
+                              "(default: the preset's own, if it has one; without one the values "
+                              "that need it are marked)")
     presets.set_defaults(func=_presets)
 
     register_data(sub)
@@ -292,12 +343,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as ``exopk: warning: MESSAGE`` (no source path, no code line)."""
+    stream = sys.stderr if file is None else file
+    try:
+        stream.write(f"exopk: warning: {message}\n")
+    except (OSError, ValueError):   # stderr closed
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``exopk`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except ExopkError as exc:
         print(f"exopk: error: {exc}", file=sys.stderr)
         return 2

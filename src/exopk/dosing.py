@@ -23,10 +23,9 @@ from functools import cached_property
 import numpy as np
 
 from exopk.errors import SimulationError
+from exopk.limits import MAX_DOSES
 
 __all__ = ["Dose", "Regimen", "MAX_DOSES"]
-
-MAX_DOSES = 10_000
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from exopk.errors import ExopkError
 from exopk.inference.result import load_fit
 from exopk.inference.summary import fit_diagnostics
 from exopk.io import write_atomically
@@ -85,9 +86,26 @@ def shrinkage_figure(tree, path: Path) -> Path:
 
 
 def make_figures(fits_folder="fits", out_folder="docs/figures") -> list[Path]:
-    """Regenerate every figure from the fit results in ``fits_folder``."""
+    """Regenerate every figure from the fit results in ``fits_folder``.
+
+    Raises
+    ------
+    ExopkError
+        ``fits_folder`` is not a folder, or holds no fit result (``*.nc``); the message names
+        the folder looked in (as an absolute path) and what to pass instead.
+    """
+    folder = Path(fits_folder)
+    if not folder.is_dir():
+        raise ExopkError(f"no folder of fit results at {folder.resolve()}; run from the root of "
+                         "the exopk repository or pass the folder holding the fits' .nc results "
+                         "(exopk figures --fits FOLDER)")
+    results = sorted(folder.glob("*.nc"))
+    if not results:
+        raise ExopkError(f"nothing to draw: no fit results (*.nc) in {folder.resolve()}; write "
+                         "one with 'exopk fit FIT_FILE.toml' or pass the folder holding them "
+                         "(exopk figures --fits FOLDER)")
     written = []
-    for result in sorted(Path(fits_folder).glob("*.nc")):
+    for result in results:
         tree = load_fit(result)
         name = tree.attrs["fit_name"]
         written.append(predictions_figure(tree, Path(out_folder) / f"{name}_predictions.png"))

@@ -57,7 +57,7 @@ import pint.util
 
 from exopk.errors import ExopkError
 
-__all__ = ["UnitError", "registry", "parse_unit", "units_fit", "convert", "to_minutes",
+__all__ = ["UnitError", "display_unit", "registry", "parse_unit", "units_fit", "convert", "to_minutes",
            "canonical_unit", "CANONICAL_UNITS"]
 
 _DEFINITIONS = (
@@ -230,3 +230,20 @@ def canonical_unit(quantity: str, unit: str) -> str:
         raise UnitError(f"unit {unit!r} does not fit quantity {quantity!r}; expected a unit "
                         f"convertible to {' or '.join(repr(c) for c in candidates)}")
     return unit
+
+
+def display_unit(unit: str) -> str:
+    """A unit as printed tables name it.
+
+    A model's relative amount unit ``dose`` (the unit of ``exopk simulate --dose``: a dose of 100
+    puts amounts on the %ID scale) reads ``dose units``, so that ``dose/mL`` is not mistaken for
+    a number of doses; other units print as written.
+
+    Examples
+    --------
+    >>> display_unit("dose/mL"), display_unit("%ID"), display_unit("")
+    ('dose units/mL', '%ID', '-')
+    """
+    if not unit:
+        return "-"
+    return re.sub(r"\bdose\b", "dose units", unit)

@@ -8,14 +8,22 @@ Examples
 125
 >>> bool(load("proxies")["is_proxy"].all())
 True
+
+The names are imported on first use (``exopk data --help`` needs none of them).
 """
 
-from exopk.data.events import DoseRecord, expand_doses, read_events, regimens
-from exopk.data.organs import to_percent_id_per_organ
-from exopk.data.packaged import load
-from exopk.data.problems import DataValidationError, Problem
-from exopk.data.reader import UnusableRecordsWarning, read_csv
-from exopk.units import UnitError
+from exopk._lazy import lazy_exports
+
+_LAZY = {
+    "DoseRecord": "exopk.data.events", "expand_doses": "exopk.data.events",
+    "read_events": "exopk.data.events", "regimens": "exopk.data.events",
+    "to_percent_id_per_organ": "exopk.data.organs",
+    "load": "exopk.data.packaged",
+    "DataValidationError": "exopk.data.problems", "Problem": "exopk.data.problems",
+    "UnusableRecordsWarning": "exopk.data.reader", "read_csv": "exopk.data.reader",
+    "UnitError": "exopk.units",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 __all__ = ["load", "read_csv", "read_events", "expand_doses", "regimens", "DoseRecord",
            "to_percent_id_per_organ", "DataValidationError", "Problem", "UnusableRecordsWarning",

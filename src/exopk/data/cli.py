@@ -7,13 +7,6 @@ import difflib
 import sys
 import warnings
 
-import numpy as np
-
-from exopk.data.events import read_events
-from exopk.data.packaged import load
-from exopk.data.problems import DataValidationError
-from exopk.data.reader import UnusableRecordsWarning, read_csv
-
 __all__ = ["register"]
 
 _SHOW_COLUMNS = ("line", "species", "route", "matrix", "quantity", "statistic", "value_text",
@@ -63,6 +56,7 @@ def _table(rows: list[list[str]]) -> str:
 
 def list_studies(args: argparse.Namespace) -> int:
     """Print every packaged study with its table, record count, usable count and proxy flag."""
+    from exopk.data.packaged import load
     ds = load("all")
     keys = ds["study_key"].values
     rows = [["study_key", "table", "records", "usable", "proxy"]]
@@ -80,6 +74,9 @@ def list_studies(args: argparse.Namespace) -> int:
 
 def show_study(args: argparse.Namespace) -> int:
     """Print the records of one packaged study as a table, after its provenance."""
+    import numpy as np
+
+    from exopk.data.packaged import load
     ds = load("all")
     keys = ds["study_key"].values
     if args.study not in keys:
@@ -118,6 +115,9 @@ def show_study(args: argparse.Namespace) -> int:
 
 def validate_file(args: argparse.Namespace) -> int:
     """Check a user's file; print every problem and return 1, or a summary and return 0."""
+    from exopk.data.events import read_events
+    from exopk.data.problems import DataValidationError
+    from exopk.data.reader import UnusableRecordsWarning, read_csv
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnusableRecordsWarning)

@@ -2,6 +2,16 @@
 
 :func:`evaluate` is the numeric core (plain arrays, used by likelihoods and samplers);
 :func:`simulate` wraps it in a labelled :class:`xarray.Dataset`.
+
+Percent of dose
+---------------
+An output in %ID (``percent_id``, ``percent_id_per_g``) at time ``t`` is a percentage of the
+dose given by ``t``: boluses given at or before ``t`` whole, infusions pro rata (the
+``administered`` amount, without what a steady-state start carries over). One minute after the
+first of two equal boluses, a one-compartment model shows ``100 exp(-k)`` %ID, not half of it.
+Before the first dose the reference is the regimen's total (nothing has been given; the amounts
+are zero). Exposures and peaks of %ID outputs (:mod:`exopk.engine.summaries`,
+:mod:`exopk.metrics.exposure`) integrate one curve and refer to the regimen's total dose.
 """
 
 from __future__ import annotations
@@ -218,7 +228,26 @@ def respond(compiled, values, jacobian, inputs, times, regimen, *, gradients, pa
     if compiled.output_endogenous.any():
         _add_endogenous(compiled, values, jacobian if gradients else None, rates,
                         rate_jacobian if gradients else None, regimen, outputs, d_outputs)
+    correction = _given_so_far(compiled, regimen, times)
+    if correction is not None:
+        outputs *= correction
+        if d_outputs is not None:
+            d_outputs *= correction[..., None]
     return outputs, d_outputs, amounts, d_amounts, carried
+
+
+def _given_so_far(compiled, regimen, times):
+    """Per time and output (n_times, n_outputs): the regimen's total dose over the dose given by
+    that time for percent-of-dose outputs, 1 for others and before the first dose; None when it
+    is 1 throughout (a single dose observed after it is given)."""
+    percent = compiled.output_term_table.output_percent
+    if not percent.any():
+        return None
+    given = _administered(regimen, np.asarray(times, dtype=float))
+    ratio = np.where(given > 0, regimen.total_amount / np.where(given > 0, given, 1.0), 1.0)
+    if np.all(ratio == 1.0):
+        return None
+    return np.where(percent[None, :], ratio[:, None], 1.0)
 
 
 def _add_endogenous(compiled, values, jacobian, rates, rate_jacobian, regimen, outputs, d_outputs):
@@ -331,7 +360,9 @@ def simulate(model, parameters=None, times=None, regimen: Regimen | None = None,
         Variables ``value`` (time, output), ``amount`` (time, compartment), ``administered``
         and ``mass_balance_residual`` (time), plus the sensitivities when asked. When several
         parameter sets are given, every variable gets a leading ``draw`` dimension. The unit of
-        each output is the ``unit`` coordinate; time and amount units are in ``attrs``.
+        each output is the ``unit`` coordinate; time and amount units are in ``attrs``. An
+        output in %ID is a percentage of the dose given by its time (``administered``, see
+        the module docstring), so several doses do not dilute the first.
 
     Examples
     --------
@@ -392,7 +423,9 @@ def simulate(model, parameters=None, times=None, regimen: Regimen | None = None,
             + (f" over {d.duration:g}" if d.duration else "")
             + (f" (steady state every {d.steady_state_interval:g})" if d.steady_state_interval else "")
             for d in regimen.doses),
-        "percent_id_reference": f"{regimen.total_amount:g} {model.amount_unit} (total of the regimen)",
+        "percent_id_reference": "the dose given by each time (the administered variable); "
+                                f"the regimen's total is {regimen.total_amount:g} "
+                                f"{model.amount_unit}",
     })
     if single:
         ds = ds.isel(draw=0, drop=True)

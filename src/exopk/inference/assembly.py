@@ -142,7 +142,8 @@ def assemble(prepared, results, map_result, seed, chains, warmup, draws, path, *
                       prior_predictive_draws=prior_replicate, log_prior=log_prior,
                       predictive_mean=mean, predictive_draws=replicate,
                       log_likelihood=log_likelihood,
-                      observed=observation_table(prepared.observations, prepared.records),
+                      observed=observation_table(prepared.observations, prepared.records, dict(
+                          zip(model.output_names, (o.unit for o in model.quantities.outputs)))),
                       attrs=attrs)
     if approximation is not None:
         names = lp.natural_names()

@@ -33,10 +33,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from exopk.limits import MIN_CHAINS, MIN_DRAWS
+
 __all__ = ["ess_bulk", "ess_tail", "mcse_mean", "split_rhat"]
 
-_MIN_CHAINS = 2
-_MIN_DRAWS = 4
 _TAIL_PROBABILITIES = (0.05, 0.95)
 
 
@@ -48,9 +48,9 @@ def _validated(draws, name: str | None = None) -> np.ndarray:
         raise ValueError(f"{where}draws must have shape (chain, draw); got an array of shape "
                          f"{draws.shape}")
     n_chain, n_draw = draws.shape
-    if n_chain < _MIN_CHAINS or n_draw < _MIN_DRAWS:
-        raise ValueError(f"{where}convergence diagnostics need at least {_MIN_CHAINS} chains of "
-                         f"at least {_MIN_DRAWS} draws; got {n_chain} chain(s) of {n_draw} "
+    if n_chain < MIN_CHAINS or n_draw < MIN_DRAWS:
+        raise ValueError(f"{where}convergence diagnostics need at least {MIN_CHAINS} chains of "
+                         f"at least {MIN_DRAWS} draws; got {n_chain} chain(s) of {n_draw} "
                          f"draw(s)")
     if not np.isfinite(draws).all():
         bad = np.argwhere(~np.isfinite(draws))[0]

@@ -79,6 +79,7 @@ from pathlib import Path
 
 from exopk.errors import ModelFileError
 from exopk.io import read_toml
+from exopk.limits import MIN_CHAINS, MIN_DRAWS
 from exopk.inference.samplers import SAMPLERS
 from exopk.model.priors import Prior
 from exopk.observation.error_models import ERROR_MODELS
@@ -104,8 +105,6 @@ _SCALING = {"parameters", "reference_body_weight_kg", "body_weight_kg", "exponen
 SIGNALS = ("label", "vesicle")
 METHODS = tuple(SAMPLERS)
 METRICS = ("diagonal", "dense")
-MIN_CHAINS = 2       # split R-hat and ESS (exopk.inference.diagnostics) need 2 chains ...
-MIN_DRAWS = 4        # ... of at least 4 draws each
 MAX_TREE_DEPTH = 20  # 2**20 leapfrog steps per draw: beyond this a run never ends
 
 

@@ -34,8 +34,13 @@ from exopk.provenance import software_version
 __all__ = ["build_tree", "group_attrs", "write_fit", "load_fit", "observation_table"]
 
 
-def observation_table(observations, records=None) -> xr.Dataset:
-    """Observed data with provenance, one entry per observation."""
+def observation_table(observations, records=None, output_units=None) -> xr.Dataset:
+    """Observed data with provenance, one entry per observation.
+
+    ``unit`` (a coordinate) is each value's unit: the record's canonical unit, else, for a
+    time-course value of a user's data, the unit of the model output it observes
+    (``output_units``, output name -> unit); empty when neither says.
+    """
     n = len(observations)
     data = {
         "value": ("observation", np.array([o.value for o in observations]),
@@ -68,6 +73,10 @@ def observation_table(observations, records=None) -> xr.Dataset:
             if column in records:
                 coords[column] = ("observation", [str(records[column].values[r]) if r is not None
                                                   else "" for r in rows])
+    canonical = coords.get("unit_canonical", (None, [""] * n))[1]
+    coords["unit"] = ("observation", [
+        unit or ((output_units or {}).get(o.request.output, "") if o.request.kind == "value"
+                 else "") for o, unit in zip(observations, canonical)])
     return xr.Dataset(data, coords=coords)
 
 

@@ -33,6 +33,7 @@ import pints
 from exopk.errors import ExopkError, FitInterrupted
 from exopk.inference.checkpoint import (CHECKPOINT_SECONDS, ChainState, load_chain_states,
                                         save_chain_state)
+from exopk.inference.progress import Progress, chain_status
 from exopk.inference.samplers import SAMPLERS
 
 __all__ = ["MapResult", "ChainResult", "find_map", "chain_starts", "run_chains", "chain_seeds"]
@@ -182,7 +183,7 @@ def chain_starts(log_posterior, map_phi, chains: int, *, seed: int, jitter: floa
 
 
 _POSTERIOR = None   # set in the parent before forking chain processes
-_QUEUE = None       # progress queue of a chain process
+_QUEUE = None       # progress queue of a chain process (or the reporter of sequential chains)
 
 
 def _chain(args):
@@ -284,7 +285,8 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
         Worker processes (default: one per chain, at most the number of CPUs). With 1, or where
         processes cannot be forked, chains run one after another in this process.
     progress : bool
-        Print a progress line (iterations, log-posterior, divergences) to stderr.
+        Show the chains' progress (iterations, log-posterior, divergences) on stderr: a bar on
+        a terminal, a plain line every 15 s otherwise (:mod:`exopk.inference.progress`).
     checkpoint : path, optional
         Folder where every chain saves its state every few seconds
         (:mod:`exopk.inference.checkpoint`).
@@ -327,21 +329,17 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:   # signal handlers can only be set there
         previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+    reporter = _Reporter(chains, warmup + draws) if progress else None
     try:
         if processes > 1 and can_fork:
             context = multiprocessing.get_context("fork")
             queue = context.Queue() if progress else None
             with context.Pool(processes, initializer=_init_worker, initargs=(queue,)) as pool:
                 pending = pool.map_async(_chain, jobs)
-                _report(queue, chains, pending)
+                _report(queue, reporter, pending)
                 return pending.get()
-        results = []
-        _QUEUE = None
-        for c, job in enumerate(jobs):
-            results.append(_chain(job))
-            if progress:
-                print(f"chain {c + 1}/{chains} done", file=sys.stderr)
-        return results
+        _QUEUE = reporter
+        return [_chain(job) for job in jobs]
     except KeyboardInterrupt:
         raise FitInterrupted(signal.SIGINT, None if checkpoint is None else str(checkpoint)) \
             from None
@@ -351,32 +349,32 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)
-        _POSTERIOR = None
+        _POSTERIOR = _QUEUE = None
+        if reporter is not None:
+            reporter.progress.close()
 
 
-def _report(queue, chains, pending):
-    """Print chain progress from the workers' queue until they finish."""
-    state = {}
-    interactive = sys.stderr.isatty()
-    last_print = 0.0
+class _Reporter:
+    """Chain messages ``(chain, done, total, log-posterior, divergences)`` shown by one
+    :class:`~exopk.inference.progress.Progress` over all chains."""
+
+    def __init__(self, chains: int, iterations: int):
+        self.state = {}
+        self.progress = Progress(chains * iterations, description="MCMC")
+
+    def put(self, message) -> None:
+        chain, done, total, logp, divergences = message
+        self.state[chain] = (done, total, logp, divergences)
+        self.progress.update(sum(s[0] for s in self.state.values()), chain_status(self.state))
+
+
+def _report(queue, reporter, pending):
+    """Pass the workers' progress messages to ``reporter`` until the chains finish."""
     while not pending.ready() or (queue is not None and not queue.empty()):
         if queue is None:
             pending.wait(0.5)
             continue
         try:
-            chain, done, total, logp, divergences = queue.get(timeout=0.5)
+            reporter.put(queue.get(timeout=0.5))
         except queue_module.Empty:
             continue
-        state[chain] = (done, total, logp, divergences)
-        now = time.perf_counter()
-        if now - last_print > (0.5 if interactive else 15.0) or done == total:
-            last_print = now
-            done_all = sum(s[0] for s in state.values())
-            total_all = sum(s[1] for s in state.values()) * chains / max(len(state), 1)
-            line = " | ".join(f"chain {c + 1}: {s[0]}/{s[1]} lp {s[2]:.1f} div {s[3]}"
-                              for c, s in sorted(state.items()))
-            bar = "#" * int(20 * done_all / max(total_all, 1))
-            print(f"\r[{bar:<20}] {line}", end="" if interactive else "\n", file=sys.stderr)
-    if interactive:
-        print(file=sys.stderr)
-

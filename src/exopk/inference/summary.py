@@ -57,6 +57,7 @@ from exopk.inference.coordinates import coordinates_of_draws
 from exopk.inference.diagnostics import ess_bulk, ess_tail, mcse_mean, split_rhat
 from exopk.inference.plausibility import plausibility_report
 from exopk.inference.sensitivity import power_scaling
+from exopk.units import display_unit
 
 __all__ = ["summarize", "fit_diagnostics", "format_summary", "misfit_report", "RHAT_LIMIT",
            "ESS_LIMIT", "STRUCTURAL_SD"]
@@ -266,8 +267,21 @@ def _approximation_lines(tree: xr.DataTree) -> list[str]:
     return lines
 
 
+def _observation_units(tree: xr.DataTree, n: int) -> list[str]:
+    """The unit of each observed value (and of its predictions), as tables print it."""
+    observed = tree["observed_data"]
+    name = next((c for c in ("unit", "unit_canonical") if c in observed.coords), None)
+    units = [str(u) for u in observed[name].values] if name else [""] * n
+    return [display_unit(u) for u in units]
+
+
 def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
-    """The table ``exopk fit`` prints: parameters, observations, convergence and misfit."""
+    """The table ``exopk fit`` prints: parameters, observations, convergence and misfit.
+
+    Every parameter is printed with its unit (the model file's ``unit``) and every observation
+    with the unit of its published value and predictions (the record's canonical unit, or the
+    model output's unit for a user's time course); ``-`` where none is stored.
+    """
     summary = fit_diagnostics(tree) if summary is None else summary
     attrs = tree.attrs
     lines = [f"fit {attrs['fit_name']}: model {attrs['model']}, {attrs['chains']} chains x "
@@ -278,7 +292,7 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
              *_approximation_lines(tree),
              *(f"CAVEAT: {caveat}" for caveat in json.loads(attrs.get("caveats", "[]"))),
              "",
-             f"{'parameter':<34} {'unit':<10} {'mean':>10} {'5%':>10} {'95%':>10} {'R-hat':>7} "
+             f"{'parameter':<34} {'unit':<14} {'mean':>10} {'5%':>10} {'95%':>10} {'R-hat':>7} "
              f"{'ESS bulk':>9} {'ESS tail':>9} {'sd/prior sd':>11}  power-scaling (prior, "
              f"likelihood)"]
     for name in summary["parameter"].values:
@@ -289,18 +303,19 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
             flag = "  <-- not converged"
         elif shrinkage > 0.9:
             flag = "  (data say little)"
-        lines.append(f"{name:<34} {p['unit'].item():<10} {float(p['mean']):>10.4g} "
+        lines.append(f"{name:<34} {display_unit(p['unit'].item()):<14} {float(p['mean']):>10.4g} "
                      f"{float(p['q5']):>10.4g} {float(p['q95']):>10.4g} {rhat:>7.3f} {ess:>9.0f} "
                      f"{float(p['ess_tail']):>9.0f} {shrinkage:>11.2f}  {_sensitivity(p)}"
                      f"{flag}")
-    lines += ["", f"{'observation (prediction)':<52} {'observed':>10} {'50%':>10} "
+    units = _observation_units(tree, summary.sizes["observation"])
+    lines += ["", f"{'observation (prediction)':<52} {'unit':<12} {'observed':>10} {'50%':>10} "
                   f"{'90% predictive':>21} {'99% predictive':>21} {'p':>6} {'sd/prior sd':>11}"]
     for i in range(summary.sizes["observation"]):
         o = summary.isel(observation=i)
         flag = ("  STRUCTURAL" if bool(o["structural"]) else "") + \
             ("  <-- OUTSIDE 99%" if bool(o["outside_99"]) else
              "  <-- outside 90%" if bool(o["outside_90"]) else "")
-        lines.append(f"{_label(o)[:52]:<52} {float(o['observed']):>10.4g} "
+        lines.append(f"{_label(o)[:52]:<52} {units[i]:<12} {float(o['observed']):>10.4g} "
                      f"{float(o['prediction_q50']):>10.4g} "
                      f"{float(o['ppi90_lower']):>10.4g}-{float(o['ppi90_upper']):<10.4g} "
                      f"{float(o['ppi99_lower']):>10.4g}-{float(o['ppi99_upper']):<10.4g} "

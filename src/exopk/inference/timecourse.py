@@ -156,10 +156,12 @@ class TimeCoursePosterior(pints.LogPDF):
     @property
     def error_units(self) -> dict:
         """Units of the error parameters: ``a`` in the output's, ``b`` and ``sigma`` none."""
+        output_units = dict(zip(self.model.output_names,
+                                (o.unit for o in self.model.quantities.outputs)))
         units = {}
         for error in self.errors.values():
             for name in error.parameter_names:
-                units[name] = ("unit of the observations" if name.startswith("a_") else
+                units[name] = (output_units[error.output] if name.startswith("a_") else
                                "1 (fraction)" if name.startswith("b_") else "1 (sd of log)")
         return units
 

@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-import numpy as np
-
-from exopk.units import UnitError, convert
-from exopk.dosing import Regimen
 from exopk.errors import ExopkError
-from exopk.metrics.intervals import credible_interval
 
 __all__ = ["register", "parse_duration"]
 
@@ -21,6 +16,7 @@ OFF_TARGET = "liver_percent_id,spleen_percent_id,lung_percent_id"
 
 def parse_duration(text: str, model_unit: str, option: str) -> float:
     """'24h', '90 min' or a bare number (model time unit) -> model time unit."""
+    from exopk.units import UnitError, convert
     match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*", text)
     if not match:
         raise ExopkError(f"{option} must be a number with an optional unit such as 24h, got "
@@ -33,12 +29,14 @@ def parse_duration(text: str, model_unit: str, option: str) -> float:
 
 
 def _interval_text(values, level=0.95) -> str:
+    from exopk.metrics.intervals import credible_interval
     ci = credible_interval(values, level)
     return f"{float(ci['median']):.3g} [{float(ci.low):.3g}, {float(ci.high):.3g}]"
 
 
 def _print_influx(args, model, draws, route) -> None:
     """Ki by multiple-time regression after ``route``, posterior and prior, when asked."""
+    from exopk.dosing import Regimen
     from exopk.metrics.targeting import influx_constant
     if not args.ki_outputs:
         return
@@ -54,6 +52,9 @@ def _print_influx(args, model, draws, route) -> None:
 
 
 def _compare_routes(args) -> int:
+    import numpy as np
+
+    from exopk.units import display_unit
     from exopk.metrics.draws import load_draws
     from exopk.metrics.plots import routes_figure
     from exopk.metrics.routes import HIGHER_IS_BETTER, compare_routes
@@ -68,7 +69,8 @@ def _compare_routes(args) -> int:
                           horizon=horizon, target=args.target, blood=args.blood,
                           off_target=off_target)
     post, prior = tree["posterior"].to_dataset(), tree["prior"].to_dataset()
-    print(f"# {draws.name} ({model.name}): one {args.dose:g} {model.amount_unit} bolus per route, "
+    print(f"# {draws.name} ({model.name}): one {args.dose:g} {display_unit(model.amount_unit)} "
+          f"bolus per route, "
           f"horizon {horizon:g} {model.time_unit}; target {args.target}, blood {args.blood}, "
           f"off-target {', '.join(off_target)}")
     print(f"# median [95% credible interval] over {post.sizes['chain'] * post.sizes['draw']} "
@@ -92,7 +94,8 @@ def _compare_routes(args) -> int:
             if p_name in post and route != routes[0]:
                 p_post = f"{float(post[p_name].sel(route=route)):.3f}"
                 p_prior = f"{float(prior[p_name].sel(route=route)):.3f}"
-            units = str(post[metric].attrs.get("units", "%" if "percent" in metric else "1"))
+            units = display_unit(str(post[metric].attrs.get(
+                "units", "%" if "percent" in metric else "1")))
             print(f"{metric:<26} {units:<18} {route:<11} {_interval_text(a):<30} "
                   f"{_interval_text(b):<30} {p_post:>7} {p_prior:>7}")
     _print_influx(args, model, draws, routes[0])
@@ -127,6 +130,7 @@ def _metric_draws(model, sets, args, horizon, off_target):
 
 
 def _design(args) -> int:
+    from exopk.units import display_unit
     from exopk.metrics.design import default_experiments, rank_experiments
     from exopk.metrics.draws import load_draws
     from exopk.metrics.plots import design_figure
@@ -148,15 +152,18 @@ def _design(args) -> int:
     ranking = rank_experiments(model, draws.posterior, metric, experiments,
                                replicates=args.replicates, seed=args.seed, log_metric=log_metric)
     scale = "log10 " if log_metric else ""
-    print(f"# {draws.name} ({model.name}): metric {args.metric} for {route}"
+    metric_unit = display_unit(str(metric.attrs.get("units", "")))
+    sd_unit = "log10" if log_metric else metric_unit
+    print(f"# {draws.name} ({model.name}): metric {args.metric} [{metric_unit}] for {route}"
           f"{' vs ' + args.reference if args.metric in RELATIVE else ''}, horizon {horizon:g} "
           f"{model.time_unit}; current posterior sd of {scale}{args.metric} "
-          f"{ranking.attrs['current_sd']:.3g} over {ranking.attrs['draws']} draws")
+          f"{ranking.attrs['current_sd']:.3g} {sd_unit} over {ranking.attrs['draws']} draws")
     print(f"# each experiment: {args.animals} animals, assay sd {args.assay_sd:g} (log scale); "
           f"{args.replicates} simulated data sets (seed {args.seed}); importance reweighting")
-    time_header = f"time ({model.time_unit})"
+    time_header = f"time [{model.time_unit}]"
+    sd_header = f"expected sd [{sd_unit}]"
     print(f"{'rank':>4} {'output':<20} {'route':<11} {time_header:>10} {'n':>3} "
-          f"{'expected sd':>12} {'reduction':>9} {'ESS mean':>9} {'ESS min':>8}")
+          f"{sd_header:>12} {'reduction':>9} {'ESS mean':>9} {'ESS min':>8}")
     for i in range(ranking.sizes["experiment"]):
         row = ranking.isel(experiment=i)
         flag = "  weights degenerate: refit needed" if bool(row.degenerate) else ""
@@ -191,6 +198,8 @@ def _regimen_text(result, routes, unit, time_unit) -> str:
 
 
 def _optimize(args) -> int:
+    from exopk.units import display_unit
+    from exopk.dosing import Regimen
     from exopk.metrics.draws import load_draws
     from exopk.metrics.optimize import Bounds, exposure, optimize_regimen
 
@@ -214,7 +223,7 @@ def _optimize(args) -> int:
     naive = exposure(model, draws.posterior, Regimen.bolus(routes[0], naive_dose), horizon,
                      args.target)
     gain = best["exposure"] / naive
-    unit, tu = model.amount_unit, model.time_unit
+    unit, tu = display_unit(model.amount_unit), model.time_unit
     goal = ("expected" if args.objective == "mean" else
             f"P(exposure > {args.threshold:g} {unit}*{tu}) of") + f" {args.target} exposure"
     print(f"# {draws.name} ({model.name}): maximise {goal} over [0, {horizon:g}] {tu}; "

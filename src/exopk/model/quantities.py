@@ -61,7 +61,8 @@ class OutputWeights:
     terms : tuple of (str, int)
         ``(compartment, expression row of its weight)``.
     percent : bool
-        Scaled by 100 / total dose (``percent_id`` and ``percent_id_per_g`` outputs).
+        Scaled by 100 / dose given (``percent_id`` and ``percent_id_per_g`` outputs; the dose
+        given by each time, :mod:`exopk.engine.simulation`).
     unit : str
     """
 

@@ -30,7 +30,8 @@ from typing import Mapping
 
 from exopk.errors import PhysiologyError
 
-__all__ = ["PhysiologyRecord", "SpeciesPhysiology", "available_presets", "load_species",
+__all__ = ["PhysiologyRecord", "SpeciesPhysiology", "available_presets", "describe_preset",
+           "load_species",
            "TISSUE_DENSITY_G_PER_ML"]
 
 TISSUE_DENSITY_G_PER_ML = 1.0
@@ -193,10 +194,53 @@ class SpeciesPhysiology:
 
     def describe(self) -> str:
         """A table of every value used, with unit, source preset and citation."""
-        lines = [f"{self.preset} ({self.species}, body weight {self.body_weight_kg:g} kg)"]
-        for quantity, r in sorted(self.records.items()):
-            lines.append(f"  {quantity:<42} {r.value:>10g} {r.unit:<28} {r.preset}: {r.source_citation}")
-        return "\n".join(lines)
+        return "\n".join([f"{self.preset} ({self.species}, body weight {self.body_weight_kg:g} "
+                          f"kg)", *_record_lines(self.records, mark=False)])
+
+
+def _needs_body_weight(record: PhysiologyRecord) -> bool:
+    """The record is per unit of body weight (a fraction of it, per kg, allometric)."""
+    return "body_weight" in record.unit or "/kg" in record.unit
+
+
+def _record_lines(records: Mapping[str, PhysiologyRecord], *, mark: bool) -> list[str]:
+    lines = []
+    for quantity, r in sorted(records.items()):
+        flag = "*" if mark and _needs_body_weight(r) else " "
+        lines.append(f" {flag}{quantity:<42} {r.value:>10g} {r.unit:<28} {r.preset}: "
+                     f"{r.source_citation}")
+    return lines
+
+
+def describe_preset(preset: str, *, body_weight_kg: float | None = None) -> str:
+    """Every value of a preset, with unit and source; a body weight only where one is needed.
+
+    With a body weight (given, or the preset's own) this is :meth:`SpeciesPhysiology.describe`.
+    Without one, every value is still shown as printed by its source; those per unit of body
+    weight (marked ``*``) need a body weight to become organ masses, volumes and flows, and the
+    text says how to give one.
+
+    Examples
+    --------
+    >>> text = describe_preset("mouse_brown1997")
+    >>> "no body weight" in text and "--body-weight-kg" in text
+    True
+    >>> "(mouse, body weight 0.025 kg)" in describe_preset("mouse_brown1997", body_weight_kg=0.025)
+    True
+    """
+    presets = _presets()
+    if preset in presets and body_weight_kg is None:
+        records = _choose_records(preset, presets[preset])
+        if "body_weight" not in records:
+            return "\n".join([
+                f"{preset} ({presets[preset]['species']}, no body weight in the preset)",
+                *_record_lines(records, mark=True),
+                "* per unit of body weight: organ masses and volumes (g, mL), blood and plasma "
+                "volumes (mL), cardiac output and blood flows (mL/min) need a body weight: give "
+                f"the weight in kg of the {presets[preset]['species']}s modelled with "
+                f"'exopk presets {preset} --body-weight-kg W' (body_weight_kg= in "
+                "load_species)"])
+    return load_species(preset, body_weight_kg=body_weight_kg).describe()
 
 
 def _choose_records(name: str, spec: dict) -> dict[str, PhysiologyRecord]:
