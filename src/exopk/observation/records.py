@@ -41,6 +41,7 @@ becomes an :class:`Observation`, or is set aside with the reason (never silently
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,13 +49,15 @@ import numpy as np
 from exopk.dosing import Regimen
 from exopk.errors import SimulationError
 from exopk.observation.predictions import KINDS, Kind, Request
-from exopk.units import UnitError, convert
+from exopk.units import UnitError, convert, dose_scale
 
 __all__ = ["ErrorModel", "Observation", "Skipped", "build_observations", "kinds_for", "ROUTES"]
 
 # evidence route -> model route name; ``other`` (route not stated or pooled) maps to none
 ROUTES = {"iv": "iv", "in": "intranasal", "ia": "ia", "ip": "ip", "sc": "sc", "icv": "icv"}
 CIRCULATION = ("plasma", "serum", "blood", "circulation")
+# sub-sites naming the macrophages of an organ (matrix "liver:kupffer_cells")
+_MACROPHAGES = re.compile(r"kupffer_cells|[a-z_]*macrophages")
 
 
 def kinds_for(quantity: str) -> tuple[Kind, ...]:
@@ -160,6 +163,11 @@ def _output_for(model, matrix, quantity, kind, signal, overrides):
               and any(t.source == c.name and t.target == circulation for t in model.transfers)]
     if kind == "transfer_fraction":
         return f"{'+'.join(depots)}->{circulation}" if depots and circulation else None
+    if kind == "fraction_of_uptake":
+        organ, _, cells = matrix.partition(":")
+        if not _MACROPHAGES.fullmatch(cells):
+            return None
+        matrix, quantity = organ, "percent_id_per_organ"
     if quantity == "other:nasal_mucociliary_transit_time":
         return "nasal_percent_id" if "nasal_percent_id" in names else None
     if matrix in CIRCULATION:
@@ -246,9 +254,12 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
         time = float(r["time_min"])
         kind = next((k for k in kinds if k.timed == np.isfinite(time)), kinds[0])
         unit = _text(r, "unit_canonical")
+        scale = 1.0
         if unit not in kind.units:
-            skip(f"unit '{_text(r, 'unit')}' cannot be compared with a %ID-based prediction")
-            continue
+            scale, reason = _dose_scale(r, unit, kind, model)
+            if reason:
+                skip(reason)
+                continue
         matrix = _text(r, "matrix")
         output = _output_for(model, matrix, quantity, kind.name, signal, overrides)
         if output is None:
@@ -256,7 +267,8 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
                  f"'{quantity}'")
             continue
         if kind.timed and not np.isfinite(time):
-            skip("no sampling time")
+            skip(f"{kind.name} needs {kind.time_is} (column 'time'), which the record does not "
+                 "give")
             continue
         reason = kind.unusable and kind.unusable(model, route, output)
         if reason:
@@ -275,7 +287,7 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
                 skip(reason)
                 continue
             regimen = Regimen.bolus(route, amount)
-        request = Request(kind.name, output, time if kind.timed else None)
+        request = Request(kind.name, output, time if kind.timed else None, scale)
         value = float(r["value_canonical"])
         upper, censoring = math.nan, "none"
         sigma = error_model.sigma_log(value, float(r["error_canonical"]), _text(r, "error_type"),
@@ -331,6 +343,39 @@ def _study_dose(record, model) -> tuple[float | None, str | None]:
     if not amount > 0:
         return None, f"dose '{text} {unit}' is not positive"
     return amount, None
+
+
+def _dose_scale(record, unit, kind, model) -> tuple[float, str | None]:
+    """Factor from the kind's %ID-based prediction to ``unit`` with the study's dose, or why
+    there is none.
+
+    A value in amounts of the dosed material (ng/mL after a dose in ug, particles/mL after a
+    dose in particles, ug*min/g after a dose in mg) is the %ID-based prediction times the dose
+    over 100 %ID (:func:`exopk.units.dose_scale`). A dose per body weight (mg/kg) is given to
+    the animal the model simulates, of the model's body weight.
+    """
+    printed = _text(record, "unit")
+    percent = sorted(u for u in kind.units if u.startswith("%ID"))
+    if not percent:
+        return 1.0, f"unit '{printed}' cannot be compared with a {kind.name} prediction"
+    text, dose_unit = _text(record, "dose"), _text(record, "dose_unit")
+    try:
+        dose = float(text)
+    except ValueError:
+        return 1.0, (f"unit '{printed}' is an amount of the dosed material: it needs the "
+                     f"study's dose as one number, got '{text} {dose_unit}'")
+    species = model.quantities.species
+    weight = species.body_weight_kg if species is not None else None
+    for candidate in percent:
+        try:
+            factor = dose_scale(unit, candidate, dose, dose_unit, body_weight_kg=weight)
+        except UnitError:
+            continue
+        if not factor > 0:
+            return 1.0, f"dose '{text} {dose_unit}' is not positive"
+        return factor, None
+    return 1.0, (f"unit '{printed}' cannot be compared with a {kind.name} prediction: it is not "
+                 f"{' or '.join(percent)} with %ID read as an amount of a dose in '{dose_unit}'")
 
 
 _IDENTITY = ("study_key", "species", "route", "matrix", "quantity", "label", "condition", "time",
