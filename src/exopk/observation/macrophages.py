@@ -76,12 +76,15 @@ def macrophage_shares(compiled, theta, rates, rate_jacobian, dose, output, gradi
     if MACROPHAGE_SWITCH not in compiled.parameter_index:
         raise SimulationError(f"model '{compiled.model.name}' has no parameter "
                               f"'{MACROPHAGE_SWITCH}': no uptake is attributed to macrophages")
+    switch = compiled.parameter_index[MACROPHAGE_SWITCH]
     depleted = np.array(theta, dtype=float, copy=True)
-    depleted[:, compiled.parameter_index[MACROPHAGE_SWITCH]] = 1.0
+    depleted[:, switch] = 1.0
     values, jacobian = compiled.evaluate_expressions(depleted, derivatives=gradients)
     rates_depleted = values[:, compiled.rate_rows]
-    d_depleted = (jacobian[:, compiled.rate_rows, :] if gradients
-                  else np.zeros(rate_jacobian.shape))
+    d_depleted = np.zeros(rate_jacobian.shape)
+    if gradients:   # the depleted rates do not move with the switch: it is set to 1 there
+        d_depleted = jacobian[:, compiled.rate_rows, :].copy()
+        d_depleted[:, :, switch] = 0.0
     batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
     with np.errstate(divide="ignore", invalid="ignore"):
         f = np.where(rates > 0, 1.0 - rates_depleted / rates, 0.0)
