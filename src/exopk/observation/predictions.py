@@ -536,7 +536,7 @@ KINDS = MappingProxyType({kind.name: kind for kind in (
     Kind("time_of_peak", _time_of_peak, quantities=("time_of_peak",), units=_MINUTES,
          unusable=_peak_at_dosing),
     Kind("mrt_last", _mrt_last, timed=True, quantities=("mrt_last",), units=_MINUTES,
-         time_is="the last sampling time (tlast)"),
+         time_is="the last sampling time, tlast"),
     Kind("fraction_of_uptake", _fraction_of_uptake, timed=True, quantities=("fraction_of_uptake",),
          units=frozenset({"%"}), unusable=_no_macrophage_uptake),
 )})

@@ -22,12 +22,20 @@ becomes an :class:`Observation`, or is set aside with the reason (never silently
   ``half_life_beta`` with the terminal ``half_life`` and a ``half_life_alpha`` with the
   distribution phase. (The terminal half-life of a model with several slow modes jumps where a
   mode's weight becomes negligible, which no sampler can cross; the time to half is smooth.)
+  An ``mrt_last`` needs the last sampling time in ``time``. A ``fraction_of_uptake`` in
+  ``<organ>:kupffer_cells`` or ``<organ>:<...>macrophages`` is the macrophages' share of the
+  ``<organ>_percent_id`` (or ``_label_``) content.
 * **Design.** A bolus of 100 amount units at time 0 by the record's route (``iv`` or ``in`` ->
   the model's ``iv`` or ``intranasal`` route): for a linear model amounts then read as %ID. A
   saturable model's predictions depend on the dose, so its observations use the study's own
   dose converted to the model's amount unit (records without a convertible dose are skipped,
   with the reason). The record's ``condition`` is kept so a likelihood can set switches
   (macrophage depletion).
+* **Amounts of the dosed material.** A value in amounts of what was dosed (ng/mL, ug*min/g,
+  particles/mL, in place of the %ID of a %ID-based kind) is predicted as the %ID-based value
+  times the study's dose over 100 %ID (``Request.scale``); a dose per body weight is given to
+  the model's animal (its species body weight). Records whose dose is missing, a range, or of
+  another kind (a molar value after a dose in mg, a dose per m^2) are skipped with the reason.
 * **Value and censoring.** ``upper_bound``/``lower_bound`` rows are censored; a
   ``range_low``/``range_high`` pair is one interval-censored observation; a ``point`` row with
   ``ci95_low``/``ci95_high`` rows gets the log-scale standard deviation of that interval.
@@ -222,9 +230,9 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
     >>> model = exopk.load_model(exopk.model_path("m2_mps"))
     >>> observations, skipped = build_observations(exopk.data.load("ev"), model)
     >>> observations[0].study, observations[0].request
-    ('kim2019_review_ref23', Request(kind='auc', output='blood_concentration', time=None))
+    ('kim2019_review_ref23', Request(kind='auc', output='blood_concentration', ...))
     >>> skipped[0].reason
-    "quantity 'mrt_last' has no observation model"
+    "mrt_last needs the last sampling time, tlast (column 'time'), which the record does not give"
     """
     error_model = error_model or ErrorModel()
     overrides = outputs or {}
