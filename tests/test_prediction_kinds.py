@@ -121,6 +121,16 @@ def _complex_step(function, parameters, name, h=1e-30):
     return function(**shifted).imag / h
 
 
+def _matches_closed_form(model, parameters, request, closed_form):
+    """The kind's value and exact derivatives against a closed form and its complex step."""
+    compiled, value, derivative = _kind(model, parameters, request)
+    assert value == pytest.approx(closed_form(**parameters), rel=1e-10)
+    for name in parameters:
+        expected = _complex_step(closed_form, parameters, name)
+        assert derivative[compiled.parameter_index[name]] == pytest.approx(expected, rel=1e-8,
+                                                                            abs=1e-12)
+
+
 def _mrt_last_of_modes(weights, rates, T):
     """AUMC / AUC over [0, T] of sum_i w_i exp(-l_i t)."""
     area = sum(w * (1 - np.exp(-l * T)) / l for w, l in zip(weights, rates))
@@ -143,26 +153,17 @@ def _two_compartment_mrt_last(CL, Q, V1, V2, ka, T):
 
 @pytest.mark.parametrize("T", [2.0, 15.0, 90.0])
 def test_mrt_last_of_one_compartment_is_the_closed_form(T):
-    parameters = {"CL": CL, "V1": V, "ka": KA}
-    compiled, value, derivative = _kind(absorption_model(False), parameters,
-                                        Request("mrt_last", "conc", T))
-    assert value == pytest.approx(_one_compartment_mrt_last(**parameters, T=T), rel=1e-10)
-    for name in parameters:
-        expected = _complex_step(lambda **p: _one_compartment_mrt_last(**p, T=T), parameters, name)
-        assert derivative[compiled.parameter_index[name]] == pytest.approx(expected, rel=1e-8,
-                                                                            abs=1e-14)
+    _matches_closed_form(absorption_model(False), {"CL": CL, "V1": V, "ka": KA},
+                         Request("mrt_last", "conc", T),
+                         lambda **p: _one_compartment_mrt_last(**p, T=T))
 
 
 @pytest.mark.parametrize("T", [5.0, 60.0])
 def test_mrt_last_of_two_compartments_is_the_closed_form(T):
-    parameters = {"CL": 5.0, "Q": 8.0, "V1": 20.0, "V2": 70.0, "ka": 1.0}
-    compiled, value, derivative = _kind(absorption_model(True), parameters,
-                                        Request("mrt_last", "conc", T))
-    assert value == pytest.approx(_two_compartment_mrt_last(**parameters, T=T), rel=1e-10)
-    for name in parameters:
-        expected = _complex_step(lambda **p: _two_compartment_mrt_last(**p, T=T), parameters, name)
-        assert derivative[compiled.parameter_index[name]] == pytest.approx(expected, rel=1e-8,
-                                                                            abs=1e-14)
+    _matches_closed_form(absorption_model(True),
+                         {"CL": 5.0, "Q": 8.0, "V1": 20.0, "V2": 70.0, "ka": 1.0},
+                         Request("mrt_last", "conc", T),
+                         lambda **p: _two_compartment_mrt_last(**p, T=T))
 
 
 def test_mrt_last_reaches_the_mrt_and_is_below_it_before():
@@ -249,15 +250,9 @@ def _capture_share(k1, ke, k3, k4, f, T):
 
 
 def test_fraction_of_uptake_of_a_two_step_capture_is_the_closed_form():
-    parameters = {"k1": 0.3, "ke": 0.1, "k3": 0.05, "k4": 0.01, "f": 0.8}
-    T = 30.0
-    compiled, value, derivative = _kind(_capture_model(), parameters,
-                                        Request("fraction_of_uptake", "organ", T))
-    assert value == pytest.approx(_capture_share(**parameters, T=T), rel=1e-10)
-    for name in parameters:
-        expected = _complex_step(lambda **p: _capture_share(**p, T=T), parameters, name)
-        assert derivative[compiled.parameter_index[name]] == pytest.approx(expected, rel=1e-8,
-                                                                            abs=1e-12)
+    _matches_closed_form(_capture_model(), {"k1": 0.3, "ke": 0.1, "k3": 0.05, "k4": 0.01, "f": 0.8},
+                         Request("fraction_of_uptake", "organ", 30.0),
+                         lambda **p: _capture_share(**p, T=30.0))
 
 
 def test_fraction_of_uptake_is_the_macrophage_share_of_direct_uptake():
