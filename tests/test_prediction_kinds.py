@@ -354,7 +354,7 @@ def test_amounts_that_are_not_of_the_dose_kind_are_set_aside(tmp_path):
     model = exopk.load_model(exopk.model_path("m0_one_compartment"))
     observations, skipped = build_observations(records, model)
     assert observations == []
-    assert "'pM' cannot be compared with a value prediction" in skipped[0].reason
+    assert "'pM' cannot be compared with the value prediction" in skipped[0].reason
     assert "an amount of a dose in 'mg'" in skipped[0].reason
     assert "a dose in 'mg/m^2'" in skipped[1].reason
     assert "needs the study's dose as one number, got '1-2 mg'" in skipped[2].reason

@@ -365,7 +365,7 @@ def _dose_scale(record, unit, kind, model) -> tuple[float, str | None]:
     printed = _text(record, "unit")
     percent = sorted(u for u in kind.units if u.startswith("%ID"))
     if not percent:
-        return 1.0, f"unit '{printed}' cannot be compared with a {kind.name} prediction"
+        return 1.0, f"unit '{printed}' cannot be compared with the {kind.name} prediction"
     text, dose_unit = _text(record, "dose"), _text(record, "dose_unit")
     try:
         dose = float(text)
@@ -382,8 +382,9 @@ def _dose_scale(record, unit, kind, model) -> tuple[float, str | None]:
         if not factor > 0:
             return 1.0, f"dose '{text} {dose_unit}' is not positive"
         return factor, None
-    return 1.0, (f"unit '{printed}' cannot be compared with a {kind.name} prediction: it is not "
-                 f"{' or '.join(percent)} with %ID read as an amount of a dose in '{dose_unit}'")
+    return 1.0, (f"unit '{printed}' cannot be compared with the {kind.name} prediction: it is "
+                 f"none of {', '.join(percent)} with %ID read as an amount of a dose in "
+                 f"'{dose_unit}'")
 
 
 _IDENTITY = ("study_key", "species", "route", "matrix", "quantity", "label", "condition", "time",
