@@ -4,8 +4,8 @@ Subcommands: ``simulate`` (a model file or shipped model, printed as a table, op
 to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``compare`` (fit results by PSIS-LOO, with
 ArviZ), ``figures`` (the docs figures from fit results), ``models`` (the shipped models),
 ``presets`` (species presets and their sources), ``data`` (packaged evidence and user data
-files; ``data usable MODEL`` counts the records a model can use), ``compare-routes``, ``design``, ``optimize``, ``report`` (decisions from a fit's draws,
-:mod:`exopk.metrics`).
+files; ``data usable MODEL`` counts the records a model can use), ``compare-routes``,
+``design``, ``optimize``, ``report`` (decisions from a fit's draws, :mod:`exopk.metrics`).
 """
 
 from __future__ import annotations
