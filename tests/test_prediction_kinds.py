@@ -360,3 +360,20 @@ def test_amounts_that_are_not_of_the_dose_kind_are_set_aside(tmp_path):
     assert "needs the study's dose as one number, got '1-2 mg'" in skipped[2].reason
     with pytest.raises(SimulationError, match="scale must be a positive number"):
         Request("value", "plasma_concentration", 1.0, scale=0.0)
+
+
+def test_times_areas_and_rates_follow_the_model_time_unit():
+    """A kind's units say how its values scale with the time unit: the time of peak and the
+    MRT to the last sample (with its last sampling time) are times."""
+    from exopk.inference.preparation import in_model_time_unit
+    from exopk.observation import Observation
+    powers = {name: kind.time_power for name, kind in KINDS.items()}
+    assert powers["time_of_peak"] == powers["mrt_last"] == powers["auc"] == 1
+    assert powers["clearance"] == powers["elimination_rate"] == -1
+    assert powers["value"] == powers["fraction_of_uptake"] == powers["vss"] == 0
+    minutes = [Observation("demo", 2, Request("mrt_last", "conc", 120.0), "iv", "", 60.0,
+                           math.nan, "none", 0.1),
+               Observation("demo", 3, Request("time_of_peak", "conc"), "oral", "", 30.0,
+                           math.nan, "none", 0.1)]
+    hours = in_model_time_unit(minutes, "h")
+    assert [(o.request.time, o.value) for o in hours] == [(2.0, 1.0), (None, 0.5)]

@@ -74,6 +74,7 @@ from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, modal_rates, moments, mom
 from exopk.errors import SimulationError
 from exopk.observation.macrophages import (MACROPHAGE_SWITCH, depends_on_switch,
                                            macrophage_shares, organ_states)
+from exopk.units import parse_unit
 
 __all__ = ["Evaluation", "Kind", "KINDS", "MODE_WEIGHT_FLOOR", "Request", "predict"]
 
@@ -110,6 +111,8 @@ class Kind:
        ``output`` after a bolus by ``route`` (a reason, or None); such records are set aside
        with the reason instead of becoming observations.
     9. ``time_is``: what the time of a timed kind is (named when a record lacks it).
+       The kind's ``units`` set how its values change with the model's time unit
+       (:attr:`time_power`).
     10. Test the kind against a closed form and its derivative against finite differences.
     """
 
@@ -124,6 +127,15 @@ class Kind:
     units: frozenset[str] = frozenset()
     unusable: Callable | None = None
     time_is: str = "the sampling time"
+
+    @property
+    def time_power(self) -> int:
+        """The power of time in the kind's units (1 for times and areas, -1 for rates and
+        clearances): values scale by the time unit to this power."""
+        powers = {int(parse_unit(unit).dimensionality.get("[time]", 0)) for unit in self.units}
+        if len(powers) != 1:
+            raise SimulationError(f"kind '{self.name}' has units of different powers of time")
+        return powers.pop()
 
 
 @dataclass(frozen=True)
