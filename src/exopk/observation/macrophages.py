@@ -16,6 +16,14 @@ content alike. An inflow from compartment ``s`` by transfer ``j`` carries
 flow order; inflows whose rate is 0 carry nothing. A compartment fed by inflows of different
 shares (whose share then changes with time), a cycle inside the organ, or a dose landing in an
 attributed compartment raise :class:`~exopk.errors.SimulationError`.
+
+This is the share a cell fractionation measures in animals of the record's condition (normal:
+switch 0), as the packaged record states it (``willekens2005``: Kupffer cells hold 92 % of the
+liver's uptake 30 min after an IV dose in normal rats). It differs from the drop of an organ's
+uptake after depletion, ``1 - y_depleted / y_competent`` at the same time: with macrophages
+depleted, vesicles stay longer in blood and the remaining routes take up more, so that drop is
+smaller than the share. That reading would compare two observations (organ values under the
+two conditions), which the likelihood's conditions already predict.
 """
 
 from __future__ import annotations

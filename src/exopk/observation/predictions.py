@@ -27,7 +27,9 @@ kind                       prediction (output ``y``, regimen with total dose ``D
 ``time_of_peak``           the time of the largest value of ``y`` (0 when ``y`` only falls,
                            ``ln(ka / ke) / (ka - ke)`` after first-order absorption)
 ``mrt_last``               ``int_0^T t y dt / int_0^T y dt`` (AUMC over AUC from 0 to the last
-                           sampling time ``T``, as non-compartmental analyses report it)
+                           sampling time ``T``, as non-compartmental analyses report it; here
+                           the exact integrals of the model's curve, where an analysis uses
+                           the trapezoidal rule on its samples)
 ``fraction_of_uptake``     ``100 y_mac(T) / y_organ(T)``: the macrophages' share (percent) of
                            the organ's content at ``T``, macrophage uptake being the part of a
                            transfer that macrophage depletion removes
