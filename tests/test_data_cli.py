@@ -94,3 +94,30 @@ def test_data_needs_a_subcommand():
     register(parser.add_subparsers(dest="command", required=True))
     with pytest.raises(SystemExit):
         parser.parse_args(["data"])
+
+
+def test_usable_counts_the_records_a_model_turns_into_observations(capsys):
+    """``exopk data usable MODEL``: per packaged table, the records marked usable, those behind
+    observations of the model and the observations, then every reason for the rest."""
+    import exopk
+    import exopk.data
+    from exopk.cli import main
+    from exopk.observation import build_observations
+
+    assert main(["data", "usable", "m5_intranasal"]) == 0
+    out = capsys.readouterr().out
+    model = exopk.load_model(exopk.model_path("m5_intranasal"))
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
+            if line.startswith(("ev.csv ", "proxies.csv "))}
+    for table in ("ev", "proxies"):
+        records = exopk.data.load(table)
+        observations, skipped = build_observations(records, model)
+        usable = int(records["usable"].sum())
+        assert rows[f"{table}.csv"] == [
+            str(records.sizes["record"]), str(usable), str(usable - len(skipped)),
+            str(len(observations)), str(len(skipped))]
+        for reason in {s.reason for s in skipped}:
+            assert reason in out
+    assert "not usable for any fit (ev.csv, usable_for_fit):" in out
+    assert main(["data", "usable", "no_such_model"]) == 2
+    assert "no_such_model" in capsys.readouterr().err

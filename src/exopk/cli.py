@@ -4,8 +4,8 @@ Subcommands: ``simulate`` (a model file or shipped model, printed as a table, op
 to CSV or NetCDF), ``fit`` (a Bayesian fit file), ``compare`` (fit results by PSIS-LOO, with
 ArviZ), ``figures`` (the docs figures from fit results), ``models`` (the shipped models),
 ``presets`` (species presets and their sources), ``data`` (packaged evidence and user data
-files), ``compare-routes``, ``design``, ``optimize``, ``report`` (decisions from a fit's draws,
-:mod:`exopk.metrics`).
+files; ``data usable MODEL`` counts the records a model can use), ``compare-routes``,
+``design``, ``optimize``, ``report`` (decisions from a fit's draws, :mod:`exopk.metrics`).
 """
 
 from __future__ import annotations
@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "that need it are marked)")
     presets.set_defaults(func=_presets)
 
-    register_data(sub)
+    register_data(sub, extra=(_register_usable,))
     register_metrics(sub)
     return parser
 
@@ -350,6 +350,30 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         stream.write(f"exopk: warning: {message}\n")
     except (OSError, ValueError):   # stderr closed
         pass
+
+
+def _register_usable(commands) -> None:
+    """``exopk data usable MODEL``: which packaged records become observations of a model."""
+    usable = commands.add_parser(
+        "usable", help="how many packaged records a model can use, and why not the others",
+        description="Count the packaged EV and proxy records that become observations of MODEL "
+                    "and list the reasons for the others: the table's usable_for_fit marks, "
+                    "then what the model cannot predict or compare.")
+    usable.add_argument("model", metavar="MODEL", help="model file or shipped model name")
+    usable.add_argument("--signal", choices=("label", "vesicle"), default="label",
+                        help="organ readout (default label: vesicles plus free label)")
+    usable.set_defaults(func=_usable)
+
+
+def _usable(args) -> int:
+    from exopk.data import load as load_evidence
+    from exopk.models_library import resolve_model
+    from exopk.observation.usability import format_usability, usability
+    model = resolve_model(args.model)
+    counts = [usability(load_evidence(table), model, signal=args.signal)
+              for table in ("ev", "proxies")]
+    print(format_usability(model.name, counts))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

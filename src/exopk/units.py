@@ -57,8 +57,8 @@ import pint.util
 
 from exopk.errors import ExopkError
 
-__all__ = ["UnitError", "display_unit", "registry", "parse_unit", "units_fit", "convert", "to_minutes",
-           "canonical_unit", "CANONICAL_UNITS"]
+__all__ = ["UnitError", "display_unit", "registry", "parse_unit", "units_fit", "convert",
+           "to_minutes", "canonical_unit", "dose_scale", "CANONICAL_UNITS"]
 
 _DEFINITIONS = (
     "ID = [] = _ = injected_dose",
@@ -182,6 +182,57 @@ def convert(value: float, unit: str, to: str) -> float:
     if not units_fit(unit, to):
         raise UnitError(f"cannot convert {unit!r} to {to!r}")
     return float(registry().Quantity(float(value), parse_unit(unit)).to(parse_unit(to)).magnitude)
+
+
+def _root(unit: pint.Unit) -> pint.Unit:
+    """The product of the root units of ``unit``'s factors (``pM*mL`` -> ``mole``)."""
+    ureg = registry()
+    root = ureg.dimensionless
+    for name, power in pint.util.to_units_container(unit, ureg).items():
+        root = root * ureg.get_root_units(name)[1] ** power
+    return root
+
+
+def dose_scale(unit: str, percent_unit: str, dose: float, dose_unit: str, *,
+               body_weight_kg: float | None = None) -> float:
+    """Factor from a value in ``percent_unit`` (a ``%ID`` unit) to ``unit`` for a given dose.
+
+    A value of ``y`` %ID/mL after a dose ``D`` of 5 ug is ``y * D / 100`` of ug per mL: the
+    returned factor ``s`` gives ``value [unit] = s * value [percent_unit]``. ``unit`` must be
+    ``percent_unit`` with ``%ID`` replaced by an amount of the dose's kind (mass with a mass dose,
+    vesicles or particles with a dose counted in them, moles with a molar dose). A dose per body
+    weight (``mg/kg``) needs ``body_weight_kg``.
+
+    Examples
+    --------
+    >>> from exopk.units import dose_scale
+    >>> round(dose_scale("ng/mL", "%ID/mL", 5.0, "ug"), 9)   # 1 %ID/mL of 5 ug is 50 ng/mL
+    50.0
+    >>> dose_scale("EVs*min/mL", "%ID*min/mL", 2e9, "particles")
+    20000000.0
+    >>> round(dose_scale("ug/g", "%ID/g", 2.0, "mg/kg", body_weight_kg=0.025), 9)
+    0.5
+
+    Raises
+    ------
+    UnitError
+        A unit is unknown, ``percent_unit`` is not a ``%ID`` unit, or the amount in ``unit`` is
+        not of the dose's kind (``pM`` after a dose in mg, a dose per m^2 of body surface).
+    """
+    ureg = registry()
+    target, value_unit, given = parse_unit(percent_unit), parse_unit(unit), parse_unit(dose_unit)
+    per = target / ureg.percent_ID                          # what the amount is per: 1/mL, min/g
+    if pint.util.to_units_container(_root(target), ureg).get("ID") != 1:
+        raise UnitError(f"{percent_unit!r} is not a %ID unit")
+    amount = value_unit / per
+    total = ureg.Quantity(float(dose), given)
+    if body_weight_kg is not None and _root(given) != _root(amount):
+        total = total * ureg.Quantity(float(body_weight_kg), "kg")
+    if _root(total.units) != _root(amount) or \
+            total.units.dimensionality != amount.dimensionality:
+        raise UnitError(f"values in {unit!r} are not amounts of a dose in {dose_unit!r} as "
+                        f"{percent_unit!r} is of the dose")
+    return float((total * ureg.Quantity(1.0, target) / ureg.ID).to(value_unit).magnitude)
 
 
 def to_minutes(value: float, unit: str) -> float:

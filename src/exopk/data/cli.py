@@ -14,7 +14,7 @@ _SHOW_COLUMNS = ("line", "species", "route", "matrix", "quantity", "statistic", 
                  "location")
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: argparse._SubParsersAction, extra=()) -> argparse.ArgumentParser:
     """Add the ``data`` command (``list``, ``show STUDY``, ``validate FILE``) to a CLI.
 
     Every subcommand sets ``func``; ``args.func(args)`` returns the exit status.
@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     ----------
     subparsers
         The object returned by :meth:`argparse.ArgumentParser.add_subparsers`.
+    extra : sequence of callables, optional
+        Each adds one more subcommand to the ``data`` command's subparsers: those that need
+        the layers above the data (``usable MODEL`` reads models and observations).
 
     Returns
     -------
@@ -43,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     validate.add_argument("--events", action="store_true",
                           help="FILE is a NONMEM-style event table (TIME, AMT, CMT, DV, EVID)")
     validate.set_defaults(func=validate_file)
+    for add in extra:
+        add(commands)
     return parser
 
 

@@ -5,7 +5,8 @@ a sum of modes ``y(t) = sum_i w_i exp(lam_i t)`` with ``A = V diag(lam) V^-1`` a
 ``w_i = (C V)_i (V^-1 b)_i`` (:func:`modal_weights`). From there:
 
 * :func:`moments`: ``int x dt = -A_NN^-1 b`` and ``int t x dt = A_NN^-2 b`` on the draining
-  compartments ``N`` (areas, mean residence times, clearances);
+  compartments ``N`` (areas, mean residence times, clearances); :func:`moments_to` the same
+  over ``[0, T]`` (mean residence time to the last sample);
 * :func:`modes` and :func:`modal_rates`: eigenvalues with ``d lam_i / dp = (V^-1 dA_p V)_ii``; the
   terminal rate is the slowest mode present in ``y`` (weight above ``MODE_WEIGHT_FLOOR`` of
   ``sum |w_i|``), the distribution rate the faster present mode of largest weight;
@@ -25,7 +26,7 @@ from exopk.engine.simulation import output_matrix, outputs_from_amounts
 from exopk.errors import SimulationError
 
 __all__ = ["MODE_WEIGHT_FLOOR", "HALVING_GRID_POINTS", "PEAK_GRID_POINTS", "modal_rates",
-           "modal_weights", "modes", "moments", "time_of_peak", "time_to_half"]
+           "modal_weights", "modes", "moments", "moments_to", "time_of_peak", "time_to_half"]
 
 MODE_WEIGHT_FLOOR = 1e-6
 HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below half
@@ -102,6 +103,39 @@ def moments(system, rates: np.ndarray, rate_jacobian: np.ndarray, vector: np.nda
     n = system.n_states
     return (full(area_N, (batch, n)), full(d_area_N, (batch, n, n_parameters)),
             full(moment_N, (batch, n)), full(d_moment_N, (batch, n, n_parameters)))
+
+
+def moments_to(system, rates: np.ndarray, rate_jacobian: np.ndarray, whole, state: np.ndarray,
+               d_state: np.ndarray, time: float, *, fill: float = np.nan):
+    """Zeroth and first time moments of the response to a bolus over ``[0, T]``.
+
+    The response after ``T`` is the response to a bolus of the state ``x(T)``, so
+    ``int_0^T x dt = M0(b) - M0(x(T))`` and
+    ``int_0^T t x dt = M1(b) - M1(x(T)) - T M0(x(T))`` with ``M0``, ``M1`` the moments over
+    ``[0, inf)`` of :func:`moments` (on the draining compartments; sinks get ``fill``).
+    The differences lose about ``log10(MRT / T)`` digits (twice that for the first moment)
+    when ``T`` is much shorter than the mean residence time.
+
+    Parameters
+    ----------
+    system, rates, rate_jacobian
+        As for :func:`moments`.
+    whole : tuple of four ndarray
+        :func:`moments` of the bolus ``b``.
+    state, d_state : ndarray, shape (batch, n_states) and (batch, n_states, n_parameters)
+        ``x(T)`` and its parameter derivative
+        (:meth:`~exopk.engine.linear.LinearSystem.bolus_response_at`).
+    time : float
+        ``T``.
+
+    Returns
+    -------
+    area, d_area, first_moment, d_first_moment : ndarray
+        As for :func:`moments`, over ``[0, T]``.
+    """
+    a, da, m, dm = whole
+    a_T, da_T, m_T, dm_T = moments(system, rates, rate_jacobian, state, d_state, fill=fill)
+    return a - a_T, da - da_T, m - m_T - time * a_T, dm - dm_T - time * da_T
 
 
 def modal_rates(compiled, system, rates, rate_jacobian, dose, output, expr_values, regimen):

@@ -27,13 +27,11 @@ from exopk.inference.posterior import Covariate, LogPosterior, PosteriorSpec
 from exopk.io import check_writable
 from exopk.model import load_model
 from exopk.models_library import available_models, model_path
+from exopk.observation.predictions import KINDS
 from exopk.observation.records import ErrorModel, build_observations
 
 __all__ = ["Prepared", "prepare", "model_of", "check_fit_arguments", "output_path", "in_model_time_unit"]
 
-# power of the time unit in the canonical (minute-based) unit of each prediction kind
-_TIME_POWER = {"time_to_half": 1, "half_life": 1, "half_life_alpha": 1, "mrt": 1,
-               "elimination_rate": -1, "clearance": -1, "auc": 1, "auc_to": 1}
 _SELECTIONS = (("species", "species"), ("route", "routes"), ("study_key", "studies"),
                ("quantity", "quantities"))
 
@@ -162,7 +160,7 @@ def in_model_time_unit(observations: list, time_unit: str) -> list:
     converted = []
     for obs in observations:
         request = obs.request
-        scale = factor ** _TIME_POWER.get(request.kind, 0)
+        scale = factor ** KINDS[request.kind].time_power
         time = None if request.time is None else request.time * factor
         converted.append(dataclasses.replace(
             obs, request=dataclasses.replace(request, time=time), value=obs.value * scale,

@@ -26,7 +26,20 @@ kind                       prediction (output ``y``, regimen with total dose ``D
                            dose absorbed into blood
 ``time_of_peak``           the time of the largest value of ``y`` (0 when ``y`` only falls,
                            ``ln(ka / ke) / (ka - ke)`` after first-order absorption)
+``mrt_last``               ``int_0^T t y dt / int_0^T y dt`` (AUMC over AUC from 0 to the last
+                           sampling time ``T``, as non-compartmental analyses report it; here
+                           the exact integrals of the model's curve, where an analysis uses
+                           the trapezoidal rule on its samples)
+``fraction_of_uptake``     ``100 y_mac(T) / y_organ(T)``: the macrophages' share (percent) of
+                           the organ's content at ``T``, macrophage uptake being the part of a
+                           transfer that macrophage depletion removes
+                           (:mod:`exopk.observation.macrophages`); the organ's content leaves
+                           out its residual blood
 =========================  ==================================================================
+
+A request may carry a ``scale``: its prediction is the kind's value times ``scale``. Evidence in
+amounts of the dosed material (ng/mL, particles/mL, ug*min/g) is predicted as the %ID-based
+value times the study's dose over 100 %ID (:func:`exopk.units.dose_scale`).
 
 Each kind is one entry of :data:`KINDS` (a :class:`Kind`) and one function; the kinds' shared
 work (expressions, dose inputs, the time course, moments, modes) is done once per call by
@@ -58,9 +71,12 @@ import numpy as np
 from exopk.dosing import Regimen
 from exopk.engine.linear import LinearInput
 from exopk.engine.simulation import dose_inputs, outputs_from_amounts, respond
-from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, modal_rates, moments, time_of_peak,
-                                    time_to_half)
+from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, modal_rates, moments, moments_to,
+                                    time_of_peak, time_to_half)
 from exopk.errors import SimulationError
+from exopk.observation.macrophages import (MACROPHAGE_SWITCH, depends_on_switch,
+                                           macrophage_shares, organ_states)
+from exopk.units import parse_unit
 
 __all__ = ["Evaluation", "Kind", "KINDS", "MODE_WEIGHT_FLOOR", "Request", "predict"]
 
@@ -96,7 +112,10 @@ class Kind:
     8. ``unusable(model, route, output)``, optional: why the kind cannot explain a record of
        ``output`` after a bolus by ``route`` (a reason, or None); such records are set aside
        with the reason instead of becoming observations.
-    9. Test the kind against a closed form and its derivative against finite differences.
+    9. ``time_is``: what the time of a timed kind is (named when a record lacks it).
+       The kind's ``units`` set how its values change with the model's time unit
+       (:attr:`time_power`).
+    10. Test the kind against a closed form and its derivative against finite differences.
     """
 
     name: str
@@ -109,15 +128,27 @@ class Kind:
     quantities: tuple[str, ...] = ()
     units: frozenset[str] = frozenset()
     unusable: Callable | None = None
+    time_is: str = "the sampling time"
+
+    @property
+    def time_power(self) -> int:
+        """The power of time in the kind's units (1 for times and areas, -1 for rates and
+        clearances): values scale by the time unit to this power."""
+        powers = {int(parse_unit(unit).dimensionality.get("[time]", 0)) for unit in self.units}
+        if len(powers) != 1:
+            raise SimulationError(f"kind '{self.name}' has units of different powers of time")
+        return powers.pop()
 
 
 @dataclass(frozen=True)
 class Request:
-    """One prediction: ``kind`` of output ``output`` (at ``time`` for time-dependent kinds)."""
+    """One prediction: ``kind`` of output ``output`` (at ``time`` for time-dependent kinds),
+    times ``scale`` (a unit factor, for instance the dose in ng over 100 %ID)."""
 
     kind: str
     output: str
     time: float | None = None
+    scale: float = 1.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -126,6 +157,8 @@ class Request:
         if KINDS[self.kind].timed != (self.time is not None):
             raise SimulationError(f"prediction '{self.kind}' "
                                   f"{'needs a' if self.time is None else 'takes no'} time")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise SimulationError(f"prediction scale must be a positive number, got {self.scale}")
 
 
 class Evaluation:
@@ -134,6 +167,7 @@ class Evaluation:
     Attributes
     ----------
     compiled : CompiledModel
+    theta : ndarray, shape (batch, n_parameters)
     regimen : Regimen
     requests : list of Request
         The distinct requests of the call.
@@ -147,7 +181,7 @@ class Evaluation:
 
     def __init__(self, compiled, theta, regimen, requests, gradients):
         self.compiled, self.regimen, self.requests = compiled, regimen, requests
-        self.gradients = gradients
+        self.theta, self.gradients = theta, gradients
         # saturable models always need the Jacobian: their ODE solver uses it
         self.values, self.jacobian = compiled.evaluate_expressions(
             theta, derivatives=gradients or bool(compiled.saturable))
@@ -155,6 +189,7 @@ class Evaluation:
                                   self.jacobian if gradients else None)
         self._courses = {}
         self._modal = {}
+        self._states = {}
 
     def output_index(self, output: str) -> int:
         return self.compiled.model.output_names.index(output)
@@ -237,12 +272,36 @@ class Evaluation:
     def output_moments(self, output: str):
         """``(auc, d_auc, first, d_first)``: area and first moment of ``output`` over
         ``[0, inf)``."""
-        if not self.compiled.output_drains[self.output_index(output)]:
-            raise SimulationError(f"output '{output}' includes a compartment that never drains, so "
-                                  "its area under the curve is infinite")
+        self._check_drains(output)
         area, moment = self._output_moments
         o = self.output_index(output)
         return area[0][:, 0, o], area[1][:, 0, o], moment[0][:, 0, o], moment[1][:, 0, o]
+
+    def output_moments_to(self, output: str, time: float):
+        """``(auc, d_auc, first, d_first)`` of ``output`` over ``[0, time]``
+        (:func:`exopk.engine.summaries.moments_to`)."""
+        self._check_drains(output)
+        a, da, m, dm = moments_to(self.system, self.rates, self.rate_jacobian,
+                                  self.state_moments, *self.state_at(time), time, fill=0.0)
+        y, dy = outputs_from_amounts(self.compiled, self.values, self.summary_jacobian,
+                                     self.regimen, np.stack([a, m], axis=1),
+                                     np.stack([da, dm], axis=1))
+        o = self.output_index(output)
+        return y[:, 0, o], dy[:, 0, o], y[:, 1, o], dy[:, 1, o]
+
+    def _check_drains(self, output):
+        if not self.compiled.output_drains[self.output_index(output)]:
+            raise SimulationError(f"output '{output}' includes a compartment that never drains, so "
+                                  "its area under the curve is infinite")
+
+    def state_at(self, time: float):
+        """``(x, dx)``: every compartment's amount at ``time`` after the bolus, with its
+        derivative (no columns without gradients)."""
+        if time not in self._states:
+            self._states[time] = self.system.bolus_response_at(
+                self.rates, self.rate_jacobian, self.dose, self.d_dose,
+                np.full(self.rates.shape[0], float(time)))
+        return self._states[time]
 
     def modal_rates(self, output: str):
         """``(k_terminal, dk_terminal, k_alpha, dk_alpha)`` of ``output``
@@ -304,9 +363,9 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
         evaluation.check_single_dose()
     for i, r in enumerate(requests):
         value, derivative = KINDS[r.kind].compute(evaluation, r)
-        values[:, i] = value
+        values[:, i] = r.scale * value
         if jacobian is not None and derivative is not None:
-            jacobian[:, i] = derivative
+            jacobian[:, i] = r.scale * derivative
     index = {r: i for i, r in enumerate(requests)}
     order = [index[r] for r in asked]
     return values[:, order], None if jacobian is None else jacobian[:, order]
@@ -390,6 +449,49 @@ def _peak_at_dosing(model, route, output):
     return None
 
 
+def _mrt_last(ev, r):
+    if not r.time > 0:
+        raise SimulationError(f"mrt_last of '{r.output}' needs a last sampling time above 0, "
+                              f"got {r.time:g}")
+    auc, d_auc, first, d_first = ev.output_moments_to(r.output, r.time)
+    if not np.all(auc > 0):
+        raise SimulationError(f"output '{r.output}' has no positive area up to {r.time:g}: "
+                              "no mean residence time")
+    return first / auc, (d_first * auc[:, None] - first[:, None] * d_auc) / (auc**2)[:, None]
+
+
+def _fraction_of_uptake(ev, r):
+    share, d_share = macrophage_shares(ev.compiled, ev.theta, ev.rates, ev.rate_jacobian, ev.dose,
+                                       r.output, ev.gradients)
+    x, dx = ev.state_at(r.time)
+    organ = np.zeros(x.shape[1])
+    organ[organ_states(ev.compiled, r.output)] = 1.0
+    amounts = np.stack([organ * x, share * x], axis=1)
+    d_amounts = np.stack([organ[:, None] * dx, d_share * x[..., None] + share[..., None] * dx],
+                         axis=1)
+    y, dy = outputs_from_amounts(ev.compiled, ev.values, ev.summary_jacobian, ev.regimen,
+                                 amounts, d_amounts)
+    o = ev.output_index(r.output)
+    total, d_total, held, d_held = y[:, 0, o], dy[:, 0, o], y[:, 1, o], dy[:, 1, o]
+    if not np.all(total > 0):
+        raise SimulationError(f"output '{r.output}' holds nothing at {r.time:g}: no share of "
+                              "its uptake")
+    return 100 * held / total, \
+        100 * (d_held * total[:, None] - held[:, None] * d_total) / (total**2)[:, None]
+
+
+def _no_macrophage_uptake(model, route, output):
+    """Why a model cannot attribute an organ's uptake to macrophages, or None."""
+    if MACROPHAGE_SWITCH not in model.parameter_names:
+        return f"model '{model.name}' has no '{MACROPHAGE_SWITCH}' switch: it does not say " \
+               "which uptake is by macrophages"
+    reads = model.outputs[model.output_names.index(output)].compartments
+    if not depends_on_switch(model, reads):
+        return f"no transfer into the compartments of '{output}' depends on " \
+               f"'{MACROPHAGE_SWITCH}': the model attributes none of its uptake to macrophages"
+    return None
+
+
 def _transfer_fraction(ev, r):
     a, da, _, _ = ev.state_moments
     share, d_share = 0.0, 0.0
@@ -447,5 +549,9 @@ KINDS = MappingProxyType({kind.name: kind for kind in (
          quantities=("other:fraction_of_in_dose_to_blood",), units=frozenset({"%"})),
     Kind("time_of_peak", _time_of_peak, quantities=("time_of_peak",), units=_MINUTES,
          unusable=_peak_at_dosing),
+    Kind("mrt_last", _mrt_last, timed=True, quantities=("mrt_last",), units=_MINUTES,
+         time_is="the last sampling time, tlast"),
+    Kind("fraction_of_uptake", _fraction_of_uptake, timed=True, quantities=("fraction_of_uptake",),
+         units=frozenset({"%"}), unusable=_no_macrophage_uptake),
 )})
 """The prediction kinds by name (see :class:`Kind` for how to add one)."""

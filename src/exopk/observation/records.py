@@ -22,12 +22,20 @@ becomes an :class:`Observation`, or is set aside with the reason (never silently
   ``half_life_beta`` with the terminal ``half_life`` and a ``half_life_alpha`` with the
   distribution phase. (The terminal half-life of a model with several slow modes jumps where a
   mode's weight becomes negligible, which no sampler can cross; the time to half is smooth.)
+  An ``mrt_last`` needs the last sampling time in ``time``. A ``fraction_of_uptake`` in
+  ``<organ>:kupffer_cells`` or ``<organ>:<...>macrophages`` is the macrophages' share of the
+  ``<organ>_percent_id`` (or ``_label_``) content.
 * **Design.** A bolus of 100 amount units at time 0 by the record's route (``iv`` or ``in`` ->
   the model's ``iv`` or ``intranasal`` route): for a linear model amounts then read as %ID. A
   saturable model's predictions depend on the dose, so its observations use the study's own
   dose converted to the model's amount unit (records without a convertible dose are skipped,
   with the reason). The record's ``condition`` is kept so a likelihood can set switches
   (macrophage depletion).
+* **Amounts of the dosed material.** A value in amounts of what was dosed (ng/mL, ug*min/g,
+  particles/mL, in place of the %ID of a %ID-based kind) is predicted as the %ID-based value
+  times the study's dose over 100 %ID (``Request.scale``); a dose per body weight is given to
+  the model's animal (its species body weight). Records whose dose is missing, a range, or of
+  another kind (a molar value after a dose in mg, a dose per m^2) are skipped with the reason.
 * **Value and censoring.** ``upper_bound``/``lower_bound`` rows are censored; a
   ``range_low``/``range_high`` pair is one interval-censored observation; a ``point`` row with
   ``ci95_low``/``ci95_high`` rows gets the log-scale standard deviation of that interval.
@@ -41,6 +49,7 @@ becomes an :class:`Observation`, or is set aside with the reason (never silently
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,13 +57,15 @@ import numpy as np
 from exopk.dosing import Regimen
 from exopk.errors import SimulationError
 from exopk.observation.predictions import KINDS, Kind, Request
-from exopk.units import UnitError, convert
+from exopk.units import UnitError, convert, dose_scale
 
 __all__ = ["ErrorModel", "Observation", "Skipped", "build_observations", "kinds_for", "ROUTES"]
 
 # evidence route -> model route name; ``other`` (route not stated or pooled) maps to none
 ROUTES = {"iv": "iv", "in": "intranasal", "ia": "ia", "ip": "ip", "sc": "sc", "icv": "icv"}
 CIRCULATION = ("plasma", "serum", "blood", "circulation")
+# sub-sites naming the macrophages of an organ (matrix "liver:kupffer_cells")
+_MACROPHAGES = re.compile(r"kupffer_cells|[a-z_]*macrophages")
 
 
 def kinds_for(quantity: str) -> tuple[Kind, ...]:
@@ -160,6 +171,11 @@ def _output_for(model, matrix, quantity, kind, signal, overrides):
               and any(t.source == c.name and t.target == circulation for t in model.transfers)]
     if kind == "transfer_fraction":
         return f"{'+'.join(depots)}->{circulation}" if depots and circulation else None
+    if kind == "fraction_of_uptake":
+        organ, _, cells = matrix.partition(":")
+        if not _MACROPHAGES.fullmatch(cells):
+            return None
+        matrix, quantity = organ, "percent_id_per_organ"
     if quantity == "other:nasal_mucociliary_transit_time":
         return "nasal_percent_id" if "nasal_percent_id" in names else None
     if matrix in CIRCULATION:
@@ -214,9 +230,9 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
     >>> model = exopk.load_model(exopk.model_path("m2_mps"))
     >>> observations, skipped = build_observations(exopk.data.load("ev"), model)
     >>> observations[0].study, observations[0].request
-    ('kim2019_review_ref23', Request(kind='auc', output='blood_concentration', time=None))
+    ('kim2019_review_ref23', Request(kind='auc', output='blood_concentration', ...))
     >>> skipped[0].reason
-    "quantity 'mrt_last' has no observation model"
+    "mrt_last needs the last sampling time, tlast (column 'time'), which the record does not give"
     """
     error_model = error_model or ErrorModel()
     overrides = outputs or {}
@@ -246,9 +262,12 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
         time = float(r["time_min"])
         kind = next((k for k in kinds if k.timed == np.isfinite(time)), kinds[0])
         unit = _text(r, "unit_canonical")
+        scale = 1.0
         if unit not in kind.units:
-            skip(f"unit '{_text(r, 'unit')}' cannot be compared with a %ID-based prediction")
-            continue
+            scale, reason = _dose_scale(r, unit, kind, model)
+            if reason:
+                skip(reason)
+                continue
         matrix = _text(r, "matrix")
         output = _output_for(model, matrix, quantity, kind.name, signal, overrides)
         if output is None:
@@ -256,7 +275,8 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
                  f"'{quantity}'")
             continue
         if kind.timed and not np.isfinite(time):
-            skip("no sampling time")
+            skip(f"{kind.name} needs {kind.time_is} (column 'time'), which the record does not "
+                 "give")
             continue
         reason = kind.unusable and kind.unusable(model, route, output)
         if reason:
@@ -275,7 +295,7 @@ def build_observations(records, model, *, error_model: ErrorModel | None = None,
                 skip(reason)
                 continue
             regimen = Regimen.bolus(route, amount)
-        request = Request(kind.name, output, time if kind.timed else None)
+        request = Request(kind.name, output, time if kind.timed else None, scale)
         value = float(r["value_canonical"])
         upper, censoring = math.nan, "none"
         sigma = error_model.sigma_log(value, float(r["error_canonical"]), _text(r, "error_type"),
@@ -331,6 +351,40 @@ def _study_dose(record, model) -> tuple[float | None, str | None]:
     if not amount > 0:
         return None, f"dose '{text} {unit}' is not positive"
     return amount, None
+
+
+def _dose_scale(record, unit, kind, model) -> tuple[float, str | None]:
+    """Factor from the kind's %ID-based prediction to ``unit`` with the study's dose, or why
+    there is none.
+
+    A value in amounts of the dosed material (ng/mL after a dose in ug, particles/mL after a
+    dose in particles, ug*min/g after a dose in mg) is the %ID-based prediction times the dose
+    over 100 %ID (:func:`exopk.units.dose_scale`). A dose per body weight (mg/kg) is given to
+    the animal the model simulates, of the model's body weight.
+    """
+    printed = _text(record, "unit")
+    percent = sorted(u for u in kind.units if u.startswith("%ID"))
+    if not percent:
+        return 1.0, f"unit '{printed}' cannot be compared with the {kind.name} prediction"
+    text, dose_unit = _text(record, "dose"), _text(record, "dose_unit")
+    try:
+        dose = float(text)
+    except ValueError:
+        return 1.0, (f"unit '{printed}' is an amount of the dosed material: it needs the "
+                     f"study's dose as one number, got '{text} {dose_unit}'")
+    species = model.quantities.species
+    weight = species.body_weight_kg if species is not None else None
+    for candidate in percent:
+        try:
+            factor = dose_scale(unit, candidate, dose, dose_unit, body_weight_kg=weight)
+        except UnitError:
+            continue
+        if not factor > 0:
+            return 1.0, f"dose '{text} {dose_unit}' is not positive"
+        return factor, None
+    return 1.0, (f"unit '{printed}' cannot be compared with the {kind.name} prediction: it is "
+                 f"none of {', '.join(percent)} with %ID read as an amount of a dose in "
+                 f"'{dose_unit}'")
 
 
 _IDENTITY = ("study_key", "species", "route", "matrix", "quantity", "label", "condition", "time",
