@@ -243,7 +243,7 @@ def _given_so_far(compiled, regimen, times):
     percent = compiled.output_term_table.output_percent
     if not percent.any():
         return None
-    given = _administered(regimen, np.asarray(times, dtype=float))
+    given = _administered(compiled, regimen, np.asarray(times, dtype=float))
     ratio = np.where(given > 0, regimen.total_amount / np.where(given > 0, given, 1.0), 1.0)
     if np.all(ratio == 1.0):
         return None
