@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from exopk._version import __version__
+from exopk.batch.cli import register as register_batch
 from exopk.data.cli import register as register_data
 from exopk.dosing import MAX_DOSES, Dose, Regimen
 from exopk.engine import simulate
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_data(sub)
     register_metrics(sub)
+    register_batch(sub)
     return parser
 
 
