@@ -20,9 +20,9 @@ from pathlib import Path
 from exopk.batch.calibration import replicate_seeds
 from exopk.batch.overrides import setting_of, with_settings
 from exopk.batch.spec import TRUTH_FROM_PRIOR, BatchSpec
-from exopk.errors import ExopkError, ModelFileError, SimulationError
+from exopk.errors import ModelFileError, SimulationError
 from exopk.inference.fitfile import did_you_mean, known_names, read_fit_file
-from exopk.inference.preparation import check_fit_arguments, prepare
+from exopk.inference.preparation import prepare
 from exopk.inference.result import hash_of
 from exopk.inference.samplers import NUTS_MIN_WARMUP
 
@@ -70,27 +70,35 @@ class _Preparer:
         hashes of its inputs."""
         try:
             task_file = with_settings(fit_file, settings, label=label)
-            check_fit_arguments(task_file, write=False)
-        except (ModelFileError, ExopkError) as exc:
-            setting = setting_of(exc) if isinstance(exc, ModelFileError) else None
-            where = f" (setting '{setting}')" if setting else ""
-            raise ModelFileError(f"{label}{where}: {exc}", file=self.spec.path,
-                                 key="grid" if setting and any(
-                                     setting == name for name, _ in self.spec.grid)
-                                 else "settings" if setting else None) from None
-        if task_file.data is not None:
-            events = task_file.resolve(task_file.data.events)
-            return task_file, None, {"events_sha256": hash_of(events.read_bytes())
-                                     if events.is_file() else None}
-        key = (task_file.path, _without_sampler(task_file.text))
-        if key not in self.cache:
-            prepared = prepare(task_file)
-            model_file = prepared.model.source_file
-            self.cache[key] = prepared, {
-                "model_sha256": hash_of(Path(model_file).read_bytes()) if model_file else None,
-                "evidence_sha256": hash_of(*(str(o) for o in prepared.observations))}
+            if task_file.data is not None:
+                events = task_file.resolve(task_file.data.events)
+                return task_file, None, {"events_sha256": hash_of(events.read_bytes())
+                                         if events.is_file() else None}
+            key = (task_file.path, _without_sampler(task_file.text))
+            if key not in self.cache:
+                prepared = prepare(task_file)
+                model_file = prepared.model.source_file
+                self.cache[key] = prepared, {
+                    "model_sha256": hash_of(Path(model_file).read_bytes()) if model_file
+                    else None,
+                    "evidence_sha256": hash_of(*(str(o) for o in prepared.observations))}
+        except ModelFileError as exc:
+            setting = setting_of(exc)
+            if setting is None or not _sets(settings, setting):
+                raise
+            varied = any(setting == name for name, _ in self.spec.grid)
+            raise ModelFileError(f"{label}: setting '{setting}': {exc.reason}",
+                                 file=self.spec.path, key=f"{'grid' if varied else 'settings'}."
+                                 f"{setting}") from None
         prepared, hashes = self.cache[key]
         return task_file, prepared, hashes
+
+
+def _sets(settings: dict, setting: str) -> bool:
+    """Whether batch ``settings`` set ``setting`` (``"priors.NAME"`` for a prior)."""
+    if setting.startswith("priors."):
+        return setting.removeprefix("priors.") in settings.get("priors", {})
+    return setting in settings
 
 
 def _without_sampler(text: str) -> str:
