@@ -225,3 +225,20 @@ def test_the_command_names_a_bad_batch_file_and_key(folder, capsys):
     assert main(["batch", str(folder / "b.toml")]) == 2
     err = capsys.readouterr().err
     assert str(folder / "b.toml") in err and "'settings'" in err and "did you mean 'seed'" in err
+
+
+def test_a_replicate_with_given_true_values_is_simulated_at_them(folder):
+    """Without Dask: the task a worker runs simulates at the given truth and ranks it."""
+    from exopk.batch.worker import run_task
+    truth = {"CL": 0.02, "V_plasma": 1.2, "tau": 0.3}
+    (folder / "b.toml").write_text('[simulate]\nfit = "m0.toml"\nreplicates = 2\nthin_to = 19\n'
+                                   'truth = { CL = 0.02, V_plasma = 1.2, tau = 0.3 }\n'
+                                   '[settings]\nchains = 1\ndraws = 19\n')
+    tasks = plan(read_batch_file(folder / "b.toml"))
+    assert [t.spec["truth"] for t in tasks] == [truth, truth]
+    assert tasks[0].spec["seed"] != tasks[1].spec["seed"]
+    outcome = run_task(tasks[0].spec, str(folder / "unused.nc"))
+    for name, value in truth.items():
+        assert outcome["parameters"][name]["truth"] == pytest.approx(value, rel=1e-12)
+        assert 0 <= outcome["parameters"][name]["rank"] <= 19
+    assert outcome["tree"] is None and outcome["numbers"]["max_rhat"] is None   # one chain

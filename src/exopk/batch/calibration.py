@@ -139,7 +139,9 @@ def calibration_lines(parameters: list[dict], *, thin_to: int, level: float) -> 
         covered = sum(p[name]["covered"] for p in parameters)
         mean_z = np.mean([p[name]["z"] for p in parameters])
         p_cover = binomial_p(covered, n, level)
-        flag = "  <-- not calibrated at 0.01" if min(p_values[j], p_cover) < 0.01 else ""
+        p_rank = p_values[j] if bins > 1 else float("nan")     # one bin: nothing to test
+        flag = "  <-- not calibrated at 0.01" if min(p_rank, p_cover) < 0.01 else ""
+        shown = f"{p_rank:8.3f}" if bins > 1 else f"{'-':>8}"
         lines.append(f"{name:26} {''.join(f'{c:4d}' for c in counts[j]):>{max(4 * bins, 11)}} "
-                     f"{p_values[j]:8.3f} {covered / n:9.2f} {p_cover:8.3f} {mean_z:7.2f}{flag}")
+                     f"{shown} {covered / n:9.2f} {p_cover:8.3f} {mean_z:7.2f}{flag}")
     return lines
