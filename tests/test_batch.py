@@ -51,6 +51,7 @@ thin_to = 19
 [settings]
 chains = 1
 draws = 19
+max_tree_depth = 3
 """
 
 
@@ -242,3 +243,14 @@ def test_a_replicate_with_given_true_values_is_simulated_at_them(folder):
         assert outcome["parameters"][name]["truth"] == pytest.approx(value, rel=1e-12)
         assert 0 <= outcome["parameters"][name]["rank"] <= 19
     assert outcome["tree"] is None and outcome["numbers"]["max_rhat"] is None   # one chain
+
+
+def test_workers_with_several_threads_are_refused(folder):
+    """Two tasks in one process would share numpy's global random state."""
+    from exopk.batch import run_batch
+    from exopk.errors import ExopkError
+    (folder / "sbc.toml").write_text(SBC)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
+                            dashboard_address=None) as client:
+        with pytest.raises(ExopkError, match="--nthreads 1"):
+            run_batch(folder / "sbc.toml", client=client, progress=False)

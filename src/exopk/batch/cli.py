@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 __all__ = ["register"]
@@ -43,6 +44,9 @@ def _batch(args) -> int:
     except BatchInterrupted as stopped:
         print(f"\nexopk: {stopped}", file=sys.stderr)
         return stopped.exit_status
+    except KeyboardInterrupt:           # while the tasks were planned: nothing ran
+        print("\nexopk: batch interrupted before any task ran", file=sys.stderr)
+        return 128 + signal.SIGINT
     print(result.report())
     if result.failed:
         print(f"exopk: {len(result.failed)} task(s) failed: {', '.join(result.failed)} (errors "

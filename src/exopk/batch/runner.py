@@ -151,7 +151,8 @@ def run_batch(spec: BatchSpec | str | Path, *, out: str | Path | None = None,
         working directory).
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``); its workers must read the
-        batch's input files at the same paths. Default: a local cluster of ``workers``
+        batch's input files at the same paths and run one thread each
+        (``dask worker --nthreads 1``). Default: a local cluster of ``workers``
         processes with one thread each, ended with the batch.
     workers : int, optional
         Worker processes of the local cluster (default: one per CPU, at most one per task).
@@ -223,6 +224,7 @@ def _run(distributed, result: BatchResult, pending, *, scheduler, client, worker
                                                silence_logs=40)
         if client is None:
             client = distributed.Client(cluster if cluster is not None else scheduler)
+        _check_one_thread_per_worker(client)
         token = uuid.uuid4().hex[:8]
         for task in pending:
             future = client.submit(run_task, task.spec,
@@ -256,6 +258,16 @@ def _run(distributed, result: BatchResult, pending, *, scheduler, client, worker
             cluster.close()
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _check_one_thread_per_worker(client) -> None:
+    """Refuse workers with several threads: a task's sampler uses its process's global state
+    (numpy's global random generator, through PINTS), so two tasks must not share a process."""
+    threads = {info.get("nthreads", 1) for info in client.scheduler_info()["workers"].values()}
+    if any(n > 1 for n in threads):
+        raise ExopkError(f"the Dask workers run {max(threads)} threads each; exopk's tasks need "
+                         "one thread per worker process (start them with dask worker "
+                         "--nthreads 1)")
 
 
 def _record(result: BatchResult, task, future, progress: bool) -> None:
