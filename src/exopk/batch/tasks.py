@@ -133,6 +133,10 @@ def plan(spec: BatchSpec) -> list[Task]:
                                  f"'{fit_file.name}'; task results are named after it",
                                  file=spec.path, key="batch.fits")
         seen[fit_file.name] = path
+        if fit_file.data is not None and fit_file.data.fit == "individual":
+            raise ModelFileError(f"{path} fits every individual separately (data.fit = "
+                                 "\"individual\"), which gives a table, not one fit result; "
+                                 "run it with exopk fit", file=spec.path, key="batch.fits")
         for k, settings in enumerate(points):
             task_id = _file_id(fit_file.name if not spec.grid else f"{fit_file.name}-{k:0{width}d}")
             task_file, _, hashes = preparer(fit_file, settings, f"task {task_id}")
