@@ -34,7 +34,7 @@ def throughput(spec: BatchSpec, workers: int) -> dict:
     import distributed
     start = time.perf_counter()
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                  dashboard_address=None, silence_logs=40) as cluster, \
+                                  dashboard_address=":0", silence_logs=40) as cluster, \
             distributed.Client(cluster) as client, tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         result = run_batch(spec, out=folder, client=client, progress=False)

@@ -128,7 +128,7 @@ def main():
     import distributed
     start = time.perf_counter()
     with distributed.LocalCluster(n_workers=args.processes, threads_per_worker=1,
-                                  dashboard_address=None, silence_logs=40) as cluster, \
+                                  dashboard_address=":0", silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         summaries = [recover(f, replicates, options, args.seed, client, deadline) for f in fits]
     covered = np.concatenate([s["covered"].ravel() for s in summaries])

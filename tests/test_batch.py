@@ -125,7 +125,7 @@ def test_a_failed_task_is_recorded_and_the_others_go_on(folder, monkeypatch):
     (folder / "sbc.toml").write_text(SBC.replace("replicates = 20", "replicates = 4"))
     monkeypatch.setattr(exopk.batch.worker, "run_task", stub_task)
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
-                            dashboard_address=None) as client:
+                            dashboard_address=":0") as client:
         result = run_batch(folder / "sbc.toml", client=client, progress=False)
         assert result.failed == ["m0_ref26-001"] and result.done == 3
         record = records(result.folder)["m0_ref26-001"]
@@ -147,7 +147,7 @@ def test_a_grid_of_fits_writes_each_result_with_its_settings(folder):
     (folder / "grid.toml").write_text('[batch]\nfits = ["m0.toml"]\n[settings]\nmethod = "map"\n'
                                       '[grid]\nseed = [5, 6]\n')
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
-                            dashboard_address=None) as client:
+                            dashboard_address=":0") as client:
         result = run_batch(folder / "grid.toml", out=folder / "grid", client=client,
                            progress=False)
     assert result.done == 2 and not result.failed
@@ -251,6 +251,6 @@ def test_workers_with_several_threads_are_refused(folder):
     from exopk.errors import ExopkError
     (folder / "sbc.toml").write_text(SBC)
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
-                            dashboard_address=None) as client:
+                            dashboard_address=":0") as client:
         with pytest.raises(ExopkError, match="--nthreads 1"):
             run_batch(folder / "sbc.toml", client=client, progress=False)

@@ -220,7 +220,7 @@ def _run(distributed, result: BatchResult, pending, *, scheduler, client, worker
     try:
         if client is None and scheduler is None:
             cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                               processes=True, dashboard_address=None,
+                                               processes=True, dashboard_address=":0",
                                                silence_logs=40)
         if client is None:
             client = distributed.Client(cluster if cluster is not None else scheduler)

@@ -240,24 +240,25 @@ def _parse(data: dict, path: str | None) -> BatchSpec:
         raise schema.error("give either fit files (batch.fits) or simulated replicates "
                            "([simulate]), one of the two", "batch.fits" if fits else "batch")
     settings = {}
-    for name_, value in _flat(schema, data.get("settings", {}), "settings", simulated):
-        value = _setting(schema, name_, value, f"settings.{name_}", simulated)
-        if name_.startswith("priors."):
-            settings.setdefault("priors", {})[name_.removeprefix("priors.")] = value
+    for setting, value in _flat(schema, data.get("settings", {}), "settings", simulated):
+        value = _setting(schema, setting, value, f"settings.{setting}", simulated)
+        if setting.startswith("priors."):
+            settings.setdefault("priors", {})[setting.removeprefix("priors.")] = value
         else:
-            settings[name_] = value
+            settings[setting] = value
     grid = []
     if simulated and "grid" in data:
         raise schema.error("simulated replicates take no grid; vary settings in separate "
                            "batches", "grid")
-    for name_, values in _flat(schema, data.get("grid", {}), "grid", simulated):
-        key = f"grid.{name_}"
+    for setting, values in _flat(schema, data.get("grid", {}), "grid", simulated):
+        key = f"grid.{setting}"
         if not isinstance(values, list) or not values:
             raise schema.error("expected a non-empty list of values, one per grid point", key)
-        grid.append((name_, tuple(_setting(schema, name_, v, f"{key}[{i}]", simulated)
+        grid.append((setting, tuple(_setting(schema, setting, v, f"{key}[{i}]", simulated)
                                   for i, v in enumerate(values))))
-        if name_ in settings or name_.removeprefix("priors.") in settings.get("priors", {}):
-            raise schema.error(f"'{name_}' is both set in [settings] and varied in [grid]", key)
+        prior = setting.removeprefix("priors.") if setting.startswith("priors.") else None
+        if setting in settings or prior in settings.get("priors", {}):
+            raise schema.error(f"'{setting}' is both set in [settings] and varied in [grid]", key)
     simulate = _simulate(schema, data["simulate"], base) if simulated else None
     return BatchSpec(name=name, path=path, out=out, fits=fits, settings=settings,
                      grid=tuple(grid), simulate=simulate)
