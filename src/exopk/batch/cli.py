@@ -28,7 +28,8 @@ def register(sub) -> None:
                        help="worker processes of the local cluster (default: one per CPU)")
     batch.add_argument("--scheduler", metavar="ADDRESS",
                        help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (its workers "
-                            "must see the input files at the same paths)")
+                            "must see the input files at the same paths and run one thread "
+                            "each: dask worker --nthreads 1)")
     batch.add_argument("--time-limit", type=float, metavar="SECONDS",
                        help="cancel the tasks not finished by then (a rerun runs them)")
     batch.add_argument("--quiet", action="store_true", help="no line per finished task")
