@@ -16,7 +16,8 @@ parameter the data do not inform (posterior sd over prior sd near 1, the ``sd ra
 covers at 90% whatever the data, so coverage tells most about the parameters with small ratios.
 The mean z-score, ``(posterior mean - truth) / posterior sd``, shows a bias.
 
-Replicates run in parallel processes with their chains one after another, and are seeded by
+Replicates run through the batch runner (:mod:`exopk.batch`) on one local Dask cluster of
+``--processes`` workers, with their chains one after another, and are seeded by
 ``(seed, replicate index)`` (see ``benchmarks/sbc.py``, whose driver this script shares).
 
 The last line printed is one JSON object.
@@ -28,73 +29,56 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
+
+from exopk.batch.calibration import binomial_p
+from exopk.inference.fit import prepare
+from exopk.inference.fitfile import read_fit_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sbc import (prepared_fit, replicate_seeds, run_replicates, sampler_settings,  # noqa: E402
-                 simulated_fit)
+from sbc import run_replicates  # noqa: E402
 
 FITS = Path(__file__).resolve().parent.parent / "fits"
 PRIOR_DRAWS = 4000
 
 
-def replicate(job):
-    """Whether each central interval covers the truth, and the z-score of the truth."""
-    options = job[2]
-    result = simulated_fit(job)
-    pooled = result.draws.reshape(-1, result.draws.shape[-1])
-    tail = (1 - options["level"]) / 2
-    low, high = np.quantile(pooled, [tail, 1 - tail], axis=0)
-    sd = pooled.std(axis=0)
-    return {"covered": (low <= result.phi_true) & (result.phi_true <= high),
-            "z": (pooled.mean(axis=0) - result.phi_true) / sd, "sd": sd,
-            "divergences": result.divergences, "seconds": result.seconds}
-
-
-def binomial_p(successes, trials, level):
-    """Two-sided exact binomial test of a coverage rate against ``level``."""
-    return float(scipy.stats.binomtest(int(successes), int(trials), level).pvalue)
-
-
-def recover(fit_file, replicates, options, seed, processes, deadline):
+def recover(fit_file, replicates, options, seed, client, deadline):
     """Per-parameter coverage, binomial p-values, z-scores and sd ratios of one fit file."""
-    prepared = prepared_fit(fit_file)
+    prepared = prepare(fit_file)
     lp = prepared.log_posterior
-    names = list(lp.natural(lp.prior_centre()))
+    names = lp.natural_names()
     seed = prepared.fit_file.seed if seed is None else seed
-    target = sampler_settings(prepared, options["target_acceptance"]).target_acceptance
+    target = options["target_acceptance"] or prepared.fit_file.sampler.target_acceptance
     print(f"\n{prepared.fit_file.name}: model {prepared.model.name}, "
           f"{len(lp.observations)} observations, {len(names)} parameters; {replicates} replicates "
           f"x {options['chains']} chains x ({options['warmup']} warm-up + {options['draws']} "
           f"draws), target acceptance {target}; seed {seed}")
-    jobs = [(fit_file, s, options) for s in replicate_seeds(seed, replicates)]
-    results = []
-    for i, result in enumerate(run_replicates(replicate, jobs, processes, deadline)):
-        results.append(result)
-        print(f"{prepared.fit_file.name} replicate {i + 1}/{replicates}: "
-              f"{result['seconds']:.1f} s, {result['divergences']} divergences, "
-              f"{int(result['covered'].sum())}/{len(names)} covered", file=sys.stderr, flush=True)
+    results = run_replicates(fit_file, replicates, options, seed, client=client,
+                             time_limit=None if deadline is None
+                             else max(deadline - time.monotonic(), 0.0))
     if not results:
         sys.exit("no replicate finished within the time limit")
     if len(results) < replicates:
         print(f"time limit reached: {len(results)} of {replicates} replicates finished")
-    covered = np.array([r["covered"] for r in results])
+
+    def per_parameter(key):
+        return np.array([[r["parameters"][n][key] for n in names] for r in results])
+
+    covered = per_parameter("covered")
     prior_sd = lp.sample_prior(np.random.default_rng(seed), PRIOR_DRAWS).std(axis=0)
     summary = {
         "name": prepared.fit_file.name, "replicates": len(results), "names": names,
         "target_acceptance": target,
         "covered": covered, "coverage": covered.mean(axis=0),
         "p_values": [binomial_p(c, len(results), options["level"]) for c in covered.sum(axis=0)],
-        "mean_z": np.mean([r["z"] for r in results], axis=0),
-        "sd_ratio": np.mean([r["sd"] for r in results], axis=0) / prior_sd,
-        "divergences": int(sum(r["divergences"] for r in results)),
+        "mean_z": per_parameter("z").mean(axis=0),
+        "sd_ratio": per_parameter("sd").mean(axis=0) / prior_sd,
+        "divergences": int(sum(r["numbers"]["divergences"] for r in results)),
         "seconds": float(sum(r["seconds"] for r in results)),
     }
     print_table(summary, options["level"])
@@ -128,20 +112,25 @@ def main():
     parser.add_argument("--target-acceptance", type=float,
                         help="NUTS target acceptance rate (default: each fit file's)")
     parser.add_argument("--seed", type=int, help="default: each fit file's seed")
-    parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1),
+                        help="workers of the local Dask cluster")
     parser.add_argument("--time-limit", type=float,
                         help="seconds over all fits; report the replicates finished (in order)")
     args = parser.parse_args()
-    fits = args.fits or [str(p) for p in sorted(FITS.glob("*.toml"))]
+    fits = args.fits or [str(p) for p in sorted(FITS.glob("*.toml"))
+                         if read_fit_file(p).data is None]     # fits of evidence records
     replicates = args.replicates or (4 if args.quick else 50)
     options = {"chains": args.chains or (1 if args.quick else 2), "warmup": args.warmup,
                "draws": args.draws or (100 if args.quick else 200),
                "level": args.level, "target_acceptance": args.target_acceptance}
-    deadline = time.monotonic() + args.time_limit if args.time_limit else math.inf
+    deadline = time.monotonic() + args.time_limit if args.time_limit else None
 
+    import distributed
     start = time.perf_counter()
-    summaries = [recover(f, replicates, options, args.seed, args.processes, deadline)
-                 for f in fits]
+    with distributed.LocalCluster(n_workers=args.processes, threads_per_worker=1,
+                                  dashboard_address=":0", silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        summaries = [recover(f, replicates, options, args.seed, client, deadline) for f in fits]
     covered = np.concatenate([s["covered"].ravel() for s in summaries])
     p_value = binomial_p(covered.sum(), covered.size, args.level)
     print(f"\nall fits: coverage {covered.mean():.3f} of {covered.size} intervals, binomial p "

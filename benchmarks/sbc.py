@@ -15,105 +15,65 @@ A histogram of the ranks per parameter is printed (``--bins`` bins of equal widt
 chi-square test of uniformity. A histogram that is U-shaped means posteriors too narrow (or
 autocorrelated draws), a hump too wide, a slope a biased posterior.
 
-Replicates run in parallel worker processes, each running its chains one after another: every
+Replicates run through the batch runner (:mod:`exopk.batch`) on a local Dask cluster of
+``--processes`` workers, one replicate per worker with its chains one after another: every
 replicate is a small serial job (a MAP search, then a few hundred NUTS iterations), so one
-replicate per core keeps the cores busy through the serial MAP and chain start-up as well, and
-avoids starting processes per chain. Every replicate is seeded by ``(seed, replicate index)``,
-so results do not depend on the number of processes. With ``--time-limit``, the replicates that
-finished in index order before the limit are reported (a prefix, not the fastest replicates,
-which would favour easy posteriors).
+replicate per core keeps the cores busy through the serial MAP and chain start-up as well.
+Every replicate is seeded by ``(seed, replicate index)``, so results do not depend on the number
+of workers. With ``--time-limit``, the replicates that finished in index order before the limit
+are reported (a prefix, not the fastest replicates, which would favour easy posteriors). With
+``--out FOLDER`` the replicates' records are kept there, and a rerun continues the batch.
 
 The last line printed is one JSON object.
 
-Usage: ``python benchmarks/sbc.py [--quick] [--replicates N] [--time-limit SECONDS]``
+Usage: ``python benchmarks/sbc.py [--quick] [--replicates N] [--time-limit SECONDS] [--out FOLDER]``
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import math
-import multiprocessing
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 
+from exopk.batch.calibration import rank_histograms
+from exopk.batch.runner import run_batch
+from exopk.batch.spec import BatchSpec, SimulateSpec
 from exopk.inference.fit import prepare
-from exopk.inference.samplers import NutsSettings
-from exopk.inference.simulated import fit_simulated
 
 FIT = Path(__file__).resolve().parent.parent / "fits" / "mouse_iv_mps.toml"
 
 
-@functools.lru_cache(maxsize=None)
-def prepared_fit(fit_file):
-    """The prepared fit file, once per process."""
-    return prepare(fit_file)
+def run_replicates(fit_file, replicates, options, seed, *, out=None, time_limit=None,
+                   workers=None, client=None):
+    """Records of the replicates of a simulated batch that finished in index order.
 
-
-def sampler_settings(prepared, target_acceptance=None):
-    """NUTS settings of a fit file, with its target acceptance rate overridden if given."""
-    sampler = prepared.fit_file.sampler
-    return NutsSettings(max_tree_depth=sampler.max_tree_depth,
-                        target_acceptance=target_acceptance or sampler.target_acceptance)
-
-
-def simulated_fit(job):
-    """The fit of one seeded replicate: ``job`` is ``(fit file, seed, options)``."""
-    fit_file, seed, options = job
-    prepared = prepared_fit(fit_file)
-    return fit_simulated(prepared, seed, chains=options["chains"], warmup=options["warmup"],
-                         draws=options["draws"], map_starts=prepared.fit_file.sampler.map_starts,
-                         settings=sampler_settings(prepared, options["target_acceptance"]))
-
-
-def replicate(job):
-    """Ranks of the truth among ``thin_to`` posterior draws, for one seeded replicate."""
-    options = job[2]
-    result = simulated_fit(job)
-    pooled = result.draws.reshape(-1, result.draws.shape[-1])
-    thinned = pooled[::len(pooled) // options["thin_to"]][:options["thin_to"]]
-    ranks = np.sum(thinned < result.phi_true, axis=0)
-    return {"ranks": ranks, "divergences": result.divergences, "seconds": result.seconds}
-
-
-def replicate_seeds(seed, n):
-    """One independent seed per replicate index."""
-    return [int(np.random.SeedSequence([seed, i]).generate_state(1)[0]) for i in range(n)]
-
-
-def run_replicates(worker, jobs, processes, deadline=math.inf):
-    """``worker(job)`` for every job, in order, stopping at the first one not done by ``deadline``.
-
-    ``deadline`` is a :func:`time.monotonic` time. With more than one process, jobs run in a
-    pool of worker processes, ``processes`` at a time.
+    ``options``: ``chains``, ``warmup``, ``draws``, ``target_acceptance`` (None: the fit
+    file's), ``thin_to`` and ``level``. The batch's records go to ``out`` (default: a temporary
+    folder, removed afterwards).
     """
-    if processes == 1:
-        for job in jobs:
-            if time.monotonic() > deadline:
-                return
-            yield worker(job)
-        return
-    with multiprocessing.Pool(processes) as pool:
-        results = pool.imap(worker, jobs)
-        for _ in jobs:
-            try:
-                yield results.next(timeout=None if math.isinf(deadline)
-                                   else max(deadline - time.monotonic(), 0.0))
-            except multiprocessing.TimeoutError:
-                return
-
-
-def rank_histograms(ranks, thin_to, bins):
-    """Counts per bin (replicates, parameters) -> (parameters, bins) and chi-square p-values."""
-    counts = np.stack([np.histogram(r, bins=bins, range=(0, thin_to + 1))[0] for r in ranks.T])
-    p_values = [float(scipy.stats.chisquare(c).pvalue) for c in counts]
-    return counts, p_values
+    settings = {k: options[k] for k in ("chains", "warmup", "draws", "target_acceptance")
+                if options.get(k) is not None}
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(out or temporary)
+        spec = BatchSpec(name=Path(fit_file).stem, path=None, out=folder, settings=settings,
+                         simulate=SimulateSpec(fit=str(Path(fit_file).resolve()),
+                                               replicates=replicates, seed=seed,
+                                               thin_to=options.get("thin_to", 1),
+                                               level=options.get("level", 0.9)))
+        result = run_batch(spec, time_limit=time_limit, workers=workers, client=client)
+    finished = []
+    for task in result.tasks:
+        record = result.records.get(task.id)
+        if record is None or record["status"] != "done":
+            break
+        finished.append(record)
+    return finished
 
 
 def print_histograms(names, counts, p_values):
@@ -140,9 +100,11 @@ def main():
     parser.add_argument("--target-acceptance", type=float,
                         help="NUTS target acceptance rate (default: the fit file's)")
     parser.add_argument("--seed", type=int, help="default: the fit file's seed")
-    parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1),
+                        help="workers of the local Dask cluster")
     parser.add_argument("--time-limit", type=float,
                         help="seconds; report the replicates finished (in order) by then")
+    parser.add_argument("--out", help="keep the batch's records here (a rerun continues them)")
     args = parser.parse_args()
     replicates = args.replicates or (20 if args.quick else 200)
     draws = args.draws or (99 if args.quick else 300)
@@ -150,37 +112,31 @@ def main():
     if (args.thin_to + 1) % bins or args.chains * draws < args.thin_to:
         parser.error("--thin-to + 1 must be a multiple of --bins and at most chains x draws")
 
-    prepared = prepared_fit(args.fit)
+    prepared = prepare(args.fit)
     lp = prepared.log_posterior
-    names = list(lp.natural(lp.prior_centre()))
+    names = lp.natural_names()
     seed = prepared.fit_file.seed if args.seed is None else args.seed
-    target = sampler_settings(prepared, args.target_acceptance)["target_acceptance"]
+    target = args.target_acceptance or prepared.fit_file.sampler.target_acceptance
     print(f"SBC for {prepared.model.name} with the design of fit '{prepared.fit_file.name}': "
           f"{len(lp.observations)} observations, {len(names)} parameters; {replicates} "
           f"replicates x {args.chains} chain(s) x ({args.warmup} warm-up + {draws} draws), "
           f"target acceptance {target}, thinned to L = {args.thin_to}; seed {seed}, "
-          f"{args.processes} process(es)")
+          f"{args.processes} worker(s)")
     options = {"chains": args.chains, "warmup": args.warmup, "draws": draws,
                "thin_to": args.thin_to, "target_acceptance": args.target_acceptance}
-    jobs = [(args.fit, s, options) for s in replicate_seeds(seed, replicates)]
-    deadline = time.monotonic() + args.time_limit if args.time_limit else math.inf
     start = time.perf_counter()
-    results = []
-    for i, result in enumerate(run_replicates(replicate, jobs, args.processes, deadline)):
-        results.append(result)
-        print(f"replicate {i + 1}/{replicates}: {result['seconds']:.1f} s, "
-              f"{result['divergences']} divergences, ranks {result['ranks'].tolist()}",
-              file=sys.stderr, flush=True)
+    results = run_replicates(args.fit, replicates, options, seed, out=args.out,
+                             time_limit=args.time_limit, workers=args.processes)
     seconds = time.perf_counter() - start
     if not results:
         sys.exit("no replicate finished within the time limit")
     if len(results) < replicates:
         print(f"time limit reached: {len(results)} of {replicates} replicates finished")
 
-    ranks = np.array([r["ranks"] for r in results])
+    ranks = np.array([[r["parameters"][n]["rank"] for n in names] for r in results])
+    divergences = [r["numbers"]["divergences"] for r in results]
     counts, p_values = rank_histograms(ranks, args.thin_to, bins)
     print_histograms(names, counts, p_values)
-    divergences = [r["divergences"] for r in results]
     print(f"\n{len(results)} replicates in {seconds:.0f} s "
           f"(median {np.median([r['seconds'] for r in results]):.1f} s per replicate); "
           f"{sum(divergences)} divergent iterations, in {np.count_nonzero(divergences)} replicates")

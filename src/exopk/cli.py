@@ -14,6 +14,7 @@ import argparse
 import sys
 import warnings
 
+from exopk.batch.cli import register as register_batch
 from exopk.data.cli import register as register_data
 from exopk.errors import ExopkError, FitInterrupted
 from exopk.limits import MAX_DOSES, MIN_CHAINS, MIN_DRAWS
@@ -340,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_data(sub, extra=(_register_usable,))
     register_metrics(sub)
+    register_batch(sub)
     return parser
 
 

@@ -190,8 +190,9 @@ def _prior_truth_and_data(lp, rng):
 
 def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warmup: int = 150,
                   draws: int = 200, map_starts: int = 4, settings=None,
-                  processes: int = 1) -> SimulatedFit:
-    """Draw a truth from the prior, simulate the design's data at it, and fit them.
+                  processes: int = 1, truth: dict | None = None) -> SimulatedFit:
+    """Draw a truth from the prior (or take ``truth``), simulate the design's data at it, and
+    fit them.
 
     Prior draws at which a prediction is not positive and finite (outside the support of the
     log-posterior, for example a concentration that underflows) are drawn again. As in
@@ -214,6 +215,9 @@ def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warm
     processes : int
         Worker processes for the chains (1: one after another in this process, as needed inside
         a worker process of a pool of replicates).
+    truth : dict, optional
+        Natural values of the free parameters and ``tau`` (:meth:`LogPosterior.to_unconstrained`;
+        a parameter left out takes the model's nominal value) instead of a prior draw.
 
     Returns
     -------
@@ -236,7 +240,11 @@ def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warm
     start = time.perf_counter()
     lp = _log_posterior(prepared_or_log_posterior)
     rng = np.random.default_rng(seed)
-    phi_true, observations = _prior_truth_and_data(lp, rng)
+    if truth is None:
+        phi_true, observations = _prior_truth_and_data(lp, rng)
+    else:
+        phi_true = lp.to_unconstrained(truth)
+        observations = simulate_observations(lp, phi_true, rng)
     target = simulated_posterior(lp, observations)
     map_result = find_map(target, seed=seed, starts=map_starts)
     x0s = chain_starts(target, map_result.phi, chains, seed=seed)
