@@ -374,15 +374,20 @@ def test_optimize_regimen_finds_the_closed_form_optimum(tmp_path):
     assert capped["objective"] < best["objective"]
 
 
-def test_optimize_command_reports_optimum_naive_and_prior(small_result, capsys):
+def test_optimize_command_reports_optimum_uncertainty_naive_prior_and_landscape(small_result,
+                                                                                tmp_path, capsys):
     from exopk.cli import main
+    figure = tmp_path / "landscape.png"
     status = main(["optimize", str(small_result), "--draws", "2", "--starts", "1",
-                   "--max-count", "1", "--horizon", "6h"])
+                   "--max-count", "2", "--horizon", "6h", "--bootstrap", "3",
+                   "--figure", str(figure)])
     out = capsys.readouterr().out
     assert status == 0, out
-    for text in ("optimum:", "naive (100 dose by iv once)", "optimum / naive",
-                 "under the prior alone"):
+    for text in ("optimum:", "exact gradients", "over 3 bootstrap resamples",
+                 "naive (100 dose by iv once)", "optimum / naive", "under the prior alone",
+                 "the posterior rates that regimen"):
         assert text in out
+    assert figure.stat().st_size > 10_000
     assert main(["optimize", str(small_result), "--dose-bounds", "5"]) == 2
     assert "--dose-bounds" in capsys.readouterr().err
 
@@ -429,3 +434,82 @@ def test_report_is_one_self_contained_page_with_claims_and_figures(small_result,
     for phrase in ("DTE%", "DTP%", "Wilhelm et al. 2016", "PROXY", "converged"):
         assert phrase in text
     assert "tumorigenicity" in out.read_text(encoding="utf-8")
+
+
+def test_regimen_exposure_gradient_matches_finite_differences(tmp_path):
+    from exopk.metrics.optimize import RegimenExposure, exposure, regimen_of
+    model = two_route_model(tmp_path)
+    rows = [[1.0, 0.01, 0.1, 0.02, 0.05, 0.3], [1.0, 0.2, 0.05, 0.4, 0.01, 0.1]]
+    sets = sets_of(["V", "k1", "k2", "k3", "k4", "k5"], rows)
+    problem = RegimenExposure(model, sets, ("iv", "nose"), 100.0, "brain_percent_id")
+    x = np.array([0.3, 7.0, 40.0])
+    E, gradient = problem.value_and_gradient(x[0], x[1], 3, x[2])
+    # the value is the exact AUC of the assembled regimen (third dose at 80 of a 100 horizon)
+    direct = exposure(model, sets, regimen_of(("iv", "nose"), *x[:2], 3, x[2]), 100.0,
+                      "brain_percent_id")
+    np.testing.assert_allclose(E, direct.values.ravel(), rtol=1e-10)
+    for i, h in enumerate((1e-6, 1e-5, 1e-4)):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        central = (problem.value_and_gradient(up[0], up[1], 3, up[2])[0]
+                   - problem.value_and_gradient(down[0], down[1], 3, down[2])[0]) / (2 * h)
+        np.testing.assert_allclose(gradient[:, i], central, rtol=1e-6)
+    # the landscape grids are the same exposures, averaged over the draws
+    from exopk.metrics.optimize import landscape
+    grid = landscape(model, sets, routes=("iv", "nose"), horizon=100.0,
+                     target="brain_percent_id", count=3, dose=7.0, interval=40.0,
+                     splits=[0.0, 0.3], doses=[2.0, 7.0], intervals=[20.0, 40.0])
+    np.testing.assert_allclose(float(grid.by_dose.sel(split=0.3, dose=7.0)), E.mean(), rtol=1e-12)
+    np.testing.assert_allclose(float(grid.by_interval.sel(split=0.3, interval=40.0)), E.mean(),
+                               rtol=1e-12)
+    # a dose given after the horizon adds nothing and its time has no gradient
+    late, late_gradient = problem.value_and_gradient(0.3, 7.0, 3, 60.0)
+    two, _ = problem.value_and_gradient(0.3, 7.0, 2, 60.0)
+    np.testing.assert_allclose(late, two, rtol=1e-12)
+    assert np.all(np.isfinite(late_gradient))
+
+
+def test_probability_objective_gradient_matches_finite_differences():
+    from exopk.metrics.optimize import _objective
+    rng = np.random.default_rng(4)
+    base, slope = rng.lognormal(0.0, 0.5, 30), rng.normal(size=(30, 3))
+    weights = np.full(30, 1 / 30)
+
+    def at(x):
+        return base * np.exp(slope @ x), (base * np.exp(slope @ x))[:, None] * slope
+
+    x = np.array([0.1, -0.2, 0.3])
+    f, g = _objective(*at(x), weights, "probability", 1.2, 0.1)
+    for i in range(3):
+        step = np.eye(3)[i] * 1e-6
+        central = (_objective(*at(x + step), weights, "probability", 1.2, 0.1)[0]
+                   - _objective(*at(x - step), weights, "probability", 1.2, 0.1)[0]) / 2e-6
+        np.testing.assert_allclose(g[i], central, rtol=1e-5)
+    assert 0 < f < 1
+
+
+def test_optimize_regimen_follows_the_draws_and_resamples_show_the_spread(tmp_path):
+    from exopk.metrics.optimize import Bounds, exposure, optimize_regimen
+    model = two_route_model(tmp_path)
+    names = ["V", "k1", "k2", "k3", "k4", "k5"]
+    # within 200 min: draw A, a direct nose-to-brain path, favours the nose; draw B, no direct
+    # path and slow nasal absorption, favours IV
+    nose_wins, iv_wins = [1.0, 0.01, 0.1, 0.02, 0.05, 0.3], [1.0, 0.0, 0.01, 0.4, 0.05, 0.1]
+    bounds = Bounds(dose=(1.0, 10.0), interval=(10.0, 100.0), max_count=1, max_total_dose=10.0)
+    options = dict(routes=("iv", "nose"), horizon=200.0, target="brain_percent_id",
+                   bounds=bounds, starts=2)
+    assert optimize_regimen(model, sets_of(names, [nose_wins] * 3), **options)["split"] == \
+        pytest.approx(1.0)
+    assert optimize_regimen(model, sets_of(names, [iv_wins] * 3), **options)["split"] == \
+        pytest.approx(0.0)
+    mixed_sets = sets_of(names, [nose_wins, iv_wins, iv_wins, iv_wins])
+    mixed = optimize_regimen(model, mixed_sets, bootstrap=30, seed=1, **options)
+    per_route = {route: float(exposure(model, mixed_sets, exopk.Regimen.bolus(route, 10.0), 200.0,
+                                       "brain_percent_id").mean()) for route in ("iv", "nose")}
+    best_route = max(per_route, key=per_route.get)
+    assert mixed["split"] == pytest.approx(1.0 if best_route == "nose" else 0.0)
+    assert mixed["objective"] == pytest.approx(per_route[best_route], rel=1e-9)
+    # resamples without draw A choose IV, resamples rich in it the nose
+    resampled = mixed["resamples"]["split"].values
+    assert resampled.size == 30 and set(np.round(resampled, 6)) == {0.0, 1.0}

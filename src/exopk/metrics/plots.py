@@ -10,7 +10,7 @@ from exopk.dosing import Regimen
 from exopk.figures import agg_figure, save_figure
 from exopk.metrics.exposure import output_at
 
-__all__ = ["design_figure", "routes_figure"]
+__all__ = ["design_figure", "landscape_figure", "routes_figure"]
 
 
 def routes_figure(model, posterior, prior, routes, *, dose, horizon, outputs, path) -> Path:
@@ -58,5 +58,37 @@ def design_figure(ranking, title, path) -> Path:
     axis.axvline(0.0, color="black", linewidth=0.8)
     axis.set_xlabel("expected reduction of the posterior sd (%); grey: weights degenerate")
     axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return save_figure(figure, Path(path))
+
+
+def landscape_figure(grid, optimum, routes, *, amount_unit, time_unit, title, path) -> Path:
+    """The objective over split x dose and split x interval (:func:`~exopk.metrics.optimize.
+    landscape`), the optimum marked where it lies on the grid."""
+    figure, _ = agg_figure(figsize=(11, 4.2))
+    figure.clear()
+    axes = figure.subplots(1, 2)
+    label = grid.attrs["objective"] + ("" if grid.attrs["objective"].startswith("P(") else
+                                       f" ({amount_unit}*{time_unit})")
+    a = grid.attrs
+    panels = ((axes[0], "by_dose", "dose", optimum["dose"],
+               f"{a['count']} administration(s)" +
+               (f" every {a['at_interval']:.4g} {time_unit}" if a["count"] > 1 else "")),
+              (axes[1], "by_interval", "interval",
+               optimum["interval"] if optimum["count"] == a["interval_count"] else np.nan,
+               f"{a['interval_count']} administrations of {a['at_dose']:.4g} {amount_unit}"))
+    for axis, name, y, marker, subtitle in panels:
+        mesh = axis.pcolormesh(grid["split"].values, grid[y].values,
+                               grid[name].transpose(y, "split").values, shading="auto",
+                               cmap="viridis")
+        figure.colorbar(mesh, ax=axis, label=label)
+        if np.isfinite(marker):
+            axis.plot(optimum["split"], marker, "*", color="tab:red", markersize=14,
+                      markeredgecolor="white", label="optimum", clip_on=False)
+            axis.legend(fontsize=7, loc="upper left")
+        axis.set_xlabel(f"share of each administration by {routes[1]} (rest by {routes[0]})")
+        axis.set_ylabel(f"{y} ({amount_unit if y == 'dose' else time_unit})")
+        axis.set_title(subtitle, fontsize=9)
+    figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     return save_figure(figure, Path(path))
