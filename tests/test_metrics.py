@@ -513,3 +513,18 @@ def test_optimize_regimen_follows_the_draws_and_resamples_show_the_spread(tmp_pa
     # resamples without draw A choose IV, resamples rich in it the nose
     resampled = mixed["resamples"]["split"].values
     assert resampled.size == 30 and set(np.round(resampled, 6)) == {0.0, 1.0}
+
+
+def test_leave_one_out_shift_matches_the_conjugate_normal_posteriors():
+    from exopk.metrics.intervals import leave_one_out_shift
+    # prior N(0, 1), records y = (1, -0.5) with sd 1: posterior N(1/6, 1/3); without y1
+    # N(-1/4, 1/2), without y2 N(1/2, 1/2)
+    y = np.array([1.0, -0.5])
+    theta = np.random.default_rng(5).normal(y.sum() / 3, np.sqrt(1 / 3), 400_000)
+    log_likelihood = -0.5 * (y[None, :] - theta[:, None]) ** 2
+    shift, ess = leave_one_out_shift(theta, log_likelihood)
+    expected = (np.array([-0.25, 0.5]) - 1 / 6) / np.sqrt(1 / 3)
+    np.testing.assert_allclose(shift, expected, atol=0.01)
+    assert np.all(ess > 100_000)
+    flat, _ = leave_one_out_shift(theta, np.zeros((theta.size, 1)))
+    assert abs(flat[0]) < 1e-12
