@@ -392,48 +392,109 @@ def test_optimize_command_reports_optimum_uncertainty_naive_prior_and_landscape(
     assert "--dose-bounds" in capsys.readouterr().err
 
 
+class PageStructure:
+    """Tags, ids, image sources, external references and table cells of an HTML page."""
+
+    def __init__(self, text):
+        from html.parser import HTMLParser
+
+        page = self
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                attrs = dict(attrs)
+                page.tags.append(tag)
+                page.ids.add(attrs.get("id"))
+                if tag == "img":
+                    page.sources.append(attrs.get("src", ""))
+                page.links.extend(attrs[a] for a in ("href", "src") if a in attrs
+                                  and not attrs[a].startswith("data:"))
+                if tag == "tr":
+                    page.rows.append([])
+                if tag in ("td", "th"):
+                    page.rows[-1].append("")
+                    page._cell = True
+
+            def handle_endtag(self, tag):
+                if tag in ("td", "th"):
+                    page._cell = False
+
+            def handle_data(self, data):
+                if page._cell:
+                    page.rows[-1][-1] += data
+
+        self.tags, self.ids, self.sources, self.links, self.rows = [], set(), [], [], []
+        self._cell = False
+        Parser().feed(text)
+
+
 def test_report_is_one_self_contained_page_with_claims_and_figures(small_result, tmp_path, capsys):
-    from html.parser import HTMLParser
-
     from exopk.cli import main
-
-    class Structure(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.tags, self.ids, self.sources, self.links, self.cells = [], set(), [], [], []
-            self._in_cell = False
-
-        def handle_starttag(self, tag, attrs):
-            attrs = dict(attrs)
-            self.tags.append(tag)
-            self.ids.add(attrs.get("id"))
-            if tag == "img":
-                self.sources.append(attrs.get("src", ""))
-            if "href" in attrs:
-                self.links.append(attrs["href"])
-            self._in_cell = self._in_cell or tag == "td"
-
-        def handle_endtag(self, tag):
-            self._in_cell = self._in_cell and tag != "td"
-
-        def handle_data(self, data):
-            if self._in_cell:
-                self.cells.append(data)
-
     out = tmp_path / "report.html"
-    assert main(["report", str(small_result), "--draws", "3", "--replicates", "10",
-                 "--times", "1h,4h", "--out", str(out)]) == 0, capsys.readouterr().err
-    page = Structure()
-    page.feed(out.read_text(encoding="utf-8"))
-    assert {"claims", "not-estimable", "routes", "fit-checks", "evidence",
-            "next-experiment"} <= page.ids
-    assert len(page.sources) == 2 and all(s.startswith("data:image/png;base64,")
+    arguments = ["report", str(small_result), "--draws", "3", "--replicates", "10",
+                 "--times", "1h,4h", "--out", str(out)]
+    assert main(arguments) == 0, capsys.readouterr().err
+    text = out.read_text(encoding="utf-8")
+    page = PageStructure(text)
+    assert {"claims", "not-estimable", "routes", "prior-posterior", "fit-checks", "sensitivity",
+            "evidence", "next-experiment"} <= page.ids
+    assert len(page.sources) == 3 and all(s.startswith("data:image/png;base64,")
                                           for s in page.sources)
-    assert not page.links                                      # nothing to fetch
-    text = " ".join(page.cells)
-    for phrase in ("DTE%", "DTP%", "Wilhelm et al. 2016", "PROXY", "converged"):
-        assert phrase in text
-    assert "tumorigenicity" in out.read_text(encoding="utf-8")
+    assert not page.links and "<script" not in text and "<link" not in text  # nothing to fetch
+    cells = " ".join(" ".join(row) for row in page.rows)
+    for phrase in ("DTE%", "DTP%", "Wilhelm et al. 2016", "PROXY", "converged",
+                   "brain_parenchyma_percent_id", "plausibility bounds", "quantile of "
+                   "brain_percent_id", "leave-out shift"):
+        assert phrase in cells, phrase
+    assert any(verdict in cells for verdict in ("informed by data", "prior-data conflict",
+                                                "prior-dominated"))
+    # one evidence row (9 cells) per observed record, under its header
+    from exopk.inference.result import load_fit
+    records = load_fit(small_result)["observed_data"].sizes["observation"]
+    assert sum(1 for row in page.rows if len(row) == 9) == records + 1
+    assert "tumorigenicity" in text
+    # seeded: the same command writes the same page
+    again = tmp_path / "again.html"
+    assert main(arguments[:-1] + [str(again)]) == 0
+    assert again.read_text(encoding="utf-8") == text
+
+
+def test_figures_command_regenerates_every_figure_and_the_report(small_result, tmp_path, capsys):
+    from exopk.cli import main
+    fits = tmp_path / "fits"
+    fits.mkdir()
+    (fits / small_result.name).write_bytes(small_result.read_bytes())
+    fit_file = Path("fits/iv_vs_intranasal.toml").read_text(encoding="utf-8")
+    (fits / "iv_vs_intranasal.toml").write_text(fit_file.replace(
+        '"../models/', f'"{Path("models").resolve().as_posix()}/'), encoding="utf-8")
+    assert main(["figures", "--fits", str(fits), "--out", str(tmp_path / "docs")]) == 0, \
+        capsys.readouterr().err
+    written = {p.name for p in (tmp_path / "docs" / "figures").iterdir()}
+    expected = {f"model_{name}.png" for name in exopk.available_models()} | {
+        f"iv_vs_intranasal_{kind}.png" for kind in (
+            "predictions", "shrinkage", "data_vs_predictive", "prior_vs_posterior", "routes",
+            "optimize", "design")}
+    assert written == expected
+    assert all((tmp_path / "docs" / "figures" / name).stat().st_size > 10_000
+               for name in written)
+    page = PageStructure((tmp_path / "docs" / "report_iv_vs_intranasal.html").read_text(
+        encoding="utf-8"))
+    assert len(page.sources) == 3 and not page.links
+    assert main(["figures", "--fits", str(tmp_path / "empty")]) == 2
+    assert "no fit results" in capsys.readouterr().err
+
+
+def test_model_diagram_places_every_compartment_beside_what_feeds_it():
+    from exopk.diagram import _positions
+    model = exopk.load_model(exopk.model_path("m5_intranasal"))
+    where = _positions(model)
+    assert set(where) == {c.name for c in model.compartments}
+    assert len(set(where.values())) == len(where)                 # no two boxes overlap
+    kinds = {c.name: c.kind for c in model.compartments}
+    for t in model.transfers:
+        if kinds[t.target] == "free_label" and kinds[t.source] == "tissue":
+            assert where[t.target][1] == where[t.source][1]
+    assert where["nasal"][0] < where["plasma"][0] < where["liver"][0]
 
 
 def test_regimen_exposure_gradient_matches_finite_differences(tmp_path):

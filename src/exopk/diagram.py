@@ -59,7 +59,8 @@ def _blocked(where, source, target) -> bool:
         if name in (source, target):
             continue
         along = np.dot(np.array(centre) - p0, direction) / length ** 2
-        across = abs(np.cross(direction, np.array(centre) - p0)) / length
+        offset = np.array(centre) - p0
+        across = abs(direction[0] * offset[1] - direction[1] * offset[0]) / length
         if 0 < along < 1 and across < 0.35:
             return True
     return False
