@@ -204,6 +204,8 @@ def data_vs_predictive_figure(tree, draws, path: Path) -> Path:
                                                                   .values[i]),
                                textcoords="offset points", xytext=(5, 5), fontsize=6)
         right.set_yscale("log")
+        low, high = right.get_ylim()
+        right.set_ylim(max(low, 1e-6 * high), high)     # six decades below the top
         right.set_xlabel(f"time after the dose ({tree.attrs.get('time_unit', 'min')})",
                          fontsize=8)
         right.set_title(f"{organ}: posterior time course (typical study, normal conditions)",

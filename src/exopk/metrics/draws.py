@@ -102,7 +102,13 @@ def load_draws(fit, *, max_draws: int | None = None) -> FitDraws:
     lp = prepared.log_posterior
 
     def sets(group):
-        return lp.parameter_sets(thin_draws(tree[group].to_dataset(), max_draws))
+        try:
+            return lp.parameter_sets(thin_draws(tree[group].to_dataset(), max_draws))
+        except ValueError as exc:
+            raise ExopkError(f"result '{result}' does not match model '{prepared.model.name}' "
+                             f"of fit file '{fit_file}' ({exc}): it was fitted on an earlier "
+                             f"structure of the model; refit it with `exopk fit {fit_file}`") \
+                from None
 
     return FitDraws(str(tree.attrs.get("fit_name", result.stem)), prepared.model,
                     sets("posterior"), sets("prior"), tree, Path(fit_file), max_draws)
