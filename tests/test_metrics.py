@@ -589,3 +589,27 @@ def test_leave_one_out_shift_matches_the_conjugate_normal_posteriors():
     assert np.all(ess > 100_000)
     flat, _ = leave_one_out_shift(theta, np.zeros((theta.size, 1)))
     assert abs(flat[0]) < 1e-12
+
+
+def test_design_ranking_through_the_model_matches_the_linear_gaussian_closed_form():
+    from exopk.metrics.design import Experiment, rank_experiments
+    # one compartment, V = 1: log plasma %ID at t is log 100 - CL t, linear in CL; with CL
+    # normal a priori and the mean log value of n animals normal around it, the posterior of CL
+    # is normal with sd 1 / sqrt(1 / s0^2 + n t^2 / sigma^2), whatever the data
+    rng = np.random.default_rng(7)
+    s0, sigma, n_draws = 0.01, 0.3, 20000
+    cl = rng.normal(0.05, s0, n_draws)
+    sets = sets_of(["CL", "V_plasma", "secretion_rate"],
+                   np.column_stack([cl, np.ones(n_draws), np.zeros(n_draws)]))
+    metric = sets.sel(parameter="CL", drop=True)
+    candidates = [Experiment("plasma_percent_id", t, "iv", n, sigma)
+                  for t, n in ((5.0, 4), (20.0, 4), (1.0, 10))]
+    ranking = rank_experiments(ONE, sets, metric, candidates, replicates=200, seed=1,
+                               log_metric=False)
+    exact = {(t, n): 1 / np.sqrt(1 / s0**2 + n * t**2 / sigma**2) for t, n in
+             ((5.0, 4), (20.0, 4), (1.0, 10))}
+    assert list(ranking["time"].values) == [20.0, 5.0, 1.0]
+    for row in range(3):
+        key = (float(ranking["time"][row]), int(ranking["animals"][row]))
+        np.testing.assert_allclose(float(ranking["expected_sd"][row]), exact[key], rtol=0.03)
+    np.testing.assert_allclose(ranking.attrs["current_sd"], s0, rtol=0.02)
