@@ -40,7 +40,7 @@ NOT_ESTIMABLE = ("immune rejection or immunogenicity", "tumorigenicity",
 
 _STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 line-height:1.4}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;
-padding:3px 8px;font-size:90%;vertical-align:top;overflow-wrap:break-word}th{background:#eee;text-align:left}
+padding:3px 8px;font-size:90%;vertical-align:top;word-break:break-word}th{background:#eee;text-align:left}
 .proxy{color:#b45f06;font-weight:bold}.bad{color:#b00;font-weight:bold}img{max-width:100%}
 .num{white-space:nowrap}"""
 
