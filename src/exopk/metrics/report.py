@@ -40,7 +40,7 @@ NOT_ESTIMABLE = ("immune rejection or immunogenicity", "tumorigenicity",
 
 _STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 line-height:1.4}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;
-padding:3px 8px;font-size:90%;vertical-align:top;word-break:break-word}th{background:#eee;text-align:left}
+padding:3px 8px;font-size:90%;vertical-align:top}th{background:#eee;text-align:left}
 .proxy{color:#b45f06;font-weight:bold}.bad{color:#b00;font-weight:bold}img{max-width:100%}
 .num{white-space:nowrap}"""
 
@@ -60,6 +60,11 @@ def _shorten(text: str, characters: int = 120) -> str:
     if len(text) <= characters:
         return text
     return text[:characters].rsplit(" ", 1)[0] + " …"
+
+
+def _breakable(text: str) -> str:
+    """``text`` escaped, with line-break opportunities after ``_`` and ``:`` (long names)."""
+    return html.escape(text).replace("_", "_<wbr>").replace(":", ":<wbr>")
 
 
 def _table(header, rows) -> str:
@@ -208,9 +213,9 @@ def write_report(draws, out, *, routes=("iv", "intranasal"), dose=100.0, horizon
     observed = tree["observed_data"]
     influence = _influence(tree, draws.max_draws,
                            [dte, post["auc_target"].sel(route=routes[0], drop=True)])
-    evidence = [[html.escape(str(observed["study"].values[i])),
-                 '<span class="proxy">PROXY (not EV)</span>' if observed["is_proxy"].values[i]
-                 else "EV", html.escape(str(observed["quantity"].values[i])),
+    evidence = [[_breakable(str(observed["study"].values[i])),
+                 '<span class="proxy">PROXY</span>' if observed["is_proxy"].values[i]
+                 else "EV", _breakable(str(observed["quantity"].values[i])),
                  f'<span class="num">{float(observed["value"].values[i]):.3g} '
                  f'{html.escape(str(observed["unit_canonical"].values[i]))}</span>',
                  html.escape(str(observed["route"].values[i])),
@@ -269,7 +274,7 @@ Stat Comput 34:57; threshold 0.05), most informed parameter first (posterior sd 
 of log10 DTE% ({html.escape(routes[1])} vs {html.escape(routes[0])}) and of log10 brain AUC after
 {html.escape(routes[0])} would move, in posterior sd, if the record were left out (importance
 reweighting of the draws).</p>
-{_table(["study", "EV or proxy", "quantity", "published", "route", "citation",
+{_table(["study", "EV or PROXY (not EV)", "quantity", "published", "route", "citation",
          "outside 90% interval",
          "leave-out shift: DTE%", f"leave-out shift: AUC {target} ({routes[0]})"], evidence)}
 <h2 id="next-experiment">What to measure next</h2>
