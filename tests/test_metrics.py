@@ -390,6 +390,8 @@ def test_optimize_command_reports_optimum_uncertainty_naive_prior_and_landscape(
     assert figure.stat().st_size > 10_000
     assert main(["optimize", str(small_result), "--dose-bounds", "5"]) == 2
     assert "--dose-bounds" in capsys.readouterr().err
+    assert main(["optimize", str(tmp_path / "not_read.nc"), "--objective", "probability"]) == 2
+    assert "needs a positive --threshold" in capsys.readouterr().err       # before any reading
 
 
 class PageStructure:

@@ -27,7 +27,6 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from exopk.inference.result import load_fit
 from exopk.inference.summary import fit_diagnostics
 from exopk.errors import ExopkError
 from exopk.io import write_atomically
@@ -319,13 +318,12 @@ def make_figures(fits_folder="fits", out_folder="docs", *, draws: int = FIGURE_D
     results = sorted(Path(fits_folder).glob("*.nc"))
     if not results:
         raise ExopkError(f"no fit results (*.nc) in '{fits_folder}'")
+    loaded = [load_draws(result, max_draws=draws) for result in results]   # all usable first
     figures = Path(out_folder) / "figures"
     written = [model_diagram(load_model(model_path(name)), figures / f"model_{name}.png")
                for name in available_models()]
-    for result in results:
-        tree = load_fit(result)
-        name = tree.attrs["fit_name"]
-        fit_draws = load_draws(result, max_draws=draws)
+    for fit_draws in loaded:
+        tree, name = fit_draws.tree, fit_draws.name
         written.append(predictions_figure(tree, figures / f"{name}_predictions.png"))
         written.append(shrinkage_figure(tree, figures / f"{name}_shrinkage.png"))
         written.append(data_vs_predictive_figure(tree, fit_draws,

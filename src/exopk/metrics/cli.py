@@ -201,14 +201,16 @@ def _optimize(args) -> int:
                                         optimize_regimen)
     from exopk.metrics.plots import landscape_figure
 
-    draws = load_draws(args.fit, max_draws=args.draws)
-    model = draws.model
-    horizon = parse_duration(args.horizon, model.time_unit, "--horizon")
     routes = [r.strip() for r in args.routes.split(",") if r.strip()]
     if len(routes) != 2:
         raise ExopkError(f"--routes needs exactly two routes, got '{args.routes}'")
     if args.bootstrap < 0:
         raise ExopkError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    if args.objective == "probability" and not (args.threshold and args.threshold > 0):
+        raise ExopkError("--objective probability needs a positive --threshold")
+    draws = load_draws(args.fit, max_draws=args.draws)
+    model = draws.model
+    horizon = parse_duration(args.horizon, model.time_unit, "--horizon")
     bounds = Bounds(dose=_pair(args.dose_bounds, model.time_unit, "--dose-bounds"),
                     interval=_pair(args.interval_bounds, model.time_unit, "--interval-bounds",
                                    times=True),
