@@ -103,6 +103,17 @@ def _organ(output: str) -> str:
     return output.split("_")[0]
 
 
+def _record_label(observed, i) -> str:
+    """Study (PROXY marked), kind, published value with unit, time and condition of record i."""
+    record = observed.isel(observation=i)
+    time = float(record["time_min"]) if "time_min" in record.coords else np.nan
+    return (f"{'PROXY ' if bool(record['is_proxy']) else ''}{record['study'].item()}\n"
+            f"{record['kind'].item()} {float(record['value']):.3g} "
+            f"{record['unit_canonical'].item()}"
+            + (f" at {time:g} min" if np.isfinite(time) else "")
+            + (f"\n{record['condition'].item()}" if str(record["condition"].item()) else ""))
+
+
 def _band(axis, x, draws, colour, label, width=0.1):
     """50% (thick) and 95% (thin) intervals of ``draws`` (n, ...) at positions ``x``."""
     q = np.nanquantile(draws, [0.025, 0.25, 0.5, 0.75, 0.975], axis=0)
@@ -169,13 +180,7 @@ def data_vs_predictive_figure(tree, draws, path: Path) -> Path:
                    observed["upper"].values[rows] / scale, observed["is_proxy"].values[rows])
         left.set_yscale("log")
         left.set_xlim(-0.6, len(rows) - 0.4)
-        left.set_xticks(x, [f"{'PROXY ' if observed['is_proxy'].values[i] else ''}"
-                            f"{observed['study'].values[i]}\n{observed['kind'].values[i]} "
-                            f"{observed['value'].values[i]:.3g} {observed['unit_canonical'].values[i]}"
-                            + (f" at {times[i]:g} min" if np.isfinite(times[i]) else "")
-                            + (f"\n{observed['condition'].values[i]}"
-                               if str(observed["condition"].values[i]) else "")
-                            for i in rows], fontsize=6)
+        left.set_xticks(x, [_record_label(observed, i) for i in rows], fontsize=6)
         left.set_ylabel("over the published value", fontsize=8)
         left.set_title(f"{organ}: published (black EV, orange PROXY) and predicted", fontsize=9)
         if not timed:
@@ -204,7 +209,8 @@ def data_vs_predictive_figure(tree, draws, path: Path) -> Path:
                                textcoords="offset points", xytext=(5, 5), fontsize=6)
         right.set_yscale("log")
         low, high = right.get_ylim()
-        right.set_ylim(max(low, 1e-6 * high), high)     # six decades below the top
+        lowest = np.nanmin(observed["value"].values[timed])
+        right.set_ylim(min(max(low, 1e-6 * high), 0.3 * lowest), high)  # 6 decades, and data
         right.set_xlabel(f"time after the dose ({tree.attrs.get('time_unit', 'min')})",
                          fontsize=8)
         right.set_title(f"{organ}: posterior time course (typical study, normal conditions)",
