@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.patches import FancyArrowPatch
 
-from exopk.figures import agg_figure, save_figure
+from exopk.canvas import agg_figure, save_figure
 
 __all__ = ["model_diagram"]
 

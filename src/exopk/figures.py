@@ -10,7 +10,8 @@ writes into ``docs/figures/`` (``--out DIR``: into ``DIR/figures/``):
 * ``<fit>_shrinkage.png``: posterior sd over prior sd per parameter (1: the data said nothing);
 * ``<fit>_data_vs_predictive.png``: per organ, published points with error bars and study labels
   against posterior predictive 50% and 95% bands, and the time course of timed records;
-* ``<fit>_prior_vs_posterior.png``: prior and posterior of the key parameters and metrics;
+* ``<fit>_prior_vs_posterior.png``: prior and posterior of the key parameters and metrics
+  (:func:`exopk.metrics.plots.prior_posterior_figure`);
 * for fits of a model with IV and intranasal routes and brain and plasma outputs, the decision
   figures of :func:`exopk.metrics.figure_set.decision_figures` (routes, optimisation landscape,
   experiment ranking) and the claim-check page ``DIR/report_<fit>.html``.
@@ -24,31 +25,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from exopk.inference.summary import fit_diagnostics
+from exopk.canvas import agg_figure, save_figure
 from exopk.errors import ExopkError
-from exopk.io import write_atomically
 
 __all__ = ["FIGURE_DRAWS", "agg_figure", "data_vs_predictive_figure", "make_figures",
-           "predictions_figure", "prior_posterior_figure", "save_figure", "shrinkage_figure"]
+           "predictions_figure", "save_figure", "shrinkage_figure"]
 
 FIGURE_DRAWS = 100
 """Draws per chain (evenly thinned) behind the figures that simulate."""
-
-
-def agg_figure(figsize):
-    """A figure drawn by the Agg canvas (no pyplot, no global backend), and its axes."""
-    figure = Figure(figsize=figsize)
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots()
-
-
-def save_figure(figure, path: Path) -> Path:
-    """Write ``figure`` to ``path`` as a PNG (atomically)."""
-    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
-    return path
 
 
 def predictions_figure(tree, path: Path) -> Path:
@@ -225,62 +210,6 @@ def data_vs_predictive_figure(tree, draws, path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def _marginals(axis, prior, posterior, name, unit=""):
-    """Prior and posterior histograms (log10 axis when every value is positive)."""
-    values = [np.asarray(v, dtype=float).ravel() for v in (prior, posterior)]
-    values = [v[np.isfinite(v)] for v in values]
-    logged = all(v.size and (v > 0).all() for v in values)
-    if logged:
-        values = [np.log10(v) for v in values]
-    both = np.concatenate(values)
-    if both.size == 0:
-        axis.axis("off")
-        return
-    edges = np.linspace(*np.quantile(both, [0.005, 0.995]), 31) if np.ptp(both) > 0 else 10
-    for v, colour, label in zip(values, ("0.6", "tab:blue"), ("prior", "posterior")):
-        axis.hist(v, bins=edges, density=True, color=colour, alpha=0.55, label=label)
-    axis.set_title(name, fontsize=7)
-    axis.set_xlabel(("log10 " if logged else "") + (unit or "value"), fontsize=6)
-    axis.tick_params(labelsize=6)
-    axis.set_yticks([])
-
-
-def prior_posterior_figure(tree, metrics, path: Path, *, parameters: int = 8) -> Path:
-    """Prior and posterior marginals of the key parameters and of ``metrics``.
-
-    Key parameters are the ``parameters`` most informed by the data (smallest posterior over
-    prior sd) and, beside them, any whose name mentions the brain or the nose.
-
-    Parameters
-    ----------
-    tree : xarray.DataTree
-        A fit result (``prior`` and ``posterior`` groups).
-    metrics : dict
-        ``name -> (prior values, posterior values, unit)``.
-    """
-    shrinkage = fit_diagnostics(tree)["shrinkage"]
-    order = [str(p) for p in shrinkage["parameter"].values[np.argsort(shrinkage.values)]]
-    names = list(dict.fromkeys(order[:parameters] + [p for p in order if any(
-        word in p for word in ("brain", "nose", "nasal"))]))
-    names = [p for p in names if p in tree["prior"] and p in tree["posterior"]]
-    panels = [(p, tree["prior"][p].values, tree["posterior"][p].values, "") for p in names] + \
-        [(m, *values) for m, values in metrics.items()]
-    columns = 4
-    rows = -(-len(panels) // columns)
-    figure, _ = agg_figure(figsize=(12, 2.1 * rows + 0.8))
-    figure.clear()
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for axis, (name, prior, posterior, unit) in zip(axes, panels):
-        _marginals(axis, prior, posterior, name, unit)
-    for axis in axes[len(panels):]:
-        axis.axis("off")
-    axes[0].legend(fontsize=6)
-    figure.suptitle(f"{tree.attrs['fit_name']}: prior (grey) and posterior (blue) of the key "
-                    f"parameters ({len(names)}) and metrics ({len(metrics)})", fontsize=10)
-    figure.tight_layout()
-    return save_figure(figure, path)
-
-
 def _fit_metrics(draws, horizon=1440.0) -> dict:
     """AUC over 24 h of plasma and brain %ID after the model's first route, prior and
     posterior (the metrics of fits without decision figures)."""
@@ -318,6 +247,7 @@ def make_figures(fits_folder="fits", out_folder="docs", *, draws: int = FIGURE_D
     from exopk.diagram import model_diagram
     from exopk.metrics.draws import load_draws
     from exopk.metrics.figure_set import decision_figures, has_decisions
+    from exopk.metrics.plots import prior_posterior_figure
     from exopk.model import load_model
     from exopk.models_library import available_models, model_path
 

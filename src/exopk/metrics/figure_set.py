@@ -44,7 +44,7 @@ def decision_figures(draws, figures: Path, docs: Path, *, seed: int = 0, replica
     written : list of Path
     metrics : dict
         ``name -> (prior values, posterior values, unit)`` of the headline route metrics, for
-        :func:`exopk.figures.prior_posterior_figure`.
+        :func:`exopk.metrics.plots.prior_posterior_figure`.
     """
     model, name = draws.model, draws.name
     figures = Path(figures)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from exopk.figures import prior_posterior_figure
 from exopk.inference.plausibility import plausibility_report
 from exopk._version import __version__ as exopk_version
 from exopk.io import write_atomically
@@ -28,7 +27,7 @@ from exopk.metrics.design import default_experiments, rank_experiments
 from exopk.metrics.exposure import peak
 from exopk.metrics.draws import thin_draws
 from exopk.metrics.intervals import credible_interval, leave_one_out_shift
-from exopk.metrics.plots import design_figure, routes_figure
+from exopk.metrics.plots import design_figure, prior_posterior_figure, routes_figure
 from exopk.metrics.routes import compare_routes
 from exopk.metrics.targeting import TUMOUR_DELIVERY_MEDIAN_PERCENT_ID
 from exopk.inference.summary import fit_diagnostics
@@ -151,7 +150,7 @@ def _sensitivity_rows(diagnostics):
 def headline_metrics(post, prior, routes) -> dict:
     """``name -> (prior values, posterior values, unit)`` of the headline route metrics of a
     :func:`~exopk.metrics.routes.compare_routes` result, for
-    :func:`exopk.figures.prior_posterior_figure`."""
+    :func:`exopk.metrics.plots.prior_posterior_figure`."""
     reference, other = routes
     metrics = {}
     for metric, route in (("auc_target", reference), ("auc_target", other),
