@@ -131,8 +131,11 @@ def test_fit_file_can_free_a_parameter_the_model_fixes(tmp_path):
 def test_figures_are_regenerated_from_fit_results(small_fit, tmp_path):
     from exopk.figures import make_figures
     written = make_figures(small_fit.path.parent, tmp_path)
-    assert sorted(p.name for p in written) == ["mouse_iv_mps_predictions.png",
-                                               "mouse_iv_mps_shrinkage.png"]
+    assert sorted(p.name for p in written) == sorted(
+        [f"model_{name}.png" for name in exopk.available_models()]
+        + [f"mouse_iv_mps_{kind}.png" for kind in ("predictions", "shrinkage",
+                                                   "data_vs_predictive", "prior_vs_posterior")])
+    assert all(p.parent == tmp_path / "figures" for p in written)
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
 
 

@@ -16,9 +16,10 @@ below it, never one above):
 5. ``exopk.engine``: a model compiled and simulated; PK summaries.
 6. ``exopk.observation``: from simulations to published numbers, and their likelihood.
 7. ``exopk.inference``: posteriors, samplers, diagnostics, fit files and results.
-8. ``exopk.figures``, ``exopk.metrics``, ``exopk.batch``: figures of fit results; decision
-   metrics, route comparison, experiment design, regimen optimisation and the report, from a
-   fit's draws; many fits on Dask.
+8. ``exopk.canvas``, ``exopk.figures``, ``exopk.diagram``, ``exopk.metrics``, ``exopk.batch``:
+   the drawing canvas, figures of fit results and model diagrams; decision metrics, route
+   comparison, experiment design, regimen optimisation and the report, from a fit's draws;
+   many fits on Dask.
 9. ``exopk.cli``: the command line.
 10. ``exopk`` (the package root): the public facade; nothing inside the package imports it.
 
@@ -46,7 +47,7 @@ LAYERS = (
     ("exopk.engine",),
     ("exopk.observation",),
     ("exopk.inference",),
-    ("exopk.figures", "exopk.metrics", "exopk.batch"),
+    ("exopk.canvas", "exopk.figures", "exopk.diagram", "exopk.metrics", "exopk.batch"),
     ("exopk.cli",),
     ("exopk",),
 )

@@ -375,58 +375,244 @@ def test_optimize_regimen_finds_the_closed_form_optimum(tmp_path):
     assert capped["objective"] < best["objective"]
 
 
-def test_optimize_command_reports_optimum_naive_and_prior(small_result, capsys):
+def test_optimize_command_reports_optimum_uncertainty_naive_prior_and_landscape(small_result,
+                                                                                tmp_path, capsys):
     from exopk.cli import main
+    figure = tmp_path / "landscape.png"
     status = main(["optimize", str(small_result), "--draws", "2", "--starts", "1",
-                   "--max-count", "1", "--horizon", "6h"])
+                   "--max-count", "2", "--horizon", "6h", "--bootstrap", "3",
+                   "--figure", str(figure)])
     out = capsys.readouterr().out
     assert status == 0, out
-    for text in ("optimum:", "naive (100 dose units by iv once)", "optimum / naive",
-                 "under the prior alone"):
+    for text in ("optimum:", "exact gradients", "over 3 bootstrap resamples",
+                 "naive (100 dose units by iv once)", "optimum / naive", "under the prior alone",
+                 "the posterior rates that regimen"):
         assert text in out
+    assert figure.stat().st_size > 10_000
     assert main(["optimize", str(small_result), "--dose-bounds", "5"]) == 2
     assert "--dose-bounds" in capsys.readouterr().err
+    assert main(["optimize", str(tmp_path / "not_read.nc"), "--objective", "probability"]) == 2
+    assert "needs a positive --threshold" in capsys.readouterr().err       # before any reading
+
+
+class PageStructure:
+    """Tags, ids, image sources, external references and table cells of an HTML page."""
+
+    def __init__(self, text):
+        from html.parser import HTMLParser
+
+        page = self
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                attrs = dict(attrs)
+                page.tags.append(tag)
+                page.ids.add(attrs.get("id"))
+                if tag == "img":
+                    page.sources.append(attrs.get("src", ""))
+                page.links.extend(attrs[a] for a in ("href", "src") if a in attrs
+                                  and not attrs[a].startswith("data:"))
+                if tag == "tr":
+                    page.rows.append([])
+                if tag in ("td", "th"):
+                    page.rows[-1].append("")
+                    page._cell = True
+
+            def handle_endtag(self, tag):
+                if tag in ("td", "th"):
+                    page._cell = False
+
+            def handle_data(self, data):
+                if page._cell:
+                    page.rows[-1][-1] += data
+
+        self.tags, self.ids, self.sources, self.links, self.rows = [], set(), [], [], []
+        self._cell = False
+        Parser().feed(text)
 
 
 def test_report_is_one_self_contained_page_with_claims_and_figures(small_result, tmp_path, capsys):
-    from html.parser import HTMLParser
-
     from exopk.cli import main
-
-    class Structure(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.tags, self.ids, self.sources, self.links, self.cells = [], set(), [], [], []
-            self._in_cell = False
-
-        def handle_starttag(self, tag, attrs):
-            attrs = dict(attrs)
-            self.tags.append(tag)
-            self.ids.add(attrs.get("id"))
-            if tag == "img":
-                self.sources.append(attrs.get("src", ""))
-            if "href" in attrs:
-                self.links.append(attrs["href"])
-            self._in_cell = self._in_cell or tag == "td"
-
-        def handle_endtag(self, tag):
-            self._in_cell = self._in_cell and tag != "td"
-
-        def handle_data(self, data):
-            if self._in_cell:
-                self.cells.append(data)
-
     out = tmp_path / "report.html"
-    assert main(["report", str(small_result), "--draws", "3", "--replicates", "10",
-                 "--times", "1h,4h", "--out", str(out)]) == 0, capsys.readouterr().err
-    page = Structure()
-    page.feed(out.read_text(encoding="utf-8"))
-    assert {"claims", "not-estimable", "routes", "fit-checks", "evidence",
-            "next-experiment"} <= page.ids
-    assert len(page.sources) == 2 and all(s.startswith("data:image/png;base64,")
+    arguments = ["report", str(small_result), "--draws", "3", "--replicates", "10",
+                 "--times", "1h,4h", "--out", str(out)]
+    assert main(arguments) == 0, capsys.readouterr().err
+    text = out.read_text(encoding="utf-8")
+    page = PageStructure(text)
+    assert {"claims", "not-estimable", "routes", "prior-posterior", "fit-checks", "sensitivity",
+            "evidence", "next-experiment"} <= page.ids
+    assert len(page.sources) == 3 and all(s.startswith("data:image/png;base64,")
                                           for s in page.sources)
-    assert not page.links                                      # nothing to fetch
-    text = " ".join(page.cells)
-    for phrase in ("DTE%", "DTP%", "Wilhelm et al. 2016", "PROXY", "converged"):
-        assert phrase in text
-    assert "tumorigenicity" in out.read_text(encoding="utf-8")
+    assert not page.links and "<script" not in text and "<link" not in text  # nothing to fetch
+    cells = " ".join(" ".join(row) for row in page.rows)
+    for phrase in ("DTE%", "DTP%", "Wilhelm et al. 2016", "PROXY", "converged",
+                   "brain_parenchyma_percent_id", "plausibility bounds", "quantile of "
+                   "brain_percent_id", "leave-out shift"):
+        assert phrase in cells, phrase
+    assert any(verdict in cells for verdict in ("informed by data", "prior-data conflict",
+                                                "prior-dominated"))
+    # one evidence row (9 cells) per observed record, under its header
+    from exopk.inference.result import load_fit
+    records = load_fit(small_result)["observed_data"].sizes["observation"]
+    assert sum(1 for row in page.rows if len(row) == 9) == records + 1
+    assert "tumorigenicity" in text
+    # seeded: the same command writes the same page
+    again = tmp_path / "again.html"
+    assert main(arguments[:-1] + [str(again)]) == 0
+    assert again.read_text(encoding="utf-8") == text
+
+
+def test_figures_command_regenerates_every_figure_and_the_report(small_result, tmp_path, capsys):
+    from exopk.cli import main
+    fits = tmp_path / "fits"
+    fits.mkdir()
+    (fits / small_result.name).write_bytes(small_result.read_bytes())
+    fit_file = Path("fits/iv_vs_intranasal.toml").read_text(encoding="utf-8")
+    (fits / "iv_vs_intranasal.toml").write_text(fit_file.replace(
+        '"../models/', f'"{Path("models").resolve().as_posix()}/'), encoding="utf-8")
+    assert main(["figures", "--fits", str(fits), "--out", str(tmp_path / "docs")]) == 0, \
+        capsys.readouterr().err
+    written = {p.name for p in (tmp_path / "docs" / "figures").iterdir()}
+    expected = {f"model_{name}.png" for name in exopk.available_models()} | {
+        f"iv_vs_intranasal_{kind}.png" for kind in (
+            "predictions", "shrinkage", "data_vs_predictive", "prior_vs_posterior", "routes",
+            "optimize", "design")}
+    assert written == expected
+    assert all((tmp_path / "docs" / "figures" / name).stat().st_size > 10_000
+               for name in written)
+    page = PageStructure((tmp_path / "docs" / "report_iv_vs_intranasal.html").read_text(
+        encoding="utf-8"))
+    assert len(page.sources) == 3 and not page.links
+    assert main(["figures", "--fits", str(tmp_path / "empty")]) == 2
+    assert "no fit results" in capsys.readouterr().err
+
+
+def test_model_diagram_places_every_compartment_beside_what_feeds_it():
+    from exopk.diagram import _positions
+    model = exopk.load_model(exopk.model_path("m5_intranasal"))
+    where = _positions(model)
+    assert set(where) == {c.name for c in model.compartments}
+    assert len(set(where.values())) == len(where)                 # no two boxes overlap
+    kinds = {c.name: c.kind for c in model.compartments}
+    for t in model.transfers:
+        if kinds[t.target] == "free_label" and kinds[t.source] == "tissue":
+            assert where[t.target][1] == where[t.source][1]
+    assert where["nasal"][0] < where["plasma"][0] < where["liver"][0]
+
+
+def test_regimen_exposure_gradient_matches_finite_differences(tmp_path):
+    from exopk.metrics.optimize import RegimenExposure, exposure, regimen_of
+    model = two_route_model(tmp_path)
+    rows = [[1.0, 0.01, 0.1, 0.02, 0.05, 0.3], [1.0, 0.2, 0.05, 0.4, 0.01, 0.1]]
+    sets = sets_of(["V", "k1", "k2", "k3", "k4", "k5"], rows)
+    problem = RegimenExposure(model, sets, ("iv", "nose"), 100.0, "brain_percent_id")
+    x = np.array([0.3, 7.0, 40.0])
+    E, gradient = problem.value_and_gradient(x[0], x[1], 3, x[2])
+    # the value is the exact AUC of the assembled regimen (third dose at 80 of a 100 horizon)
+    direct = exposure(model, sets, regimen_of(("iv", "nose"), *x[:2], 3, x[2]), 100.0,
+                      "brain_percent_id")
+    np.testing.assert_allclose(E, direct.values.ravel(), rtol=1e-10)
+    for i, h in enumerate((1e-6, 1e-5, 1e-4)):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        central = (problem.value_and_gradient(up[0], up[1], 3, up[2])[0]
+                   - problem.value_and_gradient(down[0], down[1], 3, down[2])[0]) / (2 * h)
+        np.testing.assert_allclose(gradient[:, i], central, rtol=1e-6)
+    # the landscape grids are the same exposures, averaged over the draws
+    from exopk.metrics.optimize import landscape
+    grid = landscape(model, sets, routes=("iv", "nose"), horizon=100.0,
+                     target="brain_percent_id", count=3, dose=7.0, interval=40.0,
+                     splits=[0.0, 0.3], doses=[2.0, 7.0], intervals=[20.0, 40.0])
+    np.testing.assert_allclose(float(grid.by_dose.sel(split=0.3, dose=7.0)), E.mean(), rtol=1e-12)
+    np.testing.assert_allclose(float(grid.by_interval.sel(split=0.3, interval=40.0)), E.mean(),
+                               rtol=1e-12)
+    # a dose given after the horizon adds nothing and its time has no gradient
+    late, late_gradient = problem.value_and_gradient(0.3, 7.0, 3, 60.0)
+    two, _ = problem.value_and_gradient(0.3, 7.0, 2, 60.0)
+    np.testing.assert_allclose(late, two, rtol=1e-12)
+    assert np.all(np.isfinite(late_gradient))
+
+
+def test_probability_objective_gradient_matches_finite_differences():
+    from exopk.metrics.optimize import _objective
+    rng = np.random.default_rng(4)
+    base, slope = rng.lognormal(0.0, 0.5, 30), rng.normal(size=(30, 3))
+    weights = np.full(30, 1 / 30)
+
+    def at(x):
+        return base * np.exp(slope @ x), (base * np.exp(slope @ x))[:, None] * slope
+
+    x = np.array([0.1, -0.2, 0.3])
+    f, g = _objective(*at(x), weights, "probability", 1.2, 0.1)
+    for i in range(3):
+        step = np.eye(3)[i] * 1e-6
+        central = (_objective(*at(x + step), weights, "probability", 1.2, 0.1)[0]
+                   - _objective(*at(x - step), weights, "probability", 1.2, 0.1)[0]) / 2e-6
+        np.testing.assert_allclose(g[i], central, rtol=1e-5)
+    assert 0 < f < 1
+
+
+def test_optimize_regimen_follows_the_draws_and_resamples_show_the_spread(tmp_path):
+    from exopk.metrics.optimize import Bounds, exposure, optimize_regimen
+    model = two_route_model(tmp_path)
+    names = ["V", "k1", "k2", "k3", "k4", "k5"]
+    # within 200 min: draw A, a direct nose-to-brain path, favours the nose; draw B, no direct
+    # path and slow nasal absorption, favours IV
+    nose_wins, iv_wins = [1.0, 0.01, 0.1, 0.02, 0.05, 0.3], [1.0, 0.0, 0.01, 0.4, 0.05, 0.1]
+    bounds = Bounds(dose=(1.0, 10.0), interval=(10.0, 100.0), max_count=1, max_total_dose=10.0)
+    options = dict(routes=("iv", "nose"), horizon=200.0, target="brain_percent_id",
+                   bounds=bounds, starts=2)
+    assert optimize_regimen(model, sets_of(names, [nose_wins] * 3), **options)["split"] == \
+        pytest.approx(1.0)
+    assert optimize_regimen(model, sets_of(names, [iv_wins] * 3), **options)["split"] == \
+        pytest.approx(0.0)
+    mixed_sets = sets_of(names, [nose_wins, iv_wins, iv_wins, iv_wins])
+    mixed = optimize_regimen(model, mixed_sets, bootstrap=30, seed=1, **options)
+    per_route = {route: float(exposure(model, mixed_sets, exopk.Regimen.bolus(route, 10.0), 200.0,
+                                       "brain_percent_id").mean()) for route in ("iv", "nose")}
+    best_route = max(per_route, key=per_route.get)
+    assert mixed["split"] == pytest.approx(1.0 if best_route == "nose" else 0.0)
+    assert mixed["objective"] == pytest.approx(per_route[best_route], rel=1e-9)
+    # resamples without draw A choose IV, resamples rich in it the nose
+    resampled = mixed["resamples"]["split"].values
+    assert resampled.size == 30 and set(np.round(resampled, 6)) == {0.0, 1.0}
+
+
+def test_leave_one_out_shift_matches_the_conjugate_normal_posteriors():
+    from exopk.metrics.intervals import leave_one_out_shift
+    # prior N(0, 1), records y = (1, -0.5) with sd 1: posterior N(1/6, 1/3); without y1
+    # N(-1/4, 1/2), without y2 N(1/2, 1/2)
+    y = np.array([1.0, -0.5])
+    theta = np.random.default_rng(5).normal(y.sum() / 3, np.sqrt(1 / 3), 400_000)
+    log_likelihood = -0.5 * (y[None, :] - theta[:, None]) ** 2
+    shift, ess = leave_one_out_shift(theta, log_likelihood)
+    expected = (np.array([-0.25, 0.5]) - 1 / 6) / np.sqrt(1 / 3)
+    np.testing.assert_allclose(shift, expected, atol=0.01)
+    assert np.all(ess > 100_000)
+    flat, _ = leave_one_out_shift(theta, np.zeros((theta.size, 1)))
+    assert abs(flat[0]) < 1e-12
+
+
+def test_design_ranking_through_the_model_matches_the_linear_gaussian_closed_form():
+    from exopk.metrics.design import Experiment, rank_experiments
+    # one compartment, V = 1: log plasma %ID at t is log 100 - CL t, linear in CL; with CL
+    # normal a priori and the mean log value of n animals normal around it, the posterior of CL
+    # is normal with sd 1 / sqrt(1 / s0^2 + n t^2 / sigma^2), whatever the data
+    rng = np.random.default_rng(7)
+    s0, sigma, n_draws = 0.01, 0.3, 20000
+    cl = rng.normal(0.05, s0, n_draws)
+    sets = sets_of(["CL", "V_plasma", "secretion_rate"],
+                   np.column_stack([cl, np.ones(n_draws), np.zeros(n_draws)]))
+    metric = sets.sel(parameter="CL", drop=True)
+    candidates = [Experiment("plasma_percent_id", t, "iv", n, sigma)
+                  for t, n in ((5.0, 4), (20.0, 4), (1.0, 10))]
+    ranking = rank_experiments(ONE, sets, metric, candidates, replicates=200, seed=1,
+                               log_metric=False)
+    exact = {(t, n): 1 / np.sqrt(1 / s0**2 + n * t**2 / sigma**2) for t, n in
+             ((5.0, 4), (20.0, 4), (1.0, 10))}
+    assert list(ranking["time"].values) == [20.0, 5.0, 1.0]
+    for row in range(3):
+        key = (float(ranking["time"][row]), int(ranking["animals"][row]))
+        np.testing.assert_allclose(float(ranking["expected_sd"][row]), exact[key], rtol=0.03)
+    np.testing.assert_allclose(ranking.attrs["current_sd"], s0, rtol=0.02)

@@ -321,11 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("results", nargs="+", help="fit results (.nc), at least two")
     compare.set_defaults(func=_compare)
 
-    figures = sub.add_parser("figures", help="regenerate the docs figures from fit results")
-    figures.add_argument("--fits", default="fits",
-                         help="folder of fit results (.nc); default: fits in the working "
-                              "directory (the repository's root)")
-    figures.add_argument("--out", default="docs/figures", help="output folder")
+    figures = sub.add_parser("figures", help="regenerate the docs figures and claim-check "
+                                             "pages from fit results and the shipped models")
+    figures.add_argument("--fits", default="fits", help="folder of fit results (.nc); default: fits in the working directory (the repository's root)")
+    figures.add_argument("--out", default="docs",
+                         help="docs folder: figures into OUT/figures, reports into OUT "
+                              "(default docs)")
     figures.set_defaults(func=_figures)
 
     models = sub.add_parser("models", help="list the shipped models")

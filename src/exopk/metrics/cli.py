@@ -197,18 +197,29 @@ def _regimen_text(result, routes, unit, time_unit) -> str:
     return text + (f" every {result['interval']:.4g} {time_unit}" if count > 1 else "")
 
 
+def _spread_text(values, unit="") -> str:
+    low, middle, high = np.nanquantile(values, [0.025, 0.5, 0.975])
+    return f"{middle:.4g} [{low:.4g}, {high:.4g}]{unit}"
+
+
 def _optimize(args) -> int:
     from exopk.units import display_unit
     from exopk.dosing import Regimen
     from exopk.metrics.draws import load_draws
-    from exopk.metrics.optimize import Bounds, exposure, optimize_regimen
+    from exopk.metrics.optimize import (Bounds, RegimenExposure, exposure, landscape_around,
+                                        optimize_regimen)
+    from exopk.metrics.plots import landscape_figure
 
-    draws = load_draws(args.fit, max_draws=args.draws)
-    model = draws.model
-    horizon = parse_duration(args.horizon, model.time_unit, "--horizon")
     routes = [r.strip() for r in args.routes.split(",") if r.strip()]
     if len(routes) != 2:
         raise ExopkError(f"--routes needs exactly two routes, got '{args.routes}'")
+    if args.bootstrap < 0:
+        raise ExopkError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    if args.objective == "probability" and not (args.threshold and args.threshold > 0):
+        raise ExopkError("--objective probability needs a positive --threshold")
+    draws = load_draws(args.fit, max_draws=args.draws)
+    model = draws.model
+    horizon = parse_duration(args.horizon, model.time_unit, "--horizon")
     bounds = Bounds(dose=_pair(args.dose_bounds, model.time_unit, "--dose-bounds"),
                     interval=_pair(args.interval_bounds, model.time_unit, "--interval-bounds",
                                    times=True),
@@ -217,8 +228,8 @@ def _optimize(args) -> int:
                    objective=args.objective, threshold=args.threshold,
                    off_target=(args.off_target.split(",")[0].strip()
                                if args.max_off_target is not None else None),
-                   max_off_target=args.max_off_target, starts=args.starts)
-    best = optimize_regimen(model, draws.posterior, **options)
+                   max_off_target=args.max_off_target, starts=args.starts, seed=args.seed)
+    best = optimize_regimen(model, draws.posterior, bootstrap=args.bootstrap, **options)
     naive_dose = min(bounds.dose[1], bounds.max_total_dose)
     naive = exposure(model, draws.posterior, Regimen.bolus(routes[0], naive_dose), horizon,
                      args.target)
@@ -226,16 +237,43 @@ def _optimize(args) -> int:
     unit, tu = display_unit(model.amount_unit), model.time_unit
     goal = ("expected" if args.objective == "mean" else
             f"P(exposure > {args.threshold:g} {unit}*{tu}) of") + f" {args.target} exposure"
-    print(f"# {draws.name} ({model.name}): maximise {goal} over [0, {horizon:g}] {tu}; "
-          f"{best['exposure'].size} posterior draws (fixed), {best['evaluations']} evaluations")
+    print(f"# {draws.name} ({model.name}): maximise {goal} over [0, {horizon:g}] {tu} on "
+          f"{best['exposure'].size} fixed posterior draws; SLSQP with exact gradients, "
+          f"{args.starts} start(s) per count, seed {args.seed}")
     print(f"optimum:  {_regimen_text(best, routes, unit, tu)}; objective {best['objective']:.4g}")
     print(f"exposure at the optimum ({unit}*{tu}): {_interval_text(best['exposure'])}")
+    if "off_target_exposure" in best:
+        print(f"{options['off_target']} exposure at the optimum ({unit}*{tu}): "
+              f"{_interval_text(best['off_target_exposure'])}; limit on its mean "
+              f"{args.max_off_target:g}")
+    if "resamples" in best:
+        spread = best["resamples"]
+        counts = np.unique(spread["count"].values, return_counts=True)
+        print(f"optimum over {args.bootstrap} bootstrap resamples of the draws (median [95%]): "
+              f"{routes[1]} share {_spread_text(100 * spread['split'].values, '%')}, dose "
+              f"{_spread_text(spread['dose'].values, ' ' + unit)}, count " +
+              ", ".join(f"{int(c)} in {n}" for c, n in zip(*counts)) +
+              (f", interval {_spread_text(spread['interval'].values, ' ' + tu)}"
+               if np.isfinite(spread["interval"].values).any() else ""))
     print(f"naive ({naive_dose:g} {unit} by {routes[0]} once): {_interval_text(naive)}")
     print(f"optimum / naive, draw by draw: {_interval_text(gain)}; "
           f"P(optimum better) {float((gain > 1 + 1e-9).mean()):.3f}")
     prior = optimize_regimen(model, draws.prior, **options)
+    judged = RegimenExposure(model, draws.posterior, routes, horizon, args.target) \
+        .value_and_gradient(prior["split"], prior["dose"], prior["count"],
+                            prior["interval"] if prior["count"] > 1 else 0.0)[0]
+    judged_score = judged.mean() if args.objective == "mean" else (judged > args.threshold).mean()
     print(f"under the prior alone: {_regimen_text(prior, routes, unit, tu)}; objective "
-          f"{prior['objective']:.4g}")
+          f"{prior['objective']:.4g} over the prior draws; the posterior rates that regimen "
+          f"{judged_score:.4g} ({100 * judged_score / best['objective']:.1f}% of the optimum)")
+    if args.figure:
+        grid = landscape_around(model, draws.posterior, best, bounds, routes=routes,
+                                horizon=horizon, target=args.target,
+                                threshold=args.threshold if args.objective != "mean" else None)
+        path = landscape_figure(grid, best, routes, amount_unit=unit, time_unit=tu,
+                                title=f"{draws.name}: {goal} over [0, {horizon:g}] {tu}",
+                                path=args.figure)
+        print(f"# wrote {path}")
     return 0
 
 
@@ -347,6 +385,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     optimize.add_argument("--max-off-target", type=float,
                           help="limit on the expected exposure of the first --off-target output")
     optimize.add_argument("--starts", type=int, default=2, help="optimiser starts per count (2)")
+    optimize.add_argument("--bootstrap", type=int, default=20,
+                          help="bootstrap resamples of the draws for the optimum's uncertainty "
+                               "(default 20; 0 for none)")
+    optimize.add_argument("--seed", type=int, default=0,
+                          help="seed of the random starts and resamples (default 0)")
+    optimize.add_argument("--figure", default="optimize.png",
+                          help="landscape figure path (default optimize.png; '' for none)")
     optimize.set_defaults(func=_optimize)
 
     report = subparsers.add_parser(

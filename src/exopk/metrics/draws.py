@@ -11,7 +11,7 @@ import xarray as xr
 
 from exopk.errors import ExopkError
 
-__all__ = ["FitDraws", "load_draws"]
+__all__ = ["FitDraws", "load_draws", "thin_draws"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class FitDraws:
     tree : xarray.DataTree
         The result.
     fit_file : Path
+    max_draws : int or None
+        The thinning applied (:func:`thin_draws`), so that other groups of ``tree`` (the
+        log-likelihood) can be matched draw for draw.
     """
 
     name: str
@@ -37,6 +40,14 @@ class FitDraws:
     prior: xr.DataArray
     tree: xr.DataTree
     fit_file: Path
+    max_draws: int | None = None
+
+
+def thin_draws(data, max_draws: int | None):
+    """At most ``max_draws`` draws per chain of ``data``, evenly spaced from the first."""
+    if max_draws is None or data.sizes["draw"] <= max_draws:
+        return data
+    return data.isel(draw=slice(None, None, -(-data.sizes["draw"] // max_draws)))
 
 
 def _paths(fit) -> tuple[Path, Path]:
@@ -91,11 +102,13 @@ def load_draws(fit, *, max_draws: int | None = None) -> FitDraws:
     lp = prepared.log_posterior
 
     def sets(group):
-        data = tree[group].to_dataset()
-        if max_draws is not None and data.sizes["draw"] > max_draws:
-            step = -(-data.sizes["draw"] // max_draws)
-            data = data.isel(draw=slice(None, None, step))
-        return lp.parameter_sets(data)
+        try:
+            return lp.parameter_sets(thin_draws(tree[group].to_dataset(), max_draws))
+        except ValueError as exc:
+            raise ExopkError(f"result '{result}' does not match model '{prepared.model.name}' "
+                             f"of fit file '{fit_file}' ({exc}): it was fitted on an earlier "
+                             f"structure of the model; refit it with `exopk fit {fit_file}`") \
+                from None
 
     return FitDraws(str(tree.attrs.get("fit_name", result.stem)), prepared.model,
-                    sets("posterior"), sets("prior"), tree, Path(fit_file))
+                    sets("posterior"), sets("prior"), tree, Path(fit_file), max_draws)

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from exopk.dosing import Regimen
-from exopk.figures import agg_figure, save_figure
+from exopk.canvas import agg_figure, save_figure
+from exopk.inference.summary import fit_diagnostics
 from exopk.metrics.exposure import output_at
 
-__all__ = ["design_figure", "routes_figure"]
+__all__ = ["design_figure", "landscape_figure", "prior_posterior_figure", "routes_figure"]
 
 
 def routes_figure(model, posterior, prior, routes, *, dose, horizon, outputs, path) -> Path:
@@ -60,3 +61,91 @@ def design_figure(ranking, title, path) -> Path:
     axis.set_title(title, fontsize=9)
     figure.tight_layout()
     return save_figure(figure, Path(path))
+
+
+def landscape_figure(grid, optimum, routes, *, amount_unit, time_unit, title, path) -> Path:
+    """The objective over split x dose and split x interval (:func:`~exopk.metrics.optimize.
+    landscape`), the optimum marked where it lies on the grid."""
+    figure, _ = agg_figure(figsize=(11, 4.2))
+    figure.clear()
+    axes = figure.subplots(1, 2)
+    label = grid.attrs["objective"] + ("" if grid.attrs["objective"].startswith("P(") else
+                                       f" ({amount_unit}*{time_unit})")
+    a = grid.attrs
+    panels = ((axes[0], "by_dose", "dose", optimum["dose"],
+               f"{a['count']} administration(s)" +
+               (f" every {a['at_interval']:.4g} {time_unit}" if a["count"] > 1 else "")),
+              (axes[1], "by_interval", "interval",
+               optimum["interval"] if optimum["count"] == a["interval_count"] else np.nan,
+               f"{a['interval_count']} administrations of {a['at_dose']:.4g} {amount_unit}"))
+    for axis, name, y, marker, subtitle in panels:
+        mesh = axis.pcolormesh(grid["split"].values, grid[y].values,
+                               grid[name].transpose(y, "split").values, shading="auto",
+                               cmap="viridis")
+        figure.colorbar(mesh, ax=axis, label=label)
+        if np.isfinite(marker):
+            axis.plot(optimum["split"], marker, "*", color="tab:red", markersize=14,
+                      markeredgecolor="white", label="optimum", clip_on=False)
+            axis.legend(fontsize=7, loc="upper left")
+        axis.set_xlabel(f"share of each administration by {routes[1]} (rest by {routes[0]})")
+        axis.set_ylabel(f"{y} ({amount_unit if y == 'dose' else time_unit})")
+        axis.set_title(subtitle, fontsize=9)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return save_figure(figure, Path(path))
+
+
+def _marginals(axis, prior, posterior, name, unit=""):
+    """Prior and posterior histograms (log10 axis when every value is positive)."""
+    values = [np.asarray(v, dtype=float).ravel() for v in (prior, posterior)]
+    values = [v[np.isfinite(v)] for v in values]
+    logged = all(v.size and (v > 0).all() for v in values)
+    if logged:
+        values = [np.log10(v) for v in values]
+    both = np.concatenate(values)
+    if both.size == 0:
+        axis.axis("off")
+        return
+    edges = np.linspace(*np.quantile(both, [0.005, 0.995]), 31) if np.ptp(both) > 0 else 10
+    for v, colour, label in zip(values, ("0.6", "tab:blue"), ("prior", "posterior")):
+        axis.hist(v, bins=edges, density=True, color=colour, alpha=0.55, label=label)
+    axis.set_title(name, fontsize=7)
+    axis.set_xlabel(("log10 " if logged else "") + (unit or "value"), fontsize=6)
+    axis.tick_params(labelsize=6)
+    axis.set_yticks([])
+
+
+def prior_posterior_figure(tree, metrics, path: Path, *, parameters: int = 8) -> Path:
+    """Prior and posterior marginals of the key parameters and of ``metrics``.
+
+    Key parameters are the ``parameters`` most informed by the data (smallest posterior over
+    prior sd) and, beside them, any whose name mentions the brain or the nose.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A fit result (``prior`` and ``posterior`` groups).
+    metrics : dict
+        ``name -> (prior values, posterior values, unit)``.
+    """
+    shrinkage = fit_diagnostics(tree)["shrinkage"]
+    order = [str(p) for p in shrinkage["parameter"].values[np.argsort(shrinkage.values)]]
+    names = list(dict.fromkeys(order[:parameters] + [p for p in order if any(
+        word in p for word in ("brain", "nose", "nasal"))]))
+    names = [p for p in names if p in tree["prior"] and p in tree["posterior"]]
+    panels = [(p, tree["prior"][p].values, tree["posterior"][p].values, "") for p in names] + \
+        [(m, *values) for m, values in metrics.items()]
+    columns = 4
+    rows = -(-len(panels) // columns)
+    figure, _ = agg_figure(figsize=(12, 2.1 * rows + 0.8))
+    figure.clear()
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis, (name, prior, posterior, unit) in zip(axes, panels):
+        _marginals(axis, prior, posterior, name, unit)
+    for axis in axes[len(panels):]:
+        axis.axis("off")
+    axes[0].legend(fontsize=6)
+    figure.suptitle(f"{tree.attrs['fit_name']}: prior (grey) and posterior (blue) of the key "
+                    f"parameters ({len(names)}) and metrics ({len(metrics)})", fontsize=10)
+    figure.tight_layout()
+    return save_figure(figure, path)
