@@ -14,6 +14,8 @@ from exopk.inference.fit import FitResult
 from exopk.inference.result import build_tree, load_fit
 from exopk.inference.summary import fit_diagnostics, format_summary, summarize
 
+from conftest import DATA
+
 from test_inference_diagnostics import REFERENCE, recipe_draws
 
 
@@ -56,7 +58,8 @@ def test_parameter_numbers_match_the_arviz_reference(case):
 
 
 def test_a_result_written_before_the_diagnostics_group_is_summarised_from_its_draws():
-    tree = load_fit("fits/mouse_iv_mps.nc")
+    # the shipped mouse_iv_mps result as written before results had a diagnostics group
+    tree = load_fit(DATA / "mouse_iv_mps_before_diagnostics_group.nc")
     assert "diagnostics" not in tree.children
     summary = fit_diagnostics(tree)
     stored = json.loads(tree.attrs["diagnostics"])   # the old JSON summary (ddof 0)

@@ -375,7 +375,7 @@ class ExpressionSet:
         """
         batch = parameters.shape[0]
         n_expr, n_par = len(self.expressions), len(self.parameters)
-        if batch <= SCALAR_BATCH:
+        if 0 < batch <= SCALAR_BATCH:
             # Python floats member by member: cheaper than numpy calls on short columns
             function = self._both_scalar if derivatives else self._values_scalar
             try:
