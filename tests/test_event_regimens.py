@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-import exopk
 from exopk.data import DataValidationError, read_events, regimens
 from exopk.dosing import Dose, Regimen
 from exopk.engine import compile_model

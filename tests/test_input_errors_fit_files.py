@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import exopk
-from exopk.engine import compile_model
 from exopk.cli import main
 from exopk.data import load
 from exopk.engine import compile_model

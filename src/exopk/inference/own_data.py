@@ -10,7 +10,6 @@ tabulates the estimates, one row per subject.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass

@@ -198,17 +198,20 @@ def _regimen_text(result, routes, unit, time_unit) -> str:
 
 
 def _spread_text(values, unit="") -> str:
+    import numpy as np
     low, middle, high = np.nanquantile(values, [0.025, 0.5, 0.975])
     return f"{middle:.4g} [{low:.4g}, {high:.4g}]{unit}"
 
 
 def _optimize(args) -> int:
-    from exopk.units import display_unit
+    import numpy as np
+
     from exopk.dosing import Regimen
     from exopk.metrics.draws import load_draws
     from exopk.metrics.optimize import (Bounds, RegimenExposure, exposure, landscape_around,
                                         optimize_regimen)
     from exopk.metrics.plots import landscape_figure
+    from exopk.units import display_unit
 
     routes = [r.strip() for r in args.routes.split(",") if r.strip()]
     if len(routes) != 2:

@@ -102,8 +102,8 @@ def _claims(post, prior, routes, target, parenchyma=None):
         rows.insert(1, ("Crosses the blood-brain barrier: reaches the brain tissue after IV",
                         f"peak {parenchyma[0]} after {iv} (%ID; vesicles beyond the vascular "
                         "space)", _ci(parenchyma[1]), _ci(parenchyma[2]),
-                        f"The brain %ID above includes vesicles in the brain's blood; this is "
-                        f"the parenchyma alone, over the same horizon."))
+                        "The brain %ID above includes vesicles in the brain's blood; this is "
+                        "the parenchyma alone, over the same horizon."))
     if "direct_share_target" in post:
         rows.append((f"{other.capitalize()} as a route to the brain",
                      "model's share of brain exposure via nose-to-brain transfers",

@@ -8,7 +8,6 @@ and the probability that each other route beats it are taken draw by draw).
 
 from __future__ import annotations
 
-import numpy as np
 import xarray as xr
 
 from exopk.dosing import Regimen

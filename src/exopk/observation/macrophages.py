@@ -93,7 +93,7 @@ def macrophage_shares(compiled, theta, rates, rate_jacobian, dose, output, gradi
     if gradients:   # the depleted rates do not move with the switch: it is set to 1 there
         d_depleted = jacobian[:, compiled.rate_rows, :].copy()
         d_depleted[:, :, switch] = 0.0
-    batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
+    n_parameters = rate_jacobian.shape[2]
     with np.errstate(divide="ignore", invalid="ignore"):
         f = np.where(rates > 0, 1.0 - rates_depleted / rates, 0.0)
         df = np.where((rates > 0)[..., None],
