@@ -483,8 +483,11 @@ def test_figures_command_regenerates_every_figure_and_the_report(small_result, t
     page = PageStructure((tmp_path / "docs" / "report_iv_vs_intranasal.html").read_text(
         encoding="utf-8"))
     assert len(page.sources) == 3 and not page.links
+    assert main(["figures", "--fits", str(tmp_path / "missing")]) == 2
+    assert "no folder of fit results at" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
     assert main(["figures", "--fits", str(tmp_path / "empty")]) == 2
-    assert "no fit results" in capsys.readouterr().err
+    assert "nothing to draw: no fit results" in capsys.readouterr().err
 
 
 def test_model_diagram_places_every_compartment_beside_what_feeds_it():

@@ -129,12 +129,17 @@ def _distributed():
     return distributed
 
 
-class _Terminated(Exception):
-    """SIGTERM reached the process running the batch."""
+class _Stopped(Exception):
+    """SIGINT or SIGTERM reached the process running the batch (an ``Exception``, not a
+    ``KeyboardInterrupt``, so that no waiting loop of the Dask client swallows it)."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number
 
 
-def _raise_terminated(signal_number, frame):
-    raise _Terminated()
+def _raise_stopped(signal_number, frame):
+    raise _Stopped(signal_number)
 
 
 def run_batch(spec: BatchSpec | str | Path, *, out: str | Path | None = None,
@@ -214,8 +219,7 @@ def _run(distributed, result: BatchResult, pending, *, scheduler, client, worker
     """Submit ``pending`` and record every task as it ends."""
     from exopk.batch.worker import run_task
     in_main_thread = threading.current_thread() is threading.main_thread()
-    if in_main_thread:   # signal handlers can only be set there
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = {}
     own, cluster, futures = client is None, None, {}
     try:
         if client is None and scheduler is None:
@@ -224,6 +228,9 @@ def _run(distributed, result: BatchResult, pending, *, scheduler, client, worker
                                                silence_logs=40)
         if client is None:
             client = distributed.Client(cluster if cluster is not None else scheduler)
+        if in_main_thread:   # set after the cluster and client, which may set their own
+            previous = {number: signal.signal(number, _raise_stopped)
+                        for number in (signal.SIGINT, signal.SIGTERM)}
         _check_one_thread_per_worker(client)
         token = uuid.uuid4().hex[:8]
         for task in pending:
@@ -246,8 +253,8 @@ def _run(distributed, result: BatchResult, pending, *, scheduler, client, worker
     except KeyboardInterrupt:
         raise BatchInterrupted(signal.SIGINT, result.folder, result.done,
                                len(result.tasks)) from None
-    except _Terminated:
-        raise BatchInterrupted(signal.SIGTERM, result.folder, result.done,
+    except _Stopped as stopped:
+        raise BatchInterrupted(stopped.signal_number, result.folder, result.done,
                                len(result.tasks)) from None
     finally:
         if futures and client is not None:
@@ -256,8 +263,8 @@ def _run(distributed, result: BatchResult, pending, *, scheduler, client, worker
             client.close()
         if cluster is not None:
             cluster.close()
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _check_one_thread_per_worker(client) -> None:
