@@ -59,12 +59,17 @@ def _alive(pid):
 
 
 def _start(args, cwd):
-    return subprocess.Popen([sys.executable, "-m", "exopk", "fit", *args, "--quiet"], cwd=cwd,
+    # checkpoints every 0.2 s: each run is seen part-way however fast the machine samples
+    return subprocess.Popen([sys.executable, "-m", "exopk", "fit", *args, "--quiet",
+                             "--checkpoint-seconds", "0.2"], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_progress(process, folder, beyond=0, timeout=240):
-    """Wait until chain 0 has saved a checkpoint past ``beyond`` iterations; its iteration."""
+    """Wait until chain 0 has saved a checkpoint past ``beyond`` iterations; its iteration.
+
+    Polled every 20 ms; the first checkpoint past ``beyond`` is taken, long before the end.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
@@ -76,7 +81,7 @@ def _wait_for_progress(process, folder, beyond=0, timeout=240):
                 iteration = 0
             if iteration > beyond:
                 return iteration
-        time.sleep(0.2)
+        time.sleep(0.02)
     raise AssertionError("no checkpoint was written in time")
 
 
@@ -135,3 +140,19 @@ def test_orphaned_temporary_file_of_a_killed_write_is_removed(tmp_path):
     assert not orphan.exists()
     assert live.exists()                      # a running writer's file is left alone
     assert (tmp_path / "result.nc").read_text() == "done"
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan", "inf", "soon"])
+def test_checkpoint_interval_that_is_not_a_positive_number_is_refused(seconds, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "exopk", "fit", "fits/mouse_iv_mps.toml",
+                           "--checkpoint-seconds", seconds], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--checkpoint-seconds" in done.stderr and seconds in done.stderr
+
+
+def test_checkpoint_interval_is_checked_before_any_work(fit_file, tmp_path):
+    from exopk.errors import ExopkError
+
+    with pytest.raises(ExopkError, match="checkpoint_seconds = 0"):
+        fit(fit_file, out=tmp_path / "never.nc", checkpoint_seconds=0, progress=False)
+    assert not list(tmp_path.iterdir())

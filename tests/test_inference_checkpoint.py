@@ -47,17 +47,18 @@ def _run(log_pdf, method, **options):
 
 
 @pytest.mark.parametrize("method", ["nuts", "haario_bardenet"])
-def test_resumed_chains_equal_an_uninterrupted_run_bit_for_bit(method, tmp_path, monkeypatch):
+def test_resumed_chains_equal_an_uninterrupted_run_bit_for_bit(method, tmp_path):
     reference = _run(CorrelatedGaussian(), method)
-    monkeypatch.setattr(sampling, "CHECKPOINT_SECONDS", 0.0)   # a checkpoint every iteration
+    every_iteration = 1e-12     # seconds between checkpoints
     # NUTS: part-way through the first chain; Haario-Bardenet: through the second
     interrupted = CorrelatedGaussian(interrupt_after=900 if method == "nuts" else 400)
     with pytest.raises(FitInterrupted) as stopped:
-        _run(interrupted, method, checkpoint=tmp_path)
+        _run(interrupted, method, checkpoint=tmp_path, checkpoint_seconds=every_iteration)
     assert stopped.value.exit_status == 130 and str(tmp_path) in str(stopped.value)
     states = load_chain_states(tmp_path, 2)
     assert any(state is not None and 0 < state.iteration < 270 for state in states)
-    resumed = _run(CorrelatedGaussian(), method, checkpoint=tmp_path, resume=True)
+    resumed = _run(CorrelatedGaussian(), method, checkpoint=tmp_path, resume=True,
+                   checkpoint_seconds=every_iteration)
     for before, after in zip(reference, resumed):
         np.testing.assert_array_equal(after.draws, before.draws)
         np.testing.assert_array_equal(after.log_posterior, before.log_posterior)

@@ -11,6 +11,7 @@ files; ``data usable MODEL`` counts the records a model can use), ``compare-rout
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 
@@ -49,6 +50,17 @@ def _integer(minimum: int, maximum: int | None = None):
             raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {value}")
         return value
     return parse
+
+
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got '{text}'") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
 
 
 def _time_factor(unit: str, model_unit: str) -> float:
@@ -179,7 +191,9 @@ def _fit(args) -> int:
         result = fit(args.fit_file, out=args.out, chains=args.chains, warmup=args.warmup,
                      draws=args.draws, seed=args.seed, processes=args.processes,
                      progress=not args.quiet, resume=args.resume,
-                     method="map" if args.map else None)
+                     method="map" if args.map else None,
+                     **({} if args.checkpoint_seconds is None
+                        else {"checkpoint_seconds": args.checkpoint_seconds}))
     except FitInterrupted as stopped:
         print(f"\nexopk: {stopped}", file=sys.stderr)
         return stopped.exit_status
@@ -291,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", metavar="CHECKPOINT",
                      help="continue an interrupted run from its checkpoint folder "
                           "(RESULT.nc.checkpoint); the draws equal an uninterrupted run's")
+    fit.add_argument("--checkpoint-seconds", type=_positive_seconds,
+                     metavar="SECONDS",
+                     help="wall time between a chain's checkpoints: at most this much sampling "
+                          "is redone after an interruption (default 5; also with --resume)")
     fit.add_argument("--chains", type=_integer(MIN_CHAINS),
                      help=f"override the number of chains (at least {MIN_CHAINS})")
     fit.add_argument("--warmup", type=_integer(1), help="override warm-up iterations per chain")

@@ -5,7 +5,8 @@ A checkpoint is a folder (``RESULT.nc.checkpoint`` beside the result by default)
 * ``fit.pickle``: written once before sampling: the fit file's path and SHA-256, the run's
   options (chains, warm-up, draws, seed, sampler settings, result path), the MAP result and the
   chains' starting points, so that a resumed run repeats none of the work before sampling;
-* ``chain_<c>.pickle``: written by chain ``c`` every :data:`CHECKPOINT_SECONDS` seconds: the
+* ``chain_<c>.pickle``: written by chain ``c`` every :data:`CHECKPOINT_SECONDS` seconds (or as
+  often as the run's ``checkpoint_seconds`` says): the
   iterations done, the draws and statistics so far and a snapshot of the sampler (its state and
   numpy's random state at the end of the latest iteration), from which the chain continues with
   the same random numbers as an uninterrupted run.
@@ -28,11 +29,20 @@ import numpy as np
 from exopk.errors import ExopkError
 from exopk.io import write_atomically
 
-__all__ = ["CHECKPOINT_SECONDS", "ChainState", "FitCheckpoint", "checkpoint_folder",
+__all__ = ["CHECKPOINT_SECONDS", "ChainState", "FitCheckpoint", "check_checkpoint_seconds",
+           "checkpoint_folder",
            "load_chain_states", "load_fit_checkpoint", "remove_checkpoint", "save_chain_state",
            "save_fit_checkpoint"]
 
 CHECKPOINT_SECONDS = 5.0   # wall time between a chain's checkpoints (at most this much is redone)
+
+
+def check_checkpoint_seconds(seconds) -> None:
+    """Raise an :class:`ExopkError` unless ``seconds`` is a positive finite number of seconds."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not np.isfinite(seconds) or seconds <= 0:
+        raise ExopkError(f"checkpoint_seconds = {seconds!r}: expected a positive number of "
+                         "seconds between a chain's checkpoints")
 
 
 @dataclass

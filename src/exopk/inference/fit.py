@@ -9,7 +9,8 @@ from pathlib import Path
 
 from exopk.errors import ExopkError
 from exopk.inference.assembly import PRIOR_DRAWS, FitResult
-from exopk.inference.checkpoint import load_fit_checkpoint
+from exopk.inference.checkpoint import (CHECKPOINT_SECONDS, check_checkpoint_seconds,
+                                        load_fit_checkpoint)
 from exopk.inference.fitfile import FitFile
 from exopk.inference.own_data import fit_event_data
 from exopk.inference.preparation import Prepared, check_fit_arguments, output_path, prepare
@@ -23,7 +24,8 @@ def fit(fit_file: FitFile | str | Path | None = None, *, out: str | Path | None 
         chains: int | None = None, warmup: int | None = None, draws: int | None = None,
         seed: int | None = None, map_starts: int | None = None, processes: int | None = None,
         progress: bool = True, write: bool = True, method: str | None = None,
-        resume: str | Path | None = None) -> FitResult:
+        resume: str | Path | None = None,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS) -> FitResult:
     """Run a fit file: MAP from several seeded starts, then MCMC, diagnostics and results.
 
     While MCMC chains run, a checkpoint folder beside the result (``RESULT.nc.checkpoint``, see
@@ -52,6 +54,10 @@ def fit(fit_file: FitFile | str | Path | None = None, *, out: str | Path | None 
     resume : path, optional
         Checkpoint folder of an interrupted run: continue it with the same fit file, options
         and seed. The draws are those the uninterrupted run would have given, bit for bit.
+    checkpoint_seconds : float
+        Wall time between a chain's checkpoints, in seconds (default
+        :data:`~exopk.inference.checkpoint.CHECKPOINT_SECONDS`): at most this much sampling is
+        redone after an interruption. It does not change the draws.
 
     Returns
     -------
@@ -73,6 +79,7 @@ def fit(fit_file: FitFile | str | Path | None = None, *, out: str | Path | None 
     False
     """
     check_method(method)
+    check_checkpoint_seconds(checkpoint_seconds)
     checkpoint = None
     if resume is not None:
         if fit_file is not None:
@@ -102,4 +109,5 @@ def fit(fit_file: FitFile | str | Path | None = None, *, out: str | Path | None 
                         draws=draws or settings.draws,
                         map_starts=map_starts or settings.map_starts, processes=processes,
                         progress=progress, write=write,
-                        resume=None if checkpoint is None else (Path(resume), checkpoint))
+                        resume=None if checkpoint is None else (Path(resume), checkpoint),
+                        checkpoint_seconds=checkpoint_seconds)

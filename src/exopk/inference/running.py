@@ -12,7 +12,7 @@ from pathlib import Path
 
 from exopk.errors import ExopkError, ModelFileError
 from exopk.inference.assembly import FitResult, assemble
-from exopk.inference.checkpoint import (FitCheckpoint, checkpoint_folder, remove_checkpoint,
+from exopk.inference.checkpoint import (CHECKPOINT_SECONDS, FitCheckpoint, checkpoint_folder, remove_checkpoint,
                                         save_fit_checkpoint)
 from exopk.inference.fitfile import FitFile
 from exopk.inference.laplace import laplace_chains, polish_mode
@@ -35,7 +35,8 @@ def check_method(method) -> None:
 
 def run_prepared(prepared, *, path: Path, method=None, seed: int, chains: int, warmup: int,
                  draws: int, map_starts: int, processes=None, progress=True,
-                 write=True, resume=None) -> FitResult:
+                 write=True, resume=None,
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS) -> FitResult:
     """Run a prepared fit and assemble (and write) its result.
 
     Parameters
@@ -55,6 +56,8 @@ def run_prepared(prepared, *, path: Path, method=None, seed: int, chains: int, w
         Continue the MCMC run of this checkpoint folder (MAP and starts as it saved them).
         Without it, an MCMC run of a fit file that is written keeps a checkpoint beside the
         result while the chains run (:mod:`exopk.inference.checkpoint`).
+    checkpoint_seconds : float
+        Wall time between a chain's checkpoints, in seconds.
     """
     check_method(method)
     lp = prepared.log_posterior
@@ -86,7 +89,8 @@ def run_prepared(prepared, *, path: Path, method=None, seed: int, chains: int, w
                     options=options, map_result=map_result, starts=x0s))
         results = run_chains(lp, x0s, seed=seed, method=ff.sampler.method, warmup=warmup,
                              draws=draws, settings=sampler, processes=processes,
-                             progress=progress, checkpoint=folder, resume=resume is not None)
+                             progress=progress, checkpoint=folder, resume=resume is not None,
+                             checkpoint_seconds=checkpoint_seconds)
         tree = assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
     if write:
         write_fit(tree, path)

@@ -31,8 +31,8 @@ import numpy as np
 import pints
 
 from exopk.errors import ExopkError, FitInterrupted
-from exopk.inference.checkpoint import (CHECKPOINT_SECONDS, ChainState, load_chain_states,
-                                        save_chain_state)
+from exopk.inference.checkpoint import (CHECKPOINT_SECONDS, ChainState, check_checkpoint_seconds,
+                                        load_chain_states, save_chain_state)
 from exopk.inference.progress import Progress, chain_status
 from exopk.inference.samplers import SAMPLERS
 
@@ -187,7 +187,7 @@ _QUEUE = None       # progress queue of a chain process (or the reporter of sequ
 
 
 def _chain(args):
-    chain, seed, x0, sigma0, method, settings, warmup, draws, folder, resume = args
+    chain, seed, x0, sigma0, method, settings, warmup, draws, folder, every, resume = args
     lp = _POSTERIOR
     entry = SAMPLERS[method]
     total = warmup + draws
@@ -229,7 +229,7 @@ def _chain(args):
         if _QUEUE is not None and (iteration % 25 == 0 or iteration == total - 1):
             _QUEUE.put((chain, iteration + 1, total, float(value), divergences))
         if folder is not None and iteration < total - 1 \
-                and time.perf_counter() - saved > CHECKPOINT_SECONDS:
+                and time.perf_counter() - saved > every:
             save_chain_state(folder, ChainState(chain, iteration + 1, out, logp, stats,
                                                 divergences, time.perf_counter() - start,
                                                 recorder.snapshot()))
@@ -266,7 +266,8 @@ def _raise_terminated(signal_number, frame):
 def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: int = 1000,
                draws: int = 1000, settings=None, processes: int | None = None,
                progress: bool = True, checkpoint: str | Path | None = None,
-               resume: bool = False) -> list[ChainResult]:
+               resume: bool = False,
+               checkpoint_seconds: float = CHECKPOINT_SECONDS) -> list[ChainResult]:
     """Run one MCMC chain per starting point, in parallel processes where possible.
 
     Parameters
@@ -293,6 +294,9 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     resume : bool
         Continue each chain from its state in ``checkpoint`` (chains with none start afresh).
         The draws are those of an uninterrupted run with the same seed, bit for bit.
+    checkpoint_seconds : float
+        Wall time between a chain's checkpoints, in seconds: at most this much sampling is
+        redone after an interruption. It does not change the draws.
 
     Raises
     ------
@@ -316,6 +320,7 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
         raise ExopkError(str(exc)) from None
     if resume and checkpoint is None:
         raise ExopkError("resume needs the checkpoint folder of the interrupted run")
+    check_checkpoint_seconds(checkpoint_seconds)
     chains = len(x0s)
     seeds = chain_seeds(seed, chains)
     sigma0 = np.full(len(x0s[0]), 0.1)
@@ -323,7 +328,8 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     states = load_chain_states(checkpoint, chains) if resume else [None] * chains
     jobs = [(c, seeds[c], np.asarray(x0s[c], dtype=float), sigma0, method, settings, warmup,
-             draws, None if checkpoint is None else Path(checkpoint), states[c])
+             draws, None if checkpoint is None else Path(checkpoint), checkpoint_seconds,
+             states[c])
             for c in range(chains)]
     _POSTERIOR, _PARENT_PID = log_posterior, os.getpid()
     in_main_thread = threading.current_thread() is threading.main_thread()
