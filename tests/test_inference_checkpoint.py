@@ -70,3 +70,26 @@ def test_resumed_chains_equal_an_uninterrupted_run_bit_for_bit(method, tmp_path)
 def test_resume_without_a_checkpoint_folder_is_an_error():
     with pytest.raises(Exception, match="checkpoint folder"):
         _run(CorrelatedGaussian(), "nuts", resume=True)
+
+
+@pytest.mark.parametrize("method", ["nuts", "haario_bardenet"])
+def test_thinned_chains_keep_every_thin_th_draw_of_the_unthinned_run(method):
+    thin = 3
+    options = dict(seed=11, warmup=150, processes=1, progress=False,
+                   settings=NutsSettings(max_tree_depth=6) if method == "nuts" else None)
+    every = sampling.run_chains(CorrelatedGaussian(), STARTS, method=method, draws=60 * thin,
+                                **options)
+    thinned = sampling.run_chains(CorrelatedGaussian(), STARTS, method=method, draws=60,
+                                  thin=thin, **options)
+    for full, kept in zip(every, thinned):
+        assert kept.draws.shape == (60, 3)
+        np.testing.assert_array_equal(kept.draws, full.draws[thin - 1::thin])
+        np.testing.assert_array_equal(kept.log_posterior, full.log_posterior[thin - 1::thin])
+        for name in full.stats:
+            np.testing.assert_array_equal(kept.stats[name], full.stats[name][thin - 1::thin])
+
+
+@pytest.mark.parametrize("thin", [0, -2, 1.5, True])
+def test_thin_that_is_not_a_positive_integer_is_refused(thin):
+    with pytest.raises(Exception, match="thin"):
+        _run(CorrelatedGaussian(), "nuts", thin=thin)

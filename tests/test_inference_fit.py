@@ -106,6 +106,7 @@ def test_haario_bardenet_sampler_runs(tmp_path):
      "unknown metric"),
     ('[fit]\nmodel = "m0_one_compartment"\n[sampler]\ntarget_acceptance = 1.5\n',
      "sampler.target_acceptance", "between 0 and 1"),
+    ('[fit]\nmodel = "m0_one_compartment"\n[sampler]\nthin = 0\n', "sampler.thin", ">= 1"),
     ('[fit]\nmodel = "m0_one_compartment"\n[evidence]\nspecies = ["dog"]\ncolour = 1\n',
      "evidence", "unknown key(s) colour"),
     ('[fit]\nmodel = "m0_one_compartment"\n[priors]\nCL = { distribution = "gamma" }\n',

@@ -118,7 +118,7 @@ def assemble(prepared, results, map_result, seed, chains, warmup, draws, path, *
     attrs = {
         "provenance": provenance_json(inputs=inputs, result_path=path, parameters={
             "seed": seed, "sampler": sampler, "chains": chains, "warmup": warmup,
-            "draws": draws, "evidence_sha256": evidence_sha256}),
+            "draws": draws, "thin": ff.sampler.thin, "evidence_sha256": evidence_sha256}),
         "fit_name": ff.name,
         "fit_file_text": ff.text,
         "model": model.name,
@@ -128,6 +128,7 @@ def assemble(prepared, results, map_result, seed, chains, warmup, draws, path, *
         "chains": chains,
         "warmup": warmup,
         "draws": draws,
+        "thin": ff.sampler.thin,
         "map": as_attr(map_natural),
         "map_log_density": map_result.log_posterior,
         "map_starts_log_density": as_attr(list(map_result.values)),

@@ -60,6 +60,7 @@ A fit file is the unit a user shares. Layout (every key but ``fit.model`` option
     max_tree_depth = 10
     target_acceptance = 0.8
     metric = "diagonal"                 # NUTS mass matrix adapted in warm-up: or "dense"
+    thin = 1                            # keep every thin-th iteration after warm-up
 
 The schema is strict: every key has a type (a string is never read as a boolean, a single
 string never as a list), values are checked against the allowed set, and unknown keys are
@@ -99,7 +100,7 @@ _EVIDENCE_LISTS = ("tables", "species", "routes", "studies", "quantities", "prox
                    "proxy_matrices", "proxy_carriers", "opt_in")
 _EVIDENCE = {*_EVIDENCE_LISTS, "proxies", "signal", "unstated_error_as"}
 _SAMPLER = {"method", "chains", "warmup", "draws", "map_starts", "max_tree_depth",
-            "target_acceptance", "metric"}
+            "target_acceptance", "metric", "thin"}
 _COVARIATE = {"parameters", "reference", "prior_sd"}
 _SCALING = {"parameters", "reference_body_weight_kg", "body_weight_kg", "exponent_prior"}
 SIGNALS = ("label", "vesicle")
@@ -199,6 +200,11 @@ class SamplerSettings:
         A setting has the wrong type or is outside its range (key ``sampler.<name>``; the
         file is added by :func:`parse_fit`). NUTS needs
         :data:`exopk.inference.samplers.NUTS_MIN_WARMUP` warm-up iterations.
+
+    Notes
+    -----
+    ``draws`` counts kept draws: a chain runs ``warmup + draws * thin`` iterations and keeps
+    every ``thin``-th after the warm-up (the last of each run of ``thin``).
     """
 
     method: str = "nuts"
@@ -209,6 +215,7 @@ class SamplerSettings:
     max_tree_depth: int = 10
     target_acceptance: float = 0.8
     metric: str = "diagonal"
+    thin: int = 1
 
     def __post_init__(self):
         self.check()
@@ -224,6 +231,7 @@ class SamplerSettings:
         schema.integer(self.map_starts, f"{prefix}map_starts", 1)
         schema.integer(self.warmup, f"{prefix}warmup", SAMPLERS[self.method].min_warmup)
         schema.integer(self.max_tree_depth, f"{prefix}max_tree_depth", 1, MAX_TREE_DEPTH)
+        schema.integer(self.thin, f"{prefix}thin", 1)
         value = self.target_acceptance
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
             raise schema.error(f"target_acceptance must be a number between 0 and 1, got "

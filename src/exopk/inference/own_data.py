@@ -40,8 +40,9 @@ METHODS = ("map", "nuts")
 def fit_observations(model, observations, *, errors: Mapping, priors: Mapping | None = None,
                      fixed: Mapping | None = None, error_priors: Mapping | None = None,
                      method: str = "map", seed: int = 1, chains: int = 4, draws: int = 1000,
-                     warmup: int = 500, map_starts: int = 4, processes: int | None = None,
-                     progress: bool = False, name: str = "observations",
+                     warmup: int = 500, thin: int = 1, map_starts: int = 4,
+                     processes: int | None = None, progress: bool = False,
+                     name: str = "observations",
                      out: str | Path | None = None) -> FitResult:
     """Fit ``model`` to time-course ``observations`` with estimated residual errors.
 
@@ -63,6 +64,8 @@ def fit_observations(model, observations, *, errors: Mapping, priors: Mapping | 
         Layout of the draws (Laplace draws are independent).
     warmup : int
         NUTS warm-up iterations per chain.
+    thin : int
+        NUTS: keep every ``thin``-th iteration after the warm-up.
     map_starts : int
     processes : int, optional
         Worker processes for NUTS chains.
@@ -104,7 +107,7 @@ def fit_observations(model, observations, *, errors: Mapping, priors: Mapping | 
     lp = TimeCoursePosterior(model, observations, errors, priors=priors, fixed=fixed,
                              error_priors=error_priors)
     settings = SamplerSettings(chains=chains, draws=draws, map_starts=map_starts,
-                               warmup=max(warmup, 150))
+                               warmup=max(warmup, 150), thin=thin)
     fit_file = FitFile(name=name, path=None, text="", model=model.name, seed=seed,
                        sampler=settings)
     prepared = Prepared(fit_file, model, None, list(observations), [], lp)
@@ -271,14 +274,14 @@ def fit_event_data(fit_file: FitFile, *, method: str | None = None, out=None, wr
                    method=method or "nuts", seed=fit_file.seed if seed is None else seed,
                    chains=chains or settings.chains, draws=draws or settings.draws,
                    warmup=warmup or settings.warmup, map_starts=map_starts or settings.map_starts,
-                   processes=processes, progress=progress)
+                   thin=settings.thin, processes=processes, progress=progress)
     path = output_path(fit_file, out)
     if data.fit == "population":
         prepared = Prepared(fit_file, model, None, observations, [],
                             _population_posterior(fit_file, model, observations))
         return run_prepared(prepared, path=path, write=write,
                             **{k: v for k, v in options.items()
-                               if k not in ("errors", "priors", "fixed", "error_priors")})
+                               if k not in ("errors", "priors", "fixed", "error_priors", "thin")})
     if data.fit == "individual":
         table, fits = fit_individuals(model, observations, **options)
         if write:

@@ -90,7 +90,7 @@ def run_prepared(prepared, *, path: Path, method=None, seed: int, chains: int, w
         results = run_chains(lp, x0s, seed=seed, method=ff.sampler.method, warmup=warmup,
                              draws=draws, settings=sampler, processes=processes,
                              progress=progress, checkpoint=folder, resume=resume is not None,
-                             checkpoint_seconds=checkpoint_seconds)
+                             checkpoint_seconds=checkpoint_seconds, thin=ff.sampler.thin)
         tree = assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
     if write:
         write_fit(tree, path)

@@ -187,10 +187,10 @@ _QUEUE = None       # progress queue of a chain process (or the reporter of sequ
 
 
 def _chain(args):
-    chain, seed, x0, sigma0, method, settings, warmup, draws, folder, every, resume = args
+    chain, seed, x0, sigma0, method, settings, warmup, draws, thin, folder, every, resume = args
     lp = _POSTERIOR
     entry = SAMPLERS[method]
-    total = warmup + draws
+    total = warmup + draws * thin
     if resume is None:
         np.random.seed(seed)
         sampler = entry.pints_class(x0, sigma0)
@@ -219,8 +219,8 @@ def _chain(args):
         sample, value, _accepted = reply
         value = value[0] if isinstance(value, tuple) else value
         divergences += bool(recorder.last.get("diverging", False))
-        k = iteration - warmup
-        if k >= 0:
+        k, kept = divmod(iteration - warmup, thin)
+        if k >= 0 and kept == thin - 1:
             out[k], logp[k] = sample, value
             for name in entry.statistics:
                 if name not in stats:
@@ -266,8 +266,8 @@ def _raise_terminated(signal_number, frame):
 def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: int = 1000,
                draws: int = 1000, settings=None, processes: int | None = None,
                progress: bool = True, checkpoint: str | Path | None = None,
-               resume: bool = False,
-               checkpoint_seconds: float = CHECKPOINT_SECONDS) -> list[ChainResult]:
+               resume: bool = False, checkpoint_seconds: float = CHECKPOINT_SECONDS,
+               thin: int = 1) -> list[ChainResult]:
     """Run one MCMC chain per starting point, in parallel processes where possible.
 
     Parameters
@@ -279,7 +279,8 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     method : str
         A key of :data:`exopk.inference.samplers.SAMPLERS` (``"nuts"``, ``"haario_bardenet"``).
     warmup, draws : int
-        Iterations per chain; warm-up iterations adapt the sampler and are discarded.
+        Warm-up iterations per chain (they adapt the sampler and are discarded) and draws kept
+        per chain.
     settings : NutsSettings or HaarioBardenetSettings, optional
         The sampler's typed settings (default: its defaults).
     processes : int, optional
@@ -297,6 +298,10 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     checkpoint_seconds : float
         Wall time between a chain's checkpoints, in seconds: at most this much sampling is
         redone after an interruption. It does not change the draws.
+    thin : int
+        Keep every ``thin``-th iteration after the warm-up: a chain runs ``warmup + draws *
+        thin`` iterations. With the same seed, the kept draws are those of an unthinned run at
+        iterations ``thin - 1, 2 thin - 1, ...`` after the warm-up.
 
     Raises
     ------
@@ -321,6 +326,8 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     if resume and checkpoint is None:
         raise ExopkError("resume needs the checkpoint folder of the interrupted run")
     check_checkpoint_seconds(checkpoint_seconds)
+    if isinstance(thin, bool) or not isinstance(thin, (int, np.integer)) or thin < 1:
+        raise ExopkError(f"thin = {thin!r}: expected an integer >= 1")
     chains = len(x0s)
     seeds = chain_seeds(seed, chains)
     sigma0 = np.full(len(x0s[0]), 0.1)
@@ -328,14 +335,14 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     states = load_chain_states(checkpoint, chains) if resume else [None] * chains
     jobs = [(c, seeds[c], np.asarray(x0s[c], dtype=float), sigma0, method, settings, warmup,
-             draws, None if checkpoint is None else Path(checkpoint), checkpoint_seconds,
+             draws, thin, None if checkpoint is None else Path(checkpoint), checkpoint_seconds,
              states[c])
             for c in range(chains)]
     _POSTERIOR, _PARENT_PID = log_posterior, os.getpid()
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:   # signal handlers can only be set there
         previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
-    reporter = _Reporter(chains, warmup + draws) if progress else None
+    reporter = _Reporter(chains, warmup + draws * thin) if progress else None
     try:
         if processes > 1 and can_fork:
             context = multiprocessing.get_context("fork")

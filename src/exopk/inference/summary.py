@@ -284,8 +284,11 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
     """
     summary = fit_diagnostics(tree) if summary is None else summary
     attrs = tree.attrs
+    thin = int(attrs.get("thin", 1))
+    kept = f", 1 in {thin} kept" if thin > 1 else ""
     lines = [f"fit {attrs['fit_name']}: model {attrs['model']}, {attrs['chains']} chains x "
-             f"{attrs['draws']} draws ({attrs['warmup']} warm-up), sampler {attrs['sampler']}, "
+             f"{attrs['draws']} draws ({attrs['warmup']} warm-up{kept}), "
+             f"sampler {attrs['sampler']}, "
              f"seed {attrs['seed']}",
              f"{summary.sizes['observation']} observations; MAP log density "
              f"{float(attrs['map_log_density']):.2f}",
