@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from exopk.errors import ModelFileError
-from exopk.inference.fitfile import (MAX_TREE_DEPTH, METRICS, MIN_CHAINS, MIN_DRAWS, _Schema,
+from exopk.inference.fitfile import (MAX_TREE_DEPTH, METRICS, MIN_CHAINS, MIN_DRAWS, Schema,
                                      parse_prior)
 from exopk.io import read_toml
 
@@ -155,7 +155,7 @@ class BatchSpec:
         return points
 
 
-def _setting(schema: _Schema, name: str, value, key: str, simulated: bool):
+def _setting(schema: Schema, name: str, value, key: str, simulated: bool):
     """One checked setting value (a prior table for ``priors.NAME``)."""
     if name.startswith("priors."):
         parse_prior(value, schema.file, key)
@@ -177,7 +177,7 @@ def _setting(schema: _Schema, name: str, value, key: str, simulated: bool):
                           MAX_TREE_DEPTH if name == "max_tree_depth" else None)
 
 
-def _flat(schema: _Schema, table, section: str, simulated: bool) -> list[tuple[str, object]]:
+def _flat(schema: Schema, table, section: str, simulated: bool) -> list[tuple[str, object]]:
     """``(name, value)`` of a settings or grid table, with ``priors.NAME`` flattened."""
     allowed = [s for s in SETTINGS if not (simulated and s in _FIT_ONLY)]
     items = []
@@ -225,7 +225,7 @@ def read_batch_file(path: str | Path) -> BatchSpec:
 
 
 def _parse(data: dict, path: str | None) -> BatchSpec:
-    schema = _Schema(path)
+    schema = Schema(path)
     schema.table(data, "", _SECTIONS)
     batch = schema.table(data.get("batch", {}), "batch", _BATCH)
     base = Path(path).resolve().parent if path else Path.cwd()
@@ -264,7 +264,7 @@ def _parse(data: dict, path: str | None) -> BatchSpec:
                      grid=tuple(grid), simulate=simulate)
 
 
-def _simulate(schema: _Schema, table, base: Path) -> SimulateSpec:
+def _simulate(schema: Schema, table, base: Path) -> SimulateSpec:
     table = schema.table(table, "simulate", _SIMULATE)
     for key in ("fit", "replicates"):
         if key not in table:

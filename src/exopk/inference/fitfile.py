@@ -123,8 +123,14 @@ def known_names(values, limit: int = 25) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-class _Schema:
-    """Typed reading of fit-file values; every error names the file and the key."""
+class Schema:
+    """Typed reading of TOML values (fit files, batch files); every error names the file and key.
+
+    Parameters
+    ----------
+    file : str or None
+        The file the values come from, named in every :class:`~exopk.errors.ModelFileError`.
+    """
 
     def __init__(self, file: str | None):
         self.file = file
@@ -223,7 +229,7 @@ class SamplerSettings:
     def check(self) -> None:
         """Raise a :class:`ModelFileError` naming ``sampler.<setting>`` for an invalid setting."""
         prefix = "sampler."
-        schema = _Schema(None)
+        schema = Schema(None)
         schema.text(self.method, f"{prefix}method", METHODS)
         schema.text(self.metric, f"{prefix}metric", METRICS)
         schema.integer(self.chains, f"{prefix}chains", MIN_CHAINS)
@@ -319,7 +325,7 @@ def parse_prior(spec, file, key) -> Prior:
     if not isinstance(spec, dict):
         raise ModelFileError("expected a prior table such as { median = 0.1, sigma = 1.0 }",
                              file=file, key=key)
-    schema = _Schema(file)
+    schema = Schema(file)
     for name in ("distribution", "justification", "source"):
         if name in spec:
             schema.text(spec[name], f"{key}.{name}")
@@ -332,7 +338,7 @@ def parse_prior(spec, file, key) -> Prior:
         raise ModelFileError(exc.reason, file=file, key=key) from None
 
 
-def _evidence(schema: _Schema, table) -> dict:
+def _evidence(schema: Schema, table) -> dict:
     evidence = dict(schema.table(table, "evidence", _EVIDENCE))
     for name in _EVIDENCE_LISTS:
         if name in evidence:
@@ -349,13 +355,13 @@ def _evidence(schema: _Schema, table) -> dict:
     return evidence
 
 
-def _values(schema: _Schema, table, key: str) -> dict:
+def _values(schema: Schema, table, key: str) -> dict:
     """A table of parameter -> finite number."""
     return {name: schema.number(value, f"{key}.{name}")
             for name, value in schema.table(table, key).items()}
 
 
-def _covariates(schema: _Schema, table) -> dict:
+def _covariates(schema: Schema, table) -> dict:
     covariates = {}
     for name, spec in schema.table(table, "covariates").items():
         key = f"covariates.{name}"
@@ -372,7 +378,7 @@ def _covariates(schema: _Schema, table) -> dict:
     return covariates
 
 
-def _species_scaling(schema: _Schema, table) -> dict:
+def _species_scaling(schema: Schema, table) -> dict:
     spec = schema.table(table, "species_scaling", _SCALING)
     if not spec:
         return {}
@@ -408,7 +414,7 @@ def parse_fit(text: str, *, path: str | None = None) -> FitFile:
 
 
 def _parse(data: dict, text: str, path: str | None) -> FitFile:
-    schema = _Schema(path)
+    schema = Schema(path)
     schema.table(data, "", _SECTIONS)
     fit = schema.table(data.get("fit", {}), "fit", _FIT)
     if "model" not in fit:
@@ -455,7 +461,7 @@ def _parse(data: dict, text: str, path: str | None) -> FitFile:
         sampler=sampler, data=event_data)
 
 
-def _event_data(schema: "_Schema", table, path) -> EventData:
+def _event_data(schema: "Schema", table, path) -> EventData:
     table = schema.table(table, "data", _DATA)
     for key in ("events", "output", "error"):
         if key not in table:
