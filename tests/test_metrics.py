@@ -60,6 +60,23 @@ def test_auc_one_compartment_bolus_and_infusion_closed_form():
     np.testing.assert_allclose(infusion.values[0, 0, :, 0], [during, after], rtol=1e-12)
 
 
+def test_auc_of_percent_id_over_staggered_doses_is_per_total_dose():
+    """Two boluses of 50 at 0 and 30 min: the area is 100/100 x the area under the amount, while
+    the %ID curve itself is per the dose given so far (twice as high before the second dose)."""
+    regimen = exopk.Regimen.bolus("iv", 50, time=0.0) + exopk.Regimen.bolus("iv", 50, time=30.0)
+    horizon = 90.0
+    area = auc(ONE, ONE_SETS, regimen, horizon, "plasma_percent_id")
+    assert area.attrs["percent_of"] == "the regimen's total dose"
+    for d, (CL, V, _) in enumerate(ONE_SETS.values[0]):
+        k = CL / V
+        amount_area = 50 * (1 - np.exp(-k * horizon)) / k \
+            + 50 * (1 - np.exp(-k * (horizon - 30.0))) / k
+        np.testing.assert_allclose(area.values[0, d, 0], amount_area, rtol=1e-12)
+    before = output_at(ONE, ONE_SETS, regimen, [10.0], "plasma_percent_id").values[0, 0, 0, 0]
+    CL, V, _ = ONE_SETS.values[0, 0]
+    np.testing.assert_allclose(before, 100 * np.exp(-CL / V * 10.0), rtol=1e-12)
+
+
 def test_auc_two_compartment_closed_form_and_sinks_have_none():
     horizon = 90.0
     area = auc(TWO, TWO_SETS, exopk.Regimen.bolus("iv", 100), horizon,

@@ -150,6 +150,14 @@ def auc(model, parameter_sets, regimen: Regimen, horizon, outputs=None) -> xr.Da
     xarray.DataArray
         Dims of the sets, [``horizon``,] ``output``; unit per output (output unit x time unit)
         in the ``unit`` coordinate.
+
+    Notes
+    -----
+    The area of a percent-of-dose output (%ID, %ID/g) is taken per the regimen's whole dose:
+    100 / (total dose) times the area under the amount, the dose-normalised AUC. With one dose,
+    or all doses at time 0, that is the area under the output. When doses are staggered,
+    :func:`output_at` gives %ID of the dose given so far, and the area under that curve weighs
+    the time before the later doses more; ``attrs["percent_of"]`` says which is given.
     """
     compiled = compile_model(model)
     if not model.is_linear:
@@ -182,4 +190,5 @@ def auc(model, parameter_sets, regimen: Regimen, horizon, outputs=None) -> xr.Da
         extra_dims, extra = ("horizon", "output"), {"horizon": horizons, **extra}
     return labelled(result, lead, shape, coords, extra_dims, extra,
                     {"long_name": "area under the output", "time_unit": model.time_unit,
-                     "method": "exact: A_NN^-1 (x_N(H) - U_N(H))"})
+                     "method": "exact: A_NN^-1 (x_N(H) - U_N(H))",
+                     "percent_of": "the regimen's total dose"})
