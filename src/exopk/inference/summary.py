@@ -291,7 +291,8 @@ def format_summary(tree: xr.DataTree, summary: xr.Dataset | None = None) -> str:
              f"sampler {attrs['sampler']}, "
              f"seed {attrs['seed']}",
              f"{summary.sizes['observation']} observations; MAP log density "
-             f"{float(attrs['map_log_density']):.2f}",
+             f"{float(attrs['map_log_density']):.2f} ("
+             f"{'sampling coordinates' if attrs['sampler'] == 'laplace' else 'natural parameters'})",
              *_approximation_lines(tree),
              *(f"CAVEAT: {caveat}" for caveat in json.loads(attrs.get("caveats", "[]"))),
              "",
