@@ -254,3 +254,43 @@ def test_workers_with_several_threads_are_refused(folder):
                             dashboard_address=":0") as client:
         with pytest.raises(ExopkError, match="--nthreads 1"):
             run_batch(folder / "sbc.toml", client=client, progress=False)
+
+
+def test_a_signal_while_the_cluster_starts_shuts_it_down(folder, monkeypatch):
+    """SIGTERM during LocalCluster start waits for the cluster, then ends the batch (143) and
+    closes it: no worker is left running."""
+    from types import SimpleNamespace
+
+    from exopk.batch import runner
+
+    closed = []
+
+    class Cluster:
+        def __init__(self, **options):
+            os.kill(os.getpid(), signal.SIGTERM)      # arrives while the cluster starts
+
+        def close(self):
+            closed.append("cluster")
+
+    class Client:
+        def __init__(self, cluster):
+            pass
+
+        def close(self):
+            closed.append("client")
+
+    fake = SimpleNamespace(LocalCluster=Cluster, Client=Client)
+    monkeypatch.setattr(runner, "_distributed", lambda: fake)
+    (folder / "sbc.toml").write_text(SBC)
+    def caller_handler(number, frame):     # where the signal would go without the runner's
+        raise AssertionError("SIGTERM went past the batch runner")
+
+    previous = signal.signal(signal.SIGTERM, caller_handler)
+    try:
+        with pytest.raises(runner.BatchInterrupted) as stopped:
+            runner.run_batch(folder / "sbc.toml", out=folder / "out", progress=False)
+        assert signal.getsignal(signal.SIGTERM) is caller_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.exit_status == 143
+    assert closed == ["client", "cluster"]

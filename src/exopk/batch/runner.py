@@ -219,8 +219,11 @@ def _run(distributed, result: BatchResult, pending, *, scheduler, client, worker
     """Submit ``pending`` and record every task as it ends."""
     from exopk.batch.worker import run_task
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = {}
+    previous, deferred = {}, []
     own, cluster, futures = client is None, None, {}
+    if in_main_thread:   # a signal while the cluster starts waits until it can be shut down
+        previous = {number: signal.signal(number, lambda number, frame: deferred.append(number))
+                    for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         if client is None and scheduler is None:
             cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
@@ -229,8 +232,10 @@ def _run(distributed, result: BatchResult, pending, *, scheduler, client, worker
         if client is None:
             client = distributed.Client(cluster if cluster is not None else scheduler)
         if in_main_thread:   # set after the cluster and client, which may set their own
-            previous = {number: signal.signal(number, _raise_stopped)
-                        for number in (signal.SIGINT, signal.SIGTERM)}
+            for number in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(number, _raise_stopped)
+            if deferred:
+                raise _Stopped(deferred[0])
         _check_one_thread_per_worker(client)
         token = uuid.uuid4().hex[:8]
         for task in pending:
