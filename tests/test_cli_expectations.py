@@ -138,3 +138,22 @@ def test_a_time_course_fit_names_its_observations_and_error_units():
     assert _row(text, "a_plasma_concentration").split()[1:3] == unit.split()
     assert _row(text, "CL").split()[1] == "mL/min"
     assert _row(text, "s:0").split()[3:5] == unit.split()
+
+
+def test_repeated_fallback_notices_are_printed_once_and_counted(capsys):
+    from exopk.cli import _WarningPrinter
+    from exopk.errors import ExopkWarning, IllConditionedWarning
+
+    printer = _WarningPrinter()
+    for k in range(1, 4):
+        printer.show(f"{k} of 8 parameter sets gave an ill-conditioned eigendecomposition; "
+                     "solved with expm instead", IllConditionedWarning, "engine.py", 1)
+    printer.show("the dispersion prior is wide", ExopkWarning, "fit.py", 2)
+    printer.finish()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "exopk: warning: 1 of 8 parameter sets gave an ill-conditioned eigendecomposition; "
+        "solved with expm instead",
+        "exopk: warning: the dispersion prior is wide",
+        "exopk: warning: 2 more evaluations solved ill-conditioned parameter sets with expm "
+        "(exact, slower); not printed one by one"]

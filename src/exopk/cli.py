@@ -364,11 +364,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Print a warning as ``exopk: warning: MESSAGE`` (no source path, no code line)."""
+class _WarningPrinter:
+    """Prints warnings as ``exopk: warning: MESSAGE`` (no source path, no code line).
+
+    Notices that a numerical fallback was taken (:class:`~exopk.errors.IllConditionedWarning`)
+    come from every other evaluation in a search or a sampler: the first is printed, the rest
+    are counted and summed up in one line by :meth:`finish`.
+    """
+
+    def __init__(self):
+        self.repeats = 0
+        self._seen_fallback = False
+
+    def show(self, message, category, filename, lineno, file=None, line=None) -> None:
+        from exopk.errors import IllConditionedWarning
+        if issubclass(category, IllConditionedWarning):
+            if self._seen_fallback:
+                self.repeats += 1
+                return
+            self._seen_fallback = True
+        _write(f"exopk: warning: {message}", file)
+
+    def finish(self) -> None:
+        """Print how many fallback notices were not printed."""
+        if self.repeats:
+            _write(f"exopk: warning: {self.repeats} more evaluations solved ill-conditioned "
+                   "parameter sets with expm (exact, slower); not printed one by one", None)
+
+
+def _write(text: str, file) -> None:
     stream = sys.stderr if file is None else file
     try:
-        stream.write(f"exopk: warning: {message}\n")
+        stream.write(text + "\n")
     except (OSError, ValueError):   # stderr closed
         pass
 
@@ -401,10 +428,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``exopk`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    printer = _WarningPrinter()
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
-            return int(args.func(args) or 0)
+            warnings.showwarning = printer.show
+            try:
+                return int(args.func(args) or 0)
+            finally:
+                printer.finish()
     except ExopkError as exc:
         print(f"exopk: error: {exc}", file=sys.stderr)
         return 2
