@@ -124,8 +124,8 @@ def test_proxies_enter_through_a_carrier_class_offset():
     assert {o.request.output for o in proxies} == {"brain_label_percent_id_per_g"}
     names = prepared.log_posterior.names
     betas = [n for n in names if n.startswith("beta_carrier_class")]
-    assert betas == ["beta_carrier_class[gold nanoparticles, 200 nm, TPPMS-coated]",
-                     "beta_carrier_class[gold nanoparticles, 80 nm, TPPMS-coated]"]
+    assert betas == ["beta_carrier_class[gold nanoparticles, 80 nm, TPPMS-coated]"]
+    assert [o.value for o in proxies] == [0.00029]
     priors = prepared.log_posterior.natural_priors()
     assert all(priors[b].arguments["sd"] == 2.3 for b in betas)
 
