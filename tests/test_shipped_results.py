@@ -14,9 +14,9 @@ from exopk.inference.result import load_fit
 from exopk.inference.summary import ESS_LIMIT, RHAT_LIMIT, fit_diagnostics
 
 NOT_CONVERGED = {"mouse_brain": "4 x 500/500 at target acceptance 0.99: max R-hat 1.008 and "
-                                "min bulk ESS 543, but 5 divergent transitions (one chain) in the "
-                                "upper tail of the gold-proxy offset, where PS_bbb exp(beta) nears "
-                                "the brain plasma flow and the Renkin-Crone uptake saturates"}
+                                "min bulk ESS 543, but 5 divergent transitions (one chain), four "
+                                "beyond the 99th percentile of the gold-proxy offset, where a high "
+                                "proxy uptake is offset by fast brain turnover (a curved ridge)"}
 FITS = sorted(path for path in Path("fits").glob("*.toml") if path.with_suffix(".nc").is_file())
 
 
