@@ -10,8 +10,10 @@ dose given by ``t``: boluses given at or before ``t`` whole, infusions pro rata 
 ``administered`` amount, without what a steady-state start carries over). One minute after the
 first of two equal boluses, a one-compartment model shows ``100 exp(-k)`` %ID, not half of it.
 Before the first dose the reference is the regimen's total (nothing has been given; the amounts
-are zero). Exposures and peaks of %ID outputs (:mod:`exopk.engine.summaries`,
-:mod:`exopk.metrics.exposure`) integrate one curve and refer to the regimen's total dose.
+are zero). Areas under %ID outputs (:func:`exopk.metrics.exposure.auc`, and the single-dose
+summaries of :mod:`exopk.engine.summaries`) integrate one curve and refer to the regimen's total
+dose; values and peaks over time (:func:`exopk.metrics.exposure.output_at`,
+:func:`exopk.metrics.exposure.peak`) are the values above.
 """
 
 from __future__ import annotations
