@@ -204,12 +204,17 @@ class Route:
 
     Examples
     --------
-    A dose split between two compartments by a parameter ``f`` (an expression):
+    In ``m5_intranasal_olfactory`` an intranasal dose is split between the olfactory and the
+    respiratory epithelium by the parameter ``f_olfactory``:
 
-    >>> from exopk.model import Route
-    >>> route = Route("intranasal", {"nasal": "1 - f", "olfactory": "f"})
-    >>> dict(route.targets)
-    {'nasal': '1 - f', 'olfactory': 'f'}
+    >>> import exopk
+    >>> model = exopk.load_model(exopk.model_path("m5_intranasal_olfactory"))
+    >>> dict(model.route("intranasal").targets)
+    {'nasal_olfactory': 'f_olfactory', 'nasal_respiratory': '1 - f_olfactory'}
+    >>> ds = exopk.simulate(model, {"f_olfactory": 0.25}, times=[0],
+    ...                     regimen=exopk.Regimen.bolus("intranasal", 100))
+    >>> ds["amount"].sel(time=0, compartment=["nasal_olfactory", "nasal_respiratory"]).values
+    array([25., 75.])
     """
 
     name: str
