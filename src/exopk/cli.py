@@ -254,7 +254,15 @@ def _presets(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``exopk`` command."""
+    """The argument parser of the ``exopk`` command.
+
+    Examples
+    --------
+    >>> from exopk.cli import build_parser
+    >>> args = build_parser().parse_args(["simulate", "m0_one_compartment", "--times", "0,10"])
+    >>> args.command, args.model, args.times
+    ('simulate', 'm0_one_compartment', '0,10')
+    """
     parser = argparse.ArgumentParser(prog="exopk", description=(
         "Pharmacokinetic biodistribution modelling of extracellular vesicles."))
     parser.add_argument("--version", action=_Version, nargs=0,
@@ -425,7 +433,30 @@ def _usable(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``exopk`` command; returns the exit status."""
+    """Run the ``exopk`` command; returns the exit status.
+
+    Examples
+    --------
+    ``exopk simulate`` of the one-compartment model: %ID is ``100 exp(-CL t / V)``, with V 1 mL
+    and CL 0.5 mL/min here.
+
+    >>> from exopk.cli import main
+    >>> main(["simulate", "m0_one_compartment", "--param", "CL=0.5", "--times", "2,4",
+    ...       "--outputs", "plasma_percent_id"])
+    # m0_one_compartment: iv 100 dose units at 0 min
+    # parameters: CL=0.5; V_plasma=1; secretion_rate=0
+    # amounts in dose units (--dose is in dose units); %ID: percent of the dose given by each time
+      time [min] plasma_percent_id [%ID]
+               2                 36.7879
+               4                 13.5335
+    # mass balance: ...
+    0
+
+    An error is one line on stderr and exit status 2:
+
+    >>> main(["simulate", "m0_one_compartment", "--param", "k=1"])
+    2
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     printer = _WarningPrinter()

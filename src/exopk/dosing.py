@@ -45,6 +45,24 @@ class Dose:
     steady_state_interval : float, optional
         If given, the system is at the periodic steady state of this dose repeated every
         ``steady_state_interval`` just before it is given (bolus only; sinks start at zero).
+
+    Examples
+    --------
+    A 30-min infusion of 50 amount units starting at 60 min:
+
+    >>> from exopk import Dose, Regimen
+    >>> dose = Dose("iv", 50, time=60, duration=30)
+    >>> dose.amount, dose.is_infusion
+    (50.0, True)
+    >>> Regimen((dose, Dose("iv", 100))).total_amount
+    150.0
+
+    Impossible doses are refused where they are made:
+
+    >>> Dose("iv", -1)
+    Traceback (most recent call last):
+    ...
+    exopk.errors.SimulationError: dose amount must not be negative, got -1 (route 'iv')
     """
 
     route: str
@@ -77,7 +95,31 @@ class Dose:
 
 @dataclass(frozen=True)
 class Regimen:
-    """An ordered collection of doses. Combine regimens with ``+``."""
+    """An ordered collection of doses. Combine regimens with ``+``.
+
+    Examples
+    --------
+    Two IV boluses of 100 an hour apart into one compartment (CL 0.1 mL/min, V 1 mL, so
+    k = 0.1/min): just after the second dose the amount is ``100 exp(-61 k) + 100 exp(-k)``.
+
+    >>> import numpy as np, exopk
+    >>> regimen = exopk.Regimen.repeated("iv", 100, interval=60, count=2)
+    >>> [d.time for d in regimen.doses], regimen.total_amount
+    ([0.0, 60.0], 200.0)
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> ds = exopk.simulate(model, {"CL": 0.1, "V_plasma": 1.0}, times=[61], regimen=regimen)
+    >>> amount = float(ds["amount"].sel(compartment="plasma", time=61))
+    >>> print(f"{amount:.4f} {100 * np.exp(-6.1) + 100 * np.exp(-0.1):.4f}")
+    90.7080 90.7080
+
+    A 10-min infusion of 100 reaches ``(100 / 10) / k (1 - exp(-10 k))`` at its end:
+
+    >>> ds = exopk.simulate(model, {"CL": 0.1, "V_plasma": 1.0}, times=[10],
+    ...                     regimen=exopk.Regimen.infusion("iv", 100, duration=10))
+    >>> print(f"{float(ds['amount'].sel(compartment='plasma', time=10)):.4f}",
+    ...       f"{100 * (1 - np.exp(-1)):.4f}")
+    63.2121 63.2121
+    """
 
     doses: tuple[Dose, ...]
 

@@ -38,6 +38,22 @@ def read_toml(path: str | Path, *, what: str) -> tuple[str, dict]:
     ModelFileError
         The file cannot be read, is not UTF-8 text (the message gives the line, column and
         byte offset of the first bad byte), or is not valid TOML.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from exopk.io import read_toml
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "fit.toml"
+    >>> _ = path.write_bytes(b'[fit]\\nname = "demo"\\n')
+    >>> text, data = read_toml(path, what="fit file")
+    >>> data
+    {'fit': {'name': 'demo'}}
+    >>> _ = path.write_bytes(b'[fit]\\nname = "d\\xe9mo"\\n')      # Latin-1, not UTF-8
+    >>> try:
+    ...     read_toml(path, what="fit file")
+    ... except Exception as error:
+    ...     print(error.reason)
+    line 2, column 10 (byte 15): byte 0xe9 is not UTF-8 text; save the fit file as UTF-8
     """
     path = Path(path)
     try:
@@ -78,6 +94,20 @@ def check_writable(path: str | Path, *, option: str = "output") -> Path:
     ------
     ExopkError
         The path is a folder, or its folder cannot be created or written to.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from exopk.io import check_writable
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_writable(folder / "new" / "result.nc") == folder / "new" / "result.nc"
+    True
+    >>> sorted(p.name for p in (folder / "new").iterdir())       # the probe is gone
+    []
+    >>> check_writable(folder, option="--out")
+    Traceback (most recent call last):
+    ...
+    exopk.errors.ExopkError: --out '...' is a folder; give a file name
     """
     path = Path(path)
     if path.is_dir():
@@ -110,6 +140,15 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
     -------
     Path
         The final path.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from exopk.io import write_atomically
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "table.txt"
+    >>> _ = write_atomically(path, lambda temporary: temporary.write_text("complete"))
+    >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
+    ('complete', ['table.txt'])
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

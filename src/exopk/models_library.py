@@ -18,12 +18,32 @@ def _folder() -> Path:
 
 
 def available_models() -> tuple[str, ...]:
-    """Names of the shipped models (file names without ``.toml``)."""
+    """Names of the shipped models (file names without ``.toml``).
+
+    Examples
+    --------
+    >>> import exopk
+    >>> names = exopk.available_models()
+    >>> names[:4]
+    ('m0_one_compartment', 'm1_three_compartment', 'm1_two_compartment', 'm2_mps')
+    >>> "m5_intranasal" in names
+    True
+    """
     return tuple(sorted(p.stem for p in _folder().glob("*.toml")))
 
 
 def model_path(name: str) -> Path:
-    """Path of a shipped model file, by name (``"m2_mps"``) or file name (``"m2_mps.toml"``)."""
+    """Path of a shipped model file, by name (``"m2_mps"``) or file name (``"m2_mps.toml"``).
+
+    Examples
+    --------
+    >>> import exopk
+    >>> path = exopk.model_path("m2_mps")
+    >>> path.name, path == exopk.model_path("m2_mps.toml")
+    ('m2_mps.toml', True)
+    >>> path.read_text().splitlines()[0]
+    '# m2_mps: minimal PBPK model of vesicle uptake by the mononuclear phagocyte system (MPS).'
+    """
     stem = name[:-5] if name.endswith(".toml") else name
     path = _folder() / f"{stem}.toml"
     if not path.is_file():

@@ -26,7 +26,14 @@ LIBRARIES = ("numpy", "scipy", "pints", "xarray", "netCDF4", "pint", "matplotlib
 
 
 def software_version(name: str) -> str:
-    """Installed version of a distribution, ``"0+unknown"`` when it is not installed."""
+    """Installed version of a distribution, ``"0+unknown"`` when it is not installed.
+
+    Examples
+    --------
+    >>> from exopk.provenance import software_version
+    >>> software_version("numpy").split(".")[0].isdigit(), software_version("no-such-package")
+    (True, '0+unknown')
+    """
     try:
         return version(name)
     except PackageNotFoundError:
@@ -34,7 +41,19 @@ def software_version(name: str) -> str:
 
 
 def sha256_of_file(path) -> str:
-    """SHA-256 of a file's bytes, in hex."""
+    """SHA-256 of a file's bytes, in hex.
+
+    Examples
+    --------
+    The FIPS 180-2 test vector: the SHA-256 of ``abc``.
+
+    >>> import pathlib, tempfile
+    >>> from exopk.provenance import sha256_of_file
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "abc.txt"
+    >>> _ = path.write_bytes(b"abc")
+    >>> sha256_of_file(path)
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -43,6 +62,12 @@ def relative_path(path, start) -> str:
 
     A packaged file (inside the installed ``exopk`` package) is named ``exopk:<path in the
     package>`` instead, which does not depend on where the package is installed.
+
+    Examples
+    --------
+    >>> from exopk.provenance import relative_path
+    >>> relative_path("fits/mouse_iv_mps.toml", "docs")
+    '../fits/mouse_iv_mps.toml'
     """
     path = Path(path).resolve()
     package = Path(__file__).resolve().parent
@@ -103,5 +128,16 @@ def get_provenance_dict(*, inputs: dict | None = None, result_path=None,
 
 
 def provenance_json(**options) -> str:
-    """:func:`get_provenance_dict` as a JSON string (the ``provenance`` attribute of results)."""
+    """:func:`get_provenance_dict` as a JSON string (the ``provenance`` attribute of results).
+
+    Examples
+    --------
+    >>> import json
+    >>> from exopk.provenance import provenance_json
+    >>> record = json.loads(provenance_json(parameters={"seed": 1}, command=["exopk", "fit"]))
+    >>> sorted(record)
+    ['command', 'created_at', 'inputs', 'libraries', 'parameters', 'platform', 'schema_version', 'software']
+    >>> record["parameters"]
+    {'seed': 1}
+    """
     return json.dumps(get_provenance_dict(**options), sort_keys=True, default=str)

@@ -106,12 +106,34 @@ _GENERIC = tuple(dict.fromkeys(
 
 
 class UnitError(ExopkError, ValueError):
-    """A unit string is not understood, or does not fit the quantity it is given for."""
+    """A unit string is not understood, or does not fit the quantity it is given for.
+
+    It is a :class:`ValueError` too, so code that catches bad values catches it.
+
+    Examples
+    --------
+    >>> from exopk.units import UnitError, to_minutes
+    >>> try:
+    ...     to_minutes(1.0, "mL")
+    ... except UnitError as error:
+    ...     print(error)
+    'mL' is not a unit of time
+    """
 
 
 @lru_cache(maxsize=1)
 def registry() -> pint.UnitRegistry:
-    """The :class:`pint.UnitRegistry` with exopk's definitions (built once)."""
+    """The :class:`pint.UnitRegistry` with exopk's definitions (built once).
+
+    Examples
+    --------
+    >>> from exopk.units import registry
+    >>> ureg = registry()
+    >>> ureg is registry()
+    True
+    >>> print(ureg.Quantity(5, "percent_ID").to("ID"))
+    0.05 ID
+    """
     ureg = pint.UnitRegistry(on_redefinition="raise", cache_folder=None)
     for definition in _DEFINITIONS:
         ureg.define(definition)
@@ -136,6 +158,14 @@ def parse_unit(text: str) -> pint.Unit:
     ------
     UnitError
         The string is not of that form or names a unit pint does not know.
+
+    Examples
+    --------
+    >>> from exopk.units import parse_unit
+    >>> print(parse_unit("min^-1"))
+    1 / minute
+    >>> parse_unit("%ID*h/mL") == parse_unit("percent_ID * hour / milliliter")
+    True
     """
     if len(text) > _MAX_LENGTH or _UNIT.fullmatch(text) is None:
         raise UnitError(f"unknown unit {text!r}: write unit names joined by '*' and '/', "
@@ -166,6 +196,12 @@ def units_fit(unit: str, other: str) -> bool:
     Both must be convertible by pint and built from the same kinds of factor (mass, time,
     volume, dose, vesicle count, cell), each factor kept apart: ``h*ug/g`` fits ``ug*min/g``
     but not ``min``.
+
+    Examples
+    --------
+    >>> from exopk.units import units_fit
+    >>> units_fit("h*ug/g", "ug*min/g"), units_fit("h*ug/g", "min")
+    (True, False)
     """
     a, b = parse_unit(unit), parse_unit(other)
     return a.dimensionality == b.dimensionality and _kinds(a) == _kinds(b)
@@ -178,6 +214,14 @@ def convert(value: float, unit: str, to: str) -> float:
     ------
     UnitError
         Either unit is unknown or the two do not fit each other.
+
+    Examples
+    --------
+    >>> from exopk.units import convert
+    >>> convert(1.5, "h", "min")
+    90.0
+    >>> round(convert(2.0, "L/h", "mL/min"), 6)
+    33.333333
     """
     if not units_fit(unit, to):
         raise UnitError(f"cannot convert {unit!r} to {to!r}")
@@ -242,6 +286,12 @@ def to_minutes(value: float, unit: str) -> float:
     ------
     UnitError
         ``unit`` is unknown or not a unit of time.
+
+    Examples
+    --------
+    >>> from exopk.units import to_minutes
+    >>> to_minutes(2, "h"), to_minutes(1, "day"), to_minutes(30, "s")
+    (120.0, 1440.0, 0.5)
     """
     if not units_fit(unit, "min"):
         raise UnitError(f"{unit!r} is not a unit of time")
@@ -268,6 +318,14 @@ def canonical_unit(quantity: str, unit: str) -> str:
     ------
     UnitError
         ``unit`` is unknown, or the quantity needs a canonical unit and ``unit`` fits none.
+
+    Examples
+    --------
+    >>> from exopk.units import canonical_unit
+    >>> canonical_unit("half_life", "h"), canonical_unit("clearance", "L/h/kg")
+    ('min', 'mL/min/kg')
+    >>> canonical_unit("concentration", "EVs")      # no volume: kept as printed
+    'EVs'
     """
     parse_unit(unit)
     if quantity in CANONICAL_UNITS:

@@ -11,12 +11,73 @@ __all__ = ["run_batch", "read_batch_file"]
 
 
 def run_batch(spec, **options):
-    """Run a batch file's unfinished tasks; see :func:`exopk.batch.runner.run_batch`."""
+    """Run a batch file's unfinished tasks; see :func:`exopk.batch.runner.run_batch`.
+
+    Examples
+    --------
+    A batch of three seeds of the main fit file (every task is a fit, too long to run here):
+
+    >>> import pathlib, tempfile
+    >>> from exopk.batch import read_batch_file, run_batch
+    >>> fit_file = pathlib.Path("fits/mouse_iv_mps.toml").resolve()
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "seeds.toml"
+    >>> _ = path.write_text(f'''
+    ... [batch]
+    ... fits = ["{fit_file.as_posix()}"]
+    ... [settings]
+    ... chains = 2
+    ... draws = 200
+    ... [grid]
+    ... seed = [1, 2, 3]
+    ... ''')
+    >>> from exopk.batch.tasks import plan
+    >>> [task.id for task in plan(read_batch_file(path))]
+    ['mouse_iv_mps-0', 'mouse_iv_mps-1', 'mouse_iv_mps-2']
+
+    On a local cluster of two worker processes, or on a running Dask cluster whose workers read
+    the same paths (``dask worker tcp://10.0.0.5:8786 --nthreads 1``); a rerun skips the
+    finished tasks:
+
+    >>> result = run_batch(path, workers=2)                             # doctest: +SKIP
+    >>> result = run_batch(path, scheduler="tcp://10.0.0.5:8786")       # doctest: +SKIP
+
+    Contradicting options are refused before anything runs:
+
+    >>> run_batch(path, workers=2, scheduler="tcp://10.0.0.5:8786")
+    Traceback (most recent call last):
+    ...
+    exopk.errors.ExopkError: give one of scheduler, workers and client, not scheduler and workers
+    """
     from exopk.batch.runner import run_batch as run
     return run(spec, **options)
 
 
 def read_batch_file(path):
-    """Read and check a batch file; see :func:`exopk.batch.spec.read_batch_file`."""
+    """Read and check a batch file; see :func:`exopk.batch.spec.read_batch_file`.
+
+    Examples
+    --------
+    One fit file crossed with three seeds (fit files are relative to the batch file; this one
+    is absolute):
+
+    >>> import pathlib, tempfile
+    >>> from exopk.batch import read_batch_file, run_batch
+    >>> fit_file = pathlib.Path("fits/mouse_iv_mps.toml").resolve()
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "seeds.toml"
+    >>> _ = path.write_text(f'''
+    ... [batch]
+    ... fits = ["{fit_file.as_posix()}"]
+    ... [settings]
+    ... chains = 2
+    ... draws = 200
+    ... [grid]
+    ... seed = [1, 2, 3]
+    ... ''')
+    >>> spec = read_batch_file(path)
+    >>> spec.name, spec.out.name, spec.settings
+    ('seeds', 'seeds.batch', {'chains': 2, 'draws': 200})
+    >>> [(point["seed"], point["chains"]) for point in spec.combinations()]
+    [(1, 2), (2, 2), (3, 2)]
+    """
     from exopk.batch.spec import read_batch_file as read
     return read(path)

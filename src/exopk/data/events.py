@@ -45,6 +45,18 @@ class DoseRecord:
         Infusion duration in min (``AMT / RATE``); 0 for a bolus.
     line : int
         Line of the dosing record in the file (header = 1).
+
+    Examples
+    --------
+    The first two doses of the first infant of the shipped phenobarbital table (TIME in h, AMT
+    in mg/kg):
+
+    >>> from exopk.data import read_events, expand_doses
+    >>> first, second = expand_doses(read_events("fits/pheno.csv", time_unit="h"))[:2]
+    >>> first
+    DoseRecord(id=1.0, time_min=0.0, amount=17.85714286, compartment=1, rate=0.0, duration_min=0.0, line=2)
+    >>> second.time_min, second.amount, second.line       # TIME 12.5 h
+    (750.0, 2.5, 4)
     """
 
     id: float
@@ -181,6 +193,31 @@ def read_events(path: str | os.PathLike, *, time_unit: str = "h") -> xr.Dataset:
         Any problem in the file.
     exopk.data.UnitError
         ``time_unit`` is not a unit of time.
+
+    Examples
+    --------
+    The shipped phenobarbital event table (59 infants; TIME in h, covariates ``WGT`` and
+    ``APGR``):
+
+    >>> from exopk.data import read_events
+    >>> events = read_events("fits/pheno.csv", time_unit="h")
+    >>> events.sizes["record"], len(set(events["id"].values.tolist()))
+    (744, 59)
+    >>> int((events["evid"] == 1).sum()), int((events["evid"] == 0).sum())    # doses, samples
+    (589, 155)
+    >>> events[["time", "time_min", "dv", "wgt"]].isel(record=1).to_pandas().to_dict()
+    {'time': 2.0, 'time_min': 120.0, 'dv': 17.3, 'wgt': '1.4'}
+
+    Every problem is reported with its line and column:
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.csv"
+    >>> _ = path.write_text("ID,TIME,AMT,CMT,DV,EVID\\n1,0,-5,1,.,1\\n1,2,0,1,.,0\\n")
+    >>> try:
+    ...     read_events(path)
+    ... except Exception as error:
+    ...     print([(p.row, p.column, p.message) for p in error.problems])
+    [(2, 'AMT', "negative AMT '-5'"), (2, 'AMT', 'dosing record (EVID 1) without a positive AMT'), (3, 'DV', 'observation record (EVID 0, MDV 0) without DV')]
     """
     minutes = to_minutes(1.0, time_unit)
     file = str(path)
@@ -236,6 +273,22 @@ def expand_doses(events: xr.Dataset) -> list[DoseRecord]:
     ------
     exopk.data.DataValidationError
         A dosing record asks for steady state (SS 1 or 2), which is not a finite list of doses.
+
+    Examples
+    --------
+    One record of 100 every 12 h given twice (``ADDL 1``) and a 2-h infusion of 50 (``RATE``
+    25 per h):
+
+    >>> import pathlib, tempfile
+    >>> from exopk.data import read_events, expand_doses
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.csv"
+    >>> _ = path.write_text("ID,TIME,AMT,CMT,DV,EVID,RATE,II,ADDL\\n"
+    ...                     "1,0,100,1,.,1,.,12,1\\n1,1,50,2,.,1,25,.,.\\n")
+    >>> for dose in expand_doses(read_events(path, time_unit="h")):
+    ...     print(dose.time_min, dose.amount, dose.compartment, dose.duration_min, dose.line)
+    0.0 100.0 1 0.0 2
+    60.0 50.0 2 120.0 3
+    720.0 100.0 1 0.0 2
     """
     minutes = to_minutes(1.0, events.attrs["time_unit"])
     problems = ProblemCollector(events.attrs["source_file"])

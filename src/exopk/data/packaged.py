@@ -71,6 +71,20 @@ def load(name: str = "all") -> xr.Dataset:
     ------
     exopk.errors.DataFileError
         ``name`` is not one of the three tables.
+
+    Examples
+    --------
+    >>> from exopk.data import load
+    >>> everything = load()
+    >>> everything.sizes["record"], int(everything["is_proxy"].sum())
+    (453, 328)
+    >>> first = load("ev").isel(record=0)
+    >>> [str(first[k].values) for k in ("study_key", "matrix", "quantity", "value", "unit")]
+    ['kim2019_review_ref22', 'circulation', 'half_life_alpha', '6.85', 'min']
+    >>> str(first["doi"].values), str(first["location"].values)
+    ('10.3390/pharmaceutics11120649', 'Table 1, row citing ref [22]')
+    >>> load("ev").attrs["unusable_summary"]
+    '93 of 125 records not usable for fitting: qualitative 25, time_not_stated 21, ...'
     """
     if name == "all":
         return _all()

@@ -17,6 +17,12 @@ class Problem:
 
     ``row`` is the line number as a text editor shows it (the header is line 1); ``row`` or
     ``column`` is None when the problem concerns a whole line or the whole file.
+
+    Examples
+    --------
+    >>> from exopk.data import Problem
+    >>> print(Problem("non-numeric value 'ten'", file="mine.csv", row=3, column="value"))
+    mine.csv, line 3, column 'value': non-numeric value 'ten'
     """
 
     message: str
@@ -43,6 +49,19 @@ class DataValidationError(DataFileError):
     ----------
     problems : tuple of Problem
         Every problem found, in file order.
+
+    Examples
+    --------
+    >>> from exopk.data import DataValidationError, Problem
+    >>> error = DataValidationError([Problem("missing value", "mine.csv", 2, "unit"),
+    ...                              Problem("non-numeric value 'ten'", "mine.csv", 3, "value")])
+    >>> print(error)
+    mine.csv, line 2, column 'unit': missing value
+    2 problems in total:
+      mine.csv, line 2, column 'unit': missing value
+      mine.csv, line 3, column 'value': non-numeric value 'ten'
+    >>> error.row, error.column, len(error.problems)
+    (2, 'unit', 2)
     """
 
     def __init__(self, problems: list[Problem]):

@@ -34,7 +34,29 @@ _VOCABULARIES = {
 
 
 class UnusableRecordsWarning(ExopkWarning):
-    """Some records of a user data file cannot enter a fit; they are kept and flagged."""
+    """Some records of a user data file cannot enter a fit; they are kept and flagged.
+
+    Examples
+    --------
+    A %ID/g value without its time cannot be fitted:
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mine.csv"
+    >>> _ = path.write_text(
+    ...     "study_key,species,route,matrix,quantity,statistic,value,unit,time,time_unit\\n"
+    ...     "mine,mouse,iv,liver,percent_id_per_g,mean,10,%ID/g,2,h\\n"
+    ...     "mine,mouse,iv,plasma,half_life,point,1.5,h,,\\n"
+    ...     "mine,mouse,iv,spleen,percent_id_per_g,mean,8,%ID/g,,\\n")
+    >>> import warnings
+    >>> from exopk.data import read_csv, UnusableRecordsWarning
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     records = read_csv(path)
+    >>> caught[0].category is UnusableRecordsWarning
+    True
+    >>> records.attrs["unusable_summary"]
+    '1 of 3 records not usable for fitting: time_not_stated 1'
+    """
 
 
 def _closest(text: str, choices: Iterable[str]) -> str:
@@ -342,6 +364,41 @@ def read_csv(path: str | os.PathLike, *, species_preset: str | None = None,
         with the first problem's file, line and column and lists all of them).
     exopk.errors.PhysiologyError
         Unknown ``species_preset``, or ``body_weight_kg`` without a preset.
+
+    Examples
+    --------
+    Three records of one study (the spleen value has no time, so it is kept but flagged):
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mine.csv"
+    >>> _ = path.write_text(
+    ...     "study_key,species,route,matrix,quantity,statistic,value,unit,time,time_unit\\n"
+    ...     "mine,mouse,iv,liver,percent_id_per_g,mean,10,%ID/g,2,h\\n"
+    ...     "mine,mouse,iv,plasma,half_life,point,1.5,h,,\\n"
+    ...     "mine,mouse,iv,spleen,percent_id_per_g,mean,8,%ID/g,,\\n")
+    >>> import warnings
+    >>> from exopk.data import read_csv
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     records = read_csv(path)
+    >>> records["value_canonical"].values, records["unit_canonical"].values
+    (array([10., 90.,  8.]), array(['%ID/g', 'min', '%ID/g'], dtype='<U5'))
+    >>> records["time_min"].values, records["usable"].values
+    (array([120.,  nan,  nan]), array([ True,  True, False]))
+
+    Problems are collected and raised together, each with its line and column:
+
+    >>> _ = path.write_text(
+    ...     "study_key,species,route,matrix,quantity,statistic,value,unit\\n"
+    ...     "mine,mouse,iv,livr,percent_id_per_g,mean,10,%ID/g\\n"
+    ...     "mine,mouse,iv,liver,percent_id_per_g,mean,ten,%ID/g\\n")
+    >>> try:
+    ...     read_csv(path)
+    ... except Exception as error:
+    ...     for problem in error.problems:
+    ...         print(problem.row, problem.column, problem.message)
+    2 matrix unknown matrix 'livr' (did you mean 'liver'?); use a known matrix or organ:part of a known organ (e.g. brain:striatum)
+    3 value non-numeric value 'ten'
     """
     file = str(path)
     if body_weight_kg is not None and species_preset is None:

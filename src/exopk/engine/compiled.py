@@ -104,6 +104,25 @@ class CompiledModel:
         Compartment indices of first-order transfers (rate and clearance).
     saturable : list of tuple
         ``(source, target, vmax_row, km_row, volume_row)`` for Michaelis-Menten transfers.
+
+    Examples
+    --------
+    Build it with :func:`compile_model`; :meth:`parameter_matrix` turns parameters given by
+    name into the rows :func:`~exopk.engine.evaluate` takes (unnamed ones keep their nominal
+    value) and checks their bounds:
+
+    >>> import exopk
+    >>> from exopk.engine import compile_model
+    >>> compiled = compile_model(exopk.load_model(exopk.model_path("m0_one_compartment")))
+    >>> compiled.parameter_names
+    ('CL', 'V_plasma', 'secretion_rate')
+    >>> compiled.parameter_matrix({"CL": [0.1, 0.2]})
+    array([[0.1, 1. , 0. ],
+           [0.2, 1. , 0. ]])
+    >>> compiled.parameter_matrix({"CL": -1.0})
+    Traceback (most recent call last):
+    ...
+    exopk.errors.SimulationError: parameter 'CL' = -1 is outside its bounds [1e-06, 1000] (parameter set 0)
     """
 
     def __init__(self, model: Model):

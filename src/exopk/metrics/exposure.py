@@ -76,6 +76,22 @@ def output_at(model, parameter_sets, regimen: Regimen, times, outputs=None) -> x
     xarray.DataArray
         Dims of the sets (``chain``, ``draw``) then ``time``, ``output``; units per output in the
         ``unit`` coordinate, time unit in ``attrs``.
+
+    Examples
+    --------
+    Two parameter sets of the one-compartment model (CL 0.5 and 0.25 mL/min, V 1 mL): after a
+    bolus, %ID at 2 min is ``100 exp(-2 CL / V)``:
+
+    >>> import numpy as np, xarray as xr, exopk
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> sets = xr.DataArray([[0.5, 1.0, 0.0], [0.25, 1.0, 0.0]], dims=("draw", "parameter"),
+    ...                     coords={"parameter": list(model.parameter_names)})
+    >>> from exopk.metrics import output_at
+    >>> values = output_at(model, sets, exopk.Regimen.bolus("iv", 100), [2], "plasma_percent_id")
+    >>> values.dims, values.values.ravel().round(4)
+    (('draw', 'time', 'output'), array([36.7879, 60.6531]))
+    >>> (100 * np.exp([-1.0, -0.5])).round(4)
+    array([36.7879, 60.6531])
     """
     compiled = compile_model(model)
     names, columns = _outputs(compiled, outputs)
@@ -94,11 +110,32 @@ def peak(model, parameter_sets, regimen: Regimen, horizon: float, outputs=None, 
     The maximum is taken over ``points`` evenly spaced times plus the dose times; the time is
     exact to within ``horizon / (points - 1)`` (recorded as ``time_resolution`` in ``attrs``).
 
+    The values are those of :func:`output_at` (and :func:`exopk.simulate`): an output in %ID
+    is a percentage of the dose given by its time, so after several doses the peak can be
+    100 %ID at the first dose.
+
     Returns
     -------
     xarray.Dataset
         ``max`` (output unit) and ``time_of_max`` (model time unit), dims as :func:`output_at`
         without ``time``.
+
+    Examples
+    --------
+    A 10-min infusion of 100 into one compartment peaks at its end, at
+    ``(100 / 10) / CL (1 - exp(-10 CL / V))`` per mL:
+
+    >>> import numpy as np, xarray as xr, exopk
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> sets = xr.DataArray([[0.5, 1.0, 0.0], [0.25, 1.0, 0.0]], dims=("draw", "parameter"),
+    ...                     coords={"parameter": list(model.parameter_names)})
+    >>> from exopk.metrics import peak
+    >>> top = peak(model, sets, exopk.Regimen.infusion("iv", 100, duration=10), 20,
+    ...            "plasma_concentration")
+    >>> top["max"].values.ravel().round(4), top["time_of_max"].values.ravel()
+    (array([19.8652, 36.7166]), array([10., 10.]))
+    >>> (np.array([20, 40]) * (1 - np.exp([-5, -2.5]))).round(4)
+    array([19.8652, 36.7166])
     """
     if not horizon > 0:
         raise ExopkError(f"horizon must be positive, got {horizon}")
@@ -158,6 +195,25 @@ def auc(model, parameter_sets, regimen: Regimen, horizon, outputs=None) -> xr.Da
     or all doses at time 0, that is the area under the output. When doses are staggered,
     :func:`output_at` gives %ID of the dose given so far, and the area under that curve weighs
     the time before the later doses more; ``attrs["percent_of"]`` says which is given.
+
+    Examples
+    --------
+    After a bolus into one compartment the area under %ID is ``100 V / CL (1 - exp(-CL H / V))``:
+    200 and 400 %ID*min over all time for CL 0.5 and 0.25 mL/min:
+
+    >>> import numpy as np, xarray as xr, exopk
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> sets = xr.DataArray([[0.5, 1.0, 0.0], [0.25, 1.0, 0.0]], dims=("draw", "parameter"),
+    ...                     coords={"parameter": list(model.parameter_names)})
+    >>> from exopk.metrics import auc
+    >>> area = auc(model, sets, exopk.Regimen.bolus("iv", 100), [10, 1e5], "plasma_percent_id")
+    >>> area.dims, str(area["unit"].values[0])
+    (('draw', 'horizon', 'output'), '%ID*min')
+    >>> area.values[..., 0].round(4)
+    array([[198.6524, 200.    ],
+           [367.166 , 400.    ]])
+    >>> (np.array([200, 400]) * (1 - np.exp([-5, -2.5]))).round(4)
+    array([198.6524, 367.166 ])
     """
     compiled = compile_model(model)
     if not model.is_linear:

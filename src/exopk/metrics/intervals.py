@@ -49,7 +49,17 @@ def credible_interval(values: xr.DataArray, level: float = 0.95) -> xr.Dataset:
 
 
 def probability_greater(a: xr.DataArray, b: xr.DataArray | float) -> xr.DataArray:
-    """Share of draws in which ``a > b`` (draw by draw: both computed from the same draws)."""
+    """Share of draws in which ``a > b`` (draw by draw: both computed from the same draws).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from exopk.metrics import probability_greater
+    >>> a = xr.DataArray([[1.0, 2.0, 3.0, 4.0]], dims=("chain", "draw"))
+    >>> b = xr.DataArray([[2.0, 1.0, 1.0, 5.0]], dims=("chain", "draw"))
+    >>> float(probability_greater(a, b)), float(probability_greater(a, 2.5))
+    (0.5, 0.5)
+    """
     dims = _sample_dims(a)
     return (a > b).mean(dim=dims)
 

@@ -62,6 +62,23 @@ class Parameter:
     fixed : bool
         A switch or known constant (for example ``macrophage_depletion``) that is set, not
         estimated.
+
+    Examples
+    --------
+    >>> from exopk.model import Parameter, Prior
+    >>> cl = Parameter("CL", 0.5, "mL/min", lower=1e-6,
+    ...                prior=Prior("lognormal", {"median": 0.5, "sigma": 1.0}))
+    >>> cl.value, cl.unit, cl.fixed
+    (0.5, 'mL/min', False)
+
+    A parameter that is estimated needs a prior; one that is set needs ``fixed=True``:
+
+    >>> Parameter("switch", 0.0, fixed=True).prior is None
+    True
+    >>> Parameter("CL", 0.5, "mL/min")
+    Traceback (most recent call last):
+    ...
+    exopk.errors.ModelFileError: key 'parameters.CL.prior': an estimable parameter needs a prior (or set fixed = true)
     """
 
     name: str
@@ -108,6 +125,18 @@ class Compartment:
     label_of : str, optional
         For ``free_label`` compartments: the vesicle compartment whose label signal includes it.
     description : str
+
+    Examples
+    --------
+    The volume defaults to the physiology symbol of the compartment's kind or organ:
+
+    >>> from exopk.model import Compartment
+    >>> Compartment("plasma", kind="plasma").default_volume
+    'plasma_volume_ml'
+    >>> Compartment("liver", organ="liver").default_volume
+    'volume_ml_liver'
+    >>> Compartment("central", kind="plasma", volume="V").default_volume
+    'V'
     """
 
     name: str
@@ -137,6 +166,16 @@ class Transfer:
     Exactly one of ``rate`` (first order, 1/time), ``clearance`` (mL/time, divided by the
     source volume) or ``vmax`` with ``km`` (saturable: ``vmax * c / (km + c)`` amount/time with
     ``c`` the source concentration, amount/mL) is given; each is an expression.
+
+    Examples
+    --------
+    >>> from exopk.model import Transfer
+    >>> Transfer("plasma", "eliminated", clearance="CL").kind
+    'clearance'
+    >>> Transfer("plasma", "liver", rate="k_uptake_liver").kind
+    'rate'
+    >>> Transfer("plasma", "liver", vmax="Vmax", km="Km").kind
+    'michaelis_menten'
     """
 
     source: str
@@ -162,6 +201,20 @@ class Route:
     """Where a dose given by this route lands: compartment -> fraction expression.
 
     The fractions must add up to one for every parameter set (checked when simulating).
+
+    Examples
+    --------
+    In ``m5_intranasal_olfactory`` an intranasal dose is split between the olfactory and the
+    respiratory epithelium by the parameter ``f_olfactory``:
+
+    >>> import exopk
+    >>> model = exopk.load_model(exopk.model_path("m5_intranasal_olfactory"))
+    >>> dict(model.route("intranasal").targets)
+    {'nasal_olfactory': 'f_olfactory', 'nasal_respiratory': '1 - f_olfactory'}
+    >>> ds = exopk.simulate(model, {"f_olfactory": 0.25}, times=[0],
+    ...                     regimen=exopk.Regimen.bolus("intranasal", 100))
+    >>> ds["amount"].sel(time=0, compartment=["nasal_olfactory", "nasal_respiratory"]).values
+    array([25., 75.])
     """
 
     name: str
@@ -198,6 +251,29 @@ class Output:
         Add the steady-state amount of endogenously secreted vesicles (model's ``endogenous``
         input); for ``amount`` and ``concentration`` outputs.
     description : str
+
+    Examples
+    --------
+    In the one-compartment model a concentration is the amount over ``V_plasma`` and %ID is
+    the amount over the dose; after a bolus of 100 with k = CL / V = 0.25/min, at 4 min:
+
+    >>> import exopk
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> model.outputs[1]
+    Output(name='plasma_concentration', kind='concentration', compartments=('plasma',), ...)
+    >>> ds = exopk.simulate(model, {"CL": 0.5, "V_plasma": 2.0}, times=[4])
+    >>> value = ds["value"].sel(time=4)
+    >>> [round(float(value.sel(output=o)), 4) for o in ("plasma_percent_id", "plasma_concentration")]
+    [36.7879, 18.394]
+
+    ``percent_id_per_g`` divides by the organ mass of the species preset (a 25-g mouse's
+    liver weighs 1.375 g in ``mouse_brown1997``):
+
+    >>> m2 = exopk.load_model(exopk.model_path("m2_mps"))
+    >>> liver = exopk.simulate(m2, times=[60])["value"].sel(time=60)
+    >>> ratio = liver.sel(output="liver_percent_id") / liver.sel(output="liver_percent_id_per_g")
+    >>> round(float(ratio), 6)
+    1.375
     """
 
     name: str
@@ -221,6 +297,23 @@ class EndogenousInput:
     The secretion has gone on long before the first dose, so the draining compartments start at
     the steady state it sustains. Endogenous material is kept apart from dosed material: it is
     not in ``amount`` or in the mass balance, and enters only the outputs that ask for it.
+
+    Examples
+    --------
+    The one-compartment model secretes into plasma at ``secretion_rate`` (0 unless set); the
+    steady-state concentration it sustains is ``secretion_rate / CL`` (amount per min over mL
+    per min), here 1 / 0.5 = 2 amount units per mL on top of the dosed vesicles:
+
+    >>> import exopk
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> model.endogenous
+    EndogenousInput(compartment='plasma', rate='secretion_rate', description=...)
+    >>> ds = exopk.simulate(model, {"CL": 0.5, "V_plasma": 2.0, "secretion_rate": 1.0}, times=[4])
+    >>> value = ds["value"].sel(time=4)
+    >>> total, dosed = (value.sel(output=o) for o in ("plasma_total_concentration",
+    ...                                                "plasma_concentration"))
+    >>> round(float(total - dosed), 9)
+    2.0
     """
 
     compartment: str
@@ -251,6 +344,13 @@ class PlausibilityBound:
     source : str
         Where the bound comes from (a citation or DOI; required).
     description : str
+
+    Examples
+    --------
+    >>> import exopk
+    >>> bound = exopk.load_model(exopk.model_path("m4_brain")).plausibility[0]
+    >>> bound.name, bound.output, bound.route, bound.time, bound.quantile, bound.upper
+    ('brain_iv_1h_median', 'brain_percent_id', 'iv', 60.0, 0.5, 1.0)
     """
 
     name: str
@@ -267,7 +367,15 @@ class PlausibilityBound:
 
 @dataclass(frozen=True)
 class SpeciesSpec:
-    """Which species preset supplies physiology symbols, and at what body weight (kg)."""
+    """Which species preset supplies physiology symbols, and at what body weight (kg).
+
+    Examples
+    --------
+    >>> import exopk
+    >>> species = exopk.load_model(exopk.model_path("m2_mps")).species
+    >>> species.preset, species.body_weight_kg
+    ('mouse_brown1997', 0.025)
+    """
 
     preset: str
     body_weight_kg: float | None = None
@@ -298,6 +406,30 @@ class Model:
         Objects that later layers derive from this model object and keep with it, by type (the
         engine's compiled form, see :func:`exopk.engine.compile_model`); not part of equality or
         hashing, and not copied by :meth:`replace`.
+
+    Examples
+    --------
+    Models are read from model files (:func:`exopk.load_model`) or built in Python (the module
+    docstring builds one) and simulated by :func:`exopk.simulate`:
+
+    >>> import numpy as np, exopk
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> model.compartment_names, model.free_parameter_names, model.is_linear
+    (('plasma', 'eliminated'), ('CL', 'V_plasma'), True)
+    >>> model.parameter("CL").unit
+    'mL/min'
+
+    A one-compartment IV bolus decays as ``exp(-CL t / V)``:
+
+    >>> ds = exopk.simulate(model, {"CL": 0.2, "V_plasma": 1.0}, times=[0, 5, 10])
+    >>> ds["value"].sel(output="plasma_percent_id").values.round(4)
+    array([100.    ,  36.7879,  13.5335])
+
+    :meth:`replace` gives a changed copy, for example another species preset:
+
+    >>> rat = model.replace(species=exopk.model.SpeciesSpec("rat_brown1997"))
+    >>> rat.species.preset, model.species is None
+    ('rat_brown1997', True)
     """
 
     name: str

@@ -102,7 +102,53 @@ class _Reader:
 
 
 def parse_model(data: dict, *, file: str | None = None) -> Model:
-    """Build a :class:`Model` from the parsed TOML tables of a model file."""
+    """Build a :class:`Model` from the parsed TOML tables of a model file.
+
+    ``file`` names the file in error messages. :func:`load_model` reads a file (and its
+    ``extends`` chain) and calls this.
+
+    Examples
+    --------
+    >>> import tomllib
+    >>> from exopk.model import parse_model
+    >>> text = '''
+    ... [model]
+    ... name = "bolus"
+    ... [compartments.plasma]
+    ... kind = "plasma"
+    ... volume = "V"
+    ... [compartments.eliminated]
+    ... kind = "sink"
+    ... [[transfers]]
+    ... from = "plasma"
+    ... to = "eliminated"
+    ... rate = "k"
+    ... [routes.iv]
+    ... plasma = "1"
+    ... [outputs.plasma_percent_id]
+    ... kind = "percent_id"
+    ... compartments = ["plasma"]
+    ... [parameters.k]
+    ... value = 0.1
+    ... unit = "1/min"
+    ... prior = { distribution = "lognormal", median = 0.1, sigma = 1 }
+    ... [parameters.V]
+    ... value = 1.0
+    ... unit = "mL"
+    ... fixed = true
+    ... '''
+    >>> model = parse_model(tomllib.loads(text), file="bolus.toml")
+    >>> model.free_parameter_names, model.outputs[0].kind
+    (('k',), 'percent_id')
+
+    A wrong key is named with its file:
+
+    >>> parse_model({**tomllib.loads(text), "model": {"name": "bolus", "time_units": "h"}},
+    ...             file="bolus.toml")
+    Traceback (most recent call last):
+    ...
+    exopk.errors.ModelFileError: bolus.toml, key 'model': unknown key(s) time_units; allowed: ...
+    """
     r = _Reader(file)
     r.table(data, "", _TOP, required=("model", "compartments", "routes", "outputs"))
     meta = r.table(data["model"], "model", _MODEL, required=("name",))

@@ -70,6 +70,24 @@ def event_observations(events: xr.Dataset, model, routes: Mapping, *, output: st
     exopk.data.DataValidationError
         Naming the line and column: a route not of the model, a DV row whose subject received
         no dose, an output not of the model, a DV that is not positive.
+
+    Examples
+    --------
+    The shipped phenobarbital table: 155 concentrations (mg/L, converted to the model's mg/mL),
+    each under the doses its infant received:
+
+    >>> import exopk
+    >>> from exopk.data import read_events
+    >>> from exopk.observation import event_observations
+    >>> model = exopk.load_model(exopk.model_path("pheno_one_compartment"))
+    >>> events = read_events("fits/pheno.csv", time_unit="h")
+    >>> observations = event_observations(events, model, {1: "iv"}, output="concentration",
+    ...                                   value_factor=1e-3)
+    >>> first = observations[0]
+    >>> len(observations), first.study, first.line, first.request.time, first.value
+    (155, 'pheno:1', 3, 2.0, 0.0173)
+    >>> len(first.design.doses), first.design.doses[1].time
+    (10, 12.5)
     """
     if (output is None) == (output_column is None):
         raise ValueError("give exactly one of output and output_column")

@@ -143,7 +143,22 @@ class Kind:
 @dataclass(frozen=True)
 class Request:
     """One prediction: ``kind`` of output ``output`` (at ``time`` for time-dependent kinds),
-    times ``scale`` (a unit factor, for instance the dose in ng over 100 %ID)."""
+    times ``scale`` (a unit factor, for instance the dose in ng over 100 %ID).
+
+    The kinds are those of :data:`KINDS`; :func:`predict` computes requests.
+
+    Examples
+    --------
+    >>> from exopk.observation import Request
+    >>> Request("value", "plasma_percent_id", 10.0)
+    Request(kind='value', output='plasma_percent_id', time=10.0, scale=1.0)
+    >>> Request("auc", "plasma_concentration", scale=0.05)      # 5 ug dose: %ID -> ug
+    Request(kind='auc', output='plasma_concentration', time=None, scale=0.05)
+    >>> Request("auc", "plasma_concentration", 60.0)
+    Traceback (most recent call last):
+    ...
+    exopk.errors.SimulationError: prediction 'auc' takes no time
+    """
 
     kind: str
     output: str

@@ -82,6 +82,20 @@ class ErrorModel:
     ----------
     unstated_as : {"sem", "sd"}
         Reading of a +/- printed without saying whether it is an SD or a SEM.
+
+    Examples
+    --------
+    A mean of 10 with SD 3 in 9 animals has a standard error of 1, so a log-scale sd of
+    ``sqrt(log(1 + 0.1**2))``; a +/- of unstated type is read as a SEM unless told otherwise:
+
+    >>> import math
+    >>> from exopk.observation import ErrorModel
+    >>> round(ErrorModel().sigma_log(10.0, 3.0, "SD", 9), 6), round(math.sqrt(math.log(1.01)), 6)
+    (0.099751, 0.099751)
+    >>> round(ErrorModel().sigma_log(10.0, 3.0, "unstated", 9), 4)
+    0.2936
+    >>> round(ErrorModel(unstated_as="sd").sigma_log(10.0, 3.0, "unstated", 9), 4)
+    0.0998
     """
 
     unstated_as: str = "sem"
@@ -128,6 +142,17 @@ class Observation:
     regimen : Regimen, optional
         The study's actual dosing, for data in amount units (concentrations after known doses).
         Default: a bolus of ``DESIGN_DOSE`` by ``route`` at time 0, so amounts read as %ID.
+
+    Examples
+    --------
+    Built from evidence records by :func:`build_observations` or from event tables by
+    :func:`~exopk.observation.event_observations`, or directly:
+
+    >>> from exopk.observation import Observation, Request
+    >>> observed = Observation("mine", 2, Request("value", "liver_percent_id", 240.0), "iv", "",
+    ...                        value=40.0, upper=float("nan"), censoring="none", sigma_log=0.1)
+    >>> observed.design
+    Regimen(doses=(Dose(route='iv', amount=100.0, time=0.0, duration=0.0, steady_state_interval=None),))
     """
 
     study: str
@@ -151,7 +176,19 @@ class Observation:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A usable record that could not become an observation, and why."""
+    """A usable record that could not become an observation, and why.
+
+    Examples
+    --------
+    >>> import exopk, exopk.data
+    >>> from exopk.observation import build_observations
+    >>> model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    >>> observations, skipped = build_observations(exopk.data.load("ev"), model)
+    >>> len(observations), len(skipped)
+    (14, 14)
+    >>> skipped[1]
+    Skipped(study='morishita2015', line=21, reason="model 'm0_one_compartment' has no output for matrix 'liver' and quantity 'percent_id_per_organ'")
+    """
 
     study: str
     line: int

@@ -54,7 +54,18 @@ _FLOW_ML_PER_MIN = {"mL/min": 1.0, "uL/min": 1e-3, "L/h": 1e3 / 60.0}
 
 @dataclass(frozen=True)
 class PhysiologyRecord:
-    """One row of the physiology table, as printed, with its source."""
+    """One row of the physiology table, as printed, with its source.
+
+    Examples
+    --------
+    >>> from exopk.physiology import load_species
+    >>> record = load_species("mouse_brown1997", body_weight_kg=0.025).source(
+    ...     "blood_volume_fraction")
+    >>> record.value, record.unit, record.preset
+    (0.049, 'fraction_of_body_weight', 'brown1997')
+    >>> record.source_citation[:45]
+    'Brown RP, Delp MD, Lindstedt SL, Rhomberg LR,'
+    """
 
     species: str
     quantity: str
@@ -81,7 +92,16 @@ def _presets() -> Mapping[str, dict]:
 
 
 def available_presets() -> dict[str, str]:
-    """Return the preset names with their one-line descriptions."""
+    """Return the preset names with their one-line descriptions.
+
+    Examples
+    --------
+    >>> from exopk.physiology import available_presets
+    >>> list(available_presets())
+    ['mouse_brown1997', 'mouse_chen2015_blood', 'rat_brown1997', 'human_brown1997', 'human_white1968']
+    >>> available_presets()["mouse_chen2015_blood"][:57]
+    'As mouse_brown1997 but blood volume 0.06 of body weight ('
+    """
     return {name: spec["description"] for name, spec in _presets().items()}
 
 
@@ -102,6 +122,22 @@ class SpeciesPhysiology:
         Body weight the body-weight fractions are scaled to.
     records : Mapping[str, PhysiologyRecord]
         The chosen row for every quantity, keyed by quantity.
+
+    Examples
+    --------
+    A 25-g mouse: blood volume 0.049 of body weight, cardiac output
+    ``16.5 L/h/kg^0.75 x 0.025**0.75`` = 17.29 mL/min:
+
+    >>> from exopk.physiology import load_species
+    >>> mouse = load_species("mouse_brown1997", body_weight_kg=0.025)
+    >>> mouse.organs[:5]
+    ('brain', 'gi', 'heart', 'kidney', 'liver')
+    >>> round(mouse.blood_volume_ml, 4), round(mouse.cardiac_output_ml_per_min, 2)
+    (1.225, 17.29)
+    >>> round(16.5 * 1000 / 60 * 0.025 ** 0.75, 2)
+    17.29
+    >>> mouse.residual_blood_fraction("brain")
+    0.03
     """
 
     preset: str
@@ -291,6 +327,20 @@ def load_species(preset: str, *, body_weight_kg: float | None = None) -> Species
     ------
     PhysiologyError
         Unknown preset, missing or non-positive body weight.
+
+    Examples
+    --------
+    The rat preset carries the measured body weight of its animals; the mouse preset needs one:
+
+    >>> from exopk.physiology import load_species
+    >>> load_species("rat_brown1997").body_weight_kg
+    0.273
+    >>> round(load_species("mouse_brown1997", body_weight_kg=0.025).organ_mass_g("liver"), 4)
+    1.375
+    >>> load_species("mouse_brown1997")
+    Traceback (most recent call last):
+    ...
+    exopk.errors.PhysiologyError: preset 'mouse_brown1997' has no body weight; give body_weight_kg (the weight of the animals or people being modelled)
     """
     presets = _presets()
     if preset not in presets:
