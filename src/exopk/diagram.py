@@ -77,7 +77,23 @@ def _rate_label(transfer) -> str:
 
 
 def model_diagram(model, path) -> Path:
-    """Draw ``model`` (a :class:`~exopk.model.Model`) to a PNG at ``path``."""
+    """Draw ``model`` (a :class:`~exopk.model.Model`) to a PNG at ``path``.
+
+    Compartments are boxes in columns by kind (depot, plasma, tissues, free label, sinks) and
+    every transfer an arrow labelled with its rate or clearance.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import exopk
+    >>> from exopk.diagram import model_diagram
+    >>> model = exopk.load_model(exopk.model_path("m1_two_compartment"))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = model_diagram(model, Path(folder) / "m1.png")
+    ...     print(path.name, path.read_bytes()[1:4])
+    m1.png b'PNG'
+    """
     where = _positions(model)
     ys = [y for _, y in where.values()]
     xs = [x for x, _ in where.values()]
