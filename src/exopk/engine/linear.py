@@ -432,31 +432,15 @@ def _geev(A):
 
 
 def _similar_derivative(V, V_inv, rate_jacobian, system):
-    """``G[b, i, p, k] = (V^-1 dA_p V)[i, k]`` from the rank-one structure of each transfer.
-
-    Transfer ``j`` contributes ``d rate_j / dp (V^-1[:, target_j] - V^-1[:, source_j])
-    V[source_j, :]``. Only the (transfer, parameter) pairs whose derivative is non-zero for
-    some member are formed (most rates depend on one or two parameters): ``n^2`` work per pair
-    instead of ``n^2 m`` per parameter. The result is a view of an array laid out
-    (batch, parameter, i, k).
-    """
+    """``G[b, i, p, k] = (V^-1 dA_p V)[i, k]`` from the rank-one structure of each transfer."""
     batch, m, n_parameters = rate_jacobian.shape
     n = V.shape[1]
-    transfer, parameter = np.nonzero(rate_jacobian.any(axis=0))
-    order = np.argsort(parameter, kind="stable")
-    transfer, parameter = transfer[order], parameter[order]
-    sources, targets = system.sources[transfer], system.targets[transfer]
-    W = (V_inv[:, :, targets] - V_inv[:, :, sources]) * rate_jacobian[:, transfer, parameter][:, None, :]
-    terms = W.transpose(0, 2, 1)[:, :, :, None] * V[:, sources, None, :]      # (B, pair, i, k)
-    if np.array_equal(parameter, np.arange(n_parameters)):
-        G = terms                               # each parameter drives exactly one transfer
-    else:
-        G = np.zeros((batch, n_parameters, n, n), dtype=V.dtype)
-        first = np.r_[True, parameter[1:] != parameter[:-1]]
-        G[:, parameter[first]] = terms[:, first]
-        for pair in np.flatnonzero(~first):
-            G[:, parameter[pair]] += terms[:, pair]
-    return G.transpose(0, 2, 1, 3)
+    if not n_parameters:
+        return np.zeros((batch, n, 0, n), dtype=V.dtype)
+    W = V_inv[:, :, system.targets] - V_inv[:, :, system.sources]          # (B, n, m)
+    U = V[:, system.sources, :]                                              # (B, m, n)
+    T1 = (rate_jacobian[:, :, :, None] * U[:, :, None, :]).reshape(batch, m, n_parameters * n)
+    return (W @ T1).reshape(batch, n, n_parameters, n)
 
 
 @dataclass
