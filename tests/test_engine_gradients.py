@@ -72,10 +72,10 @@ def test_close_but_distinct_eigenvalues_keep_exact_gradients():
                                rtol=1e-8, atol=1e-10)
 
 
-def test_a_mixed_batch_matches_each_member_solved_alone():
-    """A batch of prior draws with real spectra, complex pairs and an ill-conditioned member,
-    larger than the engine's gradient chunk: real members in real arithmetic, complex ones
-    in complex arithmetic, the ill-conditioned one with expm; each as when solved alone."""
+def mixed_batch():
+    """m5_intranasal with prior draws: members with real spectra, two with complex pairs and
+    one with an ill-conditioned eigenvector matrix, in random order, more than the engine's
+    gradient chunk."""
     from exopk.engine.linear import CHUNK, CONDITION_LIMIT, _eigendecompose
     model = exopk.load_model(exopk.model_path("m5_intranasal"))
     compiled = compile_model(model)
@@ -90,7 +90,13 @@ def test_a_mixed_batch_matches_each_member_solved_alone():
     ill = np.flatnonzero(~(condition < CONDITION_LIMIT))
     assert complex_pair.size and ill.size, "the draws no longer cover every kind of member"
     picked = np.r_[np.arange(2 * CHUNK), complex_pair[:2], ill[:1]]
-    theta = draws[np.random.default_rng(0).permutation(picked)]
+    return compiled, draws[np.random.default_rng(0).permutation(picked)]
+
+
+def test_a_mixed_batch_matches_each_member_solved_alone():
+    """Real members in real arithmetic, complex ones in complex arithmetic, the ill-conditioned
+    one with expm; each as when solved alone."""
+    compiled, theta = mixed_batch()
     regimen = exopk.Regimen.bolus("intranasal", 100.0)
     with pytest.warns(exopk.errors.IllConditionedWarning):
         batch = evaluate(compiled, theta, TIMES, regimen, gradients=True)
@@ -104,3 +110,30 @@ def test_a_mixed_batch_matches_each_member_solved_alone():
         d_scale = np.max(np.abs(alone.amount_sensitivities), axis=(1, 2), keepdims=True)
         error = np.abs(batch.amount_sensitivities[b:b + 1] - alone.amount_sensitivities)
         assert np.max(error / np.where(d_scale > 0, d_scale, 1.0)) < 1e-10
+
+
+@pytest.mark.parametrize("kind", ["time_to_half", "time_of_peak"])
+def test_times_of_a_mixed_batch_match_each_member_alone(kind):
+    """The modal sums of the root searches: real members in real arithmetic."""
+    from exopk.engine import summaries
+    from exopk.engine.simulation import dose_inputs
+    compiled, theta = mixed_batch()
+    regimen = exopk.Regimen.bolus("intranasal", 100.0)
+    at_start = evaluate(compiled, theta[:1], np.array([0.0, 60.0]), regimen).outputs[0]
+    # the dosed site falls from its start; plasma rises to a peak
+    output = compiled.model.output_names[int(np.argmax(
+        at_start[0] if kind == "time_to_half" else at_start[1] - at_start[0]))]
+
+    def times(t):
+        values, jacobian = compiled.evaluate_expressions(t, derivatives=True)
+        dose = dose_inputs(compiled, regimen, values, jacobian)[0]
+        return getattr(summaries, kind)(
+            compiled, compiled.linear_system, values[:, compiled.rate_rows],
+            jacobian[:, compiled.rate_rows], dose.vector, dose.jacobian, output, values,
+            jacobian, regimen)
+
+    t, dt = times(theta)
+    for b in range(len(theta)):
+        t_alone, dt_alone = times(theta[b:b + 1])
+        assert abs(t[b] - t_alone[0]) <= 1e-12 * t_alone[0]
+        assert np.max(np.abs(dt[b] - dt_alone[0])) <= 1e-10 * np.max(np.abs(dt_alone[0]))

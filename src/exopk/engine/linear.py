@@ -387,8 +387,26 @@ def _eigendecompose(A: np.ndarray):
         condition = np.array([condition if np.isfinite(condition) else np.inf])
         return lam[None], V[None], V_inv[None], condition
     lam, V = np.linalg.eig(A)
+    if np.iscomplexobj(V):
+        # members with real eigenvectors (zero imaginary parts) are inverted in real arithmetic
+        real = ~V.imag.any(axis=(1, 2))
+        V_inv = np.empty_like(V)
+        if real.any():
+            V_inv[real] = _stacked_inverse(V[real].real)
+        if not real.all():
+            V_inv[~real] = _stacked_inverse(V[~real])
+    else:
+        V_inv = _stacked_inverse(V)
+    with np.errstate(invalid="ignore", over="ignore"):
+        condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(V_inv).sum(axis=1).max(axis=-1)
+    condition[~np.isfinite(condition)] = np.inf
+    return lam, V, V_inv, condition
+
+
+def _stacked_inverse(V):
+    """Inverses of a stack of matrices; NaN for the singular ones."""
     try:
-        V_inv = np.linalg.inv(V)
+        return np.linalg.inv(V)
     except np.linalg.LinAlgError:
         V_inv = np.empty_like(V)
         for b in range(V.shape[0]):
@@ -396,10 +414,7 @@ def _eigendecompose(A: np.ndarray):
                 V_inv[b] = np.linalg.inv(V[b])
             except np.linalg.LinAlgError:
                 V_inv[b] = np.nan
-    with np.errstate(invalid="ignore", over="ignore"):
-        condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(V_inv).sum(axis=1).max(axis=-1)
-    condition[~np.isfinite(condition)] = np.inf
-    return lam, V, V_inv, condition
+        return V_inv
 
 
 _GETRF_GETRI = {np.dtype(float): (scipy.linalg.lapack.dgetrf, scipy.linalg.lapack.dgetri),
