@@ -584,10 +584,14 @@ class _Expm:
         augmented = np.zeros((size + 1, size + 1))
         augmented[:size, :size] = M
         next_obs = 0
+        propagators = {}      # equal steps under equal inputs share one exponential
         for t in points:
             if t > t_now:
-                augmented[:size, size] = w
-                z = (scipy.linalg.expm(augmented * (t - t_now)) @ np.append(z, 1.0))[:size]
+                key = (t - t_now, w.tobytes())
+                if key not in propagators:
+                    augmented[:size, size] = w
+                    propagators[key] = scipy.linalg.expm(augmented * (t - t_now))
+                z = (propagators[key] @ np.append(z, 1.0))[:size]
                 t_now = t
             for item in inputs:
                 if item.time == t:
