@@ -9,7 +9,9 @@ Two solution paths give the same numbers:
 
 * **eigen** (default, vectorised over a batch of parameter sets): ``A = V diag(lam) V^-1``;
   responses and exact sensitivities use the stable functions of :mod:`exopk.engine.phi`
-  (Daleckii-Krein formula for the derivative of a matrix function);
+  (Daleckii-Krein formula for the derivative of a matrix function). In a batch, members with
+  a real spectrum are solved in real arithmetic even when others have complex pairs, and
+  sensitivities are formed ``CHUNK`` members at a time (work arrays that stay in cache);
 * **expm** (robust fallback, one parameter set at a time): the state and its sensitivities form
   a larger linear system that is propagated between event and observation times with
   :func:`scipy.linalg.expm`. It is used where the eigenvector matrix is ill-conditioned
@@ -370,7 +372,7 @@ def _eigendecompose(A: np.ndarray):
 
     One parameter set: LAPACK ``geev`` for the right eigenvectors only (complex pairs assembled)
     and one inverse (LAPACK ``getrf`` and ``getri``) of ``V``. A batch: numpy's stacked ``eig`` and ``inv`` (vectorised over
-    the batch in compiled code). The condition number is the exact 1-norm one,
+    the batch in compiled code; members with real eigenvectors inverted in real arithmetic). The condition number is the exact 1-norm one,
     ``||V||_1 ||V^-1||_1``, cheap once ``V^-1`` is at hand; singular or defective eigenvector
     matrices get an infinite condition number (and NaN inverses).
 
