@@ -1,7 +1,8 @@
 """The linear engine against 50-digit references (mpmath, ``linear_engine_reference.json``).
 
 Each case is solved for one parameter set (the single-set eigen path), in a batch of two (the
-stacked path), and with ``expm``; values must agree to 1e-12 and derivatives by every rate
+stacked path), in a batch larger than the engine's gradient chunk (checked in the first and the
+last chunk), and with ``expm``; values must agree to 1e-12 and derivatives by every rate
 constant to 1e-10, relative to each state's (and rate's) largest magnitude over the times.
 The cases include complex, repeated (diagonalisable), defective and nearly defective
 eigenvalues.
@@ -13,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from exopk.engine.linear import LinearInput, LinearSystem
+from exopk.engine.linear import CHUNK, LinearInput, LinearSystem
 from exopk.errors import IllConditionedWarning
 
 from conftest import DATA
@@ -22,14 +23,15 @@ REFERENCE = json.loads((DATA / "reference" / "linear_engine_reference.json").rea
 CASES = sorted(REFERENCE["cases"])
 
 
-def solve_case(case, path, batch):
-    """Amounts and derivatives by every rate, as the engine computes them."""
+def solve_case(case, path, batch, member=0):
+    """Amounts and derivatives by every rate of member ``member`` of a batch in which the
+    others differ, as the engine computes them."""
     n = len(case["bolus"])
     rates = np.array(case["rates"])
     system = LinearSystem(n, case["sources"], case["targets"])
     stacked = np.repeat(rates[None], batch, axis=0)
     if batch > 1:
-        stacked[1:] *= 1.5                       # other members differ; member 0 is checked
+        stacked *= np.where(np.arange(batch) == member % batch, 1.0, 1.5)[:, None]
     jacobian = np.repeat(np.eye(len(rates))[None], batch, axis=0)
     bolus = np.repeat(np.array(case["bolus"])[None], batch, axis=0)
     infusion = np.repeat(np.array(case["infusion_rate"])[None], batch, axis=0)
@@ -39,7 +41,7 @@ def solve_case(case, path, batch):
         warnings.simplefilter("ignore", IllConditionedWarning)
         x, dx = system.solve(stacked, inputs, np.array(REFERENCE["times"]),
                              rate_jacobian=jacobian, path=path)
-    return x[0], dx[0]
+    return x[member], dx[member]
 
 
 def assert_close(found, expected, tolerance, what):
@@ -49,10 +51,12 @@ def assert_close(found, expected, tolerance, what):
 
 
 @pytest.mark.parametrize("name", CASES)
-@pytest.mark.parametrize("path,batch", [("auto", 1), ("auto", 2), ("expm", 1)])
-def test_amounts_and_rate_derivatives_match_50_digit_reference(name, path, batch):
+@pytest.mark.parametrize("path,batch,member", [("auto", 1, 0), ("auto", 2, 0), ("expm", 1, 0),
+                                               ("auto", 2 * CHUNK + 3, 0),
+                                               ("auto", 2 * CHUNK + 3, -1)])
+def test_amounts_and_rate_derivatives_match_50_digit_reference(name, path, batch, member):
     case = REFERENCE["cases"][name]
-    x, dx = solve_case(case, path, batch)
+    x, dx = solve_case(case, path, batch, member)
     assert_close(x, np.array(case["amounts"]), 1e-12, f"{name} {path} values")
     assert_close(dx, np.array(case["sensitivities"]), 1e-10, f"{name} {path} derivatives")
 

@@ -9,7 +9,9 @@ Two solution paths give the same numbers:
 
 * **eigen** (default, vectorised over a batch of parameter sets): ``A = V diag(lam) V^-1``;
   responses and exact sensitivities use the stable functions of :mod:`exopk.engine.phi`
-  (Daleckii-Krein formula for the derivative of a matrix function);
+  (Daleckii-Krein formula for the derivative of a matrix function). In a batch, members with
+  a real spectrum are solved in real arithmetic even when others have complex pairs, and
+  sensitivities are formed ``CHUNK`` members at a time (work arrays that stay in cache);
 * **expm** (robust fallback, one parameter set at a time): the state and its sensitivities form
   a larger linear system that is propagated between event and observation times with
   :func:`scipy.linalg.expm`. It is used where the eigenvector matrix is ill-conditioned
@@ -39,6 +41,7 @@ from exopk.errors import IllConditionedWarning, SimulationError
 __all__ = ["LinearInput", "LinearSystem", "CONDITION_LIMIT"]
 
 CONDITION_LIMIT = 1e4
+CHUNK = 16    # parameter sets solved together with gradients
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,7 @@ class LinearSystem:
         carried = np.zeros((batch, len(times))) if with_steady_state else None
 
         use_expm = np.full(batch, path == "expm")
+        groups = []
         if path in ("auto", "eigen"):
             lam, V, V_inv, condition = self.decompose(A)
             bad = ~(condition < CONDITION_LIMIT)
@@ -211,7 +215,8 @@ class LinearSystem:
             elif bad.any():
                 raise SimulationError("eigenvector matrix is singular or ill-conditioned "
                                       f"(condition {np.max(condition):.3g}); use path='auto'")
-            if not use_expm.any():
+            groups = _eigen_groups(lam, V, V_inv, ~use_expm)
+            if len(groups) == 1 and groups[0][0] is None and (batch <= CHUNK or not gradients):
                 # the usual case: every member solved at once, no copies
                 eigen = _Eigen(lam=lam, V=V, V_inv=V_inv, G=None if not gradients else
                                self.similar_derivative(V, V_inv, rate_jacobian))
@@ -220,31 +225,32 @@ class LinearSystem:
                 if with_steady_state:
                     carried[:] = _carried(prepared, times)
                 return (amounts, sens, carried) if return_carried else (amounts, sens)
-            good = ~use_expm
-            amounts = np.empty((batch, len(times), self.n_states))
-            sens = np.empty((batch, len(times), self.n_states, n_parameters)) if gradients else None
-            if good.any():
-                eigen = _Eigen(lam=lam[good], V=V[good], V_inv=V_inv[good],
+        amounts = np.empty((batch, len(times), self.n_states))
+        sens = np.empty((batch, len(times), self.n_states, n_parameters)) if gradients else None
+        for members, lam_g, V_g, V_inv_g in groups:
+            members = np.arange(batch) if members is None else np.flatnonzero(members)
+            # with gradients, in chunks whose work arrays stay in the processor's caches
+            size = CHUNK if gradients else len(members)
+            for start in range(0, len(members), size):
+                part, chosen = slice(start, start + size), members[start:start + size]
+                eigen = _Eigen(lam=lam_g[part], V=V_g[part], V_inv=V_inv_g[part],
                                G=None if not gradients else _similar_derivative(
-                                   V[good], V_inv[good], rate_jacobian[good], self))
-                prepared = self._prepare(inputs, good, eigen)
+                                   V_g[part], V_inv_g[part], rate_jacobian[chosen], self))
+                prepared = self._prepare(inputs, chosen, eigen)
                 x, dx = eigen.respond(prepared, times, gradients)
                 if with_steady_state:
-                    carried[good] = _carried(prepared, times)
-                amounts[good] = x
+                    carried[chosen] = _carried(prepared, times)
+                amounts[chosen] = x
                 if gradients:
-                    sens[good] = dx
-        if amounts is None:
-            amounts = np.empty((batch, len(times), self.n_states))
-            sens = np.empty((batch, len(times), self.n_states, n_parameters)) if gradients else None
+                    sens[chosen] = dx
         if use_expm.any():
             if path == "auto":
                 warnings.warn(f"{int(use_expm.sum())} of {batch} parameter sets gave an "
                               "ill-conditioned eigendecomposition; solved with expm instead",
                               IllConditionedWarning, stacklevel=3)
-            dA = self.matrix_derivative(rate_jacobian) if gradients else None
             for b in np.flatnonzero(use_expm):
-                member = _Expm(A[b], None if dA is None else dA[b])
+                member = _Expm(A[b], None if not gradients else
+                               self.matrix_derivative(rate_jacobian[b:b + 1])[0])
                 prepared = self._prepare(inputs, np.eye(batch, dtype=bool)[b], member)
                 x, dx = member.respond(prepared, times, gradients)
                 if with_steady_state:
@@ -280,21 +286,23 @@ class LinearSystem:
         A = self.matrix(rates)
         lam, V, V_inv, condition = self.decompose(A)
         good = condition < CONDITION_LIMIT
-        if good.all():
+        groups = _eigen_groups(lam, V, V_inv, good)
+        if len(groups) == 1 and groups[0][0] is None:
             # the usual case: every member solved at once, no copies
             return _Eigen(lam, V, V_inv, self.similar_derivative(V, V_inv, rate_jacobian)
                           ).propagate(vector, d_vector, times[:, None])
         batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
         amounts = np.empty((batch, self.n_states))
         sens = np.empty((batch, self.n_states, n_parameters))
-        if good.any():
-            G = _similar_derivative(V[good], V_inv[good], rate_jacobian[good], self)
-            amounts[good], sens[good] = _Eigen(lam[good], V[good], V_inv[good], G).propagate(
-                vector[good], None if d_vector is None else d_vector[good], times[good][:, None])
+        for members, lam_g, V_g, V_inv_g in groups:
+            G = _similar_derivative(V_g, V_inv_g, rate_jacobian[members], self)
+            amounts[members], sens[members] = _Eigen(lam_g, V_g, V_inv_g, G).propagate(
+                vector[members], None if d_vector is None else d_vector[members],
+                times[members][:, None])
         if not good.all():
-            dA = self.matrix_derivative(rate_jacobian)
             for b in np.flatnonzero(~good):
-                x, dx = _Expm(A[b], dA[b]).propagate(
+                dA = self.matrix_derivative(rate_jacobian[b:b + 1])[0]
+                x, dx = _Expm(A[b], dA).propagate(
                     vector[b:b + 1], None if d_vector is None else d_vector[b:b + 1], times[b])
                 amounts[b], sens[b] = x[0], dx[0]
         return amounts, sens
@@ -327,12 +335,44 @@ def _carried(prepared, times):
     return total
 
 
+def _eigen_groups(lam, V, V_inv, good):
+    """The well-conditioned members (``good``) in groups solved together: those with a real
+    spectrum in real arithmetic, the others in complex arithmetic.
+
+    A batch's stacked eigendecomposition is complex as soon as one member has a complex pair;
+    the members with real eigenvalues have real eigenvectors and inverses (zero imaginary
+    parts), so they are solved with the real parts at a quarter of the cost.
+
+    Returns
+    -------
+    list of (members, lam, V, V_inv)
+        ``members`` a boolean mask over the batch, or None for the whole batch.
+    """
+    if not good.any():
+        return []
+    if np.iscomplexobj(lam):
+        real = ~lam.imag.any(axis=1)
+        if real.any():
+            real_members, complex_members = good & real, good & ~real
+            groups = []
+            if real_members.any():
+                groups.append((real_members, lam[real_members].real, V[real_members].real,
+                               V_inv[real_members].real))
+            if complex_members.any():
+                groups.append((complex_members, lam[complex_members], V[complex_members],
+                               V_inv[complex_members]))
+            return groups
+    if good.all():
+        return [(None, lam, V, V_inv)]
+    return [(good, lam[good], V[good], V_inv[good])]
+
+
 def _eigendecompose(A: np.ndarray):
     """Eigenvalues, right eigenvectors, their inverse and a condition number, for each member.
 
     One parameter set: LAPACK ``geev`` for the right eigenvectors only (complex pairs assembled)
     and one inverse (LAPACK ``getrf`` and ``getri``) of ``V``. A batch: numpy's stacked ``eig`` and ``inv`` (vectorised over
-    the batch in compiled code). The condition number is the exact 1-norm one,
+    the batch in compiled code; members with real eigenvectors inverted in real arithmetic). The condition number is the exact 1-norm one,
     ``||V||_1 ||V^-1||_1``, cheap once ``V^-1`` is at hand; singular or defective eigenvector
     matrices get an infinite condition number (and NaN inverses).
 
@@ -349,8 +389,26 @@ def _eigendecompose(A: np.ndarray):
         condition = np.array([condition if np.isfinite(condition) else np.inf])
         return lam[None], V[None], V_inv[None], condition
     lam, V = np.linalg.eig(A)
+    if np.iscomplexobj(V):
+        # members with real eigenvectors (zero imaginary parts) are inverted in real arithmetic
+        real = ~V.imag.any(axis=(1, 2))
+        V_inv = np.empty_like(V)
+        if real.any():
+            V_inv[real] = _stacked_inverse(V[real].real)
+        if not real.all():
+            V_inv[~real] = _stacked_inverse(V[~real])
+    else:
+        V_inv = _stacked_inverse(V)
+    with np.errstate(invalid="ignore", over="ignore"):
+        condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(V_inv).sum(axis=1).max(axis=-1)
+    condition[~np.isfinite(condition)] = np.inf
+    return lam, V, V_inv, condition
+
+
+def _stacked_inverse(V):
+    """Inverses of a stack of matrices; NaN for the singular ones."""
     try:
-        V_inv = np.linalg.inv(V)
+        return np.linalg.inv(V)
     except np.linalg.LinAlgError:
         V_inv = np.empty_like(V)
         for b in range(V.shape[0]):
@@ -358,10 +416,7 @@ def _eigendecompose(A: np.ndarray):
                 V_inv[b] = np.linalg.inv(V[b])
             except np.linalg.LinAlgError:
                 V_inv[b] = np.nan
-    with np.errstate(invalid="ignore", over="ignore"):
-        condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(V_inv).sum(axis=1).max(axis=-1)
-    condition[~np.isfinite(condition)] = np.inf
-    return lam, V, V_inv, condition
+        return V_inv
 
 
 _GETRF_GETRI = {np.dtype(float): (scipy.linalg.lapack.dgetrf, scipy.linalg.lapack.dgetri),
@@ -531,10 +586,14 @@ class _Expm:
         augmented = np.zeros((size + 1, size + 1))
         augmented[:size, :size] = M
         next_obs = 0
+        propagators = {}      # equal steps under equal inputs share one exponential
         for t in points:
             if t > t_now:
-                augmented[:size, size] = w
-                z = (scipy.linalg.expm(augmented * (t - t_now)) @ np.append(z, 1.0))[:size]
+                key = (t - t_now, w.tobytes())
+                if key not in propagators:
+                    augmented[:size, size] = w
+                    propagators[key] = scipy.linalg.expm(augmented * (t - t_now))
+                z = (propagators[key] @ np.append(z, 1.0))[:size]
                 t_now = t
             for item in inputs:
                 if item.time == t:

@@ -176,6 +176,24 @@ def _modal_output(compiled, system, rates, dose, output, expr_values, regimen):
     return o, A, lam, C, modal_weights(C, V, V_inv, dose)                    # w: (B, n)
 
 
+def _modal_sum(lam, w, times):
+    """``y(t) = Re sum_i w_i exp(lam_i t)`` at ``times`` (batch, K), shape (batch, K).
+
+    A batch's eigenvalues are complex as soon as one member has a complex pair; members whose
+    modes and weights are all real are summed in real arithmetic (a quarter of the work).
+    """
+    if not np.iscomplexobj(lam):
+        return (np.exp(lam[:, None, :] * times[:, :, None]) @ w[:, :, None])[..., 0]
+    y = np.empty(times.shape)
+    real = ~(lam.imag.any(axis=1) | w.imag.any(axis=1))
+    if real.any():
+        y[real] = _modal_sum(lam[real].real, w[real].real, times[real])
+    if not real.all():
+        y[~real] = (np.exp(lam[~real][:, None, :] * times[~real][:, :, None])
+                    @ w[~real][:, :, None])[..., 0].real
+    return y
+
+
 def _log_time_span(lam, message):
     """Logarithms of times spanning the modes: ``1e-4`` of the fastest to 100 of the slowest
     time constant; ``message`` is raised when nothing decays."""
@@ -203,7 +221,7 @@ def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
     half = 0.5 * y_start
     start, end = _log_time_span(lam, f"output '{output}' does not decay: no time to half")
     grid = np.exp(start[:, None] + (end - start)[:, None] * _HALVING_FRACTIONS)   # (B, K)
-    y_grid = (np.exp(lam[:, None, :] * grid[:, :, None]) @ w[:, :, None])[..., 0].real
+    y_grid = _modal_sum(lam, w, grid)
     below = ~(y_grid > half[:, None])
     if not below.any(axis=1).all():
         raise SimulationError(f"output '{output}' never falls to half its value at time 0")
@@ -268,7 +286,7 @@ def time_of_peak(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
     grid = np.concatenate([np.zeros((len(start), 1)),
                            np.exp(start[:, None] + (end - start)[:, None] * _PEAK_FRACTIONS)],
                           axis=1)                                           # (B, K + 1)
-    y = (w[:, None, :] * np.exp(lam[:, None, :] * grid[:, :, None])).sum(axis=2).real
+    y = _modal_sum(lam, w, grid)
     if not np.all(y.max(axis=1) > 0):
         raise SimulationError(f"output '{output}' is not positive after the dose: no peak")
     best = y.argmax(axis=1)
