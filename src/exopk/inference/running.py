@@ -12,8 +12,8 @@ from pathlib import Path
 
 from exopk.errors import ExopkError, ModelFileError
 from exopk.inference.assembly import FitResult, assemble
-from exopk.inference.checkpoint import (CHECKPOINT_SECONDS, FitCheckpoint, checkpoint_folder, remove_checkpoint,
-                                        save_fit_checkpoint)
+from exopk.inference.checkpoint import (CHECKPOINT_SECONDS, FitCheckpoint, checkpoint_folder,
+                                        remove_checkpoint, save_fit_checkpoint)
 from exopk.inference.fitfile import FitFile
 from exopk.inference.laplace import laplace_chains, polish_mode
 from exopk.inference.result import write_fit
