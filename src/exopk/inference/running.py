@@ -19,6 +19,7 @@ from exopk.inference.laplace import laplace_chains, polish_mode
 from exopk.inference.result import write_fit
 from exopk.inference.samplers import sampler_settings
 from exopk.inference.sampling import chain_starts, find_map, run_chains
+from exopk.inference.threads import one_blas_thread
 
 __all__ = ["run_prepared", "check_method", "METHODS"]
 
@@ -58,8 +59,18 @@ def run_prepared(prepared, *, path: Path, method=None, seed: int, chains: int, w
         result while the chains run (:mod:`exopk.inference.checkpoint`).
     checkpoint_seconds : float
         Wall time between a chain's checkpoints, in seconds.
+
+    BLAS runs on one thread throughout (:mod:`exopk.inference.threads`).
     """
     check_method(method)
+    with one_blas_thread():
+        return _run(prepared, path=path, method=method, seed=seed, chains=chains, warmup=warmup,
+                    draws=draws, map_starts=map_starts, processes=processes, progress=progress,
+                    write=write, resume=resume, checkpoint_seconds=checkpoint_seconds)
+
+
+def _run(prepared, *, path, method, seed, chains, warmup, draws, map_starts, processes, progress,
+         write, resume, checkpoint_seconds):
     lp = prepared.log_posterior
     if method == "map":
         map_result = find_map(lp, seed=seed, starts=map_starts, natural=False)

@@ -35,6 +35,7 @@ from exopk.inference.checkpoint import (CHECKPOINT_SECONDS, ChainState, check_ch
                                         load_chain_states, save_chain_state)
 from exopk.inference.progress import Progress, chain_status
 from exopk.inference.samplers import SAMPLERS
+from exopk.inference.threads import one_blas_thread
 
 __all__ = ["MapResult", "ChainResult", "find_map", "chain_starts", "run_chains", "chain_seeds"]
 
@@ -249,6 +250,7 @@ def _init_worker(queue):
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)   # the kernel ends us with the parent
     if os.getppid() != _PARENT_PID:                      # the parent died before prctl
         os._exit(1)
+    one_blas_thread()                    # applied now, for the life of the process
 
 
 _PR_SET_PDEATHSIG = 1
@@ -352,7 +354,8 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
                 _report(queue, reporter, pending)
                 return pending.get()
         _QUEUE = reporter
-        return [_chain(job) for job in jobs]
+        with one_blas_thread():
+            return [_chain(job) for job in jobs]
     except KeyboardInterrupt:
         raise FitInterrupted(signal.SIGINT, None if checkpoint is None else str(checkpoint)) \
             from None
