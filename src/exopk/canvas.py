@@ -40,9 +40,11 @@ def save_figure(figure, path: Path) -> Path:
     >>> from matplotlib.image import imread
     >>> from exopk.canvas import agg_figure, save_figure
     >>> figure, axis = agg_figure(figsize=(3, 2))
-    >>> path = save_figure(figure, pathlib.Path(tempfile.mkdtemp()) / "empty.png")
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = save_figure(figure, pathlib.Path(folder.name) / "empty.png")
     >>> path.read_bytes()[:4], imread(path).shape
     (b'\\x89PNG', (240, 360, 4))
+    >>> folder.cleanup()
     """
     write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
     return path

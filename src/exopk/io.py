@@ -43,7 +43,8 @@ def read_toml(path: str | Path, *, what: str) -> tuple[str, dict]:
     --------
     >>> import pathlib, tempfile
     >>> from exopk.io import read_toml
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "fit.toml"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "fit.toml"
     >>> _ = path.write_bytes(b'[fit]\\nname = "demo"\\n')
     >>> text, data = read_toml(path, what="fit file")
     >>> data
@@ -54,6 +55,7 @@ def read_toml(path: str | Path, *, what: str) -> tuple[str, dict]:
     ... except Exception as error:
     ...     print(error.reason)
     line 2, column 10 (byte 15): byte 0xe9 is not UTF-8 text; save the fit file as UTF-8
+    >>> folder.cleanup()
     """
     path = Path(path)
     try:
@@ -99,7 +101,8 @@ def check_writable(path: str | Path, *, option: str = "output") -> Path:
     --------
     >>> import pathlib, tempfile
     >>> from exopk.io import check_writable
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> temporary = tempfile.TemporaryDirectory()
+    >>> folder = pathlib.Path(temporary.name)
     >>> check_writable(folder / "new" / "result.nc") == folder / "new" / "result.nc"
     True
     >>> sorted(p.name for p in (folder / "new").iterdir())       # the probe is gone
@@ -108,6 +111,7 @@ def check_writable(path: str | Path, *, option: str = "output") -> Path:
     Traceback (most recent call last):
     ...
     exopk.errors.ExopkError: --out '...' is a folder; give a file name
+    >>> temporary.cleanup()
     """
     path = Path(path)
     if path.is_dir():
@@ -145,10 +149,12 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
     --------
     >>> import pathlib, tempfile
     >>> from exopk.io import write_atomically
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "table.txt"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "table.txt"
     >>> _ = write_atomically(path, lambda temporary: temporary.write_text("complete"))
     >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
     ('complete', ['table.txt'])
+    >>> folder.cleanup()
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

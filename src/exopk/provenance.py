@@ -49,10 +49,12 @@ def sha256_of_file(path) -> str:
 
     >>> import pathlib, tempfile
     >>> from exopk.provenance import sha256_of_file
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "abc.txt"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "abc.txt"
     >>> _ = path.write_bytes(b"abc")
     >>> sha256_of_file(path)
     'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    >>> folder.cleanup()
     """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

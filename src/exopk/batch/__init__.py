@@ -20,7 +20,8 @@ def run_batch(spec, **options):
     >>> import pathlib, tempfile
     >>> from exopk.batch import read_batch_file, run_batch
     >>> fit_file = pathlib.Path("fits/mouse_iv_mps.toml").resolve()
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "seeds.toml"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "seeds.toml"
     >>> _ = path.write_text(f'''
     ... [batch]
     ... fits = ["{fit_file.as_posix()}"]
@@ -47,6 +48,7 @@ def run_batch(spec, **options):
     Traceback (most recent call last):
     ...
     exopk.errors.ExopkError: give one of scheduler, workers and client, not scheduler and workers
+    >>> folder.cleanup()
     """
     from exopk.batch.runner import run_batch as run
     return run(spec, **options)
@@ -63,7 +65,8 @@ def read_batch_file(path):
     >>> import pathlib, tempfile
     >>> from exopk.batch import read_batch_file, run_batch
     >>> fit_file = pathlib.Path("fits/mouse_iv_mps.toml").resolve()
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "seeds.toml"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "seeds.toml"
     >>> _ = path.write_text(f'''
     ... [batch]
     ... fits = ["{fit_file.as_posix()}"]
@@ -78,6 +81,7 @@ def read_batch_file(path):
     ('seeds', 'seeds.batch', {'chains': 2, 'draws': 200})
     >>> [(point["seed"], point["chains"]) for point in spec.combinations()]
     [(1, 2), (2, 2), (3, 2)]
+    >>> folder.cleanup()
     """
     from exopk.batch.spec import read_batch_file as read
     return read(path)

@@ -211,13 +211,15 @@ def read_events(path: str | os.PathLike, *, time_unit: str = "h") -> xr.Dataset:
     Every problem is reported with its line and column:
 
     >>> import pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.csv"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "events.csv"
     >>> _ = path.write_text("ID,TIME,AMT,CMT,DV,EVID\\n1,0,-5,1,.,1\\n1,2,0,1,.,0\\n")
     >>> try:
     ...     read_events(path)
     ... except Exception as error:
     ...     print([(p.row, p.column, p.message) for p in error.problems])
     [(2, 'AMT', "negative AMT '-5'"), (2, 'AMT', 'dosing record (EVID 1) without a positive AMT'), (3, 'DV', 'observation record (EVID 0, MDV 0) without DV')]
+    >>> folder.cleanup()
     """
     minutes = to_minutes(1.0, time_unit)
     file = str(path)
@@ -281,7 +283,8 @@ def expand_doses(events: xr.Dataset) -> list[DoseRecord]:
 
     >>> import pathlib, tempfile
     >>> from exopk.data import read_events, expand_doses
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.csv"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "events.csv"
     >>> _ = path.write_text("ID,TIME,AMT,CMT,DV,EVID,RATE,II,ADDL\\n"
     ...                     "1,0,100,1,.,1,.,12,1\\n1,1,50,2,.,1,25,.,.\\n")
     >>> for dose in expand_doses(read_events(path, time_unit="h")):
@@ -289,6 +292,7 @@ def expand_doses(events: xr.Dataset) -> list[DoseRecord]:
     0.0 100.0 1 0.0 2
     60.0 50.0 2 120.0 3
     720.0 100.0 1 0.0 2
+    >>> folder.cleanup()
     """
     minutes = to_minutes(1.0, events.attrs["time_unit"])
     problems = ProblemCollector(events.attrs["source_file"])
@@ -347,7 +351,8 @@ def regimens(events: xr.Dataset, routes: Mapping, *, route_column: str | None = 
     --------
     >>> import pathlib, tempfile
     >>> from exopk.data import read_events, regimens
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "events.csv"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "events.csv"
     >>> _ = path.write_text("ID,TIME,AMT,CMT,DV,EVID,RATE,II,ADDL\\n"
     ...                     "1,0,100,1,.,1,.,12,1\\n1,1,50,2,.,1,25,.,.\\n")
     >>> for dose in regimens(read_events(path), {1: "oral", 2: "iv"})[1].doses:
@@ -355,6 +360,7 @@ def regimens(events: xr.Dataset, routes: Mapping, *, route_column: str | None = 
     oral 100.0 0.0 0.0
     iv 50.0 60.0 120.0
     oral 100.0 720.0 0.0
+    >>> folder.cleanup()
     """
     per_minute = 1.0 / to_minutes(1.0, time_unit)
     problems = ProblemCollector(events.attrs["source_file"])

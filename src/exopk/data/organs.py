@@ -60,13 +60,15 @@ def to_percent_id_per_organ(ds: xr.Dataset, species: str | SpeciesPhysiology, *,
 
     >>> import pathlib, tempfile
     >>> from exopk.data import read_csv, to_percent_id_per_organ
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mine.csv"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "mine.csv"
     >>> _ = path.write_text(
     ...     "study_key,species,route,matrix,quantity,statistic,value,unit,time,time_unit\\n"
     ...     "mine,mouse,iv,liver,percent_id_per_g,mean,10,%ID/g,2,h\\n")
     >>> both = to_percent_id_per_organ(read_csv(path), "mouse_brown1997", body_weight_kg=0.025)
     >>> float(both["organ_mass_g"][0]), float(both["value_percent_id_per_organ"][0])
     (1.375, 13.75)
+    >>> folder.cleanup()
     """
     if isinstance(species, SpeciesPhysiology):
         if body_weight_kg is not None:

@@ -41,7 +41,8 @@ class UnusableRecordsWarning(ExopkWarning):
     A %ID/g value without its time cannot be fitted:
 
     >>> import pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mine.csv"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "mine.csv"
     >>> _ = path.write_text(
     ...     "study_key,species,route,matrix,quantity,statistic,value,unit,time,time_unit\\n"
     ...     "mine,mouse,iv,liver,percent_id_per_g,mean,10,%ID/g,2,h\\n"
@@ -56,6 +57,7 @@ class UnusableRecordsWarning(ExopkWarning):
     True
     >>> records.attrs["unusable_summary"]
     '1 of 3 records not usable for fitting: time_not_stated 1'
+    >>> folder.cleanup()
     """
 
 
@@ -370,7 +372,8 @@ def read_csv(path: str | os.PathLike, *, species_preset: str | None = None,
     Three records of one study (the spleen value has no time, so it is kept but flagged):
 
     >>> import pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mine.csv"
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "mine.csv"
     >>> _ = path.write_text(
     ...     "study_key,species,route,matrix,quantity,statistic,value,unit,time,time_unit\\n"
     ...     "mine,mouse,iv,liver,percent_id_per_g,mean,10,%ID/g,2,h\\n"
@@ -399,6 +402,7 @@ def read_csv(path: str | os.PathLike, *, species_preset: str | None = None,
     ...         print(problem.row, problem.column, problem.message)
     2 matrix unknown matrix 'livr' (did you mean 'liver'?); use a known matrix or organ:part of a known organ (e.g. brain:striatum)
     3 value non-numeric value 'ten'
+    >>> folder.cleanup()
     """
     file = str(path)
     if body_weight_kg is not None and species_preset is None:
