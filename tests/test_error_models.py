@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from exopk.errors import ExopkError
 from exopk.observation.error_models import ERROR_MODELS, ResidualError
 
 Y = np.array([0.3, 2.0, 5.0, 11.0])
@@ -84,5 +85,5 @@ def test_log_normal_names_values_it_cannot_take():
 
 
 def test_unknown_error_model_is_named():
-    with pytest.raises(ValueError, match="unknown error model 'exponential' for output 'c'"):
+    with pytest.raises(ExopkError, match="unknown error model 'exponential' for output 'c'"):
         ResidualError("exponential", "c")

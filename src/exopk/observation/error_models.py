@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_ndtr
 
+from exopk.errors import ExopkError
+
 __all__ = ["ResidualError", "ERROR_MODELS"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -77,7 +79,7 @@ class ResidualError:
 
     def __post_init__(self):
         if self.kind not in ERROR_MODELS:
-            raise ValueError(f"unknown error model '{self.kind}' for output '{self.output}'; "
+            raise ExopkError(f"unknown error model '{self.kind}' for output '{self.output}'; "
                              f"known: {', '.join(ERROR_MODELS)}")
 
     @property
