@@ -294,3 +294,28 @@ def test_a_signal_while_the_cluster_starts_shuts_it_down(folder, monkeypatch):
         signal.signal(signal.SIGTERM, previous)
     assert stopped.value.exit_status == 143
     assert closed == ["client", "cluster"]
+
+
+def test_replicates_of_a_fit_file_with_another_sampler_are_refused(folder):
+    (folder / "hb.toml").write_text(FIT.replace("[sampler]\n", '[sampler]\nmethod = "haario_bardenet"\n'))
+    (folder / "b.toml").write_text('[simulate]\nfit = "hb.toml"\nreplicates = 2\nthin_to = 19\n')
+    with pytest.raises(ModelFileError, match="fitted with NUTS; the fit file's sampler is "
+                                             "'haario_bardenet'") as info:
+        plan(read_batch_file(folder / "b.toml"))
+    assert info.value.key == "sampler.method"
+
+
+def test_replicates_keep_the_fit_files_thinning(folder):
+    """thin = 2 in the fit file: a replicate keeps every second draw of the unthinned chain."""
+    from exopk.batch.worker import _prepared
+    from exopk.inference.simulated import fit_simulated
+    (folder / "thin.toml").write_text(FIT.replace("draws = 20\n", "draws = 10\nthin = 2\n"))
+    (folder / "b.toml").write_text('[simulate]\nfit = "thin.toml"\nreplicates = 1\nthin_to = 9\n'
+                                   '[settings]\nchains = 1\n')
+    spec = plan(read_batch_file(folder / "b.toml"))[0].spec
+    assert spec["thin"] == 2 and spec["draws"] == 10
+    prepared = _prepared(spec["fit_file"], spec["fit_file_text"])
+    thinned = fit_simulated(prepared, 5, chains=1, draws=10, map_starts=1, thin=spec["thin"])
+    every = fit_simulated(prepared, 5, chains=1, draws=20, map_starts=1)
+    assert thinned.draws.shape == (1, 10, every.draws.shape[2])
+    assert (thinned.draws == every.draws[:, 1::2]).all()

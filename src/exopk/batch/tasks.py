@@ -160,6 +160,10 @@ def _simulated(spec: BatchSpec, preparer: _Preparer) -> list[Task]:
     task_file, prepared, hashes = preparer(fit_file, settings, "the replicates")
     sampler = task_file.sampler
     chains = spec.settings.get("chains", sampler.chains)
+    if sampler.method != "nuts":
+        raise ModelFileError(f"simulated replicates are fitted with NUTS; the fit file's sampler "
+                             f"is '{sampler.method}' (set method = \"nuts\" in its [sampler] "
+                             "table to calibrate it)", file=simulate.fit, key="sampler.method")
     if sampler.warmup < NUTS_MIN_WARMUP:
         raise ModelFileError(f"simulated replicates run NUTS, which needs at least "
                              f"{NUTS_MIN_WARMUP} warm-up iterations; got {sampler.warmup}",
@@ -177,6 +181,8 @@ def _simulated(spec: BatchSpec, preparer: _Preparer) -> list[Task]:
               "max_tree_depth": sampler.max_tree_depth,
               "target_acceptance": sampler.target_acceptance, "metric": sampler.metric,
               "thin_to": simulate.thin_to, "level": simulate.level}
+    if sampler.thin != 1:       # a key only when used: earlier batches keep their task hashes
+        common["thin"] = sampler.thin
     width = max(len(str(simulate.replicates - 1)), 3)
     return [Task(_file_id(f"{task_file.name}-{i:0{width}d}"),
                  {**common, "replicate": i, "seed": s}, {"replicate": i, "seed": s})

@@ -74,7 +74,7 @@ def _simulated(spec: dict) -> dict:
                            settings=NutsSettings(max_tree_depth=spec["max_tree_depth"],
                                                  target_acceptance=spec["target_acceptance"],
                                                  metric=spec["metric"]),
-                           processes=1, truth=spec["truth"])
+                           processes=1, truth=spec["truth"], thin=spec.get("thin", 1))
     numbers = replicate_numbers(prepared.log_posterior, result, thin_to=spec["thin_to"],
                                 level=spec["level"])
     parameters = numbers.pop("parameters")

@@ -190,7 +190,7 @@ def _prior_truth_and_data(lp, rng):
 
 def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warmup: int = 150,
                   draws: int = 200, map_starts: int = 4, settings=None,
-                  processes: int = 1, truth: dict | None = None) -> SimulatedFit:
+                  processes: int = 1, truth: dict | None = None, thin: int = 1) -> SimulatedFit:
     """Draw a truth from the prior (or take ``truth``), simulate the design's data at it, and
     fit them.
 
@@ -218,6 +218,8 @@ def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warm
     truth : dict, optional
         Natural values of the free parameters and ``tau`` (:meth:`LogPosterior.to_unconstrained`;
         a parameter left out takes the model's nominal value) instead of a prior draw.
+    thin : int
+        Keep every ``thin``-th post-warm-up iteration (``draws`` are kept per chain).
 
     Returns
     -------
@@ -249,7 +251,7 @@ def fit_simulated(prepared_or_log_posterior, seed: int, *, chains: int = 2, warm
     map_result = find_map(target, seed=seed, starts=map_starts)
     x0s = chain_starts(target, map_result.phi, chains, seed=seed)
     results = run_chains(target, x0s, seed=seed, method="nuts", warmup=warmup, draws=draws,
-                         settings=settings, processes=processes, progress=False)
+                         settings=settings, processes=processes, progress=False, thin=thin)
     return SimulatedFit(phi_true=phi_true, observations=observations, map_phi=map_result.phi,
                         draws=np.stack([r.draws for r in results]),
                         divergences=int(sum(r.diverging.sum() for r in results)),
