@@ -44,7 +44,7 @@ sampling coordinates, exopk's on the natural values of its result tree.
 
 Wall clocks are what the targets are about, but other work on the machine inflates them; CPU
 seconds (this process and its ended children, the chain processes included) are printed too. With
-fewer CPUs than chains, ``fit`` runs its chains in one process per CPU, some after others.
+fewer CPUs than chains, ``fit`` runs each chain in its own process and the chains share the CPUs.
 
 The last line printed is one JSON object.
 

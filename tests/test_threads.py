@@ -1,4 +1,7 @@
-"""BLAS thread limits while a fit runs (exopk.inference.threads)."""
+"""Threads and processes of a fit: BLAS on one thread (exopk.inference.threads), one process per
+chain."""
+
+import os
 
 import numpy as np
 import pytest
@@ -64,3 +67,26 @@ def test_chain_processes_evaluate_with_one_blas_thread():
         results = sampling.run_chains(_OneThreadOnly(), [np.zeros(2), np.ones(2)], seed=1,
                                       warmup=150, draws=5, processes=2, progress=False)
     assert len(results) == 2
+
+
+class _PidRecorder(_CountingPosterior):
+    """Writes the evaluating process's id into ``folder``."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def __call__(self, x):
+        (self.folder / str(os.getpid())).touch()
+        return super().__call__(x)
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods()
+                    or (os.cpu_count() or 1) < 2, reason="chain processes need fork and 2 CPUs")
+def test_each_chain_runs_in_its_own_process_by_default(tmp_path):
+    """Four chains on any number of CPUs: four processes share the cores, so a long chain does
+    not run alone at the end while the others' cores idle."""
+    sampling.run_chains(_PidRecorder(tmp_path), [np.zeros(2)] * 4, seed=1, warmup=150, draws=5,
+                        progress=False)
+    pids = {int(p.name) for p in tmp_path.iterdir()}
+    assert len(pids) == 4 and os.getpid() not in pids

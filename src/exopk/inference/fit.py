@@ -41,7 +41,8 @@ def fit(fit_file: FitFile | str | Path | None = None, *, out: str | Path | None 
     chains, warmup, draws, seed, map_starts : int, optional
         Override the fit file's sampler settings.
     processes : int, optional
-        Worker processes for chains.
+        Worker processes for chains (default: one per chain; see
+        :func:`~exopk.inference.sampling.run_chains`).
     progress : bool
         Progress line on stderr.
     write : bool

@@ -286,8 +286,10 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     settings : NutsSettings or HaarioBardenetSettings, optional
         The sampler's typed settings (default: its defaults).
     processes : int, optional
-        Worker processes (default: one per chain, at most the number of CPUs). With 1, or where
-        processes cannot be forked, chains run one after another in this process.
+        Worker processes (default: one per chain, so that chains share the cores evenly and a
+        chain that needs more steps than the others does not finish alone on an otherwise idle
+        machine; one on a single-CPU machine). With 1, or where processes cannot be forked,
+        chains run one after another in this process.
     progress : bool
         Show the chains' progress (iterations, log-posterior, divergences) on stderr: a bar on
         a terminal, a plain line every 15 s otherwise (:mod:`exopk.inference.progress`).
@@ -333,7 +335,7 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
     chains = len(x0s)
     seeds = chain_seeds(seed, chains)
     sigma0 = np.full(len(x0s[0]), 0.1)
-    processes = processes or min(chains, os.cpu_count() or 1)
+    processes = processes or (chains if (os.cpu_count() or 1) > 1 else 1)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     states = load_chain_states(checkpoint, chains) if resume else [None] * chains
     jobs = [(c, seeds[c], np.asarray(x0s[c], dtype=float), sigma0, method, settings, warmup,
