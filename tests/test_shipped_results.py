@@ -13,10 +13,6 @@ from exopk.inference.preparation import prepare
 from exopk.inference.result import load_fit
 from exopk.inference.summary import ESS_LIMIT, RHAT_LIMIT, fit_diagnostics
 
-NOT_CONVERGED = {"mouse_brain": "4 x 500/500 at target acceptance 0.99: max R-hat 1.008 and "
-                                "min bulk ESS 543, but 5 divergent transitions (one chain), four "
-                                "beyond the 99th percentile of the gold-proxy offset, where a high "
-                                "proxy uptake is offset by fast brain turnover (a curved ridge)"}
 FITS = sorted(path for path in Path("fits").glob("*.toml") if path.with_suffix(".nc").is_file())
 
 
@@ -36,9 +32,7 @@ def test_a_shipped_result_respects_its_models_bounds(fit_file):
     assert not violated, f"{fit_file}: bounds violated: {violated}"
 
 
-@pytest.mark.parametrize("fit_file", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=NOT_CONVERGED[p.stem]))
-    if p.stem in NOT_CONVERGED else p for p in FITS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("fit_file", FITS, ids=lambda p: p.stem)
 def test_a_shipped_result_has_converged(fit_file):
     diagnostics = fit_diagnostics(load_fit(fit_file.with_suffix(".nc")))
     assert float(diagnostics["max_rhat"]) <= RHAT_LIMIT
