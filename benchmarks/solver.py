@@ -21,7 +21,10 @@ measured against ``scipy.linalg.expm`` (values) and Van Loan block exponentials
 (sensitivities): largest error relative to each output's peak over the times.
 
 Then: a batch of 1,000 distinct parameter sets (per-set cost, and how many of the sets are
-ill-conditioned and solved with ``expm``), the saturable model
+ill-conditioned and solved with ``expm``), the posterior predictive of the shipped
+``fits/iv_vs_intranasal.nc`` (``m5_intranasal``; every observation's prediction for each of its
+4,000 draws, :meth:`LogPosterior.predictions_of_draws`, beside its floor: numpy's stacked ``eig``
+of every system matrix those draws solve, and nothing else), the saturable model
 ``m2_mps_saturable`` against LSODA at rtol 1e-8 (both checked against a tight Radau reference),
 and the cost of exopk on chain models of 5 to 40 compartments.
 
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import scipy.linalg
@@ -46,6 +50,8 @@ from exopk.engine.simulation import evaluate, output_matrix
 from exopk.errors import IllConditionedWarning
 from exopk.model import Compartment, Model, Output, Parameter, Prior, Route, Transfer
 from timing import cycle_seconds, one_blas_thread
+
+FITS = Path(__file__).resolve().parent.parent / "fits"
 
 TIMES_MIN = np.array([1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 720.0, 1440.0, 2160.0,
                       2880.0])
@@ -322,6 +328,8 @@ def run(repeats, saturable_pool):
           f"gradient {t_batch_grad.cpu / BATCH * 1e6:.1f} us (CPU); {ill} of them ill-conditioned "
           "(solved with expm)")
 
+    predictive = run_predictive(repeats)
+
     saturable = run_saturable(saturable_pool)
 
     print("\ncost against model size (chain models, 12 times, exact gradients for every rate)")
@@ -356,6 +364,9 @@ def run(repeats, saturable_pool):
         "batch_us_per_set": round(t_batch.cpu / BATCH * 1e6, 2),
         "batch_gradient_us_per_set": round(t_batch_grad.cpu / BATCH * 1e6, 2),
         "batch_ill_conditioned_sets": ill,
+        "predictive_ms": predictive["ms"],
+        "predictive_floor_ms": predictive["floor_ms"],
+        "predictive_vs_floor": predictive["vs_floor"],
         "saturable_vs_lsoda": saturable["gradient_vs_lsoda"],
         "saturable": saturable,
         "timings": {name: t.as_dict() for name, t in (
@@ -364,6 +375,39 @@ def run(repeats, saturable_pool):
             ("lsoda_gradient", t_lsoda_grad))},
         "chi": chi_message,
     }
+
+
+def run_predictive(repeats):
+    """Posterior predictive of the shipped ``iv_vs_intranasal`` fit, and its eig floor."""
+    from exopk.inference.fit import prepare
+    from exopk.inference.result import load_fit
+    fit_file = FITS / "iv_vs_intranasal.toml"
+    lp = prepare(fit_file).log_posterior
+    posterior = load_fit(fit_file.with_suffix(".nc"))["posterior"].to_dataset()
+    natural = np.stack([np.asarray(posterior[n].transpose("chain", "draw")).ravel()
+                        for n in lp.natural_names()], axis=-1)
+    phi = lp.coordinates.to_search(natural)
+    # every parameter set the draws solve (one per draw and study group of each design)
+    thetas = np.repeat(lp.base[None], len(phi), axis=0)
+    thetas[:, lp._free_index] = lp.coordinates.to_model(phi)[:, :len(lp.free)]
+    sets = np.concatenate([lp.hierarchy.parameters(thetas, phi, group.representatives)[0]
+                           .reshape(-1, thetas.shape[1]) for group in lp._groups])
+    compiled = lp.compiled
+    values, _ = compiled.evaluate_expressions(compiled.parameter_matrix(sets))
+    matrices = compiled.linear_system.matrix(values[:, compiled.rate_rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IllConditionedWarning)
+        t_pred = cycle_seconds(lp.predictions_of_draws, [phi], repeats)
+    t_floor = cycle_seconds(np.linalg.eig, [matrices], repeats)
+    print(f"\nposterior predictive of fits/iv_vs_intranasal.nc: {len(phi)} draws, "
+          f"{len(lp.observations)} observations, {len(matrices)} parameter sets of "
+          f"{matrices.shape[1]} compartments solved: {t_pred.cpu * 1e3:.0f} ms CPU "
+          f"[{t_pred.cpu_spread[0] * 1e3:.0f}-{t_pred.cpu_spread[1] * 1e3:.0f}]; numpy's stacked "
+          f"eig of those matrices alone {t_floor.cpu * 1e3:.0f} ms "
+          f"({t_pred.cpu / t_floor.cpu:.2f}x the floor; target 100 ms)")
+    return {"ms": round(t_pred.cpu * 1e3, 1), "floor_ms": round(t_floor.cpu * 1e3, 1),
+            "vs_floor": round(t_pred.cpu / t_floor.cpu, 2), "draws": len(phi),
+            "parameter_sets": len(matrices)}
 
 
 def run_saturable(size):
