@@ -297,7 +297,8 @@ def test_a_signal_while_the_cluster_starts_shuts_it_down(folder, monkeypatch):
 
 
 def test_replicates_of_a_fit_file_with_another_sampler_are_refused(folder):
-    (folder / "hb.toml").write_text(FIT.replace("[sampler]\n", '[sampler]\nmethod = "haario_bardenet"\n'))
+    (folder / "hb.toml").write_text(FIT.replace("[sampler]\n",
+                                                '[sampler]\nmethod = "haario_bardenet"\n'))
     (folder / "b.toml").write_text('[simulate]\nfit = "hb.toml"\nreplicates = 2\nthin_to = 19\n')
     with pytest.raises(ModelFileError, match="fitted with NUTS; the fit file's sampler is "
                                              "'haario_bardenet'") as info:

@@ -323,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--draws", type=_integer(MIN_DRAWS),
                      help=f"override draws per chain (at least {MIN_DRAWS})")
     fit.add_argument("--seed", type=_integer(0), help="override the seed (a non-negative integer)")
-    fit.add_argument("--processes", type=_integer(1), help="worker processes for chains (default: one per chain)")
+    fit.add_argument("--processes", type=_integer(1),
+                     help="worker processes for chains (default: one per chain)")
     fit.add_argument("--strict", action="store_true",
                      help="exit with status 5 if the posterior predictive violates a "
                           "plausibility bound of the model, with status 3 unless R-hat <= 1.01, "

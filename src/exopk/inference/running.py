@@ -64,51 +64,44 @@ def run_prepared(prepared, *, path: Path, method=None, seed: int, chains: int, w
     """
     check_method(method)
     with one_blas_thread():
-        return _run(prepared, path=path, method=method, seed=seed, chains=chains, warmup=warmup,
-                    draws=draws, map_starts=map_starts, processes=processes, progress=progress,
-                    write=write, resume=resume, checkpoint_seconds=checkpoint_seconds)
-
-
-def _run(prepared, *, path, method, seed, chains, warmup, draws, map_starts, processes, progress,
-         write, resume, checkpoint_seconds):
-    lp = prepared.log_posterior
-    if method == "map":
-        map_result = find_map(lp, seed=seed, starts=map_starts, natural=False)
-        phi, value = polish_mode(lp, map_result.phi)
-        map_result = dataclasses.replace(map_result, phi=phi, log_posterior=value)
-        results, approximation = laplace_chains(lp, map_result.phi, chains=chains, draws=draws,
-                                                seed=seed)
-        tree = assemble(prepared, results, map_result, seed, chains, 0, draws, path,
-                        sampler="laplace", approximation=approximation)
-    else:
-        ff = prepared.fit_file
-        sampler = _sampler_settings(ff)
-        if resume is not None:
-            folder, checkpoint = resume
-            map_result, x0s = checkpoint.map_result, checkpoint.starts
+        lp = prepared.log_posterior
+        if method == "map":
+            map_result = find_map(lp, seed=seed, starts=map_starts, natural=False)
+            phi, value = polish_mode(lp, map_result.phi)
+            map_result = dataclasses.replace(map_result, phi=phi, log_posterior=value)
+            results, approximation = laplace_chains(lp, map_result.phi, chains=chains, draws=draws,
+                                                    seed=seed)
+            tree = assemble(prepared, results, map_result, seed, chains, 0, draws, path,
+                            sampler="laplace", approximation=approximation)
         else:
-            folder = checkpoint_folder(path) if write and ff.path else None
-            map_result = find_map(lp, seed=seed, starts=map_starts)
-            x0s = chain_starts(lp, map_result.phi, chains, seed=seed)
-            if folder is not None:
-                remove_checkpoint(folder)       # a stale one of an earlier run of this result
-                options = {"out": str(Path(path).resolve()), "chains": chains, "warmup": warmup,
-                           "draws": draws, "seed": seed, "processes": processes}
-                save_fit_checkpoint(folder, FitCheckpoint(
-                    fit_file=str(Path(ff.path).resolve()),
-                    fit_file_sha256=hashlib.sha256(Path(ff.path).read_bytes()).hexdigest(),
-                    options=options, map_result=map_result, starts=x0s))
-        results = run_chains(lp, x0s, seed=seed, method=ff.sampler.method, warmup=warmup,
-                             draws=draws, settings=sampler, processes=processes,
-                             progress=progress, checkpoint=folder, resume=resume is not None,
-                             checkpoint_seconds=checkpoint_seconds, thin=ff.sampler.thin)
-        tree = assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
-    if write:
-        write_fit(tree, path)
-        if method != "map" and folder is not None:
-            remove_checkpoint(folder)
-    return FitResult(tree=tree, diagnostics=tree["diagnostics"].to_dataset(),
-                     path=path if write else None)
+            ff = prepared.fit_file
+            sampler = _sampler_settings(ff)
+            if resume is not None:
+                folder, checkpoint = resume
+                map_result, x0s = checkpoint.map_result, checkpoint.starts
+            else:
+                folder = checkpoint_folder(path) if write and ff.path else None
+                map_result = find_map(lp, seed=seed, starts=map_starts)
+                x0s = chain_starts(lp, map_result.phi, chains, seed=seed)
+                if folder is not None:
+                    remove_checkpoint(folder)       # a stale one of an earlier run of this result
+                    options = {"out": str(Path(path).resolve()), "chains": chains, "warmup": warmup,
+                               "draws": draws, "seed": seed, "processes": processes}
+                    save_fit_checkpoint(folder, FitCheckpoint(
+                        fit_file=str(Path(ff.path).resolve()),
+                        fit_file_sha256=hashlib.sha256(Path(ff.path).read_bytes()).hexdigest(),
+                        options=options, map_result=map_result, starts=x0s))
+            results = run_chains(lp, x0s, seed=seed, method=ff.sampler.method, warmup=warmup,
+                                 draws=draws, settings=sampler, processes=processes,
+                                 progress=progress, checkpoint=folder, resume=resume is not None,
+                                 checkpoint_seconds=checkpoint_seconds, thin=ff.sampler.thin)
+            tree = assemble(prepared, results, map_result, seed, chains, warmup, draws, path)
+        if write:
+            write_fit(tree, path)
+            if method != "map" and folder is not None:
+                remove_checkpoint(folder)
+        return FitResult(tree=tree, diagnostics=tree["diagnostics"].to_dataset(),
+                         path=path if write else None)
 
 
 def _sampler_settings(fit_file: FitFile):
