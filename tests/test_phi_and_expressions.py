@@ -4,7 +4,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from exopk.engine.phi import bolus_divided_difference, step_divided_difference
+from exopk.engine.phi import (bolus_divided_difference, integrated_divided_difference,
+                              integrated_factor, step_divided_difference)
 from exopk.errors import ModelFileError
 from exopk.model.expressions import ExpressionSet, parse_expression
 
@@ -40,6 +41,35 @@ def test_divided_differences_match_matrix_exponential(a, b, tau):
     got_step = step_divided_difference(np.array(a), np.array(b), np.array(tau))
     assert abs(got_bolus - bolus) <= 1e-12 * abs(bolus) + 1e-300
     assert abs(got_step - step) <= 1e-12 * abs(step) + 1e-300
+
+
+def twice_integrated_in_high_precision(a, b, tau):
+    """``int_0^tau int_0^s exp(lam u) du ds`` at ``lam = a`` and its divided difference at
+    ``a, b``, with 60 significant digits (the divided difference by a derivative at a = b)."""
+    mpmath.mp.dps = 60
+    a, b, tau = mpmath.mpmathify(a), mpmath.mpmathify(b), mpmath.mpmathify(tau)
+
+    def twice(lam):
+        return tau**2 / 2 if lam == 0 else (mpmath.exp(lam * tau) - 1 - lam * tau) / lam**2
+
+    def derivative(lam):
+        if lam == 0:
+            return tau**3 / 6
+        return (tau * mpmath.exp(lam * tau) - tau - 2 * lam * twice(lam)) / lam**2
+
+    difference = derivative(a) if a == b else (twice(a) - twice(b)) / (a - b)
+    return complex(twice(a)), complex(difference)
+
+
+@pytest.mark.parametrize("a,b", NODES)
+@pytest.mark.parametrize("tau", [0.0, 0.3, 7.0])
+def test_twice_integrated_response_matches_high_precision(a, b, tau):
+    factor, difference = twice_integrated_in_high_precision(a, b, tau)
+    got_factor = integrated_factor(2, np.array(a), np.array(tau))
+    got_difference = integrated_divided_difference(2, np.array(a), np.array(b), np.array(tau))
+    assert abs(got_factor - factor) <= 1e-13 * abs(factor) + 1e-300
+    assert abs(got_difference - difference) <= 1e-12 * abs(difference) + 1e-300
+    assert integrated_divided_difference(2, np.array(a), np.array(b), np.array(-0.5)) == 0
 
 
 def test_divided_differences_vanish_before_the_dose():

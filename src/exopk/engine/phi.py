@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bolus_factor", "step_factor", "bolus_divided_difference", "step_divided_difference"]
+__all__ = ["bolus_factor", "step_factor", "bolus_divided_difference", "step_divided_difference",
+           "integrated_factor", "integrated_divided_difference", "phi2"]
 
 # Below this separation two nodes are treated as close and a midpoint Taylor series is used.
 _CLOSE = 1e-4
 _SERIES_RADIUS = 2.0
 _SERIES_TERMS = 30
+_UNDERFLOW = -700.0     # exp(-700) = 9.9e-305; numpy's fast exp ends between -705 and -708
 
 
 def e1(z: np.ndarray) -> np.ndarray:
@@ -40,14 +42,13 @@ def _moments(z: np.ndarray, order: int) -> list[np.ndarray]:
     result = []
     # series for small |z|: sum_j z^j / (j! (k + j + 1))
     zs = np.where(small, z, 0)
-    series = []
-    for k in range(order + 1):
-        term = np.ones_like(zs)
-        total = term / (k + 1)
-        for j in range(1, _SERIES_TERMS):
-            term = term * zs / j
-            total = total + term / (k + j + 1)
-        series.append(total)
+    # every order at once: totals[k] = sum_j term_j / (k + j + 1), term_j = z^j / j!
+    k = np.arange(order + 1).reshape((-1,) + (1,) * zs.ndim)
+    term = np.ones_like(zs)
+    series = term / (k + 1)
+    for j in range(1, _SERIES_TERMS):
+        term = term * zs / j
+        series = series + term / (k + j + 1)
     # recurrence for larger |z|: M_k = (exp(z) - k M_{k-1}) / z, stable for |z| > k
     zl = np.where(small, 1.0, z)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -60,10 +61,28 @@ def _moments(z: np.ndarray, order: int) -> list[np.ndarray]:
     return result
 
 
+def exp_flushed(z: np.ndarray) -> np.ndarray:
+    """``exp(z)``, with 0 where the real part of ``z`` is below ``_UNDERFLOW``.
+
+    The exponential of such ``z`` is below 1e-304: lost in any sum with a number above 1e-288,
+    but numpy computes it 7 to 30 times slower than a larger result (its fast path ends near
+    -707), and ``lam t`` of a fast mode at a late time lands there often.
+    """
+    z = np.asarray(z)
+    low = z.real < _UNDERFLOW
+    if not low.any():
+        return np.exp(z)
+    if np.iscomplexobj(z):
+        safe = np.where(low, _UNDERFLOW + 0j, z)
+    else:
+        safe = np.where(low, _UNDERFLOW, z)
+    return np.where(low, 0.0, np.exp(safe))
+
+
 def bolus_factor(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """``exp(lam tau)`` for ``tau >= 0`` and 0 before the dose (``tau < 0``)."""
     lt = lam * np.maximum(tau, 0.0)
-    return np.where(tau >= 0, np.exp(lt), 0.0)
+    return np.where(tau >= 0, exp_flushed(lt), 0.0)
 
 
 def step_factor(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -78,21 +97,62 @@ def _first_divided_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a_first = a.real >= b.real
     big = np.where(a_first, a, b)
     small = np.where(a_first, b, a)
-    return np.exp(big) * e1(small - big)
+    return exp_flushed(big) * e1(small - big)
 
 
 def _second_divided_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``exp[0, a, b] = (E1(a) - E1(b)) / (a - b)``, with ``E1'`` at ``a = b``."""
+    # near a = b the midpoint Taylor series E1'(m) + E1'''(m) h^2 / 6 + E1^(5)(m) h^4 / 120,
+    # with E1^(k) = M_k
+    return _divided_difference_of(e1, (1, 3, 5), a, b)
+
+
+def _divided_difference_of(g, orders, a, b):
+    """``(g(a) - g(b)) / (a - b)`` for ``g(z) = int_0^1 w(s) exp(z s) ds``.
+
+    For close nodes (separation below ``_CLOSE`` times their scale) the midpoint Taylor series
+    ``g'(m) + g'''(m) h^2 / 6 + g^(5)(m) h^4 / 120`` is used; ``orders`` names those three odd
+    derivatives as moments of :func:`_moments`: an index ``k`` for ``M_k`` or a pair ``(k, l)``
+    for ``M_k - M_l``.
+    """
+    a, b = np.broadcast_arrays(a, b)
     scale = np.maximum(1.0, np.maximum(np.abs(a), np.abs(b)))
     close = np.abs(a - b) <= _CLOSE * scale
     with np.errstate(divide="ignore", invalid="ignore"):
-        far = (e1(a) - e1(b)) / np.where(close, 1.0, a - b)
-    # midpoint Taylor series: D = E1'(m) + E1'''(m) h^2 / 6 + E1^(5)(m) h^4 / 120
-    m = np.where(close, 0.5 * (a + b), 0.0)
-    h = np.where(close, 0.5 * (a - b), 0.0)
-    moments = _moments(m, 5)
-    near = moments[1] + moments[3] * h**2 / 6.0 + moments[5] * h**4 / 120.0
-    return np.where(close, near, far)
+        result = (g(a) - g(b)) / np.where(close, 1.0, a - b)
+    if close.any():
+        # the series only where it is used: its terms cost more than all the rest
+        m = 0.5 * (a[close] + b[close])
+        h = 0.5 * (a[close] - b[close])
+        moments = _moments(m, max(np.max(k) for k in orders))
+        derivative = [moments[k] if np.ndim(k) == 0 else moments[k[0]] - moments[k[1]]
+                      for k in orders]
+        result = np.array(result, dtype=np.result_type(result, m))
+        result[close] = derivative[0] + derivative[1] * h**2 / 6.0 + derivative[2] * h**4 / 120.0
+    return result
+
+
+def phi2(z: np.ndarray) -> np.ndarray:
+    """``exp[0, 0, z] = (exp(z) - 1 - z) / z**2 = int_0^1 (1 - s) exp(z s) ds`` (1/2 at 0)."""
+    z = np.asarray(z)
+    small = np.abs(z) < _SERIES_RADIUS
+    out = np.empty(z.shape, dtype=np.result_type(z, float))
+    large = z[~small]
+    out[~small] = (np.expm1(large) - large) / (large * large)
+    near = z[small]
+    term = np.full(near.shape, 0.5, dtype=out.dtype)
+    total = term.copy()
+    for j in range(1, _SERIES_TERMS):
+        term = term * near / (j + 2)
+        total = total + term
+    out[small] = total
+    return out
+
+
+def _third_divided_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``exp[0, 0, a, b] = (phi2(a) - phi2(b)) / (a - b)``; the odd derivatives of
+    ``phi2(z) = int_0^1 (1 - s) exp(z s) ds`` are ``M_1 - M_2``, ``M_3 - M_4``, ``M_5 - M_6``."""
+    return _divided_difference_of(phi2, ((1, 2), (3, 4), (5, 6)), a, b)
 
 
 def bolus_divided_difference(lam_i: np.ndarray, lam_k: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -112,3 +172,36 @@ def step_divided_difference(lam_i: np.ndarray, lam_k: np.ndarray, tau: np.ndarra
     t = np.maximum(tau, 0.0)
     return t * t * _second_divided_difference(lam_i * t, lam_k * t)
 
+
+
+def integrated_factor(order: int, lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """``exp(lam tau)`` integrated ``order`` times from the dose on (0 before it).
+
+    Order 0 is the bolus response, 1 the unit step response, 2 what a unit step delivers to a
+    sink through a compartment of rate ``lam`` (``tau**2 exp[0, 0, lam tau]``).
+    """
+    if order == 0:
+        return bolus_factor(lam, tau)
+    if order == 1:
+        return step_factor(lam, tau)
+    if order == 2:
+        t = np.maximum(tau, 0.0)
+        return t * t * phi2(lam * t)
+    raise ValueError(f"integration order {order} is not implemented (0, 1 or 2)")
+
+
+def integrated_divided_difference(order: int, lam_i: np.ndarray, lam_k: np.ndarray,
+                                  tau: np.ndarray) -> np.ndarray:
+    """Divided difference at ``lam_i, lam_k`` of :func:`integrated_factor`; 0 before the dose.
+
+    ``tau**(order + 1) exp[0 (order times), lam_i tau, lam_k tau]``: what a compartment of rate
+    ``lam_k`` fed by a mode ``lam_i`` holds, integrated ``order`` times.
+    """
+    if order == 0:
+        return bolus_divided_difference(lam_i, lam_k, tau)
+    if order == 1:
+        return step_divided_difference(lam_i, lam_k, tau)
+    if order == 2:
+        t = np.maximum(tau, 0.0)
+        return t ** 3 * _third_divided_difference(lam_i * t, lam_k * t)
+    raise ValueError(f"integration order {order} is not implemented (0, 1 or 2)")
