@@ -21,7 +21,9 @@ measured against ``scipy.linalg.expm`` (values) and Van Loan block exponentials
 (sensitivities): largest error relative to each output's peak over the times.
 
 Then: a batch of 1,000 distinct parameter sets (per-set cost, and how many of the sets are
-ill-conditioned and solved with ``expm``), the posterior predictive of the shipped
+ill-conditioned and solved with ``expm``), batches of 1,000 values of ``m2_mps`` on the
+structured and the dense path beside numpy's stacked ``eig`` of the whole matrices and of their
+cores, the posterior predictive of the shipped
 ``fits/iv_vs_intranasal.nc`` (``m5_intranasal``; every observation's prediction for each of its
 4,000 draws, :meth:`LogPosterior.predictions_of_draws`, beside its floor: numpy's stacked ``eig``
 of every system matrix those draws solve, and nothing else), the saturable model
@@ -328,6 +330,8 @@ def run(repeats, saturable_pool):
           f"gradient {t_batch_grad.cpu / BATCH * 1e6:.1f} us (CPU); {ill} of them ill-conditioned "
           "(solved with expm)")
 
+    mps_batch = run_mps_batch(repeats)
+
     predictive = run_predictive(repeats)
 
     saturable = run_saturable(saturable_pool)
@@ -364,6 +368,10 @@ def run(repeats, saturable_pool):
         "batch_us_per_set": round(t_batch.cpu / BATCH * 1e6, 2),
         "batch_gradient_us_per_set": round(t_batch_grad.cpu / BATCH * 1e6, 2),
         "batch_ill_conditioned_sets": ill,
+        "m2_mps_batch_us_per_set": mps_batch["structured"],
+        "m2_mps_batch_dense_us_per_set": mps_batch["dense"],
+        "m2_mps_eig_floor_us_per_set": mps_batch["eig_floor"],
+        "m2_mps_core_eig_floor_us_per_set": mps_batch["core_eig_floor"],
         "predictive_ms": predictive["ms"],
         "predictive_floor_ms": predictive["floor_ms"],
         "predictive_vs_floor": predictive["vs_floor"],
@@ -375,6 +383,38 @@ def run(repeats, saturable_pool):
             ("lsoda_gradient", t_lsoda_grad))},
         "chi": chi_message,
     }
+
+
+def run_mps_batch(repeats):
+    """Values of 1,000 prior draws of ``m2_mps`` after an IV bolus: the structured path (only
+    the 6 compartments that exchange decomposed) against the dense one, beside two floors:
+    numpy's stacked ``eig`` of the whole 12 x 12 system matrices (the dense design's floor) and
+    of the 6 x 6 cores alone."""
+    model = exopk.load_model(exopk.model_path("m2_mps"))
+    compiled = compile_model(model)
+    regimen = exopk.Regimen.bolus("iv", DOSE)
+    pools = [prior_pool(model, BATCH, seed=seed) for seed in (5, 6, 7)]
+    blocks = compiled.linear_system.blocks
+    matrices = [compiled.linear_system.matrix(compiled.evaluate_expressions(b)[0][
+        :, compiled.rate_rows]) for b in pools]
+    cores = [A[:, blocks.core[:, None], blocks.core[None, :]] for A in matrices]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IllConditionedWarning)
+        t_structured = cycle_seconds(lambda b: evaluate(compiled, b, TIMES_MIN, regimen), pools,
+                                     repeats)
+        t_dense = cycle_seconds(lambda b: evaluate(compiled, b, TIMES_MIN, regimen,
+                                                   path="dense"), pools, repeats)
+    t_eig = cycle_seconds(np.linalg.eig, matrices, repeats)
+    t_core = cycle_seconds(np.linalg.eig, cores, repeats)
+    result = {name: round(t.cpu / BATCH * 1e6, 2) for name, t in (
+        ("structured", t_structured), ("dense", t_dense), ("eig_floor", t_eig),
+        ("core_eig_floor", t_core))}
+    print(f"\nm2_mps, batches of {BATCH} distinct prior draws, IV bolus, values at "
+          f"{len(TIMES_MIN)} times, CPU us per set: structured {result['structured']}, dense "
+          f"{result['dense']}; numpy's stacked eig of the 12 x 12 matrices alone "
+          f"{result['eig_floor']}, of the 6 x 6 cores alone {result['core_eig_floor']} "
+          "(target 5)")
+    return result
 
 
 def run_predictive(repeats):

@@ -76,7 +76,8 @@ def mixed_batch():
     """m5_intranasal with prior draws: members with real spectra, two with complex pairs and
     one with an ill-conditioned eigenvector matrix, in random order, more than the engine's
     gradient chunk."""
-    from exopk.engine.linear import CHUNK, CONDITION_LIMIT, _eigendecompose
+    from exopk.engine.eigen import eigendecompose
+    from exopk.engine.linear import CHUNK, CONDITION_LIMIT
     model = exopk.load_model(exopk.model_path("m5_intranasal"))
     compiled = compile_model(model)
     rng = np.random.default_rng(2)
@@ -84,7 +85,7 @@ def mixed_batch():
         p.prior.sample(rng, size=1000) if p.prior is not None and not p.fixed
         else np.full(1000, p.value) for p in model.parameters]), compiled.lower, compiled.upper)
     values = compiled.evaluate_expressions(draws)[0]
-    lam, _, _, condition = _eigendecompose(
+    lam, _, _, condition = eigendecompose(
         compiled.linear_system.matrix(values[:, compiled.rate_rows]))
     complex_pair = np.flatnonzero(lam.imag.any(axis=1) & (condition < CONDITION_LIMIT))
     ill = np.flatnonzero(~(condition < CONDITION_LIMIT))

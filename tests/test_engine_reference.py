@@ -61,9 +61,47 @@ def test_amounts_and_rate_derivatives_match_50_digit_reference(name, path, batch
     assert_close(dx, np.array(case["sensitivities"]), 1e-10, f"{name} {path} derivatives")
 
 
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("path,batch", [("structured", 1), ("structured", 5), ("auto", 1),
+                                        ("auto", 5)])
+def test_values_of_the_structured_path_match_50_digit_reference(name, path, batch):
+    """Values only: ``auto`` takes the structured path, which decomposes only the core."""
+    case = REFERENCE["cases"][name]
+    n = len(case["bolus"])
+    system = LinearSystem(n, case["sources"], case["targets"])
+    stacked = np.repeat(np.array(case["rates"])[None], batch, axis=0)
+    stacked[1:] *= 1.5
+    bolus = np.repeat(np.array(case["bolus"])[None], batch, axis=0)
+    infusion = np.repeat(np.array(case["infusion_rate"])[None], batch, axis=0)
+    inputs = [LinearInput("bolus", 0.0, bolus), LinearInput("step", 0.0, infusion),
+              LinearInput("step", REFERENCE["infusion_end"], -infusion)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IllConditionedWarning)
+        x, dx = system.solve(stacked, inputs, np.array(REFERENCE["times"]), path=path)
+    assert dx is None
+    assert_close(x[0], np.array(case["amounts"]), 1e-12, f"{name} {path} values")
+
+
+def test_structured_path_needs_no_fallback_for_a_defective_chain():
+    """0 -> 1 -> sink with equal rates: the dense eigenvector matrix is defective, but
+    compartment 1 only drains to the sink, so only compartment 0 is decomposed."""
+    case = REFERENCE["cases"]["defective"]
+    system = LinearSystem(3, case["sources"], case["targets"])
+    assert system.blocks.core.tolist() == [0] and system.blocks.leaves.tolist() == [1]
+    inputs = [LinearInput("bolus", 0.0, np.array([case["bolus"]]))]
+    times = np.array(REFERENCE["times"])
+    rates = np.array([case["rates"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IllConditionedWarning)
+        structured, _ = system.solve(rates, inputs, times, path="structured")
+    with pytest.warns(IllConditionedWarning):
+        dense, _ = system.solve(rates, inputs, times, path="dense")
+    assert_close(structured[0], dense[0], 1e-12, "structured against expm")
+
+
 def test_defective_case_falls_back_to_expm_and_says_so():
     case = REFERENCE["cases"]["defective"]
     system = LinearSystem(3, case["sources"], case["targets"])
     inputs = [LinearInput("bolus", 0.0, np.array([case["bolus"]]))]
     with pytest.warns(IllConditionedWarning):
-        system.solve(np.array([case["rates"]]), inputs, np.array([1.0]))
+        system.solve(np.array([case["rates"]]), inputs, np.array([1.0]), path="dense")

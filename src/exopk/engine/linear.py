@@ -5,20 +5,27 @@ unit time from ``source_j`` to ``target_j``. Doses enter as boluses (jumps of th
 steps (a constant input rate from a given time on; a zero-order infusion is a step up at its
 start and a step down at its end). Responses add up (superposition).
 
-Two solution paths give the same numbers:
+Three solution paths give the same numbers (to the accuracy stated below):
 
-* **eigen** (default, vectorised over a batch of parameter sets): ``A = V diag(lam) V^-1``;
-  responses and exact sensitivities use the stable functions of :mod:`exopk.engine.phi`
-  (Daleckii-Krein formula for the derivative of a matrix function). In a batch, members with
-  a real spectrum are solved in real arithmetic even when others have complex pairs, and
-  sensitivities are formed ``CHUNK`` members at a time (work arrays that stay in cache);
+* **structured** (values only; the default when no sensitivities are asked): only the core of
+  compartments that exchange is decomposed, compartments that only drain to sinks and the sinks
+  themselves follow from stable divided differences (:mod:`exopk.engine.structured`);
+* **eigen** (the default with sensitivities, vectorised over a batch of parameter sets):
+  ``A = V diag(lam) V^-1``; responses and exact sensitivities use the stable functions of
+  :mod:`exopk.engine.phi` (Daleckii-Krein formula for the derivative of a matrix function). In a
+  batch, members with a real spectrum are solved in real arithmetic even when others have
+  complex pairs, and sensitivities are formed ``CHUNK`` members at a time (work arrays that stay
+  in cache);
 * **expm** (robust fallback, one parameter set at a time): the state and its sensitivities form
   a larger linear system that is propagated between event and observation times with
   :func:`scipy.linalg.expm`. It is used where the eigenvector matrix is ill-conditioned
   (1-norm condition number above ``CONDITION_LIMIT``), for example with defective or nearly
-  defective repeated eigenvalues: the eigen path loses about ``condition * 4e-17`` relative
-  accuracy, so the limit 1e4 keeps values within 1e-12 of exact (0.1-0.2 % of prior draws of
-  the shipped MPS models exceed it).
+  defective repeated eigenvalues: the eigen path loses about ``condition * 4e-17`` of the
+  largest amount, so the limit 1e4 keeps values within about 1e-12 of the largest amount
+  (0.1-0.2 % of prior draws of the shipped MPS models exceed it). A compartment holding a small
+  share of the dose loses more relative to its own size (up to 7e-10 in prior draws of
+  ``m5_intranasal``), and ``expm`` itself is 3e-9 off when two rates are 1e-9 apart; where the
+  structured path applies it solves both cases to 1e-12.
 
 A steady-state bolus (the state before the dose is the periodic steady state of the same dose
 repeated every ``interval``) is turned into an ordinary bolus of the pre-dose state; sinks, which
@@ -32,10 +39,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-import scipy.linalg.lapack
 
+from exopk.engine.eigen import eigen_groups, eigendecompose
 from exopk.engine.phi import (bolus_divided_difference, bolus_factor, step_divided_difference,
                               step_factor)
+from exopk.engine.structured import Blocks, solve_forward
 from exopk.errors import IllConditionedWarning, SimulationError
 
 __all__ = ["LinearInput", "LinearSystem", "CONDITION_LIMIT"]
@@ -110,18 +118,19 @@ class LinearSystem:
         position[N] = np.arange(len(N))
         self._source_in_draining = position[self.sources]
         self._incidence_draining = incidence[N]
+        self.blocks = Blocks.of(n_states, self.sources, self.targets)
         self._last_decomposition = None
         self._last_similar = None
 
     def decompose(self, A: np.ndarray):
-        """Eigendecomposition of each member of ``A`` (see :func:`_eigendecompose`).
+        """Eigendecomposition of each member of ``A`` (:func:`exopk.engine.eigen.eigendecompose`).
 
         The last result is kept (read-only) and reused for the same matrices: predictions of
         values, areas and half-lives for one parameter set share one decomposition.
         """
         key = A.tobytes()
         if self._last_decomposition is None or self._last_decomposition[0] != key:
-            parts = _eigendecompose(A)
+            parts = eigendecompose(A)
             for array in parts:
                 array.flags.writeable = False
             self._last_decomposition = (key, parts)
@@ -184,8 +193,13 @@ class LinearSystem:
         times : ndarray, shape (n_times,)
         rate_jacobian : ndarray, shape (batch, n_transfers, n_parameters), optional
             ``d rates / d parameters``; when given, sensitivities are returned.
-        path : {"auto", "eigen", "expm"}
-            Solution path. ``auto`` uses the eigendecomposition where it is well conditioned.
+        path : {"auto", "structured", "dense", "eigen", "expm"}
+            Solution path. ``dense`` decomposes the whole system matrix and uses ``expm`` where
+            its eigenvector matrix is ill-conditioned; ``eigen`` and ``expm`` use one method
+            only. ``structured`` (values only, bolus and step inputs) decomposes only the
+            core (:mod:`exopk.engine.structured`). ``auto`` is ``structured`` where it applies
+            (no sensitivities asked, no steady-state dose, a leaf or a sink to leave out) and
+            ``dense`` otherwise.
 
         Returns
         -------
@@ -198,6 +212,14 @@ class LinearSystem:
         # doses after the last observation time change nothing that is reported
         inputs = [item for item in inputs if item.time <= times.max()]
         A = self.matrix(rates)
+        if path == "structured" and rate_jacobian is not None:
+            raise SimulationError("the structured path computes values only; use path='auto' "
+                                  "for sensitivities")
+        if path == "structured" or (path == "auto" and rate_jacobian is None
+                                    and self.blocks.useful):
+            structured = self._solve_structured(A, rates, inputs, times, strict=path != "auto")
+            if structured is not None:
+                return (*structured, None) if return_carried else structured
         batch = A.shape[0]
         gradients = rate_jacobian is not None
         n_parameters = rate_jacobian.shape[2] if gradients else 0
@@ -207,15 +229,15 @@ class LinearSystem:
 
         use_expm = np.full(batch, path == "expm")
         groups = []
-        if path in ("auto", "eigen"):
+        if path in ("auto", "dense", "eigen"):
             lam, V, V_inv, condition = self.decompose(A)
             bad = ~(condition < CONDITION_LIMIT)
-            if path == "auto":
+            if path != "eigen":
                 use_expm = bad
             elif bad.any():
                 raise SimulationError("eigenvector matrix is singular or ill-conditioned "
                                       f"(condition {np.max(condition):.3g}); use path='auto'")
-            groups = _eigen_groups(lam, V, V_inv, ~use_expm)
+            groups = eigen_groups(lam, V, V_inv, ~use_expm)
             if len(groups) == 1 and groups[0][0] is None and (batch <= CHUNK or not gradients):
                 # the usual case: every member solved at once, no copies
                 eigen = _Eigen(lam=lam, V=V, V_inv=V_inv, G=None if not gradients else
@@ -244,7 +266,7 @@ class LinearSystem:
                 if gradients:
                     sens[chosen] = dx
         if use_expm.any():
-            if path == "auto":
+            if path != "expm":
                 warnings.warn(f"{int(use_expm.sum())} of {batch} parameter sets gave an "
                               "ill-conditioned eigendecomposition; solved with expm instead",
                               IllConditionedWarning, stacklevel=3)
@@ -261,6 +283,25 @@ class LinearSystem:
         if return_carried:
             return amounts, sens, carried
         return amounts, sens
+
+    def _solve_structured(self, A, rates, inputs, times, *, strict):
+        """Values by :func:`exopk.engine.structured.solve_forward`, members with an
+        ill-conditioned core by the dense path; None where the structured path does not apply
+        (with ``strict``, an error instead)."""
+        if any(item.kind not in ("bolus", "step") for item in inputs):
+            if strict:
+                raise SimulationError("the structured path takes bolus and step inputs only; "
+                                      "use path='auto' for steady-state doses")
+            return None
+        amounts, solved = solve_forward(self.blocks, A, inputs, times, CONDITION_LIMIT)
+        if not solved.all():
+            if strict:
+                raise SimulationError("core eigenvector matrix is singular or ill-conditioned; "
+                                      "use path='auto'")
+            rest = np.flatnonzero(~solved)
+            amounts[rest] = self.solve(rates[rest], [_members(item, rest) for item in inputs],
+                                       times, path="dense")[0]
+        return amounts, None
 
     def bolus_response_at(self, rates: np.ndarray, rate_jacobian: np.ndarray,
                           vector: np.ndarray, d_vector: np.ndarray | None, times: np.ndarray):
@@ -286,7 +327,7 @@ class LinearSystem:
         A = self.matrix(rates)
         lam, V, V_inv, condition = self.decompose(A)
         good = condition < CONDITION_LIMIT
-        groups = _eigen_groups(lam, V, V_inv, good)
+        groups = eigen_groups(lam, V, V_inv, good)
         if len(groups) == 1 and groups[0][0] is None:
             # the usual case: every member solved at once, no copies
             return _Eigen(lam, V, V_inv, self.similar_derivative(V, V_inv, rate_jacobian)
@@ -333,119 +374,6 @@ def _carried(prepared, times):
         if item.carried:
             total = total + item.vector.sum(axis=1)[:, None] * (times >= item.time)[None, :]
     return total
-
-
-def _eigen_groups(lam, V, V_inv, good):
-    """The well-conditioned members (``good``) in groups solved together: those with a real
-    spectrum in real arithmetic, the others in complex arithmetic.
-
-    A batch's stacked eigendecomposition is complex as soon as one member has a complex pair;
-    the members with real eigenvalues have real eigenvectors and inverses (zero imaginary
-    parts), so they are solved with the real parts at a quarter of the cost.
-
-    Returns
-    -------
-    list of (members, lam, V, V_inv)
-        ``members`` a boolean mask over the batch, or None for the whole batch.
-    """
-    if not good.any():
-        return []
-    if np.iscomplexobj(lam):
-        real = ~lam.imag.any(axis=1)
-        if real.any():
-            real_members, complex_members = good & real, good & ~real
-            groups = []
-            if real_members.any():
-                groups.append((real_members, lam[real_members].real, V[real_members].real,
-                               V_inv[real_members].real))
-            if complex_members.any():
-                groups.append((complex_members, lam[complex_members], V[complex_members],
-                               V_inv[complex_members]))
-            return groups
-    if good.all():
-        return [(None, lam, V, V_inv)]
-    return [(good, lam[good], V[good], V_inv[good])]
-
-
-def _eigendecompose(A: np.ndarray):
-    """Eigenvalues, right eigenvectors, their inverse and a condition number, for each member.
-
-    One parameter set: LAPACK ``geev`` for the right eigenvectors only (complex pairs assembled)
-    and one inverse (LAPACK ``getrf`` and ``getri``) of ``V``. A batch: numpy's stacked ``eig`` and ``inv`` (vectorised over
-    the batch in compiled code; members with real eigenvectors inverted in real arithmetic). The condition number is the exact 1-norm one,
-    ``||V||_1 ||V^-1||_1``, cheap once ``V^-1`` is at hand; singular or defective eigenvector
-    matrices get an infinite condition number (and NaN inverses).
-
-    Returns
-    -------
-    lam : ndarray (batch, n), real when every member's eigenvalues are real, else complex
-    V, V_inv : ndarray (batch, n, n)
-    condition : ndarray (batch,)
-    """
-    if A.shape[0] == 1:
-        lam, V = _geev(A[0])
-        V_inv = _inverse(V)
-        condition = np.abs(V).sum(axis=0).max() * np.abs(V_inv).sum(axis=0).max()
-        condition = np.array([condition if np.isfinite(condition) else np.inf])
-        return lam[None], V[None], V_inv[None], condition
-    lam, V = np.linalg.eig(A)
-    if np.iscomplexobj(V):
-        # members with real eigenvectors (zero imaginary parts) are inverted in real arithmetic
-        real = ~V.imag.any(axis=(1, 2))
-        V_inv = np.empty_like(V)
-        if real.any():
-            V_inv[real] = _stacked_inverse(V[real].real)
-        if not real.all():
-            V_inv[~real] = _stacked_inverse(V[~real])
-    else:
-        V_inv = _stacked_inverse(V)
-    with np.errstate(invalid="ignore", over="ignore"):
-        condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(V_inv).sum(axis=1).max(axis=-1)
-    condition[~np.isfinite(condition)] = np.inf
-    return lam, V, V_inv, condition
-
-
-def _stacked_inverse(V):
-    """Inverses of a stack of matrices; NaN for the singular ones."""
-    try:
-        return np.linalg.inv(V)
-    except np.linalg.LinAlgError:
-        V_inv = np.empty_like(V)
-        for b in range(V.shape[0]):
-            try:
-                V_inv[b] = np.linalg.inv(V[b])
-            except np.linalg.LinAlgError:
-                V_inv[b] = np.nan
-        return V_inv
-
-
-_GETRF_GETRI = {np.dtype(float): (scipy.linalg.lapack.dgetrf, scipy.linalg.lapack.dgetri),
-                np.dtype(complex): (scipy.linalg.lapack.zgetrf, scipy.linalg.lapack.zgetri)}
-
-
-def _inverse(V):
-    """Inverse of one real or complex matrix by LAPACK ``getrf`` and ``getri`` (an LU
-    factorisation, without numpy's per-call checks); NaN when ``V`` is singular."""
-    getrf, getri = _GETRF_GETRI[V.dtype]
-    lu, pivots, info = getrf(V)
-    if info != 0:
-        return np.full_like(V, np.nan)
-    inverse, info = getri(lu, pivots)
-    return inverse if info == 0 else np.full_like(V, np.nan)
-
-
-def _geev(A):
-    """Eigenvalues and right unit eigenvectors of one real matrix (complex pairs assembled)."""
-    wr, wi, _, vr, info = scipy.linalg.lapack.dgeev(A, compute_vl=0, compute_vr=1)
-    if info != 0:
-        raise SimulationError(f"eigendecomposition failed (LAPACK dgeev info {info})")
-    if not wi.any():
-        return wr, vr
-    right = vr.astype(complex)
-    pairs = np.flatnonzero(wi > 0)
-    right[:, pairs] = vr[:, pairs] + 1j * vr[:, pairs + 1]
-    right[:, pairs + 1] = vr[:, pairs] - 1j * vr[:, pairs + 1]
-    return wr + 1j * wi, right
 
 
 def _similar_derivative(V, V_inv, rate_jacobian, system):
@@ -657,3 +585,10 @@ def _steady_state_before_dose(solver, dose, d_dose, interval, draining):
         d_pre[:, ~draining, :] = 0.0
         return pre, d_pre
     return pre, None
+
+
+def _members(item: LinearInput, members) -> LinearInput:
+    """The input restricted to some batch members."""
+    return LinearInput(item.kind, item.time, item.vector[members],
+                       None if item.jacobian is None else item.jacobian[members],
+                       item.interval, item.carried)

@@ -192,7 +192,7 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
     regimen : Regimen
     gradients : bool
         Also return exact sensitivities with respect to every parameter.
-    path : {"auto", "eigen", "expm"}
+    path : {"auto", "structured", "dense", "eigen", "expm"}
         Linear solution path (see :mod:`exopk.engine.linear`).
 
     Returns
@@ -388,7 +388,7 @@ def simulate(model, parameters=None, times=None, regimen: Regimen | None = None,
         Doses. Default: a bolus of 100 amount units by the model's first route.
     gradients : bool
         Include ``sensitivity`` (d output / d parameter) and ``amount_sensitivity``.
-    path : {"auto", "eigen", "expm"}
+    path : {"auto", "structured", "dense", "eigen", "expm"}
         Linear solution path.
 
     Returns

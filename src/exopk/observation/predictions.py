@@ -115,6 +115,9 @@ class Kind:
     9. ``time_is``: what the time of a timed kind is (named when a record lacks it).
        The kind's ``units`` set how its values change with the model's time unit
        (:attr:`time_power`).
+       ``modal``: the kind reads the eigendecomposition of the whole system matrix (modes, or
+       the state at a time); time courses are then solved on the engine's dense path, which
+       shares that decomposition, instead of the structured one.
     10. Test the kind against a closed form and its derivative against finite differences.
     """
 
@@ -129,6 +132,7 @@ class Kind:
     units: frozenset[str] = frozenset()
     unusable: Callable | None = None
     time_is: str = "the sampling time"
+    modal: bool = False
 
     @property
     def time_power(self) -> int:
@@ -222,13 +226,16 @@ class Evaluation:
         return outputs[:, k, o], None if d_outputs is None else d_outputs[:, k, o]
 
     def _solve_course(self, course, times):
+        # one decomposition serves the course and the modes when some kind reads them
+        path = "dense" if any(KINDS[r.kind].modal for r in self.requests) else "auto"
         if course == "value":
             outputs, d_outputs, _, _, _ = respond(self.compiled, self.values, self.jacobian,
                                                   self.inputs, times, self.regimen,
-                                                  gradients=self.gradients)
+                                                  gradients=self.gradients, path=path)
             return outputs, d_outputs
         steps = [LinearInput("step", 0.0, self.dose, self.d_dose)]
-        x, dx = self.system.solve(self.rates, steps, times, rate_jacobian=self.rate_jacobian)
+        x, dx = self.system.solve(self.rates, steps, times, rate_jacobian=self.rate_jacobian,
+                                  path=path)
         return outputs_from_amounts(self.compiled, self.values, self.summary_jacobian,
                                     self.regimen, x, dx)
 
@@ -551,22 +558,23 @@ KINDS = MappingProxyType({kind.name: kind for kind in (
     Kind("clearance", _clearance, quantities=("clearance",), units=frozenset({"mL/min"})),
     Kind("vss", _vss, quantities=("vss",), units=_VOLUMES),
     Kind("elimination_rate", _elimination_rate, quantities=("elimination_rate_constant",),
-         units=frozenset({"min^-1"})),
-    Kind("half_life", _half_life, quantities=("half_life_beta",), units=_MINUTES),
-    Kind("half_life_alpha", _half_life_alpha, quantities=("half_life_alpha",), units=_MINUTES),
-    Kind("time_to_half", _time_to_half, quantities=("half_life",), units=_MINUTES),
+         units=frozenset({"min^-1"}), modal=True),
+    Kind("half_life", _half_life, quantities=("half_life_beta",), units=_MINUTES, modal=True),
+    Kind("half_life_alpha", _half_life_alpha, quantities=("half_life_alpha",), units=_MINUTES,
+         modal=True),
+    Kind("time_to_half", _time_to_half, quantities=("half_life",), units=_MINUTES, modal=True),
     Kind("volume_terminal", _volume_terminal, quantities=("volume_of_distribution",),
-         units=_VOLUMES),
+         units=_VOLUMES, modal=True),
     Kind("fraction_cleared", _fraction_cleared, timed=True, summary=False, course="value",
          course_times=lambda r: (r.time, 0.0), quantities=("fraction_cleared",),
          units=frozenset({"%"})),
     Kind("transfer_fraction", _transfer_fraction, target="transfers",
          quantities=("other:fraction_of_in_dose_to_blood",), units=frozenset({"%"})),
     Kind("time_of_peak", _time_of_peak, quantities=("time_of_peak",), units=_MINUTES,
-         unusable=_peak_at_dosing),
+         unusable=_peak_at_dosing, modal=True),
     Kind("mrt_last", _mrt_last, timed=True, quantities=("mrt_last",), units=_MINUTES,
-         time_is="the last sampling time, tlast"),
+         time_is="the last sampling time, tlast", modal=True),
     Kind("fraction_of_uptake", _fraction_of_uptake, timed=True, quantities=("fraction_of_uptake",),
-         units=frozenset({"%"}), unusable=_no_macrophage_uptake),
+         units=frozenset({"%"}), unusable=_no_macrophage_uptake, modal=True),
 )})
 """The prediction kinds by name (see :class:`Kind` for how to add one)."""

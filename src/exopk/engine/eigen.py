@@ -1,0 +1,128 @@
+"""Eigendecompositions of one or many system matrices, with a condition number for each.
+
+Shared by the dense solution path (:mod:`exopk.engine.linear`) and the structured one
+(:mod:`exopk.engine.structured`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg.lapack
+
+from exopk.errors import SimulationError
+
+__all__ = ["eigendecompose", "eigen_groups"]
+
+
+def eigen_groups(lam, V, V_inv, good):
+    """The well-conditioned members (``good``) in groups solved together: those with a real
+    spectrum in real arithmetic, the others in complex arithmetic.
+
+    A batch's stacked eigendecomposition is complex as soon as one member has a complex pair;
+    the members with real eigenvalues have real eigenvectors and inverses (zero imaginary
+    parts), so they are solved with the real parts at a quarter of the cost.
+
+    Returns
+    -------
+    list of (members, lam, V, V_inv)
+        ``members`` a boolean mask over the batch, or None for the whole batch.
+    """
+    if not good.any():
+        return []
+    if np.iscomplexobj(lam):
+        real = ~lam.imag.any(axis=1)
+        if real.any():
+            real_members, complex_members = good & real, good & ~real
+            groups = []
+            if real_members.any():
+                groups.append((real_members, lam[real_members].real, V[real_members].real,
+                               V_inv[real_members].real))
+            if complex_members.any():
+                groups.append((complex_members, lam[complex_members], V[complex_members],
+                               V_inv[complex_members]))
+            return groups
+    if good.all():
+        return [(None, lam, V, V_inv)]
+    return [(good, lam[good], V[good], V_inv[good])]
+
+
+def eigendecompose(A: np.ndarray):
+    """Eigenvalues, right eigenvectors, their inverse and a condition number, for each member.
+
+    One parameter set: LAPACK ``geev`` for the right eigenvectors only (complex pairs assembled)
+    and one inverse (LAPACK ``getrf`` and ``getri``) of ``V``. A batch: numpy's stacked ``eig``
+    and ``inv`` (vectorised over the batch in compiled code; members with real eigenvectors
+    inverted in real arithmetic). The condition number is the exact 1-norm one,
+    ``||V||_1 ||V^-1||_1``, cheap once ``V^-1`` is at hand; singular or defective eigenvector
+    matrices get an infinite condition number (and NaN inverses).
+
+    Returns
+    -------
+    lam : ndarray (batch, n), real when every member's eigenvalues are real, else complex
+    V, V_inv : ndarray (batch, n, n)
+    condition : ndarray (batch,)
+    """
+    if A.shape[0] == 1:
+        lam, V = _geev(A[0])
+        V_inv = _inverse(V)
+        condition = np.abs(V).sum(axis=0).max() * np.abs(V_inv).sum(axis=0).max()
+        condition = np.array([condition if np.isfinite(condition) else np.inf])
+        return lam[None], V[None], V_inv[None], condition
+    lam, V = np.linalg.eig(A)
+    if np.iscomplexobj(V):
+        # members with real eigenvectors (zero imaginary parts) are inverted in real arithmetic
+        real = ~V.imag.any(axis=(1, 2))
+        V_inv = np.empty_like(V)
+        if real.any():
+            V_inv[real] = _stacked_inverse(V[real].real)
+        if not real.all():
+            V_inv[~real] = _stacked_inverse(V[~real])
+    else:
+        V_inv = _stacked_inverse(V)
+    with np.errstate(invalid="ignore", over="ignore"):
+        condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(V_inv).sum(axis=1).max(axis=-1)
+    condition[~np.isfinite(condition)] = np.inf
+    return lam, V, V_inv, condition
+
+
+def _stacked_inverse(V):
+    """Inverses of a stack of matrices; NaN for the singular ones."""
+    try:
+        return np.linalg.inv(V)
+    except np.linalg.LinAlgError:
+        V_inv = np.empty_like(V)
+        for b in range(V.shape[0]):
+            try:
+                V_inv[b] = np.linalg.inv(V[b])
+            except np.linalg.LinAlgError:
+                V_inv[b] = np.nan
+        return V_inv
+
+
+_GETRF_GETRI = {np.dtype(float): (scipy.linalg.lapack.dgetrf, scipy.linalg.lapack.dgetri),
+                np.dtype(complex): (scipy.linalg.lapack.zgetrf, scipy.linalg.lapack.zgetri)}
+
+
+def _inverse(V):
+    """Inverse of one real or complex matrix by LAPACK ``getrf`` and ``getri`` (an LU
+    factorisation, without numpy's per-call checks); NaN when ``V`` is singular."""
+    getrf, getri = _GETRF_GETRI[V.dtype]
+    lu, pivots, info = getrf(V)
+    if info != 0:
+        return np.full_like(V, np.nan)
+    inverse, info = getri(lu, pivots)
+    return inverse if info == 0 else np.full_like(V, np.nan)
+
+
+def _geev(A):
+    """Eigenvalues and right unit eigenvectors of one real matrix (complex pairs assembled)."""
+    wr, wi, _, vr, info = scipy.linalg.lapack.dgeev(A, compute_vl=0, compute_vr=1)
+    if info != 0:
+        raise SimulationError(f"eigendecomposition failed (LAPACK dgeev info {info})")
+    if not wi.any():
+        return wr, vr
+    right = vr.astype(complex)
+    pairs = np.flatnonzero(wi > 0)
+    right[:, pairs] = vr[:, pairs] + 1j * vr[:, pairs + 1]
+    right[:, pairs + 1] = vr[:, pairs] - 1j * vr[:, pairs + 1]
+    return wr + 1j * wi, right

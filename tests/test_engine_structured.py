@@ -1,0 +1,112 @@
+"""The structured path (values only): core decomposed, leaves and sinks in closed form.
+
+Checked against ``expm`` member by member, on prior draws of the shipped models that include
+complex core spectra and leaf rates equal or close to a core eigenvalue (where the dense
+eigenvector matrix is defective or nearly so). The 50-digit references are in
+``test_engine_reference.py``.
+"""
+
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+
+import exopk
+from exopk.engine import compile_model, evaluate
+from exopk.engine.eigen import eigendecompose
+from exopk.engine.simulation import dose_inputs
+from exopk.errors import IllConditionedWarning, SimulationError
+
+TIMES = np.array([0.0, 1.0, 5.0, 30.0, 60.0, 240.0, 1440.0, 2880.0])
+
+
+def prior_draws(model, size, seed):
+    compiled = compile_model(model)
+    rng = np.random.default_rng(seed)
+    columns = [p.prior.sample(rng, size=size) if p.prior is not None and not p.fixed
+               else np.full(size, p.value) for p in model.parameters]
+    return compiled, np.clip(np.column_stack(columns), compiled.lower, compiled.upper)
+
+
+def assert_close(found, exact, tolerance):
+    """Each compartment within ``tolerance`` of its largest amount over the times, plus 1e-13 of
+    the largest amount anywhere (expm's own rounding: it leaves 1e-15 of a dose of 100 in a
+    compartment the dose never reaches)."""
+    peak = np.abs(exact).max(axis=(-2, -1), keepdims=True)
+    allowed = tolerance * np.abs(exact).max(axis=-2, keepdims=True) + 1e-13 * peak
+    excess = np.abs(found - exact) / allowed
+    assert excess.max() <= 1.0, f"error {excess.max():.2g} times the tolerance"
+
+
+def test_free_label_compartments_are_leaves_of_the_mps_model():
+    compiled = compile_model(exopk.load_model(exopk.model_path("m2_mps")))
+    blocks = compiled.linear_system.blocks
+    names = np.array(compiled.state_names)
+    assert sorted(names[blocks.leaves]) == sorted(n for n in names if n.endswith("_free_label"))
+    assert names[blocks.sinks].tolist() == ["label_eliminated"]
+    assert sorted(names[blocks.core]) == ["kidney", "liver", "lung", "plasma", "rest", "spleen"]
+
+
+@pytest.mark.parametrize("name,route", [("m2_mps", "iv"), ("m5_intranasal", "intranasal"),
+                                        ("m5_intranasal", "iv")])
+@pytest.mark.parametrize("infusion", [False, True])
+def test_structured_values_match_expm_on_prior_draws(name, route, infusion):
+    model = exopk.load_model(exopk.model_path(name))
+    compiled, draws = prior_draws(model, 400, seed=1)
+    regimen = (exopk.Regimen.infusion(route, 100.0, duration=30.0) if infusion
+               else exopk.Regimen((exopk.Dose(route, 100.0, 0.0), exopk.Dose(route, 50.0, 60.0))))
+    structured = evaluate(compiled, draws, TIMES, regimen, path="auto").amounts
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IllConditionedWarning)
+        dense = evaluate(compiled, draws, TIMES, regimen, path="dense").amounts
+    # expm for the members where the two paths differ most, and for complex core spectra
+    blocks = compiled.linear_system.blocks
+    values = compiled.evaluate_expressions(draws)[0]
+    A = compiled.linear_system.matrix(values[:, compiled.rate_rows])
+    lam = eigendecompose(A[:, blocks.core[:, None], blocks.core[None, :]])[0]
+    complex_core = np.flatnonzero(np.iscomplexobj(lam) & np.any(lam.imag != 0, axis=1))
+    differ = np.abs(structured - dense).max(axis=(1, 2))
+    chosen = np.unique(np.concatenate([np.argsort(differ)[-6:], complex_core[:3]]))
+    exact = evaluate(compiled, draws[chosen], TIMES, regimen, path="expm").amounts
+    assert_close(structured[chosen], exact, 1e-10)
+    assert_close(structured, dense, 1e-8)
+    if name == "m5_intranasal":
+        assert complex_core.size, "the draws no longer include a complex core spectrum"
+
+
+def test_leaf_rate_equal_to_a_core_rate_needs_no_fallback():
+    """Liver degradation equal (and 1e-9 apart) to the free-label clearance: the free-label
+    eigenvalue is repeated and the dense eigenvector matrix defective (or nearly so); the
+    structured path takes the divided difference and matches a 40-digit ``expm`` to 1e-12
+    (scipy's ``expm``, the dense path's fallback, is off by 3e-9 in the nearly defective case)."""
+    model = exopk.load_model(exopk.model_path("m2_mps"))
+    compiled = compile_model(model)
+    k = 0.05
+    theta = compiled.parameter_matrix({"k_degradation_liver": [k, k * (1 + 1e-9)],
+                                       "k_free_label_clearance": [k, k]})
+    regimen = exopk.Regimen.bolus("iv", 100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IllConditionedWarning)
+        structured = evaluate(compiled, theta, TIMES, regimen).amounts
+    values = compiled.evaluate_expressions(theta)[0]
+    A = compiled.linear_system.matrix(values[:, compiled.rate_rows])
+    bolus = dose_inputs(compiled, regimen, values, None)[0].vector
+    mpmath.mp.dps = 40
+    exact = np.array([[[float(v) for v in mpmath.expm(mpmath.matrix(A[m].tolist()) * t)
+                        * mpmath.matrix(bolus[m].tolist())] for t in TIMES] for m in range(2)])
+    scale = np.abs(exact).max(axis=1, keepdims=True)
+    assert (np.abs(structured - exact) / scale).max() < 1e-12
+    with pytest.warns(IllConditionedWarning):
+        evaluate(compiled, theta, TIMES, regimen, path="dense")
+
+
+def test_structured_path_refuses_what_it_does_not_compute():
+    compiled = compile_model(exopk.load_model(exopk.model_path("m2_mps")))
+    theta = compiled.parameter_matrix()
+    with pytest.raises(SimulationError, match="steady-state"):
+        evaluate(compiled, theta, TIMES, exopk.Regimen((exopk.Dose(
+            "iv", 100.0, 0.0, steady_state_interval=720.0),)), path="structured")
+    with pytest.raises(SimulationError, match="values only"):
+        evaluate(compiled, theta, TIMES, exopk.Regimen.bolus("iv", 100.0), gradients=True,
+                 path="structured")
