@@ -27,7 +27,8 @@ cores, the posterior predictive of the shipped
 ``fits/iv_vs_intranasal.nc`` (``m5_intranasal``; every observation's prediction for each of its
 4,000 draws, :meth:`LogPosterior.predictions_of_draws`, beside its floor: numpy's stacked ``eig``
 of every system matrix those draws solve, and nothing else), the saturable model
-``m2_mps_saturable`` against LSODA at rtol 1e-8 (both checked against a tight Radau reference),
+``m2_mps_saturable`` against LSODA at rtol 1e-8 (both checked against a tight Radau reference;
+and exopk's resident memory over many gradients, which must stay flat through a fit),
 and the cost of exopk on chain models of 5 to 40 compartments.
 
 The last line printed is one JSON object.
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import warnings
 from pathlib import Path
 
@@ -376,6 +378,7 @@ def run(repeats, saturable_pool):
         "predictive_floor_ms": predictive["floor_ms"],
         "predictive_vs_floor": predictive["vs_floor"],
         "saturable_vs_lsoda": saturable["gradient_vs_lsoda"],
+        "saturable_memory_kb_per_gradient": saturable["memory_growth_kb_per_gradient"],
         "saturable": saturable,
         "timings": {name: t.as_dict() for name, t in (
             ("exopk_forward", t_sim), ("exopk_gradient", t_grad), ("prototype_forward", t_proto),
@@ -450,6 +453,15 @@ def run_predictive(repeats):
             "parameter_sets": len(matrices)}
 
 
+def resident_mb():
+    """Resident memory of this process in MB (Linux ``/proc``; the peak elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * resource.getpagesize() / 1e6
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
 def run_saturable(size):
     """exopk on ``m2_mps_saturable`` against LSODA (rtol 1e-8), accuracy against Radau at
     rtol 1e-12; a pool of ``size`` prior draws, one pass each."""
@@ -471,6 +483,12 @@ def run_saturable(size):
     t_sim = cycle_seconds(lambda th: evaluate(compiled, th[None], TIMES_MIN, regimen), pool, 1)
     t_grad = cycle_seconds(lambda th: evaluate(compiled, th[None], TIMES_MIN, regimen,
                                                gradients=True), pool, 1)
+    # resident memory over three more passes of gradients (a fit makes tens of thousands)
+    before = resident_mb()
+    for _ in range(3):
+        for theta in pool:
+            evaluate(compiled, theta[None], TIMES_MIN, regimen, gradients=True)
+    growth_kb = (resident_mb() - before) * 1e3 / (3 * len(pool))
     t_lsoda = cycle_seconds(lambda th: saturable_baseline(model, regimen, th, gradients=False),
                             pool, 1)
     t_lsoda_grad = cycle_seconds(lambda th: saturable_baseline(model, regimen, th,
@@ -481,7 +499,10 @@ def run_saturable(size):
           f"LSODA 1e-8 {t_lsoda.cpu * 1e6:10.0f} ({errors['lsoda_values']:.1e})")
     print(f"  exopk gradient {t_grad.cpu * 1e6:10.0f} ({errors['exopk_sensitivities']:.1e})   "
           f"LSODA 1e-8 {t_lsoda_grad.cpu * 1e6:10.0f} ({errors['lsoda_sensitivities']:.1e})")
+    print(f"  resident memory over {3 * len(pool)} more exopk gradients: {growth_kb:+.1f} kB "
+          "per call (scipy's solve_ivp LSODA kept about 100 kB per call of this size)")
     return {"forward_us": round(t_sim.cpu * 1e6, 1), "gradient_us": round(t_grad.cpu * 1e6, 1),
+            "memory_growth_kb_per_gradient": round(growth_kb, 1),
             "lsoda_forward_us": round(t_lsoda.cpu * 1e6, 1),
             "lsoda_gradient_us": round(t_lsoda_grad.cpu * 1e6, 1),
             "forward_vs_lsoda": round(t_lsoda.cpu / t_sim.cpu, 2),

@@ -1,11 +1,14 @@
 """Models with saturable (Michaelis-Menten) transfers: an ODE solver with forward sensitivities.
 
 The state ``x`` and its parameter sensitivities ``S = dx/dp`` are integrated together with
-:func:`scipy.integrate.solve_ivp` (LSODA) in one pass per interval between doses, reporting every
+:func:`scipy.integrate.odeint` (LSODA) in one pass per interval between doses, reporting every
 observation time inside it (no restart per observation); boluses are jumps of the state and of
-``S``, infusions piecewise-constant inputs. The right-hand side is vectorised: the first-order
-part is the matrix ``A`` (and ``dA/dp``), the saturable fluxes enter through an incidence
-matrix. LSODA gets the analytic Jacobian: the state Jacobian ``J`` on every diagonal block
+``S``, infusions piecewise-constant inputs. ``odeint`` steps through the whole interval in
+compiled code and keeps nothing after a call (``solve_ivp``'s LSODA, which returns to Python at
+every step, kept about 100 kB per call of a 12-compartment model with 23 parameters: gigabytes
+over a fit). The right-hand side is vectorised: the first-order part is the matrix ``A`` (and
+``dA/dp``), the saturable fluxes enter through an incidence matrix, and the saturable part of
+the sensitivity equations is formed in one pass with the fluxes. LSODA gets the analytic Jacobian: the state Jacobian ``J`` on every diagonal block
 (exact for ``dS'/dS``; the coupling ``dS'/dx`` is left out, which keeps the matrix banded with
 half-bandwidth ``n - 1`` and LSODA's factorisations cheap; the omitted part is strictly block
 lower triangular, so the Newton iterations still converge). Parameter sets are solved one after
@@ -20,7 +23,7 @@ of running for minutes.
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
+from scipy.integrate import odeint
 
 from exopk.engine.linear import LinearInput, LinearSystem
 from exopk.errors import SimulationError
@@ -122,18 +125,20 @@ class _SaturableFluxes:
         slope = self.vmax * self.km / denominator ** 2                          # d flux / dc
         return (self.incidence * (slope / self.volume)) @ self.selection
 
-    def parameter_derivative(self, x):
-        """Their contribution to ``d(dx/dt)/dp``, laid out (P, n)."""
+    def with_sensitivities(self, x, S):
+        """``dx/dt`` contributed by the saturable transfers (n,) and their contribution to
+        ``dS/dt`` (P, n) for sensitivities ``S`` (P, n): ``S J_sat^T + d(dx/dt)/dp``, in one
+        pass (the right-hand side of the sensitivity system calls this at every step)."""
         c, positive, denominator = self._parts(x)
-        # flux = vmax g(c, km) with c = amount / volume: d flux = g d vmax + vmax g_km d km
-        #                                                        - vmax g_c c / volume d volume
-        below = c < 0
-        g = np.where(below, c / self.km, positive / denominator)
-        g_km = np.where(below, -c / self.km ** 2, -positive / denominator ** 2)
-        g_c = self.km / denominator ** 2
-        d_flux = (g[:, None] * self.d_vmax + (self.vmax * g_km)[:, None] * self.d_km
-                  - (self.vmax * g_c * c / self.volume)[:, None] * self.d_volume)    # (k, P)
-        return (self.incidence @ d_flux).T
+        negative = np.minimum(c, 0.0)
+        g = positive / denominator + negative / self.km          # flux / vmax, C1 across 0
+        g_km = -positive / denominator ** 2 - negative / self.km ** 2
+        g_c = self.km / denominator ** 2                         # d g / dc
+        # d flux = g d vmax + vmax g_km d km + vmax g_c (dx_source / volume - c d volume / volume)
+        d_flux = (S[:, self.sources] * (self.vmax * g_c / self.volume)
+                  + self.d_vmax.T * g + self.d_km.T * (self.vmax * g_km)
+                  - self.d_volume.T * (self.vmax * g_c * c / self.volume))          # (P, k)
+        return self.incidence @ (self.vmax * g), d_flux @ self.incidence.T
 
 
 class _Stalled(Exception):
@@ -162,13 +167,19 @@ def _integrate(A, dA, fluxes, inputs, times, n_parameters):
         count()
         return A @ x + fluxes.rate(x) + w
 
+    dA_rows = None if dA is None else dA.reshape(P * n, n)           # (dA_p x) for all p at once
+    derivative = np.empty(size)
+
     def rhs_sensitivities(t, z):
         count()
         x = z[:n]
         S = z[n:].reshape(P, n)
-        J = A + fluxes.jacobian(x)
-        dS = S @ J.T + dA @ x + fluxes.parameter_derivative(x) + dw
-        return np.concatenate([A @ x + fluxes.rate(x) + w, dS.reshape(-1)])
+        saturable, d_saturable = fluxes.with_sensitivities(x, S)
+        derivative[:n] = A @ x + saturable + w
+        dS = derivative[n:].reshape(P, n)
+        np.matmul(S, A.T, out=dS)
+        dS += (dA_rows @ x).reshape(P, n) + d_saturable + dw
+        return derivative
 
     # banded storage of the block-diagonal Jacobian: packed[n - 1 + i - j, col j] = J[i, j]
     row, col = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -191,20 +202,20 @@ def _integrate(A, dA, fluxes, inputs, times, n_parameters):
             t_eval = np.unique(np.append(times[inside], t_end))
             calls[0] = 0
             try:
-                solution = solve_ivp(rhs, (t_now, t_end), z, method="LSODA", t_eval=t_eval,
-                                     rtol=RTOL, atol=ATOL_RELATIVE * scale, jac=jacobian,
-                                     lband=n - 1, uband=n - 1)
+                path, info = odeint(rhs, z, np.concatenate([[t_now], t_eval]), Dfun=jacobian,
+                                    ml=n - 1, mu=n - 1, rtol=RTOL, atol=ATOL_RELATIVE * scale,
+                                    mxstep=MAX_RHS_CALLS, full_output=True, tfirst=True)
             except _Stalled:
                 raise SimulationError(
                     f"the ODE solver needed more than {MAX_RHS_CALLS:,} right-hand-side "
                     f"evaluations between t={t_now:g} and {t_end:g}: the saturable system is "
                     "too stiff at these parameter values (a very small Km against Vmax)"
                 ) from None
-            if not solution.success:
+            if info["message"] != "Integration successful.":
                 raise SimulationError(f"ODE solver failed between t={t_now:g} and {t_end:g}: "
-                                      f"{solution.message}")
-            out[inside] = solution.y[:, np.searchsorted(t_eval, times[inside])].T
-            z = solution.y[:, -1].copy()
+                                      f"{info['message']}")
+            out[inside] = path[1:][np.searchsorted(t_eval, times[inside])]
+            z = path[-1].copy()
         t_now = t_end
         for item in inputs:
             if item.time == t_end:
