@@ -7,9 +7,10 @@ start and a step down at its end). Responses add up (superposition).
 
 Three solution paths give the same numbers (to the accuracy stated below):
 
-* **structured** (values only; the default when no sensitivities are asked): only the core of
-  compartments that exchange is decomposed, compartments that only drain to sinks and the sinks
-  themselves follow from stable divided differences (:mod:`exopk.engine.structured`);
+* **structured** (values only; the default for batches of ``STRUCTURED_BATCH`` sets or more
+  when no sensitivities are asked, and for sets the eigen path cannot decompose): only the core
+  of compartments that exchange is decomposed, compartments that only drain to sinks and the
+  sinks themselves follow from stable divided differences (:mod:`exopk.engine.structured`);
 * **eigen** (the default with sensitivities, vectorised over a batch of parameter sets):
   ``A = V diag(lam) V^-1``; responses and exact sensitivities use the stable functions of
   :mod:`exopk.engine.phi` (Daleckii-Krein formula for the derivative of a matrix function). In a
@@ -46,9 +47,12 @@ from exopk.engine.phi import (bolus_divided_difference, bolus_factor, step_divid
 from exopk.engine.structured import Blocks, solve_forward
 from exopk.errors import IllConditionedWarning, SimulationError
 
-__all__ = ["LinearInput", "LinearSystem", "CONDITION_LIMIT"]
+__all__ = ["LinearInput", "LinearSystem", "CONDITION_LIMIT", "STRUCTURED_BATCH"]
 
 CONDITION_LIMIT = 1e4
+# batches at least this large take the structured path for values: its per-call overhead is
+# twice the dense path's, and it is faster from about 32 parameter sets (m2_mps, m5_intranasal)
+STRUCTURED_BATCH = 32
 CHUNK = 16    # parameter sets solved together with gradients
 
 
@@ -197,9 +201,11 @@ class LinearSystem:
             Solution path. ``dense`` decomposes the whole system matrix and uses ``expm`` where
             its eigenvector matrix is ill-conditioned; ``eigen`` and ``expm`` use one method
             only. ``structured`` (values only, bolus and step inputs) decomposes only the
-            core (:mod:`exopk.engine.structured`). ``auto`` is ``structured`` where it applies
-            (no sensitivities asked, no steady-state dose, a leaf or a sink to leave out) and
-            ``dense`` otherwise.
+            core (:mod:`exopk.engine.structured`). ``auto`` is ``dense``, except where the
+            structured path applies (no sensitivities asked, no steady-state dose, a leaf or a
+            sink to leave out): there batches of ``STRUCTURED_BATCH`` or more sets take it, and
+            smaller ones take it for the members whose dense decomposition is ill-conditioned
+            (instead of ``expm``).
 
         Returns
         -------
@@ -215,11 +221,13 @@ class LinearSystem:
         if path == "structured" and rate_jacobian is not None:
             raise SimulationError("the structured path computes values only; use path='auto' "
                                   "for sensitivities")
-        if path == "structured" or (path == "auto" and rate_jacobian is None
-                                    and self.blocks.useful):
+        # values of bolus and step inputs, with a leaf or a sink to leave out of decompositions
+        structure_applies = rate_jacobian is None and self.blocks.useful and all(
+            item.kind in ("bolus", "step") for item in inputs)
+        if path == "structured" or (path == "auto" and structure_applies
+                                    and A.shape[0] >= STRUCTURED_BATCH):
             structured = self._solve_structured(A, rates, inputs, times, strict=path != "auto")
-            if structured is not None:
-                return (*structured, None) if return_carried else structured
+            return (*structured, None) if return_carried else structured
         batch = A.shape[0]
         gradients = rate_jacobian is not None
         n_parameters = rate_jacobian.shape[2] if gradients else 0
@@ -265,6 +273,15 @@ class LinearSystem:
                 amounts[chosen] = x
                 if gradients:
                     sens[chosen] = dx
+        if use_expm.any() and path == "auto" and structure_applies:
+            # members the dense path cannot decompose: the structured path solves them exactly
+            # where their core is well conditioned
+            members = np.flatnonzero(use_expm)
+            x, solved = solve_forward(self.blocks, A[members],
+                                      [_members(item, members) for item in inputs], times,
+                                      CONDITION_LIMIT)
+            amounts[members[solved]] = x[solved]
+            use_expm[members[solved]] = False
         if use_expm.any():
             if path != "expm":
                 warnings.warn(f"{int(use_expm.sum())} of {batch} parameter sets gave an "
@@ -286,13 +303,10 @@ class LinearSystem:
 
     def _solve_structured(self, A, rates, inputs, times, *, strict):
         """Values by :func:`exopk.engine.structured.solve_forward`, members with an
-        ill-conditioned core by the dense path; None where the structured path does not apply
-        (with ``strict``, an error instead)."""
+        ill-conditioned core by the dense path (with ``strict``, an error instead)."""
         if any(item.kind not in ("bolus", "step") for item in inputs):
-            if strict:
-                raise SimulationError("the structured path takes bolus and step inputs only; "
-                                      "use path='auto' for steady-state doses")
-            return None
+            raise SimulationError("the structured path takes bolus and step inputs only; "
+                                  "use path='auto' for steady-state doses")
         amounts, solved = solve_forward(self.blocks, A, inputs, times, CONDITION_LIMIT)
         if not solved.all():
             if strict:

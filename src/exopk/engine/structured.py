@@ -24,7 +24,8 @@ rate is close to the free-label clearance) costs no accuracy. A step input (an i
 the bolus response integrated once more.
 
 This path computes values only; sensitivities and steady-state doses take the dense path of
-:mod:`exopk.engine.linear`.
+:mod:`exopk.engine.linear`, which also serves small batches (its per-call overhead is half this
+path's; see ``STRUCTURED_BATCH`` there).
 """
 
 from __future__ import annotations
