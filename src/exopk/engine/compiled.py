@@ -174,6 +174,8 @@ class CompiledModel:
         self.constant_output_matrices = {}
         # amounts given by each observation time, by (regimen, times) (simulation._administered)
         self.administered = {}
+        # percent-of-dose corrections, by (regimen, times) (simulation._given_so_far)
+        self.given_so_far = {}
 
     @cached_property
     def linear_system(self) -> LinearSystem:

@@ -276,15 +276,24 @@ def respond(compiled, values, jacobian, inputs, times, regimen, *, gradients, pa
 def _given_so_far(compiled, regimen, times):
     """Per time and output (n_times, n_outputs): the regimen's total dose over the dose given by
     that time for percent-of-dose outputs, 1 for others and before the first dose; None when it
-    is 1 throughout (a single dose observed after it is given)."""
+    is 1 throughout (a single dose observed after it is given). Read-only, kept per regimen and
+    times like :func:`_administered`."""
     percent = compiled.output_term_table.output_percent
     if not percent.any():
         return None
-    given = _administered(compiled, regimen, np.asarray(times, dtype=float))
-    ratio = np.where(given > 0, regimen.total_amount / np.where(given > 0, given, 1.0), 1.0)
-    if np.all(ratio == 1.0):
-        return None
-    return np.where(percent[None, :], ratio[:, None], 1.0)
+    times = np.asarray(times, dtype=float)
+    key = (regimen, times.tobytes())
+    if key not in compiled.given_so_far:
+        if len(compiled.given_so_far) >= KEPT:
+            compiled.given_so_far.clear()
+        given = _administered(compiled, regimen, times)
+        ratio = np.where(given > 0, regimen.total_amount / np.where(given > 0, given, 1.0), 1.0)
+        correction = None if np.all(ratio == 1.0) else np.where(percent[None, :],
+                                                                ratio[:, None], 1.0)
+        if correction is not None:
+            correction.flags.writeable = False
+        compiled.given_so_far[key] = correction
+    return compiled.given_so_far[key]
 
 
 def _add_endogenous(compiled, values, jacobian, rates, rate_jacobian, regimen, outputs, d_outputs):
