@@ -23,20 +23,24 @@ REFERENCE = json.loads((DATA / "reference" / "linear_engine_reference.json").rea
 CASES = sorted(REFERENCE["cases"])
 
 
-def solve_case(case, path, batch, member=0):
-    """Amounts and derivatives by every rate of member ``member`` of a batch in which the
-    others differ, as the engine computes them."""
-    n = len(case["bolus"])
-    rates = np.array(case["rates"])
-    system = LinearSystem(n, case["sources"], case["targets"])
-    stacked = np.repeat(rates[None], batch, axis=0)
-    if batch > 1:
-        stacked *= np.where(np.arange(batch) == member % batch, 1.0, 1.5)[:, None]
-    jacobian = np.repeat(np.eye(len(rates))[None], batch, axis=0)
+def case_in_batch(case, batch, member=0):
+    """The case's system, and rates and inputs for a batch in which every member but
+    ``member`` has its rates 1.5 times larger."""
+    system = LinearSystem(len(case["bolus"]), case["sources"], case["targets"])
+    stacked = np.repeat(np.array(case["rates"])[None], batch, axis=0)
+    stacked *= np.where(np.arange(batch) == member % batch, 1.0, 1.5)[:, None]
     bolus = np.repeat(np.array(case["bolus"])[None], batch, axis=0)
     infusion = np.repeat(np.array(case["infusion_rate"])[None], batch, axis=0)
     inputs = [LinearInput("bolus", 0.0, bolus), LinearInput("step", 0.0, infusion),
               LinearInput("step", REFERENCE["infusion_end"], -infusion)]
+    return system, stacked, inputs
+
+
+def solve_case(case, path, batch, member=0):
+    """Amounts and derivatives by every rate of member ``member`` of a batch in which the
+    others differ, as the engine computes them."""
+    system, stacked, inputs = case_in_batch(case, batch, member)
+    jacobian = np.repeat(np.eye(stacked.shape[1])[None], batch, axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IllConditionedWarning)
         x, dx = system.solve(stacked, inputs, np.array(REFERENCE["times"]),
@@ -69,14 +73,7 @@ def test_values_of_the_structured_path_match_50_digit_reference(name, path, batc
     takes the dense path and the structured one for the members the dense path cannot
     decompose (no ``expm``, so no warning, in the defective cases)."""
     case = REFERENCE["cases"][name]
-    n = len(case["bolus"])
-    system = LinearSystem(n, case["sources"], case["targets"])
-    stacked = np.repeat(np.array(case["rates"])[None], batch, axis=0)
-    stacked[1:] *= 1.5
-    bolus = np.repeat(np.array(case["bolus"])[None], batch, axis=0)
-    infusion = np.repeat(np.array(case["infusion_rate"])[None], batch, axis=0)
-    inputs = [LinearInput("bolus", 0.0, bolus), LinearInput("step", 0.0, infusion),
-              LinearInput("step", REFERENCE["infusion_end"], -infusion)]
+    system, stacked, inputs = case_in_batch(case, batch)
     with warnings.catch_warnings():
         warnings.simplefilter("error", IllConditionedWarning)
         x, dx = system.solve(stacked, inputs, np.array(REFERENCE["times"]), path=path)
