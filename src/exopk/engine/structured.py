@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exopk.engine.eigen import eigen_groups, eigendecompose
-from exopk.engine.phi import exp_flushed, integrated_divided_difference, integrated_factor
+from exopk.engine.phi import integrated_divided_difference, integrated_factor
 
 __all__ = ["Blocks", "solve_forward"]
 
@@ -160,7 +160,8 @@ def _respond(blocks, A_flat, lam, V, V_inv, inputs, times):
         # basis functions at the nodes mu (c), distinct leaf rates (u) and 0 (doses into sinks)
         nodes = np.concatenate([lam, leaf_rates.astype(lam.dtype),
                                 np.zeros((len(lam), 1), dtype=lam.dtype)], axis=1)[:, None, :]
-        held, passed = _basis(order, nodes, tau)                                   # (B, T, N)
+        held = integrated_factor(order, nodes, tau)                              # (B, T, N)
+        passed = integrated_factor(order + 1, nodes, tau)                        # to sinks
         held_weight = np.zeros((A_flat.shape[0], blocks.n_states, nodes.shape[2]), held.dtype)
         passed_weight = np.zeros_like(held_weight)
         modes = (V_inv @ vector[:, C, None])[..., 0]                              # (B, c)
@@ -178,29 +179,6 @@ def _respond(blocks, A_flat, lam, V, V_inv, inputs, times):
             fractions.add_close_pairs(part, order, tau[0, :, 0], L, S, A_SL)
         x = part if x is None else x + part
     return x
-
-
-def _basis(order, nodes, tau):
-    """``F_order`` and ``F_(order + 1)`` at ``nodes`` (B, 1, N) and times since the input ``tau``
-    (1, T, 1), each (B, T, N).
-
-    A bolus (order 0) is the common case and is computed with few temporaries (they cost page
-    faults at batch size): ``exp(z)`` and ``t E1(z)``, ``z = lam t``, 0 before the dose.
-    """
-    if order:
-        return integrated_factor(order, nodes, tau), integrated_factor(order + 1, nodes, tau)
-    t = np.maximum(tau, 0.0)
-    z = nodes * t
-    held = exp_flushed(z)
-    if (tau < 0).any():
-        held[:, tau[0, :, 0] < 0, :] = 0.0
-    # t E1(z) = t (exp(z) - 1) / z, and t where z = 0
-    zero = z == 0
-    passed = np.expm1(z)
-    np.divide(passed, z, out=passed, where=~zero)
-    passed[zero] = 1.0
-    passed *= t
-    return held, passed
 
 
 def _distinct_columns(a):
