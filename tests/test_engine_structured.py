@@ -110,3 +110,10 @@ def test_structured_path_refuses_what_it_does_not_compute():
     with pytest.raises(SimulationError, match="values only"):
         evaluate(compiled, theta, TIMES, exopk.Regimen.bolus("iv", 100.0), gradients=True,
                  path="structured")
+
+
+def test_an_unknown_solution_path_is_named_not_solved():
+    compiled = compile_model(exopk.load_model(exopk.model_path("m0_one_compartment")))
+    with pytest.raises(SimulationError, match="unknown solution path 'eigne'; known: auto"):
+        evaluate(compiled, compiled.parameter_matrix(), TIMES, exopk.Regimen.bolus("iv", 100.0),
+                 path="eigne")

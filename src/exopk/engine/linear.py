@@ -54,6 +54,7 @@ CONDITION_LIMIT = 1e4
 # twice the dense path's, and it is faster from about 32 parameter sets (m2_mps, m5_intranasal)
 STRUCTURED_BATCH = 32
 CHUNK = 16    # parameter sets solved together with gradients
+PATHS = ("auto", "structured", "dense", "eigen", "expm")
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,8 @@ class LinearSystem:
             Only with ``return_carried``: amount present at each time because steady-state
             doses start from the pre-dose steady state (None without such doses).
         """
+        if path not in PATHS:
+            raise SimulationError(f"unknown solution path '{path}'; known: {', '.join(PATHS)}")
         # doses after the last observation time change nothing that is reported
         inputs = [item for item in inputs if item.time <= times.max()]
         A = self.matrix(rates)
