@@ -10,7 +10,9 @@ Three solution paths give the same numbers (to the accuracy stated below):
 * **structured** (values only; the default for batches of ``STRUCTURED_BATCH`` sets or more
   when no sensitivities are asked, and for sets the eigen path cannot decompose): only the core
   of compartments that exchange is decomposed, compartments that only drain to sinks and the
-  sinks themselves follow from stable divided differences (:mod:`exopk.engine.structured`);
+  sinks themselves follow from stable divided differences (:mod:`exopk.engine.structured`).
+  The PK summaries of such batches (:class:`exopk.observation.Evaluation`) share its core
+  decomposition (:meth:`LinearSystem.decompose_core`);
 * **eigen** (the default with sensitivities, vectorised over a batch of parameter sets):
   ``A = V diag(lam) V^-1``; responses and exact sensitivities use the stable functions of
   :mod:`exopk.engine.phi` (Daleckii-Krein formula for the derivative of a matrix function). In a
@@ -125,6 +127,7 @@ class LinearSystem:
         self._incidence_draining = incidence[N]
         self.blocks = Blocks.of(n_states, self.sources, self.targets)
         self._last_decomposition = None
+        self._last_core = None
         self._last_similar = None
 
     def decompose(self, A: np.ndarray):
@@ -140,6 +143,20 @@ class LinearSystem:
                 array.flags.writeable = False
             self._last_decomposition = (key, parts)
         return self._last_decomposition[1]
+
+    def decompose_core(self, A: np.ndarray):
+        """Eigendecomposition of each member's core block ``A_CC``
+        (:mod:`exopk.engine.structured`), kept like :meth:`decompose`: the structured values
+        and the modal summaries of one batch share it."""
+        key = A.tobytes()
+        if self._last_core is None or self._last_core[0] != key:
+            n = self.n_states
+            parts = eigendecompose(self.blocks.block(A.reshape(-1, n * n), self.blocks.core,
+                                                     self.blocks.core))
+            for array in parts:
+                array.flags.writeable = False
+            self._last_core = (key, parts)
+        return self._last_core[1]
 
     def similar_derivative(self, V, V_inv, rate_jacobian):
         """``V^-1 dA_p V`` for every parameter (see :func:`_similar_derivative`), kept like
@@ -310,7 +327,8 @@ class LinearSystem:
         if any(item.kind not in ("bolus", "step") for item in inputs):
             raise SimulationError("the structured path takes bolus and step inputs only; "
                                   "use path='auto' for steady-state doses")
-        amounts, solved = solve_forward(self.blocks, A, inputs, times, CONDITION_LIMIT)
+        core = self.decompose_core(A) if len(self.blocks.core) else None
+        amounts, solved = solve_forward(self.blocks, A, inputs, times, CONDITION_LIMIT, core)
         if not solved.all():
             if strict:
                 raise SimulationError("core eigenvector matrix is singular or ill-conditioned; "

@@ -23,6 +23,9 @@ differences of :mod:`exopk.engine.phi`, so a leaf rate equal or close to a core 
 rate is close to the free-label clearance) costs no accuracy. A step input (an infusion) is
 the bolus response integrated once more.
 
+The areas and first moments of a bolus response (:func:`forward_moments`) need no
+decomposition at all: a solve with ``A_CC`` for the core, one division per leaf.
+
 This path computes values only; sensitivities and steady-state doses take the dense path of
 :mod:`exopk.engine.linear`, which also serves small batches (its per-call overhead is half this
 path's; see ``STRUCTURED_BATCH`` there).
@@ -36,8 +39,9 @@ import numpy as np
 
 from exopk.engine.eigen import eigen_groups, eigendecompose
 from exopk.engine.phi import integrated_divided_difference, integrated_factor
+from exopk.errors import SimulationError
 
-__all__ = ["Blocks", "solve_forward"]
+__all__ = ["Blocks", "forward_moments", "solve_forward"]
 
 _ORDER = {"bolus": 0, "step": 1}     # times a bolus response is integrated
 # a core mode and a leaf rate closer than this (relative to the larger of their magnitudes and
@@ -92,7 +96,8 @@ class Blocks:
         return A_flat[:, index].reshape(A_flat.shape[0], len(rows), len(columns))
 
 
-def solve_forward(blocks: Blocks, A: np.ndarray, inputs, times: np.ndarray, condition_limit):
+def solve_forward(blocks: Blocks, A: np.ndarray, inputs, times: np.ndarray, condition_limit,
+                  core=None):
     """Amounts at ``times`` after bolus and step inputs, without decomposing leaves and sinks.
 
     Parameters
@@ -106,6 +111,9 @@ def solve_forward(blocks: Blocks, A: np.ndarray, inputs, times: np.ndarray, cond
     condition_limit : float
         Members whose core eigenvector matrix has a larger 1-norm condition number are left
         unsolved (for the dense path to handle).
+    core : tuple, optional
+        :func:`~exopk.engine.eigen.eigendecompose` of the core blocks ``A_CC``, when already at
+        hand.
 
     Returns
     -------
@@ -116,7 +124,8 @@ def solve_forward(blocks: Blocks, A: np.ndarray, inputs, times: np.ndarray, cond
     batch, n = A.shape[0], blocks.n_states
     A_flat = A.reshape(batch, n * n)
     if len(blocks.core):
-        lam, V, V_inv, condition = eigendecompose(blocks.block(A_flat, blocks.core, blocks.core))
+        lam, V, V_inv, condition = core if core is not None else \
+            eigendecompose(blocks.block(A_flat, blocks.core, blocks.core))
         solved = condition < condition_limit
         groups = eigen_groups(lam, V, V_inv, solved)
     else:
@@ -132,6 +141,52 @@ def solve_forward(blocks: Blocks, A: np.ndarray, inputs, times: np.ndarray, cond
         amounts[rows] = _respond(blocks, A_flat[rows], lam_g, V_g, V_inv_g,
                                  [(item, item.vector[rows]) for item in inputs], times)
     return amounts, solved
+
+
+def forward_moments(blocks: Blocks, A: np.ndarray, vector: np.ndarray, *, fill: float = np.nan):
+    """Areas and first time moments of every compartment's response to a bolus, values only.
+
+    On the core, ``int x_C dt = -A_CC^-1 b_C`` and ``int t x_C dt = A_CC^-2 b_C``. A leaf
+    (``x_l' = A_lC x_C + a_l x_l``) then has area ``-(b_l + A_lC int x_C dt) / a_l`` and first
+    moment ``-(int x_l dt + A_lC int t x_C dt) / a_l``. Sinks, which never drain, get ``fill``.
+    The same numbers as :func:`exopk.engine.summaries.moments` (to rounding), from a solve with
+    the core block instead of the inverse of every draining compartment's block.
+
+    Parameters
+    ----------
+    blocks : Blocks
+    A : ndarray, shape (batch, n, n)
+    vector : ndarray, shape (batch, n)
+        The bolus.
+    fill : float
+
+    Returns
+    -------
+    area, first_moment : ndarray, shape (batch, n)
+    """
+    batch, n = A.shape[0], blocks.n_states
+    A_flat = A.reshape(batch, n * n)
+    C, L = blocks.core, blocks.leaves
+    a_L = A_flat[:, L * n + L]
+    no_area = SimulationError("the response has no finite area: some compartment never drains")
+    if not (a_L < 0).all():
+        raise no_area
+    area_C = np.zeros((batch, len(C), 1))
+    moment_C = np.zeros((batch, len(C), 1))
+    if len(C):
+        A_CC = blocks.block(A_flat, C, C)
+        try:
+            area_C = -np.linalg.solve(A_CC, vector[:, C, None])
+            moment_C = -np.linalg.solve(A_CC, area_C)
+        except np.linalg.LinAlgError:
+            raise no_area from None
+    A_LC = blocks.block(A_flat, L, C)
+    area_L = -(vector[:, L] + (A_LC @ area_C)[..., 0]) / a_L
+    moment_L = -(area_L + (A_LC @ moment_C)[..., 0]) / a_L
+    area, moment = np.full((batch, n), fill), np.full((batch, n), fill)
+    area[:, C], area[:, L] = area_C[..., 0], area_L
+    moment[:, C], moment[:, L] = moment_C[..., 0], moment_L
+    return area, moment
 
 
 def _respond(blocks, A_flat, lam, V, V_inv, inputs, times):

@@ -13,9 +13,12 @@ a sum of modes ``y(t) = sum_i w_i exp(lam_i t)`` with ``A = V diag(lam) V^-1`` a
 * :func:`time_to_half`: the first time ``y`` falls to half its value at 0;
 * :func:`time_of_peak`: the time of the largest value of ``y``.
 
-The times are roots found on the modal sum and finished on the engine's state at the root
+The times are roots found on the modal sum (:func:`halving_time`, :func:`peak_time`) and
+finished on the engine's state at the root
 (:meth:`~exopk.engine.linear.LinearSystem.bolus_response_at`); their derivatives follow from the
-implicit function theorem.
+implicit function theorem. :func:`rates_of_modes`, :func:`halving_time` and :func:`peak_time`
+take any modal sum: the structured path (:mod:`exopk.engine.structured`) gives them the modes of
+the core alone.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import numpy as np
 from exopk.engine.simulation import output_matrix, outputs_from_amounts
 from exopk.errors import SimulationError
 
-__all__ = ["MODE_WEIGHT_FLOOR", "HALVING_GRID_POINTS", "PEAK_GRID_POINTS", "modal_rates",
-           "modal_weights", "modes", "moments", "moments_to", "time_of_peak", "time_to_half"]
+__all__ = ["MODE_WEIGHT_FLOOR", "HALVING_GRID_POINTS", "PEAK_GRID_POINTS", "CoreModes",
+           "halving_time", "modal_rates", "modal_weights", "modes", "moments", "moments_to",
+           "peak_time", "rates_of_modes", "time_of_peak", "time_to_half"]
 
 MODE_WEIGHT_FLOOR = 1e-6
 HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below half
@@ -105,26 +109,23 @@ def moments(system, rates: np.ndarray, rate_jacobian: np.ndarray, vector: np.nda
             full(moment_N, (batch, n)), full(d_moment_N, (batch, n, n_parameters)))
 
 
-def moments_to(system, rates: np.ndarray, rate_jacobian: np.ndarray, whole, state: np.ndarray,
-               d_state: np.ndarray, time: float, *, fill: float = np.nan):
+def moments_to(whole, later, time: float):
     """Zeroth and first time moments of the response to a bolus over ``[0, T]``.
 
     The response after ``T`` is the response to a bolus of the state ``x(T)``, so
     ``int_0^T x dt = M0(b) - M0(x(T))`` and
     ``int_0^T t x dt = M1(b) - M1(x(T)) - T M0(x(T))`` with ``M0``, ``M1`` the moments over
-    ``[0, inf)`` of :func:`moments` (on the draining compartments; sinks get ``fill``).
-    The differences lose about ``log10(MRT / T)`` digits (twice that for the first moment)
-    when ``T`` is much shorter than the mean residence time.
+    ``[0, inf)`` (:func:`moments`, or the structured
+    :func:`~exopk.engine.structured.forward_moments`). The differences lose about
+    ``log10(MRT / T)`` digits (twice that for the first moment) when ``T`` is much shorter than
+    the mean residence time.
 
     Parameters
     ----------
-    system, rates, rate_jacobian
-        As for :func:`moments`.
     whole : tuple of four ndarray
-        :func:`moments` of the bolus ``b``.
-    state, d_state : ndarray, shape (batch, n_states) and (batch, n_states, n_parameters)
-        ``x(T)`` and its parameter derivative
-        (:meth:`~exopk.engine.linear.LinearSystem.bolus_response_at`).
+        ``(area, d_area, first_moment, d_first_moment)`` of the bolus ``b`` over ``[0, inf)``.
+    later : tuple of four ndarray
+        The same of the state ``x(T)``.
     time : float
         ``T``.
 
@@ -134,7 +135,7 @@ def moments_to(system, rates: np.ndarray, rate_jacobian: np.ndarray, whole, stat
         As for :func:`moments`, over ``[0, T]``.
     """
     a, da, m, dm = whole
-    a_T, da_T, m_T, dm_T = moments(system, rates, rate_jacobian, state, d_state, fill=fill)
+    a_T, da_T, m_T, dm_T = later
     return a - a_T, da - da_T, m - m_T - time * a_T, dm - dm_T - time * da_T
 
 
@@ -143,7 +144,31 @@ def modal_rates(compiled, system, rates, rate_jacobian, dose, output, expr_value
     lam, d_lam, V, V_inv, _ = modes(system, rates, rate_jacobian)
     o = compiled.model.output_names.index(output)
     C = output_matrix(compiled, expr_values, regimen)[:, o]                  # (B or 1, n)
-    weights = modal_weights(C, V, V_inv, dose)
+    return rates_of_modes(lam, d_lam, modal_weights(C, V, V_inv, dose), output)
+
+
+def rates_of_modes(lam, d_lam, weights, output):
+    """Terminal and distribution rate constants (and derivatives) of a modal sum.
+
+    The terminal rate is that of the slowest decaying mode present (weight above
+    ``MODE_WEIGHT_FLOOR`` of ``sum |w_i|``); the distribution rate that of the faster present
+    mode of largest weight (NaN when there is none).
+
+    Parameters
+    ----------
+    lam : ndarray (batch, n)
+        Eigenvalues.
+    d_lam : ndarray (batch, n, n_parameters)
+        Their derivatives (no columns without gradients).
+    weights : ndarray (batch, n)
+        Modal weights of the output (:func:`modal_weights`).
+    output : str
+        Named in errors.
+
+    Returns
+    -------
+    k_terminal, dk_terminal, k_alpha, dk_alpha : ndarray
+    """
     magnitude = np.abs(weights)
     decaying = lam.real < -1e-12 * np.abs(lam.real).max(axis=1, keepdims=True)
     present = decaying & (magnitude > MODE_WEIGHT_FLOOR * magnitude.sum(axis=1, keepdims=True))
@@ -160,6 +185,58 @@ def modal_rates(compiled, system, rates, rate_jacobian, dose, output, expr_value
     k_alpha = np.where(has_alpha, -lam[members, alpha].real, np.nan)
     dk_alpha = np.where(has_alpha[:, None], -d_lam[members, alpha].real, np.nan)
     return k_terminal, dk_terminal, k_alpha, dk_alpha
+
+
+class CoreModes:
+    """Modal sums of outputs that read only core compartments, from the core's decomposition.
+
+    Leaves and sinks never feed back into the core (:mod:`exopk.engine.structured`), so after a
+    bolus an output that reads only core compartments is a sum over the core's modes alone:
+    ``w_i = (C_C V)_i (V^-1 b_C)_i`` with ``A_CC = V diag(lam) V^-1``. Values only (no
+    derivatives); the batch members whose core eigenvector matrix is ill-conditioned are left
+    out (``solved`` is False) for the dense functions of this module.
+
+    Parameters
+    ----------
+    system : LinearSystem
+    A : ndarray (batch, n, n)
+        System matrices.
+    condition_limit : float
+        Largest 1-norm condition number of a core eigenvector matrix solved here.
+
+    Attributes
+    ----------
+    solved : ndarray of bool (batch,)
+        The members solved here.
+    lam : ndarray (n_solved, n_core)
+        Their core eigenvalues.
+    span : ndarray (n_solved, n_core + n_leaves)
+        Their eigenvalues but the sinks' zeros: the time scales a search for a time spans.
+    """
+
+    def __init__(self, system, A: np.ndarray, condition_limit: float):
+        blocks = system.blocks
+        lam, V, V_inv, condition = system.decompose_core(A)
+        self.solved = condition < condition_limit
+        self.core = blocks.core
+        self.lam, self._V, self._V_inv = lam[self.solved], V[self.solved], V_inv[self.solved]
+        n = blocks.n_states
+        a_L = A.reshape(len(A), n * n)[:, blocks.leaves * n + blocks.leaves]
+        self.span = np.concatenate([self.lam.real, a_L[self.solved]], axis=1)
+
+    def reads_core_only(self, C: np.ndarray) -> bool:
+        """Whether the output rows ``C`` (batch or 1, n) are zero outside the core."""
+        outside = np.ones(C.shape[-1], dtype=bool)
+        outside[self.core] = False
+        return not C[..., outside].any()
+
+    def weights(self, C: np.ndarray, dose: np.ndarray) -> np.ndarray:
+        """Modal weights (n_solved, n_core) of an output row ``C`` (batch or 1, n) that reads
+        only core compartments, after the bolus ``dose`` (batch, n)."""
+        C_core = C[:, self.core]
+        if C_core.shape[0] > 1:
+            C_core = C_core[self.solved]
+        return modal_weights(C_core, self._V, self._V_inv, dose[self.solved][:, self.core])
 
 
 def modal_weights(C, V, V_inv, dose):
@@ -205,21 +282,31 @@ def _log_time_span(lam, message):
     return np.log(1e-4 / fastest), np.log(100.0 / slowest)
 
 
-def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
-                  expr_jacobian, regimen):
-    """First time at which an output falls to half its value at 0, with its derivatives.
+def halving_time(lam, w, span, output):
+    """First time at which ``y(t) = Re sum_i w_i exp(lam_i t)`` falls to half of ``y(0)``.
 
     The crossing is bracketed on a log-spaced grid spanning the model's time scales and
-    found by safeguarded Newton steps on ``log y(t)`` from the modal sum ``y(t) = sum_i w_i
-    exp(lam_i t)``; a last Newton step and the derivative use the engine's state at the crossing
-    (implicit function theorem: ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``).
+    found by safeguarded Newton steps on ``log y(t)``.
+
+    Parameters
+    ----------
+    lam, w : ndarray (batch, n)
+        Modes and weights of the output (:func:`modal_weights`).
+    span : ndarray (batch, k)
+        The rates (eigenvalues) whose time scales the grid spans: ``lam``, or every eigenvalue
+        of the system when ``lam`` holds only the modes an output can show.
+    output : str
+        Named in errors.
+
+    Returns
+    -------
+    ndarray (batch,)
     """
-    o, A, lam, C, w = _modal_output(compiled, system, rates, dose, output, expr_values, regimen)
     y_start = w.sum(axis=1).real
     if not (y_start > 0).all():
         raise SimulationError(f"output '{output}' is not positive at time 0: no time to half")
     half = 0.5 * y_start
-    start, end = _log_time_span(lam, f"output '{output}' does not decay: no time to half")
+    start, end = _log_time_span(span, f"output '{output}' does not decay: no time to half")
     grid = np.exp(start[:, None] + (end - start)[:, None] * _HALVING_FRACTIONS)   # (B, K)
     y_grid = _modal_sum(lam, w, grid)
     below = ~(y_grid > half[:, None])
@@ -251,6 +338,19 @@ def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
             t = np.where(inside, newton, 0.5 * (low + high))
             if inside.all() and (np.abs(step) <= 1e-13 * t).all():
                 break
+    return t
+
+
+def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
+                  expr_jacobian, regimen):
+    """First time at which an output falls to half its value at 0, with its derivatives.
+
+    The crossing is found on the modal sum (:func:`halving_time`); a last Newton step and the
+    derivative use the engine's state at the crossing (implicit function theorem:
+    ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``).
+    """
+    o, A, lam, C, w = _modal_output(compiled, system, rates, dose, output, expr_values, regimen)
+    t = halving_time(lam, w, lam, output)
     # the engine's state at the crossing: one more Newton step and the derivative
     x_t, dx_t = system.bolus_response_at(rates, rate_jacobian, dose, d_dose, t)
     zero_d = np.zeros(dose.shape + (rate_jacobian.shape[2],)) if d_dose is None else d_dose
@@ -264,25 +364,26 @@ def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
     return t, -(dy_ends[:, 1, o] - 0.5 * dy_ends[:, 0, o]) / slope[:, None]
 
 
-def time_of_peak(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
-                 expr_jacobian, regimen):
-    """Time of the largest value of an output after a bolus at 0, with its derivatives.
+def peak_time(lam, w, span, output):
+    """Time of the largest value of ``y(t) = Re sum_i w_i exp(lam_i t)`` for ``t >= 0``.
 
-    ``y(t) = sum_i w_i exp(lam_i t)`` is sampled at 0 and on a log-spaced grid spanning the
-    model's time scales. When the largest sample is at 0 and ``y`` falls from the start
-    (``y'(0) <= 0``), the peak is at 0 and does not move with the parameters. Otherwise the root
-    of ``y'`` between the neighbours of the largest sample is found by safeguarded Newton steps
-    on the modal sum; a last Newton step and the derivative use the engine's state ``x`` at the
-    root (implicit function theorem: ``dt/dp = -(d y'(t)/dp) / y''(t)`` with ``y' = C A x`` and
-    ``d y'/dp = dC/dp A x + C (dA/dp x + A dx/dp)``).
+    ``y`` is sampled at 0 and on a log-spaced grid spanning the model's time scales. When the
+    largest sample is at 0 and ``y`` falls from the start (``y'(0) <= 0``), the peak is at 0.
+    Otherwise the root of ``y'`` between the neighbours of the largest sample is found by
+    safeguarded Newton steps.
+
+    Parameters
+    ----------
+    lam, w, span, output
+        As for :func:`halving_time`.
 
     Returns
     -------
     t : ndarray (batch,)
-    dt : ndarray (batch, n_parameters)
+    at_start : ndarray of bool (batch,)
+        Members whose peak is at 0.
     """
-    o, A, lam, _, w = _modal_output(compiled, system, rates, dose, output, expr_values, regimen)
-    start, end = _log_time_span(lam, f"output '{output}' does not change over time: no peak")
+    start, end = _log_time_span(span, f"output '{output}' does not change over time: no peak")
     grid = np.concatenate([np.zeros((len(start), 1)),
                            np.exp(start[:, None] + (end - start)[:, None] * _PEAK_FRACTIONS)],
                           axis=1)                                           # (B, K + 1)
@@ -311,6 +412,25 @@ def time_of_peak(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
         t = np.where(at_start, 0.0, np.where(inside, newton, 0.5 * (low + high)))
         if np.all(at_start | (inside & (np.abs(step) <= 1e-13 * t))):
             break
+    return t, at_start
+
+
+def time_of_peak(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
+                 expr_jacobian, regimen):
+    """Time of the largest value of an output after a bolus at 0, with its derivatives.
+
+    The peak is found on the modal sum (:func:`peak_time`); a last Newton step and the
+    derivative use the engine's state ``x`` at the root (implicit function theorem:
+    ``dt/dp = -(d y'(t)/dp) / y''(t)`` with ``y' = C A x`` and
+    ``d y'/dp = dC/dp A x + C (dA/dp x + A dx/dp)``).
+
+    Returns
+    -------
+    t : ndarray (batch,)
+    dt : ndarray (batch, n_parameters)
+    """
+    o, A, lam, _, w = _modal_output(compiled, system, rates, dose, output, expr_values, regimen)
+    t, at_start = peak_time(lam, w, lam, output)
     # the engine's state at the peak: one more Newton step and the derivative
     x_t, dx_t = system.bolus_response_at(rates, rate_jacobian, dose, d_dose, t)
     Ax = (A @ x_t[:, :, None])[..., 0]

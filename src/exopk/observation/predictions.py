@@ -69,9 +69,11 @@ from types import MappingProxyType
 import numpy as np
 
 from exopk.dosing import Regimen
-from exopk.engine.linear import LinearInput
-from exopk.engine.simulation import dose_inputs, outputs_from_amounts, respond
-from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, modal_rates, moments, moments_to,
+from exopk.engine.linear import CONDITION_LIMIT, STRUCTURED_BATCH, LinearInput
+from exopk.engine.simulation import dose_inputs, output_matrix, outputs_from_amounts, respond
+from exopk.engine.structured import forward_moments
+from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, CoreModes, halving_time, modal_rates,
+                                    moments, moments_to, peak_time, rates_of_modes,
                                     time_of_peak, time_to_half)
 from exopk.errors import SimulationError
 from exopk.observation.macrophages import (MACROPHAGE_SWITCH, depends_on_switch,
@@ -116,8 +118,8 @@ class Kind:
        The kind's ``units`` set how its values change with the model's time unit
        (:attr:`time_power`).
        ``modal``: the kind reads the eigendecomposition of the whole system matrix (modes, or
-       the state at a time); time courses are then solved on the engine's dense path, which
-       shares that decomposition, instead of the structured one.
+       the state at a time); with gradients, time courses are then solved on the engine's
+       dense path, which shares that decomposition, instead of the structured one.
     10. Test the kind against a closed form and its derivative against finite differences.
     """
 
@@ -196,18 +198,28 @@ class Evaluation:
         Jacobian is None when neither gradients nor a saturable model need it).
     inputs : list of LinearInput
         The regimen's doses as linear inputs.
+
+    Notes
+    -----
+    Without gradients, a batch of ``STRUCTURED_BATCH`` parameter sets or more whose system has
+    a leaf or a sink (:mod:`exopk.engine.structured`) takes the structured path throughout: time
+    courses, moments (:func:`~exopk.engine.structured.forward_moments`), the state at a time,
+    and the modes of outputs that read only core compartments (:class:`CoreModes`). Members
+    whose core is ill-conditioned, and outputs that read a leaf or a sink, take the dense path
+    (an evaluation made with ``structured=False`` takes it throughout).
     """
 
-    def __init__(self, compiled, theta, regimen, requests, gradients):
+    def __init__(self, compiled, theta, regimen, requests, gradients, *, structured=True):
         self.compiled, self.regimen, self.requests = compiled, regimen, requests
         self.theta, self.gradients = theta, gradients
+        self._structured = structured
         # saturable models always need the Jacobian: their ODE solver uses it
         self.values, self.jacobian = compiled.evaluate_expressions(
             theta, derivatives=gradients or bool(compiled.saturable))
         self.inputs = dose_inputs(compiled, regimen, self.values,
                                   self.jacobian if gradients else None)
         self._courses = {}
-        self._modal = {}
+        self._rates_of = {}
         self._states = {}
 
     def output_index(self, output: str) -> int:
@@ -227,7 +239,8 @@ class Evaluation:
 
     def _solve_course(self, course, times):
         # one decomposition serves the course and the modes when some kind reads them
-        path = "dense" if any(KINDS[r.kind].modal for r in self.requests) else "auto"
+        path = "dense" if not self.structured and any(KINDS[r.kind].modal
+                                                      for r in self.requests) else "auto"
         if course == "value":
             outputs, d_outputs, _, _, _ = respond(self.compiled, self.values, self.jacobian,
                                                   self.inputs, times, self.regimen,
@@ -249,6 +262,40 @@ class Evaluation:
             raise SimulationError("PK summaries are defined for boluses given at time 0")
 
     @cached_property
+    def structured(self) -> bool:
+        """Whether this evaluation takes the structured path (see the class notes)."""
+        return (self._structured and not self.gradients and self.compiled.model.is_linear
+                and self.theta.shape[0] >= STRUCTURED_BATCH and self.system.blocks.useful)
+
+    @cached_property
+    def core_modes(self) -> CoreModes:
+        """The core's modes (structured path only)."""
+        return CoreModes(self.system, self.matrices, CONDITION_LIMIT)
+
+    def modal_summary(self, output, on_core, dense):
+        """A modal summary of ``output``: ``on_core(lam, w, span)`` on the core's modes where
+        the structured path applies, ``dense(evaluation)`` (a tuple of arrays) elsewhere."""
+        if not self.structured:
+            return dense(self)
+        C = output_matrix(self.compiled, self.values, self.regimen)[:, self.output_index(output)]
+        modes = self.core_modes
+        if not modes.reads_core_only(C):
+            return dense(self)
+        solved = modes.solved
+        found = on_core(modes.lam, modes.weights(C, self.dose), modes.span)
+        if solved.all():
+            return found
+        rest = np.flatnonzero(~solved)
+        others = dense(Evaluation(self.compiled, self.theta[rest], self.regimen, self.requests,
+                                  self.gradients, structured=False))
+        combined = []
+        for part, other in zip(found, others):
+            whole = np.empty((len(solved),) + part.shape[1:], dtype=np.result_type(part, other))
+            whole[solved], whole[rest] = part, other
+            combined.append(whole)
+        return tuple(combined)
+
+    @cached_property
     def summary_jacobian(self):
         """The expression Jacobian, or one without columns when no gradients are asked for."""
         return self.jacobian if self.gradients else np.zeros(self.values.shape + (0,))
@@ -260,6 +307,11 @@ class Evaluation:
     @cached_property
     def rates(self):
         return self.values[:, self.compiled.rate_rows]
+
+    @cached_property
+    def matrices(self):
+        """The system matrices ``A`` (batch, n, n)."""
+        return self.system.matrix(self.rates)
 
     @cached_property
     def rate_jacobian(self):
@@ -279,8 +331,15 @@ class Evaluation:
     @cached_property
     def state_moments(self):
         """Areas and first moments of every compartment (0 for sinks), with derivatives."""
-        return moments(self.system, self.rates, self.rate_jacobian, self.dose, self.d_dose,
-                       fill=0.0)
+        return self._moments_of(self.dose, self.d_dose)
+
+    def _moments_of(self, vector, d_vector):
+        """Moments of the response to the bolus ``vector`` (:func:`moments`)."""
+        if self.structured:
+            area, first = forward_moments(self.system.blocks, self.matrices, vector, fill=0.0)
+            no_columns = np.zeros(area.shape + (0,))
+            return area, no_columns, first, no_columns
+        return moments(self.system, self.rates, self.rate_jacobian, vector, d_vector, fill=0.0)
 
     @cached_property
     def _output_moments(self):
@@ -303,8 +362,8 @@ class Evaluation:
         """``(auc, d_auc, first, d_first)`` of ``output`` over ``[0, time]``
         (:func:`exopk.engine.summaries.moments_to`)."""
         self._check_drains(output)
-        a, da, m, dm = moments_to(self.system, self.rates, self.rate_jacobian,
-                                  self.state_moments, *self.state_at(time), time, fill=0.0)
+        a, da, m, dm = moments_to(self.state_moments, self._moments_of(*self.state_at(time)),
+                                  time)
         y, dy = outputs_from_amounts(self.compiled, self.values, self.summary_jacobian,
                                      self.regimen, np.stack([a, m], axis=1),
                                      np.stack([da, dm], axis=1))
@@ -320,19 +379,28 @@ class Evaluation:
         """``(x, dx)``: every compartment's amount at ``time`` after the bolus, with its
         derivative (no columns without gradients)."""
         if time not in self._states:
-            self._states[time] = self.system.bolus_response_at(
-                self.rates, self.rate_jacobian, self.dose, self.d_dose,
-                np.full(self.rates.shape[0], float(time)))
+            if self.structured:
+                x = self.system.solve(self.rates, [LinearInput("bolus", 0.0, self.dose)],
+                                      np.array([float(time)]))[0][:, 0]
+                self._states[time] = (x, np.zeros(x.shape + (0,)))
+            else:
+                self._states[time] = self.system.bolus_response_at(
+                    self.rates, self.rate_jacobian, self.dose, self.d_dose,
+                    np.full(self.rates.shape[0], float(time)))
         return self._states[time]
 
     def modal_rates(self, output: str):
         """``(k_terminal, dk_terminal, k_alpha, dk_alpha)`` of ``output``
         (:func:`exopk.engine.summaries.modal_rates`)."""
-        if output not in self._modal:
-            self._modal[output] = modal_rates(self.compiled, self.system, self.rates,
-                                              self.rate_jacobian, self.dose, output, self.values,
-                                              self.regimen)
-        return self._modal[output]
+        if output not in self._rates_of:
+            def on_core(lam, w, span):
+                return rates_of_modes(lam, np.zeros(lam.shape + (0,)), w, output)
+
+            def dense(ev):
+                return modal_rates(ev.compiled, ev.system, ev.rates, ev.rate_jacobian, ev.dose,
+                                   output, ev.values, ev.regimen)
+            self._rates_of[output] = self.modal_summary(output, on_core, dense)
+        return self._rates_of[output]
 
 
 def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Request], *,
@@ -452,13 +520,23 @@ def _half_life_alpha(ev, r):
 
 
 def _time_to_half(ev, r):
-    return time_to_half(ev.compiled, ev.system, ev.rates, ev.rate_jacobian, ev.dose, ev.d_dose,
-                        r.output, ev.values, ev.summary_jacobian, ev.regimen)
+    def on_core(lam, w, span):
+        return halving_time(lam, w, span, r.output), np.zeros((len(lam), 0))
+
+    def dense(e):
+        return time_to_half(e.compiled, e.system, e.rates, e.rate_jacobian, e.dose, e.d_dose,
+                            r.output, e.values, e.summary_jacobian, e.regimen)
+    return ev.modal_summary(r.output, on_core, dense)
 
 
 def _time_of_peak(ev, r):
-    return time_of_peak(ev.compiled, ev.system, ev.rates, ev.rate_jacobian, ev.dose, ev.d_dose,
-                        r.output, ev.values, ev.summary_jacobian, ev.regimen)
+    def on_core(lam, w, span):
+        return peak_time(lam, w, span, r.output)[0], np.zeros((len(lam), 0))
+
+    def dense(e):
+        return time_of_peak(e.compiled, e.system, e.rates, e.rate_jacobian, e.dose, e.d_dose,
+                            r.output, e.values, e.summary_jacobian, e.regimen)
+    return ev.modal_summary(r.output, on_core, dense)
 
 
 def _peak_at_dosing(model, route, output):
