@@ -8,6 +8,7 @@ from exopk.engine.simulation import evaluate
 from exopk.errors import SimulationError
 from exopk.model import Compartment, Model, Output, Parameter, Prior, Route, Transfer
 from exopk.engine import compile_model
+from exopk.engine.linear import SCATTER_BATCH, LinearSystem
 
 from conftest import exercised_parameters, mixed_regimen
 
@@ -34,6 +35,33 @@ def test_batch_of_parameter_sets_equals_one_at_a_time(shipped_model):
         np.testing.assert_allclose(batch.outputs[b], one.outputs[0], rtol=1e-10, atol=1e-11)
         np.testing.assert_allclose(batch.output_sensitivities[b], one.output_sensitivities[0],
                                    rtol=1e-8, atol=1e-9)
+
+
+def test_system_matrices_of_a_large_batch_equal_each_set_assembled_alone(shipped_model):
+    """From ``SCATTER_BATCH`` sets only the nonzero entries of ``A`` are formed; each member's
+    matrix is the one assembled alone, to the rounding of a sum of a few rates."""
+    compiled = compile_model(shipped_model)
+    thetas = np.stack([exercised_parameters(shipped_model, seed=s)
+                       for s in range(SCATTER_BATCH + 3)])
+    rates = compiled.evaluate_expressions(thetas, derivatives=False)[0][:, compiled.rate_rows]
+    system = compiled.linear_system
+    stacked = system.matrix(rates)
+    for b in range(len(rates)):
+        np.testing.assert_allclose(stacked[b], system.matrix(rates[b:b + 1])[0], rtol=1e-15,
+                                   atol=0)
+
+
+def test_system_matrix_with_parallel_transfers_and_several_outflows():
+    """0 -> 1 twice (two rates on one entry), 0 -> 2, 1 -> 0, 2 -> sink 3."""
+    system = LinearSystem(4, [0, 0, 0, 1, 2], [1, 1, 2, 0, 3])
+    rates = np.array([[0.1, 0.2, 0.4, 0.8, 1.6]])
+    expected = np.array([[-0.7, 0.8, 0.0, 0.0],
+                         [0.1 + 0.2, -0.8, 0.0, 0.0],
+                         [0.4, 0.0, -1.6, 0.0],
+                         [0.0, 0.0, 1.6, 0.0]])
+    for batch in (1, SCATTER_BATCH):
+        A = system.matrix(np.repeat(rates, batch, axis=0))
+        np.testing.assert_allclose(A, np.repeat(expected[None], batch, axis=0), rtol=1e-15)
 
 
 def test_simulate_with_arrays_of_parameters_returns_a_draw_dimension():

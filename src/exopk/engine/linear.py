@@ -59,6 +59,7 @@ CHUNK = 16    # parameter sets solved together with gradients
 # V^-1 dA V is formed pair by pair (transfer, parameter) where that saves at least this many
 # multiply-adds over the one matrix product; below it the product's fixed cost is lower
 SPARSE_SAVING = 400_000
+SCATTER_BATCH = 16    # batches from this size form only the nonzero entries of A
 PATHS = ("auto", "structured", "dense", "eigen", "expm")
 
 
@@ -111,6 +112,14 @@ class LinearSystem:
         structure[np.arange(n_transfers), self.sources, self.sources] -= 1.0
         structure[np.arange(n_transfers), self.targets, self.sources] += 1.0
         self._structure = structure.reshape(n_transfers, n_states * n_states)
+        # the nonzero entries of A only: outflows on the diagonal, inflows off it (matrix)
+        drained = np.unique(self.sources)
+        self._diagonal_entries = drained * (n_states + 1)
+        self._outflows = -structure[:, drained, drained]                     # (m, drained)
+        flows = sorted(set(zip(self.targets.tolist(), self.sources.tolist())))
+        self._inflow_entries = np.array([t * n_states + s for t, s in flows], dtype=int)
+        self._inflows = np.stack([structure[:, t, s] for t, s in flows], axis=1) if flows \
+            else np.zeros((n_transfers, 0))
         incidence = np.zeros((n_states, n_transfers))
         incidence[self.targets, np.arange(n_transfers)] += 1.0
         incidence[self.sources, np.arange(n_transfers)] -= 1.0
@@ -188,8 +197,19 @@ class LinearSystem:
         return pattern
 
     def matrix(self, rates: np.ndarray) -> np.ndarray:
-        """System matrices ``A`` of shape (batch, n, n) for rates of shape (batch, n_transfers)."""
-        return (rates @ self._structure).reshape(-1, self.n_states, self.n_states)
+        """System matrices ``A`` of shape (batch, n, n) for rates of shape (batch, n_transfers).
+
+        Below ``SCATTER_BATCH`` sets one product with the (n_transfers, n^2) structure;
+        from there on only the nonzero entries are formed and placed (the same sums in the
+        same order as the product for the same batch).
+        """
+        n = self.n_states
+        if rates.shape[0] < SCATTER_BATCH:
+            return (rates @ self._structure).reshape(-1, n, n)
+        A = np.zeros((rates.shape[0], n * n))
+        A[:, self._diagonal_entries] = -(rates @ self._outflows)
+        A[:, self._inflow_entries] = rates @ self._inflows
+        return A.reshape(-1, n, n)
 
     def matrix_derivative(self, rate_jacobian: np.ndarray) -> np.ndarray:
         """``dA/dp`` of shape (batch, n_parameters, n, n) from ``d rates / dp`` (batch, m, P)."""
