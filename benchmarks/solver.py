@@ -30,7 +30,8 @@ cores, the posterior predictive of the shipped
 saturable model
 ``m2_mps_saturable`` against LSODA at rtol 1e-8 (both checked against a tight Radau reference;
 and exopk's resident memory over many gradients, which must stay flat through a fit),
-and the cost of exopk on chain models of 5 to 40 compartments.
+and the cost of exopk on chain models of 5 to 80 compartments (with its slope on a log-log
+scale from 40 to 80).
 
 The last line printed is one JSON object.
 
@@ -342,7 +343,7 @@ def run(repeats, saturable_pool):
     print("\ncost against model size (chain models, 12 times, exact gradients for every rate)")
     print(f"{'compartments':>12} {'parameters':>10} {'simulate us':>12} {'gradient us':>12}")
     scaling = {}
-    for size in (5, 10, 20, 40):
+    for size in (5, 10, 20, 40, 80):
         chain = chain_model(size)
         c = compile_model(chain)
         chain_pool = prior_pool(chain, POOL, seed=3)
@@ -353,6 +354,12 @@ def run(repeats, saturable_pool):
         scaling[size] = {"us_per_simulate": round(s.cpu * 1e6, 1),
                          "us_per_gradient": round(g.cpu * 1e6, 1)}
         print(f"{size:>12} {chain_pool.shape[1]:>10} {s.cpu * 1e6:12.1f} {g.cpu * 1e6:12.1f}")
+    # cost ~ n^slope from 40 to 80 compartments (an eigendecomposition alone has slope 3)
+    slopes = {kind: round(float(np.log2(scaling[80][f"us_per_{kind}"]
+                                        / scaling[40][f"us_per_{kind}"])), 2)
+              for kind in ("simulate", "gradient")}
+    print(f"cost ~ n^slope from 40 to 80 compartments: simulate {slopes['simulate']}, "
+          f"gradient {slopes['gradient']}")
 
     return {
         "model": "m5_intranasal",
@@ -366,6 +373,7 @@ def run(repeats, saturable_pool):
         "lsoda_us_per_gradient": round(t_lsoda_grad.cpu * 1e6, 1),
         "errors": errors,
         "scaling": scaling,
+        "scaling_slope_40_to_80": slopes,
         "vs_floor_forward": round(t_sim.cpu / t_proto.cpu, 2),
         "vs_floor_gradient": round(t_grad.cpu / t_proto_grad.cpu, 2),
         "batch_us_per_set": round(t_batch.cpu / BATCH * 1e6, 2),
