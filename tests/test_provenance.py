@@ -25,6 +25,11 @@ def test_record_names_versions_platform_and_hashed_inputs(tmp_path):
     assert record["libraries"]["scipy"] == scipy.__version__
     assert record["libraries"]["pints"] == pints.__version__
     assert record["platform"]["system"]
+    import threadpoolctl
+    loaded = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert len(record["numeric_kernels"]["blas"]) == len(loaded)
+    assert all(i["architecture"] in " ".join(record["numeric_kernels"]["blas"]) for i in loaded)
+    assert record["numeric_kernels"]["numpy_simd"][0] != "unknown"
     assert record["command"] == ["exopk", "fit"]
     assert record["inputs"]["model_file"] == {
         "path": "../inputs/model.toml",

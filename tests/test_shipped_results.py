@@ -1,6 +1,7 @@
 """The shipped fit results: made by the shipped code, converged, and within every plausibility
 bound of their model."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -76,10 +77,25 @@ def _coordinates(lp, natural):
 
 
 def test_the_main_result_reproduces_its_first_draws_bit_for_bit():
-    """MAP, chain starts and NUTS of the shipped code give the committed draws, same seed."""
+    """MAP, chain starts and NUTS of the shipped code give the committed draws, same seed.
+
+    Bit for bit only where the compiled kernels are those that made the result (the
+    ``numeric_kernels`` of its provenance): BLAS kernels and numpy's SIMD loops differ between
+    processors in the last bit, and a sampler's path amplifies that. Elsewhere, two runs with
+    the seed must agree with each other (and the shipped draws' log posterior is checked
+    above)."""
     shipped = load_fit("fits/mouse_iv_mps.nc")
     again = fit("fits/mouse_iv_mps.toml", chains=2, draws=4, processes=2, progress=False,
                 write=False)
+    made_by = json.loads(shipped.attrs["provenance"])["numeric_kernels"]
+    here = json.loads(again.tree.attrs["provenance"])["numeric_kernels"]
+    if made_by == here:
+        reference = {name: values.values[:2, :4]
+                     for name, values in shipped["posterior"].data_vars.items()}
+    else:
+        other = fit("fits/mouse_iv_mps.toml", chains=2, draws=4, processes=2, progress=False,
+                    write=False)
+        reference = {name: values.values
+                     for name, values in other.tree["posterior"].data_vars.items()}
     for variable, values in again.tree["posterior"].data_vars.items():
-        np.testing.assert_array_equal(
-            values.values, shipped["posterior"][variable].values[:2, :4], err_msg=variable)
+        np.testing.assert_array_equal(values.values, reference[variable], err_msg=variable)

@@ -2,7 +2,8 @@
 
 :func:`get_provenance_dict` gives one JSON-serialisable record: the schema version of exopk's
 result files, exopk's version, the versions of the libraries that shape the numbers, the platform,
-the command, a UTC timestamp, and every input file with its SHA-256 and its path relative to the
+the compiled kernels that decide their last bits (:func:`numeric_kernels`), the command, a UTC
+timestamp, and every input file with its SHA-256 and its path relative to the
 result file (never an absolute path of the machine that wrote it). ``exopk fit`` and
 ``exopk simulate --netcdf`` store it as the JSON attribute ``provenance`` of their results.
 """
@@ -18,8 +19,8 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = ["SCHEMA_VERSION", "LIBRARIES", "get_provenance_dict", "provenance_json",
-           "relative_path", "sha256_of_file", "software_version"]
+__all__ = ["SCHEMA_VERSION", "LIBRARIES", "get_provenance_dict", "numeric_kernels",
+           "provenance_json", "relative_path", "sha256_of_file", "software_version"]
 
 SCHEMA_VERSION = "2"   # the layout of result files (2: diagnostics group, provenance attribute)
 LIBRARIES = ("numpy", "scipy", "pints", "xarray", "netCDF4", "pint", "matplotlib")
@@ -57,6 +58,44 @@ def sha256_of_file(path) -> str:
     >>> folder.cleanup()
     """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def numeric_kernels() -> dict:
+    """The compiled kernels that decide the last bits of the numbers on this machine.
+
+    The same code, library versions and seed give the same draws bit for bit only where these
+    agree: BLAS and LAPACK libraries pick kernels for the processor they run on (OpenBLAS's
+    ``architecture``), and numpy picks SIMD loops for its ufuncs (``exp`` among them) by the
+    processor's instruction sets. A sampler's path is chaotic, so a difference in the last bit
+    of one gradient gives other draws.
+
+    Returns
+    -------
+    dict
+        ``blas``: one ``"<library> <version> <architecture> (<file name>)"`` per loaded BLAS
+        library (threadpoolctl), sorted; ``numpy_simd``: numpy's SIMD targets in use (its
+        baseline and the dispatched targets this processor has).
+
+    Examples
+    --------
+    >>> import scipy.linalg
+    >>> from exopk.provenance import numeric_kernels
+    >>> kernels = numeric_kernels()
+    >>> sorted(kernels), len(kernels["blas"]) >= 1
+    (['blas', 'numpy_simd'], True)
+    """
+    from threadpoolctl import threadpool_info
+    blas = sorted(f"{info.get('internal_api')} {info.get('version')} "
+                  f"{info.get('architecture')} ({Path(info.get('filepath', '')).name})"
+                  for info in threadpool_info() if info.get("user_api") == "blas")
+    try:
+        from numpy._core._multiarray_umath import (__cpu_baseline__, __cpu_dispatch__,
+                                                   __cpu_features__)
+        simd = list(__cpu_baseline__) + [target for target in __cpu_dispatch__
+                                         if __cpu_features__.get(target)]
+    except ImportError:           # numpy < 2 keeps them elsewhere
+        simd = ["unknown"]
+    return {"blas": blas, "numpy_simd": simd}
 
 
 def relative_path(path, start) -> str:
@@ -99,8 +138,9 @@ def get_provenance_dict(*, inputs: dict | None = None, result_path=None,
     dict
         ``schema_version``, ``software`` (``name``, ``version``), ``libraries`` (name to
         version, with ``python``), ``platform`` (``system``, ``release``, ``machine``,
-        ``python_implementation``), ``command``, ``created_at`` (ISO 8601, UTC), ``inputs``
-        (role to ``path`` and ``sha256``) and ``parameters``.
+        ``python_implementation``), ``numeric_kernels`` (:func:`numeric_kernels`),
+        ``command``, ``created_at`` (ISO 8601, UTC), ``inputs`` (role to ``path`` and
+        ``sha256``) and ``parameters``.
 
     Examples
     --------
@@ -121,6 +161,7 @@ def get_provenance_dict(*, inputs: dict | None = None, result_path=None,
         "platform": {"system": platform.system(), "release": platform.release(),
                      "machine": platform.machine(),
                      "python_implementation": platform.python_implementation()},
+        "numeric_kernels": numeric_kernels(),
         "command": command,
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "inputs": {role: {"path": relative_path(path, folder), "sha256": sha256_of_file(path)}
@@ -138,7 +179,7 @@ def provenance_json(**options) -> str:
     >>> from exopk.provenance import provenance_json
     >>> record = json.loads(provenance_json(parameters={"seed": 1}, command=["exopk", "fit"]))
     >>> sorted(record)
-    ['command', 'created_at', 'inputs', 'libraries', 'parameters', 'platform', 'schema_version', 'software']
+    ['command', 'created_at', 'inputs', 'libraries', 'numeric_kernels', 'parameters', 'platform', 'schema_version', 'software']
     >>> record["parameters"]
     {'seed': 1}
     """
