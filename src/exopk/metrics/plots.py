@@ -21,6 +21,7 @@ def routes_figure(model, posterior, prior, routes, *, dose, horizon, outputs, pa
     figure.clear()
     axes = figure.subplots(1, len(outputs), squeeze=False)[0]
     colours = ["tab:blue", "tab:red", "tab:green", "tab:purple"]
+    largest = dict.fromkeys(outputs, 0.0)       # the largest value drawn on each axis
     for route, colour in zip(routes, colours):
         regimen = Regimen.bolus(route, dose)
         for label, sets, style in (("posterior", posterior, "-"), ("prior", prior, ":")):
@@ -28,6 +29,7 @@ def routes_figure(model, posterior, prior, routes, *, dose, horizon, outputs, pa
             q = values.quantile([0.025, 0.5, 0.975], dim=("chain", "draw"))
             for axis, output in zip(axes, outputs):
                 low, mid, high = (q.sel(output=output).isel(quantile=i).values for i in range(3))
+                largest[output] = max(largest[output], float(np.nanmax(high)))
                 axis.plot(times, mid, style, color=colour, label=f"{route} {label} median")
                 if label == "posterior":
                     axis.fill_between(times, low, high, color=colour, alpha=0.2,
@@ -36,8 +38,12 @@ def routes_figure(model, posterior, prior, routes, *, dose, horizon, outputs, pa
                     axis.plot(times, high, style, color=colour, linewidth=0.6)
     for axis, output in zip(axes, outputs):
         axis.set_yscale("log")
-        low, high = axis.get_ylim()
-        axis.set_ylim(max(low, 1e-5 * high), high)     # show five decades below the top
+        if largest[output] > 0:
+            # five decades below the first decade boundary clearly above the largest value;
+            # not matplotlib's autoscale, whose margins follow the smallest positive value
+            # drawn (a far-tail number that the last bits of exp decide)
+            top = 10.0 ** np.ceil(np.log10(largest[output]) + 0.05)
+            axis.set_ylim(1e-5 * top, top)
         axis.set_xlabel(f"time after a {dose:g} {model.amount_unit} bolus ({model.time_unit})")
         axis.set_ylabel(output)
         axis.set_title(output, fontsize=9)
