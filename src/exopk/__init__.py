@@ -37,7 +37,7 @@ def fit(fit_file, **options):
 
     >>> diagnostics = exopk.load_fit("fits/mouse_iv_mps.nc")["diagnostics"]
     >>> round(float(diagnostics["max_rhat"]), 3), bool(diagnostics["converged"])
-    (1.001, True)
+    (1.002, True)
     """
     from exopk.inference.fit import fit as run
     return run(fit_file, **options)
@@ -78,8 +78,8 @@ def load_fit(path):
     >>> tree = exopk.load_fit("fits/mouse_iv_mps.nc")
     >>> tree["posterior"].sizes["chain"], tree["posterior"].sizes["draw"]
     (4, 1000)
-    >>> round(float(tree["posterior"]["tau"].median()), 2)     # README: tau 1.08
-    1.08
+    >>> round(float(tree["posterior"]["tau"].median()), 2)     # README: tau 1.07
+    1.07
     """
     from exopk.inference.result import load_fit as load
     return load(path)
