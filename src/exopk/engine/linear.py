@@ -192,7 +192,7 @@ class LinearSystem:
         if pattern is None:
             if len(self._derivative_patterns) >= 16:
                 self._derivative_patterns.clear()
-            pattern = _DerivativePattern.of(nonzero, self.sources, self.targets)
+            pattern = _DerivativePattern.of(nonzero)
             self._derivative_patterns[key] = pattern
         return pattern
 
@@ -473,11 +473,18 @@ def _similar_derivative(V, V_inv, rate_jacobian, system):
     if not np.iscomplexobj(V) and batch * n * n * m * n_parameters >= SPARSE_SAVING:
         pattern = system.derivative_pattern(rate_jacobian)
         if batch * n * n * pattern.saving >= SPARSE_SAVING:
-            return pattern.similar_derivative(V, V_inv, rate_jacobian)
-    W = V_inv[:, :, system.targets] - V_inv[:, :, system.sources]          # (B, n, m)
-    U = V[:, system.sources, :]                                              # (B, m, n)
+            return pattern.similar_derivative(V, V_inv, rate_jacobian, system)
+    W, U = _transfer_factors(V, V_inv, system, slice(None))          # (B, n, m), (B, m, n)
     T1 = (rate_jacobian[:, :, :, None] * U[:, :, None, :]).reshape(batch, m, n_parameters * n)
     return (W @ T1).reshape(batch, n, n_parameters, n)
+
+
+def _transfer_factors(V, V_inv, system, transfers):
+    """``W = V^-1[:, target] - V^-1[:, source]`` (B, n, t) and ``U = V[source, :]`` (B, t, n)
+    of the chosen transfers: ``V^-1 dA V`` of transfer ``j`` is ``W[:, j] U[j, :]`` per unit
+    rate."""
+    sources, targets = system.sources[transfers], system.targets[transfers]
+    return V_inv[:, :, targets] - V_inv[:, :, sources], V[:, sources, :]
 
 
 @dataclass(frozen=True)
@@ -495,8 +502,6 @@ class _DerivativePattern:
         Parameters several transfers depend on.
     shared_transfers : ndarray of int
         Every transfer that depends on one of them.
-    sources, targets : ndarray of int
-        Source and target compartment of every transfer (:class:`LinearSystem`).
     saving : int
         Multiply-adds per ``n^2`` and parameter set that the split saves over the one matrix
         product.
@@ -506,12 +511,10 @@ class _DerivativePattern:
     single_transfer: np.ndarray
     shared: np.ndarray
     shared_transfers: np.ndarray
-    sources: np.ndarray
-    targets: np.ndarray
     saving: int
 
     @classmethod
-    def of(cls, nonzero, sources, targets):
+    def of(cls, nonzero):
         """The split of a (n_transfers, n_parameters) boolean pattern."""
         count = nonzero.sum(axis=0)
         single = np.flatnonzero(count == 1)
@@ -520,9 +523,9 @@ class _DerivativePattern:
         m, n_parameters = nonzero.shape
         saving = m * n_parameters - len(single) - len(shared_transfers) * len(shared)
         return cls(single, nonzero[:, single].argmax(axis=0), shared, shared_transfers,
-                   sources, targets, int(saving))
+                   int(saving))
 
-    def similar_derivative(self, V, V_inv, rate_jacobian):
+    def similar_derivative(self, V, V_inv, rate_jacobian, system):
         """``G`` as in :func:`_similar_derivative`, pair by pair; zero for parameters no rate
         depends on."""
         batch, _, n_parameters = rate_jacobian.shape
@@ -530,14 +533,14 @@ class _DerivativePattern:
         G = np.zeros((batch, n, n_parameters, n), dtype=np.result_type(V, rate_jacobian))
         if len(self.single):
             j = self.single_transfer
-            W = V_inv[:, :, self.targets[j]] - V_inv[:, :, self.sources[j]]          # (B, n, s)
-            T = rate_jacobian[:, j, self.single][:, :, None] * V[:, self.sources[j], :]
+            W, U = _transfer_factors(V, V_inv, system, j)                           # (B, n, s)
+            T = rate_jacobian[:, j, self.single][:, :, None] * U
             G[:, :, self.single, :] = W[:, :, :, None] * T[:, None, :, :]
         if len(self.shared):
             j = self.shared_transfers
-            W = V_inv[:, :, self.targets[j]] - V_inv[:, :, self.sources[j]]          # (B, n, t)
+            W, U = _transfer_factors(V, V_inv, system, j)                           # (B, n, t)
             T1 = (rate_jacobian[:, j][:, :, self.shared, None]
-                  * V[:, self.sources[j], None, :]).reshape(batch, len(j), -1)
+                  * U[:, :, None, :]).reshape(batch, len(j), -1)
             G[:, :, self.shared, :] = (W @ T1).reshape(batch, n, len(self.shared), n)
         return G
 
