@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pints
 import scipy
+import threadpoolctl
 import xarray as xr
 
 from exopk.cli import main
@@ -25,7 +26,6 @@ def test_record_names_versions_platform_and_hashed_inputs(tmp_path):
     assert record["libraries"]["scipy"] == scipy.__version__
     assert record["libraries"]["pints"] == pints.__version__
     assert record["platform"]["system"]
-    import threadpoolctl
     loaded = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     assert len(record["numeric_kernels"]["blas"]) == len(loaded)
     assert all(i["architecture"] in " ".join(record["numeric_kernels"]["blas"]) for i in loaded)

@@ -13,6 +13,7 @@ from exopk.inference.plausibility import check_plausibility
 from exopk.inference.preparation import prepare
 from exopk.inference.result import load_fit
 from exopk.inference.summary import ESS_LIMIT, RHAT_LIMIT, fit_diagnostics
+from exopk.provenance import numeric_kernels
 
 FITS = sorted(path for path in Path("fits").glob("*.toml") if path.with_suffix(".nc").is_file())
 
@@ -81,21 +82,17 @@ def test_the_main_result_reproduces_its_first_draws_bit_for_bit():
 
     Bit for bit only where the compiled kernels are those that made the result (the
     ``numeric_kernels`` of its provenance): BLAS kernels and numpy's SIMD loops differ between
-    processors in the last bit, and a sampler's path amplifies that. Elsewhere, two runs with
-    the seed must agree with each other (and the shipped draws' log posterior is checked
-    above)."""
+    processors in the last bit, and a sampler's path amplifies that. Elsewhere the comparison
+    means nothing; that the seed gives the same draws on one machine is tested in
+    ``test_inference_fit``, and the shipped draws' log posterior above."""
     shipped = load_fit("fits/mouse_iv_mps.nc")
+    made_by = json.loads(shipped.attrs["provenance"])["numeric_kernels"]
+    if made_by != numeric_kernels():
+        pytest.skip(f"fits/mouse_iv_mps.nc was made with kernels {made_by}, this machine has "
+                    f"{numeric_kernels()}")
     again = fit("fits/mouse_iv_mps.toml", chains=2, draws=4, processes=2, progress=False,
                 write=False)
-    made_by = json.loads(shipped.attrs["provenance"])["numeric_kernels"]
-    here = json.loads(again.tree.attrs["provenance"])["numeric_kernels"]
-    if made_by == here:
-        reference = {name: values.values[:2, :4]
-                     for name, values in shipped["posterior"].data_vars.items()}
-    else:
-        other = fit("fits/mouse_iv_mps.toml", chains=2, draws=4, processes=2, progress=False,
-                    write=False)
-        reference = {name: values.values
-                     for name, values in other.tree["posterior"].data_vars.items()}
+    assert json.loads(again.tree.attrs["provenance"])["numeric_kernels"] == made_by
     for variable, values in again.tree["posterior"].data_vars.items():
-        np.testing.assert_array_equal(values.values, reference[variable], err_msg=variable)
+        np.testing.assert_array_equal(
+            values.values, shipped["posterior"][variable].values[:2, :4], err_msg=variable)
