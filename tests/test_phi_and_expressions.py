@@ -4,8 +4,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from exopk.engine.phi import (bolus_divided_difference, integrated_divided_difference,
-                              integrated_factor, step_divided_difference)
+from exopk.engine.phi import (bolus_divided_difference, bolus_divided_differences,
+                              integrated_divided_difference, integrated_factor,
+                              step_divided_difference)
 from exopk.errors import ModelFileError
 from exopk.model.expressions import ExpressionSet, parse_expression
 
@@ -70,6 +71,32 @@ def test_twice_integrated_response_matches_high_precision(a, b, tau):
     assert abs(got_factor - factor) <= 1e-13 * abs(factor) + 1e-300
     assert abs(got_difference - difference) <= 1e-12 * abs(difference) + 1e-300
     assert integrated_divided_difference(2, np.array(a), np.array(b), np.array(-0.5)) == 0
+
+
+MODE_SETS = {
+    "real, with a tie, a sink and a flushed mode": [[-0.02, -1.3, -1.3, 0.0, -2e5, -1e-9],
+                                                    [-5.0, -0.4, -0.4 - 1e-12, -3e-3, -7.0, -1.0]],
+    "complex, with conjugate pairs and equal real parts": [
+        [-1 + 2j, -1 - 2j, -0.5 + 0j, -1 + 0.5j, -3e4 + 1j, 0j],
+        [-0.2 + 1e-9j, -0.2 - 1e-9j, -4 + 3j, -4 - 3j, -4 + 0j, -1e-3 + 0j]],
+}
+
+
+@pytest.mark.parametrize("kind", MODE_SETS)
+def test_divided_differences_of_all_pairs_are_those_of_each_pair_bit_for_bit(kind):
+    lam = np.array(MODE_SETS[kind])
+    for tau in (np.array([-0.5, 0.0, 0.3, 7.0, 2e3]), np.array([0.0, 1.0, 1e4])):
+        each = bolus_divided_difference(lam[:, :, None, None], lam[:, None, None, :],
+                                        tau[None, None, :, None])
+        pairs = bolus_divided_differences(lam, tau)
+        assert pairs.shape == each.shape and pairs.dtype == each.dtype
+        np.testing.assert_array_equal(pairs, each)
+    # and against 60 digits, entry by entry
+    tau = 7.0
+    pairs = bolus_divided_differences(lam, np.array([tau]))
+    for b, i, k in [(0, 0, 1), (0, 1, 0), (1, 2, 3), (1, 0, 5), (0, 3, 3)]:
+        exact = exact_in_high_precision(complex(lam[b, i]), complex(lam[b, k]), tau)[0]
+        assert abs(pairs[b, i, 0, k] - exact) <= 1e-12 * abs(exact) + 1e-300
 
 
 def test_divided_differences_vanish_before_the_dose():

@@ -44,8 +44,8 @@ import numpy as np
 import scipy.linalg
 
 from exopk.engine.eigen import eigen_groups, eigendecompose
-from exopk.engine.phi import (bolus_divided_difference, bolus_factor, step_divided_difference,
-                              step_factor)
+from exopk.engine.phi import (bolus_divided_difference, bolus_divided_differences, bolus_factor,
+                              step_divided_difference, step_factor)
 from exopk.engine.structured import Blocks, solve_forward
 from exopk.errors import IllConditionedWarning, SimulationError
 
@@ -569,15 +569,16 @@ class _Eigen:
         G_t = self.G.transpose(0, 1, 3, 2) if gradients else None            # (B, i, k, P)
         for item in inputs:
             tau = (times - item.time)[None, :, None]
-            factor, divided = ((bolus_factor, bolus_divided_difference) if item.kind == "bolus"
-                               else (step_factor, step_divided_difference))
+            factor = bolus_factor if item.kind == "bolus" else step_factor
             c = self.to_modes(item.vector)                                   # (B, n)
             h = factor(lam, tau)                                             # (B, T, n)
             Z += h * c[:, None, :]
             if gradients:
                 # K[b, i, t, k]: divided differences between modes i and k at time t
-                K = divided(self.lam[:, :, None, None], self.lam[:, None, None, :],
-                            tau[:, None, :, :])
+                K = bolus_divided_differences(self.lam, times - item.time) \
+                    if item.kind == "bolus" else \
+                    step_divided_difference(self.lam[:, :, None, None],
+                                            self.lam[:, None, None, :], tau[:, None, :, :])
                 Y += (K * c[:, None, None, :]) @ G_t
                 if item.jacobian is not None:
                     dc = np.einsum("bij,bjp->bip", self.V_inv, item.jacobian)
