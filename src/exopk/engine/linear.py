@@ -275,7 +275,8 @@ class LinearSystem:
         if path not in PATHS:
             raise SimulationError(f"unknown solution path '{path}'; known: {', '.join(PATHS)}")
         # doses after the last observation time change nothing that is reported
-        inputs = [item for item in inputs if item.time <= times.max()]
+        latest = times.max()
+        inputs = [item for item in inputs if item.time <= latest]
         A = self.matrix(rates)
         if path == "structured" and rate_jacobian is not None:
             raise SimulationError("the structured path computes values only; use path='auto' "
@@ -560,6 +561,11 @@ class _Eigen:
         return (self.V_inv @ vector[:, :, None])[:, :, 0]
 
     def respond(self, inputs, times, gradients):
+        """Amounts at ``times`` (B, T, n) and their sensitivities (B, T, n, P) or None.
+
+        The inputs of one kind are taken together (one call of each factor over all their
+        doses and times); a single input takes the same arithmetic as a loop over inputs.
+        """
         batch, n = self.lam.shape
         lam = self.lam[:, None, :]
         Z = np.zeros((batch, len(times), n), dtype=self.lam.dtype)
@@ -567,22 +573,27 @@ class _Eigen:
         Y = np.zeros((batch, n, len(times), self.G.shape[2]), dtype=self.lam.dtype) \
             if gradients else None
         G_t = self.G.transpose(0, 1, 3, 2) if gradients else None            # (B, i, k, P)
-        for item in inputs:
-            tau = (times - item.time)[None, :, None]
-            factor = bolus_factor if item.kind == "bolus" else step_factor
-            c = self.to_modes(item.vector)                                   # (B, n)
-            h = factor(lam, tau)                                             # (B, T, n)
-            Z += h * c[:, None, :]
-            if gradients:
-                # K[b, i, t, k]: divided differences between modes i and k at time t
-                K = bolus_divided_differences(self.lam, times - item.time) \
-                    if item.kind == "bolus" else \
-                    step_divided_difference(self.lam[:, :, None, None],
-                                            self.lam[:, None, None, :], tau[:, None, :, :])
-                Y += (K * c[:, None, None, :]) @ G_t
+        for kind in dict.fromkeys(item.kind for item in inputs):
+            group = [item for item in inputs if item.kind == kind]
+            D, T = len(group), len(times)
+            tau = (times[None, :] - np.array([item.time for item in group])[:, None]).ravel()
+            c = (self.V_inv @ np.stack([item.vector for item in group], axis=2)
+                 ).transpose(0, 2, 1)                                        # (B, D, n)
+            factor = bolus_factor if kind == "bolus" else step_factor
+            h = factor(lam, tau[None, :, None]).reshape(batch, D, T, n)
+            Z += (h * c[:, :, None, :]).sum(axis=1)
+            if not gradients:
+                continue
+            # K[b, i, d, t, k]: divided differences between modes i and k, dose d, time t
+            K = (bolus_divided_differences(self.lam, tau) if kind == "bolus" else
+                 step_divided_difference(self.lam[:, :, None, None], self.lam[:, None, None, :],
+                                         tau[None, None, :, None])
+                 ).reshape(batch, n, D, T, n)
+            Y += (K * c[:, None, :, None, :]).sum(axis=2) @ G_t
+            for d, item in enumerate(group):
                 if item.jacobian is not None:
                     dc = np.einsum("bij,bjp->bip", self.V_inv, item.jacobian)
-                    Y += h.transpose(0, 2, 1)[..., None] * dc[:, :, None, :]
+                    Y += h[:, d].transpose(0, 2, 1)[..., None] * dc[:, :, None, :]
         x = (Z @ self.V.transpose(0, 2, 1)).real
         if not gradients:
             return x, None
