@@ -21,7 +21,7 @@ SETTINGS = """
 method = "nuts"
 chains = 2
 warmup = 150
-draws = 300
+draws = 100
 map_starts = 1
 target_acceptance = 0.9
 """
