@@ -563,8 +563,8 @@ class _Eigen:
     def respond(self, inputs, times, gradients):
         """Amounts at ``times`` (B, T, n) and their sensitivities (B, T, n, P) or None.
 
-        The inputs of one kind are taken together (one call of each factor over all their
-        doses and times); a single input takes the same arithmetic as a loop over inputs.
+        The inputs of one kind are taken together: one call of each factor over all their
+        doses and times, and the terms summed over the doses.
         """
         batch, n = self.lam.shape
         lam = self.lam[:, None, :]
@@ -573,15 +573,22 @@ class _Eigen:
         Y = np.zeros((batch, n, len(times), self.G.shape[2]), dtype=self.lam.dtype) \
             if gradients else None
         G_t = self.G.transpose(0, 1, 3, 2) if gradients else None            # (B, i, k, P)
-        for kind in dict.fromkeys(item.kind for item in inputs):
-            group = [item for item in inputs if item.kind == kind]
-            D, T = len(group), len(times)
-            tau = (times[None, :] - np.array([item.time for item in group])[:, None]).ravel()
-            c = (self.V_inv @ np.stack([item.vector for item in group], axis=2)
-                 ).transpose(0, 2, 1)                                        # (B, D, n)
+        groups = (inputs,) if len(inputs) == 1 else [
+            [item for item in inputs if item.kind == kind]
+            for kind in dict.fromkeys(item.kind for item in inputs)]
+        for group in groups:
+            kind, D, T = group[0].kind, len(group), len(times)
+            if D == 1:
+                tau = times - group[0].time
+                c = self.to_modes(group[0].vector)[:, None, :]               # (B, D, n)
+            else:
+                tau = (times[None, :] - np.array([item.time for item in group])[:, None]).ravel()
+                c = (self.V_inv @ np.stack([item.vector for item in group], axis=2)
+                     ).transpose(0, 2, 1)
             factor = bolus_factor if kind == "bolus" else step_factor
             h = factor(lam, tau[None, :, None]).reshape(batch, D, T, n)
-            Z += (h * c[:, :, None, :]).sum(axis=1)
+            terms = h * c[:, :, None, :]
+            Z += terms[:, 0] if D == 1 else terms.sum(axis=1)
             if not gradients:
                 continue
             # K[b, i, d, t, k]: divided differences between modes i and k, dose d, time t
@@ -589,7 +596,8 @@ class _Eigen:
                  step_divided_difference(self.lam[:, :, None, None], self.lam[:, None, None, :],
                                          tau[None, None, :, None])
                  ).reshape(batch, n, D, T, n)
-            Y += (K * c[:, None, :, None, :]).sum(axis=2) @ G_t
+            terms = K * c[:, None, :, None, :]
+            Y += (terms[:, :, 0] if D == 1 else terms.sum(axis=2)) @ G_t
             for d, item in enumerate(group):
                 if item.jacobian is not None:
                     dc = np.einsum("bij,bjp->bip", self.V_inv, item.jacobian)
