@@ -165,3 +165,30 @@ def test_pair_by_pair_and_one_product_similar_derivatives_agree(shipped_model, m
     scale = np.where(scale > 0, scale, 1.0)
     np.testing.assert_allclose(pairs.output_sensitivities / scale,
                                product.output_sensitivities / scale, rtol=0, atol=1e-12)
+
+
+def test_repeated_doses_of_every_kind_match_expm_with_real_and_complex_modes():
+    """Boluses, infusions and a dose split by parameters, each given several times, are taken
+    together per kind; members with real and with complex modes agree with ``expm`` (which
+    steps from dose to dose) on values and sensitivities."""
+    compiled, theta = mixed_batch()
+    from exopk.engine.eigen import eigendecompose
+    from exopk.engine.linear import CONDITION_LIMIT
+    values = compiled.evaluate_expressions(theta)[0]
+    lam, _, _, condition = eigendecompose(
+        compiled.linear_system.matrix(values[:, compiled.rate_rows]))
+    good = condition < CONDITION_LIMIT
+    picked = [np.flatnonzero(good & ~lam.imag.any(axis=1))[0],
+              np.flatnonzero(good & lam.imag.any(axis=1))[0]]
+    regimen = (exopk.Regimen.repeated("intranasal", 100.0, interval=90.0, count=4)
+               + exopk.Regimen.repeated("iv", 20.0, interval=300.0, count=3)
+               + exopk.Regimen.infusion("iv", 50.0, duration=30.0, time=10.0)
+               + exopk.Regimen.infusion("iv", 40.0, duration=60.0, time=500.0))
+    for b in picked:
+        eigen = evaluate(compiled, theta[b:b + 1], TIMES, regimen, gradients=True, path="eigen")
+        expm = evaluate(compiled, theta[b:b + 1], TIMES, regimen, gradients=True, path="expm")
+        scale = np.max(np.abs(expm.amounts))
+        assert np.max(np.abs(eigen.amounts - expm.amounts)) <= 1e-11 * scale
+        d_scale = np.max(np.abs(expm.amount_sensitivities), axis=(0, 1, 2), keepdims=True)
+        error = np.abs(eigen.amount_sensitivities - expm.amount_sensitivities)
+        assert np.max(error / np.where(d_scale > 0, d_scale, 1.0)) <= 1e-9
