@@ -21,8 +21,8 @@ import functools
 import numpy as np
 
 __all__ = ["bolus_factor", "step_factor", "bolus_divided_difference", "bolus_divided_differences",
-           "step_divided_difference",
-           "integrated_factor", "integrated_divided_difference", "phi2"]
+           "step_divided_difference", "integrated_factor", "integrated_divided_difference",
+           "phi2"]
 
 # Below this separation two nodes are treated as close and a midpoint Taylor series is used.
 _CLOSE = 1e-4
@@ -184,7 +184,7 @@ def bolus_divided_differences(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
     lam : ndarray (batch, n)
         Each member's modes.
     tau : ndarray (n_times,)
-        Times since the dose (0 for negative times).
+        Times since the dose; the divided differences are 0 at negative times (before it).
 
     Returns
     -------
@@ -201,9 +201,10 @@ def bolus_divided_differences(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
     if ordered:
         i_first = z_i.real >= z_k.real
         big, small = np.where(i_first, z_i, z_k), np.where(i_first, z_k, z_i)
-        pairs = np.where(i_first, e[:, i], e[:, k]) * e1(small - big)
+        pairs = np.where(i_first, np.take(e, i, axis=1), np.take(e, k, axis=1)) * e1(small - big)
     else:
-        # the same bits: small - big is -|z_i - z_k| and exp(big) the larger exponential
+        # as _first_divided_difference, bit for bit: small - big is -|z_i - z_k|, and exp(big)
+        # the larger of the two exponentials
         pairs = np.maximum(np.take(e, i, axis=1), np.take(e, k, axis=1)) * e1(-np.abs(z_i - z_k))
     # the diagonal is exp(z) e1(0) = exp(z)
     F = np.concatenate([e, pairs], axis=1)[:, index]                        # (B, n n, T)
