@@ -335,10 +335,9 @@ def make_figures(fits_folder="fits", out_folder="docs", *, draws: int = FIGURE_D
         written.append(data_vs_predictive_figure(tree, fit_draws,
                                                  figures / f"{name}_data_vs_predictive.png"))
         if has_decisions(fit_draws.model):
-            made, metrics = decision_figures(fit_draws, figures, Path(out_folder), seed=seed)
-            written.extend(made)
+            # with the report, whose prior-vs-posterior figure has the route metrics
+            written.extend(decision_figures(fit_draws, figures, Path(out_folder), seed=seed))
         else:
-            metrics = _fit_metrics(fit_draws)
-        written.append(prior_posterior_figure(tree, metrics,
-                                              figures / f"{name}_prior_vs_posterior.png"))
+            written.append(prior_posterior_figure(tree, _fit_metrics(fit_draws),
+                                                  figures / f"{name}_prior_vs_posterior.png"))
     return written

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exopk.metrics.design import default_experiments, rank_experiments
 from exopk.metrics.optimize import Bounds, landscape_around, optimize_regimen
-from exopk.metrics.plots import design_figure, landscape_figure, routes_figure
-from exopk.metrics.report import headline_metrics, write_report
-from exopk.metrics.routes import compare_routes
+from exopk.metrics.plots import landscape_figure
+from exopk.metrics.report import write_report
 
 __all__ = ["ROUTES", "has_decisions", "decision_figures"]
 
@@ -36,42 +34,31 @@ def has_decisions(model) -> bool:
             and {TARGET, BLOOD, *OFF_TARGET} <= names)
 
 
-def decision_figures(draws, figures: Path, docs: Path, *, seed: int = 0, replicates: int = 100):
+def decision_figures(draws, figures: Path, docs: Path, *, seed: int = 0,
+                     replicates: int = 100) -> list[Path]:
     """Write the decision figures of ``draws`` into ``figures`` and its report into ``docs``.
+
+    The report's figures (routes, experiment ranking, prior against posterior) are the docs'
+    figures: each is drawn once.
 
     Returns
     -------
-    written : list of Path
-    metrics : dict
-        ``name -> (prior values, posterior values, unit)`` of the headline route metrics, for
-        :func:`exopk.metrics.plots.prior_posterior_figure`.
+    list of Path
+        The files written.
     """
     model, name = draws.model, draws.name
     figures = Path(figures)
-    written = [routes_figure(model, draws.posterior, draws.prior, list(ROUTES), dose=DOSE,
-                             horizon=HORIZON_MIN, outputs=[TARGET, BLOOD],
-                             path=figures / f"{name}_routes.png")]
     options = dict(routes=ROUTES, horizon=OPTIMIZE_HORIZON_MIN, target=TARGET)
     best = optimize_regimen(model, draws.posterior, bounds=BOUNDS, starts=2, seed=seed,
                             **options)
     grid = landscape_around(model, draws.posterior, best, BOUNDS, **options)
-    written.append(landscape_figure(
+    landscape = landscape_figure(
         grid, best, ROUTES, amount_unit=model.amount_unit, time_unit=model.time_unit,
         title=f"{name}: expected {TARGET} exposure over [0, {OPTIMIZE_HORIZON_MIN:g}] "
-              f"{model.time_unit}, posterior draws", path=figures / f"{name}_optimize.png"))
-    comparison = compare_routes(model, draws.posterior, draws.prior, list(ROUTES), dose=DOSE,
-                                horizon=HORIZON_MIN, target=TARGET, blood=BLOOD,
-                                off_target=list(OFF_TARGET))
-    post, prior = comparison["posterior"].to_dataset(), comparison["prior"].to_dataset()
-    ranking = rank_experiments(model, draws.posterior,
-                               post["dte_percent"].sel(route=ROUTES[1], drop=True),
-                               default_experiments(model, DESIGN_TIMES_MIN, dose=DOSE),
-                               replicates=replicates, seed=seed)
-    written.append(design_figure(ranking, f"{name}: expected reduction of the posterior sd of "
-                                          f"log10 DTE% ({ROUTES[1]} vs {ROUTES[0]})",
-                                 figures / f"{name}_design.png"))
-    written.append(write_report(draws, Path(docs) / f"report_{name}.html", routes=ROUTES,
-                                dose=DOSE, horizon=HORIZON_MIN, target=TARGET, blood=BLOOD,
-                                off_target=OFF_TARGET, design_times=DESIGN_TIMES_MIN,
-                                replicates=replicates, seed=seed))
-    return written, headline_metrics(post, prior, ROUTES)
+              f"{model.time_unit}, posterior draws", path=figures / f"{name}_optimize.png")
+    page = write_report(draws, Path(docs) / f"report_{name}.html", routes=ROUTES, dose=DOSE,
+                        horizon=HORIZON_MIN, target=TARGET, blood=BLOOD, off_target=OFF_TARGET,
+                        design_times=DESIGN_TIMES_MIN, replicates=replicates, seed=seed,
+                        figures_folder=figures)
+    return [figures / f"{name}_routes.png", landscape, figures / f"{name}_design.png", page,
+            figures / f"{name}_prior_vs_posterior.png"]

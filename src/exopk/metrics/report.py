@@ -13,6 +13,7 @@ pharmacokinetics are listed as not estimable from these data.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import tempfile
 from pathlib import Path
@@ -49,9 +50,9 @@ def _ci(values) -> str:
     return f"{float(ci['median']):.3g} [{float(ci['low']):.3g}, {float(ci['high']):.3g}]"
 
 
-def _image(path: Path) -> str:
+def _image(path: Path, alt: str) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _shorten(text: str, characters: int = 120) -> str:
@@ -166,7 +167,8 @@ def headline_metrics(post, prior, routes) -> dict:
 def write_report(draws, out, *, routes=("iv", "intranasal"), dose=100.0, horizon=1440.0,
                  target="brain_percent_id", blood="plasma_percent_id",
                  off_target=("liver_percent_id", "spleen_percent_id", "lung_percent_id"),
-                 design_times=(60.0, 240.0, 1440.0), replicates=100, seed=0) -> Path:
+                 design_times=(60.0, 240.0, 1440.0), replicates=100, seed=0,
+                 figures_folder: str | Path | None = None) -> Path:
     """Write the claim-check page for ``draws`` (:func:`~exopk.metrics.draws.load_draws`).
 
     Parameters
@@ -182,6 +184,15 @@ def write_report(draws, out, *, routes=("iv", "intranasal"), dose=100.0, horizon
         Outputs of the route metrics.
     design_times, replicates, seed
         Candidate times of the next experiment, simulated data sets per candidate, their seed.
+    figures_folder : path, optional
+        Keep the page's figures there, as ``NAME_routes.png``, ``NAME_design.png`` and
+        ``NAME_prior_vs_posterior.png`` (``NAME`` the fit's name), besides embedding them.
+        Default: drawn in a temporary folder and only embedded.
+
+    Returns
+    -------
+    Path
+        The page.
     """
     model, tree = draws.model, draws.tree
     comparison = compare_routes(model, draws.posterior, draws.prior, routes, dose=dose,
@@ -199,15 +210,19 @@ def write_report(draws, out, *, routes=("iv", "intranasal"), dose=100.0, horizon
         parenchyma = (tissue, *(peak(model, sets, Regimen.bolus(routes[0], dose), horizon,
                                      tissue)["max"].isel(output=0)
                                 for sets in (draws.posterior, draws.prior)))
-    with tempfile.TemporaryDirectory() as folder:
+    with contextlib.ExitStack() as stack:
+        folder = Path(figures_folder) if figures_folder is not None else \
+            Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        name = draws.name
         images = [_image(routes_figure(model, draws.posterior, draws.prior, routes, dose=dose,
                                        horizon=horizon, outputs=[target, blood],
-                                       path=Path(folder) / "routes.png")),
-                  _image(design_figure(ranking, f"expected reduction of the sd of log10 DTE% "
-                                                f"({routes[1]} vs {routes[0]})",
-                                       Path(folder) / "design.png")),
+                                       path=folder / f"{name}_routes.png"), "routes"),
+                  _image(design_figure(ranking, f"{name}: expected reduction of the posterior "
+                                                f"sd of log10 DTE% ({routes[1]} vs {routes[0]})",
+                                       folder / f"{name}_design.png"), "design"),
                   _image(prior_posterior_figure(tree, headline_metrics(post, prior, routes),
-                                                Path(folder) / "prior_posterior.png"))]
+                                                folder / f"{name}_prior_vs_posterior.png"),
+                         "prior_posterior")]
     best = ranking.isel(experiment=0)
     observed = tree["observed_data"]
     influence = _influence(tree, draws.max_draws,
