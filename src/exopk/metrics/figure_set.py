@@ -12,7 +12,7 @@ from pathlib import Path
 
 from exopk.metrics.optimize import Bounds, landscape_around, optimize_regimen
 from exopk.metrics.plots import landscape_figure
-from exopk.metrics.report import write_report
+from exopk.metrics.report import report_figure_paths, write_report
 
 __all__ = ["ROUTES", "has_decisions", "decision_figures"]
 
@@ -60,5 +60,5 @@ def decision_figures(draws, figures: Path, docs: Path, *, seed: int = 0,
                         horizon=HORIZON_MIN, target=TARGET, blood=BLOOD, off_target=OFF_TARGET,
                         design_times=DESIGN_TIMES_MIN, replicates=replicates, seed=seed,
                         figures_folder=figures)
-    return [figures / f"{name}_routes.png", landscape, figures / f"{name}_design.png", page,
-            figures / f"{name}_prior_vs_posterior.png"]
+    kept = report_figure_paths(figures, name)
+    return [kept["routes"], landscape, kept["design"], page, kept["prior_vs_posterior"]]

@@ -33,7 +33,7 @@ from exopk.metrics.routes import compare_routes
 from exopk.metrics.targeting import TUMOUR_DELIVERY_MEDIAN_PERCENT_ID
 from exopk.inference.summary import fit_diagnostics
 
-__all__ = ["NOT_ESTIMABLE", "headline_metrics", "write_report"]
+__all__ = ["NOT_ESTIMABLE", "headline_metrics", "report_figure_paths", "write_report"]
 
 NOT_ESTIMABLE = ("immune rejection or immunogenicity", "tumorigenicity",
                  "clinical efficacy (no effect or outcome data are modelled)")
@@ -164,6 +164,14 @@ def headline_metrics(post, prior, routes) -> dict:
     return metrics
 
 
+def report_figure_paths(folder: str | Path, name: str) -> dict[str, Path]:
+    """Where :func:`write_report` keeps the figures of fit ``name`` in ``folder``: the routes,
+    the experiment ranking and prior against posterior (``NAME_routes.png``, ``NAME_design.png``
+    and ``NAME_prior_vs_posterior.png``)."""
+    return {figure: Path(folder) / f"{name}_{figure}.png"
+            for figure in ("routes", "design", "prior_vs_posterior")}
+
+
 def write_report(draws, out, *, routes=("iv", "intranasal"), dose=100.0, horizon=1440.0,
                  target="brain_percent_id", blood="plasma_percent_id",
                  off_target=("liver_percent_id", "spleen_percent_id", "lung_percent_id"),
@@ -185,9 +193,8 @@ def write_report(draws, out, *, routes=("iv", "intranasal"), dose=100.0, horizon
     design_times, replicates, seed
         Candidate times of the next experiment, simulated data sets per candidate, their seed.
     figures_folder : path, optional
-        Keep the page's figures there, as ``NAME_routes.png``, ``NAME_design.png`` and
-        ``NAME_prior_vs_posterior.png`` (``NAME`` the fit's name), besides embedding them.
-        Default: drawn in a temporary folder and only embedded.
+        Keep the page's figures there (named by :func:`report_figure_paths`), besides
+        embedding them. Default: drawn in a temporary folder and only embedded.
 
     Returns
     -------
@@ -213,15 +220,15 @@ def write_report(draws, out, *, routes=("iv", "intranasal"), dose=100.0, horizon
     with contextlib.ExitStack() as stack:
         folder = Path(figures_folder) if figures_folder is not None else \
             Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        name = draws.name
+        paths = report_figure_paths(folder, draws.name)
         images = [_image(routes_figure(model, draws.posterior, draws.prior, routes, dose=dose,
                                        horizon=horizon, outputs=[target, blood],
-                                       path=folder / f"{name}_routes.png"), "routes"),
-                  _image(design_figure(ranking, f"{name}: expected reduction of the posterior "
-                                                f"sd of log10 DTE% ({routes[1]} vs {routes[0]})",
-                                       folder / f"{name}_design.png"), "design"),
+                                       path=paths["routes"]), "routes"),
+                  _image(design_figure(ranking, f"{draws.name}: expected reduction of the "
+                                                f"posterior sd of log10 DTE% ({routes[1]} vs "
+                                                f"{routes[0]})", paths["design"]), "design"),
                   _image(prior_posterior_figure(tree, headline_metrics(post, prior, routes),
-                                                folder / f"{name}_prior_vs_posterior.png"),
+                                                paths["prior_vs_posterior"]),
                          "prior_posterior")]
     best = ranking.isel(experiment=0)
     observed = tree["observed_data"]
