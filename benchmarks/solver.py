@@ -13,12 +13,15 @@ Candidates on ``m5_intranasal`` (intranasal bolus, 12 times from 1 min to 48 h):
 * a plain numpy prototype of exopk's maths (``np.linalg.eig``, one solve, ``exp``; for the
   gradients the same plus ``V^-1 dA V`` and the divided-difference eigen-derivative formula),
   the per-call floor of an eigendecomposition design;
-* chi (myokit CVODES) when it is installed, else skipped with a message.
+* myokit's CVODES (rtol 1e-8, atol 1e-10; :mod:`cvodes`, the compiled ODE solver that chi
+  runs) with forward sensitivities by the rate constants, when myokit and SUNDIALS are
+  installed, else skipped with a message.
 
 Baselines and prototype are given the assembled matrices for free (only their solve and output
 product are timed); exopk's times include expressions, dose inputs and outputs. Accuracy is
 measured against ``scipy.linalg.expm`` (values) and Van Loan block exponentials
-(sensitivities): largest error relative to each output's peak over the times.
+(sensitivities): largest error relative to each output's (and each parameter's) peak over the
+times, so an absolute tolerance (CVODES's) shows on the smallest sensitivities.
 
 Then: gradients after ten intranasal boluses every 4 h (exopk against the prototype's
 superposition of the doses in one array, and exopk's amounts and sensitivities against the
@@ -30,8 +33,9 @@ cores, the posterior predictive of the shipped
 4,000 draws, :meth:`LogPosterior.predictions_of_draws`, beside its floors: numpy's stacked
 ``eig`` of every system matrix those draws solve, and of their cores, and nothing else), the
 saturable model
-``m2_mps_saturable`` against LSODA at rtol 1e-8 (both checked against a tight Radau reference;
-and exopk's resident memory over many gradients, which must stay flat through a fit),
+``m2_mps_saturable`` against LSODA and, where installed, CVODES at rtol 1e-8 (all checked
+against a tight Radau reference; and exopk's resident memory over many gradients, which must
+stay flat through a fit),
 and the cost of exopk on chain models of 5 to 80 compartments (with its slope on a log-log
 scale from 40 to 80).
 
@@ -57,6 +61,7 @@ from exopk.engine import compile_model
 from exopk.engine.simulation import evaluate, output_matrix
 from exopk.errors import IllConditionedWarning
 from exopk.model import Compartment, Model, Output, Parameter, Prior, Route, Transfer
+from cvodes import cvodes_or_reason
 from timing import cycle_seconds, one_blas_thread
 
 FITS = Path(__file__).resolve().parent.parent / "fits"
@@ -213,15 +218,6 @@ def chain_model(n_compartments, seed=0):
                  (Route("iv", {"plasma": "1"}),), tuple(outputs), tuple(parameters))
 
 
-def chi_candidate():
-    """chi's CVODES-backed model, or None with the reason it is skipped."""
-    try:
-        import chi  # noqa: F401
-    except ImportError:
-        return None, "chi (myokit CVODES) is not installed: skipped"
-    return None, "chi is installed, but no chi version of m5_intranasal is written: skipped"
-
-
 def saturable_baseline(model, regimen, theta, *, gradients, method="LSODA", rtol=1e-8,
                        atol=1e-10):
     """``m2_mps_saturable`` as a plain numpy ODE for ``solve_ivp`` with an analytic Jacobian.
@@ -303,6 +299,7 @@ def run(repeats, saturable_pool):
           f"{C.shape[0]} outputs, {len(TIMES_MIN)} times from 1 min to 48 h, intranasal bolus; "
           f"{POOL} parameter sets from the priors, BLAS on one thread")
 
+    cvodes, cvodes_message = cvodes_or_reason(compiled, regimen, TIMES_MIN)
     # accuracy on the first three sets of the pool (worst case over them)
     errors = {}
     for theta, parts in zip(pool[:3], arrays[:3]):
@@ -317,6 +314,9 @@ def run(repeats, saturable_pool):
             "lsoda_values": relative_error(lsoda_values(*parts), ref_values),
             "lsoda_sensitivities": relative_error(lsoda_sensitivities(*parts), ref_sens),
         }
+        if cvodes is not None:
+            found["cvodes_values"] = relative_error(cvodes.outputs(theta), ref_values)
+            found["cvodes_sensitivities"] = relative_error(cvodes.gradient(theta)[1], ref_sens)
         errors = {k: max(v, errors.get(k, 0.0)) for k, v in found.items()}
 
     t_sim = cycle_seconds(lambda th: evaluate(compiled, th[None], TIMES_MIN, regimen), pool,
@@ -327,23 +327,37 @@ def run(repeats, saturable_pool):
     t_proto_grad = cycle_seconds(lambda a: prototype_sensitivities(*a), arrays, repeats)
     t_lsoda = cycle_seconds(lambda a: lsoda_values(*a), arrays, max(1, repeats // 2))
     t_lsoda_grad = cycle_seconds(lambda a: lsoda_sensitivities(*a), arrays[:8], 1)
-    _, chi_message = chi_candidate()
-
-    print(f"\nper call, us: CPU median [CPU range over {repeats} passes], wall median")
-    print(f"{'':34} {'CPU us [range]':>22} {'wall us':>10} {'error':>9}")
-    for label, timing, error in (
-            ("exopk forward", t_sim, errors["exopk_values"]),
+    rows = [("exopk forward", t_sim, errors["exopk_values"]),
             ("numpy prototype forward", t_proto, errors["prototype_values"]),
             ("LSODA rtol 1e-8 forward", t_lsoda, errors["lsoda_values"]),
             ("exopk gradient", t_grad, errors["exopk_sensitivities"]),
             ("numpy prototype gradient", t_proto_grad, errors["prototype_sensitivities"]),
-            ("LSODA rtol 1e-8 sensitivities", t_lsoda_grad, errors["lsoda_sensitivities"])):
+            ("LSODA rtol 1e-8 sensitivities", t_lsoda_grad, errors["lsoda_sensitivities"])]
+    cvodes_result = None
+    if cvodes is not None:
+        t_cvodes = cycle_seconds(cvodes.outputs, pool, max(1, repeats // 2))
+        t_cvodes_grad = cycle_seconds(lambda th: cvodes.gradient(th), pool[:8], 1)
+        rows += [("CVODES rtol 1e-8 forward", t_cvodes, errors["cvodes_values"]),
+                 ("CVODES rtol 1e-8 sensitivities", t_cvodes_grad,
+                  errors["cvodes_sensitivities"])]
+        cvodes_result = {"forward_us": round(t_cvodes.cpu * 1e6, 1),
+                         "gradient_us": round(t_cvodes_grad.cpu * 1e6, 1),
+                         "forward_vs_exopk": round(t_cvodes.cpu / t_sim.cpu, 1),
+                         "gradient_vs_exopk": round(t_cvodes_grad.cpu / t_grad.cpu, 1)}
+
+    print(f"\nper call, us: CPU median [CPU range over {repeats} passes], wall median")
+    print(f"{'':34} {'CPU us [range]':>22} {'wall us':>10} {'error':>9}")
+    for label, timing, error in rows:
         print(f"{label:34} {str(timing):>33} {error:9.1e}")
-    print(chi_message)
+    if cvodes is None:
+        print(cvodes_message)
     print(f"exopk / prototype: forward {t_sim.cpu / t_proto.cpu:.2f}x, "
           f"gradient {t_grad.cpu / t_proto_grad.cpu:.2f}x (1.0 = the per-call floor)")
     print(f"LSODA / exopk: forward {t_lsoda.cpu / t_sim.cpu:.1f}x, "
           f"gradient {t_lsoda_grad.cpu / t_grad.cpu:.1f}x")
+    if cvodes_result is not None:
+        print(f"CVODES / exopk: forward {cvodes_result['forward_vs_exopk']}x, "
+              f"gradient {cvodes_result['gradient_vs_exopk']}x")
 
     repeated = run_repeated(model, compiled, pool, arrays, repeats)
 
@@ -425,7 +439,9 @@ def run(repeats, saturable_pool):
             ("exopk_forward", t_sim), ("exopk_gradient", t_grad), ("prototype_forward", t_proto),
             ("prototype_gradient", t_proto_grad), ("lsoda_forward", t_lsoda),
             ("lsoda_gradient", t_lsoda_grad))},
-        "chi": chi_message,
+        "chi": cvodes_message,
+        "cvodes": cvodes_result,
+        "saturable_vs_cvodes": saturable["gradient_vs_cvodes"],
     }
 
 
@@ -553,6 +569,7 @@ def run_saturable(size):
     regimen = exopk.Regimen.bolus("iv", DOSE)
     compiled = compile_model(model)
     pool = prior_pool(model, size, seed=4)
+    cvodes, cvodes_message = cvodes_or_reason(compiled, regimen, TIMES_MIN)
     errors = {}
     for theta in pool[:2]:
         ref_values, ref_sens = saturable_baseline(model, regimen, theta, gradients=True,
@@ -563,6 +580,10 @@ def run_saturable(size):
                  "exopk_sensitivities": relative_error(exo.output_sensitivities[0], ref_sens),
                  "lsoda_values": relative_error(lsoda_v, ref_values),
                  "lsoda_sensitivities": relative_error(lsoda_s, ref_sens)}
+        if cvodes is not None:
+            cvodes_v, cvodes_s = cvodes.gradient(theta)
+            found["cvodes_values"] = relative_error(cvodes_v, ref_values)
+            found["cvodes_sensitivities"] = relative_error(cvodes_s, ref_sens)
         errors = {k: max(v, errors.get(k, 0.0)) for k, v in found.items()}
     t_sim = cycle_seconds(lambda th: evaluate(compiled, th[None], TIMES_MIN, regimen), pool, 1)
     t_grad = cycle_seconds(lambda th: evaluate(compiled, th[None], TIMES_MIN, regimen,
@@ -583,6 +604,21 @@ def run_saturable(size):
           f"LSODA 1e-8 {t_lsoda.cpu * 1e6:10.0f} ({errors['lsoda_values']:.1e})")
     print(f"  exopk gradient {t_grad.cpu * 1e6:10.0f} ({errors['exopk_sensitivities']:.1e})   "
           f"LSODA 1e-8 {t_lsoda_grad.cpu * 1e6:10.0f} ({errors['lsoda_sensitivities']:.1e})")
+    result = {}
+    if cvodes is None:
+        print(f"  {cvodes_message}")
+    else:
+        t_cvodes = cycle_seconds(cvodes.outputs, pool, 1)
+        t_cvodes_grad = cycle_seconds(cvodes.gradient, pool, 1)
+        print(f"  CVODES 1e-8 forward {t_cvodes.cpu * 1e6:10.0f} ({errors['cvodes_values']:.1e}), "
+              f"gradient {t_cvodes_grad.cpu * 1e6:10.0f} "
+              f"({errors['cvodes_sensitivities']:.1e}): CVODES / exopk forward "
+              f"{t_cvodes.cpu / t_sim.cpu:.2f}x, gradient {t_cvodes_grad.cpu / t_grad.cpu:.2f}x "
+              "(target 5)")
+        result = {"cvodes_forward_us": round(t_cvodes.cpu * 1e6, 1),
+                  "cvodes_gradient_us": round(t_cvodes_grad.cpu * 1e6, 1),
+                  "forward_vs_cvodes": round(t_cvodes.cpu / t_sim.cpu, 2),
+                  "gradient_vs_cvodes": round(t_cvodes_grad.cpu / t_grad.cpu, 2)}
     print(f"  resident memory over {3 * len(pool)} more exopk gradients: {growth_kb:+.1f} kB "
           "per call (scipy's solve_ivp LSODA kept about 100 kB per call of this size)")
     return {"forward_us": round(t_sim.cpu * 1e6, 1), "gradient_us": round(t_grad.cpu * 1e6, 1),
@@ -591,7 +627,8 @@ def run_saturable(size):
             "lsoda_gradient_us": round(t_lsoda_grad.cpu * 1e6, 1),
             "forward_vs_lsoda": round(t_lsoda.cpu / t_sim.cpu, 2),
             "gradient_vs_lsoda": round(t_lsoda_grad.cpu / t_grad.cpu, 2),
-            "errors": errors}
+            "forward_vs_cvodes": None, "gradient_vs_cvodes": None,
+            **result, "errors": errors}
 
 
 if __name__ == "__main__":
