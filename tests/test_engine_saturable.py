@@ -74,7 +74,11 @@ def test_saturable_amounts_match_independent_integration_and_gradients_differenc
     ref_x = reference(theta, 100.0)
     assert np.max(np.abs(x - ref_x)) < 1e-9 * np.max(np.abs(ref_x))
     assert np.max(np.abs(result.mass_balance_residual)) < 1e-9 * 100.0
-    # sensitivities by the saturable and the liver uptake parameters against central differences
+    # sensitivities by the saturable and the liver uptake parameters against central differences.
+    # The differences carry the adaptive solver's forward error (about 3e-11 of the dose) over
+    # the step h: up to a few 1e-6 relative here, so 1e-5 catches a wrong or missing term; the
+    # accuracy itself (1e-10) is checked against the 70-digit reference in
+    # test_engine_saturable_reference.py.
     for name in ("Vmax_liver", "Km_liver", "Vmax_spleen", "k_uptake_liver"):
         p = compile_model(MODEL).parameter_names.index(name)
         h = 1e-4 * theta[p]
@@ -84,7 +88,7 @@ def test_saturable_amounts_match_independent_integration_and_gradients_differenc
         fd = (evaluate(compile_model(MODEL), up[None], TIMES, regimen).amounts[0]
               - evaluate(compile_model(MODEL), down[None], TIMES, regimen).amounts[0]) / (2 * h)
         exact = result.amount_sensitivities[0, :, :, p]
-        assert np.max(np.abs(exact - fd)) < 1e-6 * np.max(np.abs(fd)), name
+        assert np.max(np.abs(exact - fd)) < 1e-5 * np.max(np.abs(fd)), name
 
 
 def test_saturable_solver_stops_with_a_clear_error_when_the_budget_is_spent(monkeypatch):

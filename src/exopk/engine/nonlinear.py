@@ -6,10 +6,11 @@ observation time inside it (no restart per observation); boluses are jumps of th
 ``S``, infusions piecewise-constant inputs. ``odeint`` steps through the whole interval in
 compiled code and keeps nothing after a call (``solve_ivp``'s LSODA, which returns to Python at
 every step, kept about 100 kB per call of a 12-compartment model with 23 parameters: gigabytes
-over a fit). The right-hand side is vectorised: the first-order part is the matrix ``A`` (and
-``dA/dp``), the saturable fluxes enter through an incidence matrix, and the saturable part of
-the sensitivity equations is formed in one pass with the fluxes. LSODA gets the analytic Jacobian: the state Jacobian ``J`` on every diagonal block
-(exact for ``dS'/dS``; the coupling ``dS'/dx`` is left out, which keeps the matrix banded with
+over a fit). The right-hand side is vectorised: every term that does not multiply ``S`` (the
+first-order part ``A x`` and ``dA/dp x``, the saturable fluxes through an incidence matrix and
+their parameter derivatives) is one matrix product with ``[x, saturable coefficients]``, and
+``S`` enters through one product with the state Jacobian. LSODA gets the analytic Jacobian:
+the state Jacobian ``J`` on every diagonal block (exact for ``dS'/dS``; the coupling ``dS'/dx`` is left out, which keeps the matrix banded with
 half-bandwidth ``n - 1`` and LSODA's factorisations cheap; the omitted part is strictly block
 lower triangular, so the Newton iterations still converge). Parameter sets are solved one after
 another (an adaptive solver cannot share steps across a batch).
@@ -94,51 +95,61 @@ class _SaturableFluxes:
     Below zero amounts (integration error around an emptied compartment) the flux continues as
     its tangent at 0, ``vmax c / km``: smooth (C1) at 0, pulling the amount back as the
     Michaelis-Menten form does, but finite (the form itself has a pole at ``c = -km``).
+
+    With ``g = flux / vmax`` the flux's derivative by a parameter is
+    ``g dvmax + vmax g_km dkm + vmax g_c (dx_source / volume - c dvolume / volume)``: the
+    ``dx_source`` part belongs to the state Jacobian, the rest is linear in the parameter
+    derivatives ``(dvmax, dkm, dvolume)`` with coefficients ``(g, vmax g_km, -vmax g_c c /
+    volume)``; :meth:`coefficients` returns those, and ``direct_matrix`` carries them to
+    ``d(dx/dt)/dp`` (through the incidence of each transfer) in one product.
     """
 
     def __init__(self, n, sources, targets, vmax, km, volume, d_vmax, d_km, d_volume):
         k = len(sources)
         self.sources = sources
-        self.incidence = np.zeros((n, k))                                      # (n, k)
-        np.add.at(self.incidence, (sources, np.arange(k)), -1.0)
-        np.add.at(self.incidence, (targets, np.arange(k)), 1.0)
+        incidence = np.zeros((n, k))                                           # (n, k)
+        np.add.at(incidence, (sources, np.arange(k)), -1.0)
+        np.add.at(incidence, (targets, np.arange(k)), 1.0)
+        self.incidence_vmax = incidence * vmax                                 # (n, k)
+        self.incidence_over_volume = incidence * (vmax / volume)
         self.selection = np.zeros((k, n))
         self.selection[np.arange(k), sources] = 1.0
-        self.vmax, self.km, self.volume = vmax, km, volume
-        self.d_vmax, self.d_km, self.d_volume = d_vmax, d_km, d_volume        # (k, P)
+        self.vmax, self.km = vmax, km
+        self.inverse_km, self.inverse_volume = 1.0 / km, 1.0 / volume
+        # direct_matrix[p, i, :] = d(dx_i/dt)/dp per coefficient (g, vmax g_km, -vmax g_c c/V)
+        by_coefficient = np.stack([d_vmax, d_km, d_volume])                     # (3, k, P)
+        self.direct_matrix = np.einsum("ij,ajp->piaj", incidence,
+                                       by_coefficient).reshape(d_vmax.shape[1], n, 3 * k)
 
-    def _parts(self, x):
-        """Concentration, its non-negative part and ``km + max(c, 0)``."""
-        c = x[self.sources] / self.volume
+    def _quotients(self, x):
+        """``c``, its non-negative part, ``km + max(c, 0)`` and ``g = flux / vmax`` (continued as
+        the tangent below 0)."""
+        c = x[self.sources] * self.inverse_volume
         positive = np.maximum(c, 0.0)
-        return c, positive, self.km + positive
+        denominator = self.km + positive
+        return c, positive, denominator, positive / denominator + (c - positive) * self.inverse_km
 
-    def rate(self, x):
-        """``dx/dt`` contributed by the saturable transfers, (n,)."""
-        c, positive, denominator = self._parts(x)
-        flux = self.vmax * (positive / denominator + np.minimum(c, 0.0) / self.km)
-        return self.incidence @ flux
+    def flux_fractions(self, x):
+        """``g = flux / vmax`` of each transfer, (k,): ``dx/dt`` gets ``incidence_vmax @ g``."""
+        return self._quotients(x)[3]
 
     def jacobian(self, x):
         """Their contribution to ``d(dx/dt)/dx``, (n, n)."""
-        c, positive, denominator = self._parts(x)
-        slope = self.vmax * self.km / denominator ** 2                          # d flux / dc
-        return (self.incidence * (slope / self.volume)) @ self.selection
+        _, _, denominator, _ = self._quotients(x)
+        g_c = self.km / (denominator * denominator)
+        return (self.incidence_over_volume * g_c) @ self.selection
 
-    def with_sensitivities(self, x, S):
-        """``dx/dt`` contributed by the saturable transfers (n,) and their contribution to
-        ``dS/dt`` (P, n) for sensitivities ``S`` (P, n): ``S J_sat^T + d(dx/dt)/dp``, in one
-        pass (the right-hand side of the sensitivity system calls this at every step)."""
-        c, positive, denominator = self._parts(x)
-        negative = np.minimum(c, 0.0)
-        g = positive / denominator + negative / self.km          # flux / vmax, C1 across 0
-        g_km = -positive / denominator ** 2 - negative / self.km ** 2
-        g_c = self.km / denominator ** 2                         # d g / dc
-        # d flux = g d vmax + vmax g_km d km + vmax g_c (dx_source / volume - c d volume / volume)
-        d_flux = (S[:, self.sources] * (self.vmax * g_c / self.volume)
-                  + self.d_vmax.T * g + self.d_km.T * (self.vmax * g_km)
-                  - self.d_volume.T * (self.vmax * g_c * c / self.volume))          # (P, k)
-        return self.incidence @ (self.vmax * g), d_flux @ self.incidence.T
+    def with_sensitivities(self, x):
+        """The saturable state Jacobian (n, n) and the coefficients (3k,) ``(g, vmax g_km,
+        -vmax g_c c / volume)``: ``incidence_vmax @ g`` is their ``dx/dt`` and
+        :attr:`direct_matrix` turns the coefficients into ``d(dx/dt)/dp``."""
+        c, positive, denominator, g = self._quotients(x)
+        inverse_square = 1.0 / (denominator * denominator)
+        vmax_g_c = self.vmax * self.km * inverse_square
+        vmax_g_km = -self.vmax * (positive * inverse_square
+                                  + (c - positive) * self.inverse_km ** 2)
+        return ((self.incidence_over_volume * (self.km * inverse_square)) @ self.selection,
+                np.concatenate([g, vmax_g_km, -vmax_g_c * c * self.inverse_volume]))
 
 
 class _Stalled(Exception):
@@ -163,22 +174,37 @@ def _integrate(A, dA, fluxes, inputs, times, n_parameters):
         if calls[0] > MAX_RHS_CALLS:
             raise _Stalled
 
+    # dx/dt = [A | incidence vmax] @ [x, g] + w
+    state_matrix = np.concatenate([A, fluxes.incidence_vmax], axis=1)
+    state_vector = np.empty(state_matrix.shape[1])
+
     def rhs_state(t, x):
         count()
-        return A @ x + fluxes.rate(x) + w
+        state_vector[:n] = x
+        state_vector[n:] = fluxes.flux_fractions(x)
+        return state_matrix @ state_vector + w
 
-    dA_rows = None if dA is None else dA.reshape(P * n, n)           # (dA_p x) for all p at once
     derivative = np.empty(size)
+    if P:
+        # every term of [dx/dt, dS/dt] that does not multiply S in one product:
+        # [[A, incidence vmax, 0], [dA_p for all p, saturable parameter terms]]
+        # applied to [x, g, vmax g_km, -vmax g_c c / volume]
+        k = fluxes.incidence_vmax.shape[1]
+        direct = np.block([[state_matrix, np.zeros((n, 2 * k))],
+                           [dA.reshape(P * n, n), fluxes.direct_matrix.reshape(P * n, -1)]])
+        direct_vector = np.empty(direct.shape[1])
+        dS = derivative[n:].reshape(P, n)                      # a view of the derivative
 
     def rhs_sensitivities(t, z):
         count()
         x = z[:n]
-        S = z[n:].reshape(P, n)
-        saturable, d_saturable = fluxes.with_sensitivities(x, S)
-        derivative[:n] = A @ x + saturable + w
-        dS = derivative[n:].reshape(P, n)
-        np.matmul(S, A.T, out=dS)
-        dS += (dA_rows @ x).reshape(P, n) + d_saturable + dw
+        jacobian_saturable, coefficients = fluxes.with_sensitivities(x)
+        direct_vector[:n] = x
+        direct_vector[n:] = coefficients
+        np.matmul(direct, direct_vector, out=derivative)
+        derivative[:n] += w
+        dS[...] += z[n:].reshape(P, n) @ (A + jacobian_saturable).T
+        dS[...] += dw
         return derivative
 
     # banded storage of the block-diagonal Jacobian: packed[n - 1 + i - j, col j] = J[i, j]
