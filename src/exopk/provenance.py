@@ -23,7 +23,7 @@ __all__ = ["SCHEMA_VERSION", "LIBRARIES", "get_provenance_dict", "numeric_kernel
            "provenance_json", "relative_path", "sha256_of_file", "software_version"]
 
 SCHEMA_VERSION = "2"   # the layout of result files (2: diagnostics group, provenance attribute)
-LIBRARIES = ("numpy", "scipy", "pints", "xarray", "netCDF4", "pint", "matplotlib")
+LIBRARIES = ("numpy", "scipy", "numba", "pints", "xarray", "netCDF4", "pint", "matplotlib")
 
 
 def software_version(name: str) -> str:

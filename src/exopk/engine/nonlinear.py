@@ -6,13 +6,15 @@ observation time inside it (no restart per observation); boluses are jumps of th
 ``S``, infusions piecewise-constant inputs. ``odeint`` steps through the whole interval in
 compiled code and keeps nothing after a call (``solve_ivp``'s LSODA, which returns to Python at
 every step, kept about 100 kB per call of a 12-compartment model with 23 parameters: gigabytes
-over a fit). The right-hand side is vectorised: every term that does not multiply ``S`` (the
-first-order part ``A x`` and ``dA/dp x``, the saturable fluxes through an incidence matrix and
-their parameter derivatives) is one matrix product with ``[x, saturable coefficients]``, and
-``S`` enters through one product with the state Jacobian. LSODA gets the analytic Jacobian:
-the state Jacobian ``J`` on every diagonal block (exact for ``dS'/dS``; the coupling ``dS'/dx`` is left out, which keeps the matrix banded with
-half-bandwidth ``n - 1`` and LSODA's factorisations cheap; the omitted part is strictly block
-lower triangular, so the Newton iterations still converge). Parameter sets are solved one after
+over a fit). The right-hand side is compiled (:mod:`exopk.engine.saturable_kernels`, a few
+microseconds per call where numpy expressions cost tens): every term that does not multiply
+``S`` (the first-order part ``A x`` and ``dA/dp x``, the saturable fluxes through an incidence
+matrix and their parameter derivatives) is one matrix product with ``[x, saturable
+coefficients]``, and ``S`` enters through one product with the state Jacobian. LSODA gets the
+analytic Jacobian: the state Jacobian ``J`` on every diagonal block (exact for ``dS'/dS``; the
+coupling ``dS'/dx`` is left out, which keeps the matrix banded with half-bandwidth ``n - 1`` and
+LSODA's factorisations cheap; the omitted part is strictly block lower triangular, so the Newton
+iterations still converge). Parameter sets are solved one after
 another (an adaptive solver cannot share steps across a batch).
 
 A parameter set that makes the system so stiff that the solver needs more than
@@ -100,8 +102,8 @@ class _SaturableFluxes:
     ``g dvmax + vmax g_km dkm + vmax g_c (dx_source / volume - c dvolume / volume)``: the
     ``dx_source`` part belongs to the state Jacobian, the rest is linear in the parameter
     derivatives ``(dvmax, dkm, dvolume)`` with coefficients ``(g, vmax g_km, -vmax g_c c /
-    volume)``; :meth:`coefficients` returns those, and ``direct_matrix`` carries them to
-    ``d(dx/dt)/dp`` (through the incidence of each transfer) in one product.
+    volume)``, and ``direct_matrix`` carries them to ``d(dx/dt)/dp`` (through the incidence of
+    each transfer) in one product (:mod:`exopk.engine.saturable_kernels` evaluates both).
     """
 
     def __init__(self, n, sources, targets, vmax, km, volume, d_vmax, d_km, d_volume):
@@ -129,27 +131,11 @@ class _SaturableFluxes:
         denominator = self.km + positive
         return c, positive, denominator, positive / denominator + (c - positive) * self.inverse_km
 
-    def flux_fractions(self, x):
-        """``g = flux / vmax`` of each transfer, (k,): ``dx/dt`` gets ``incidence_vmax @ g``."""
-        return self._quotients(x)[3]
-
     def jacobian(self, x):
         """Their contribution to ``d(dx/dt)/dx``, (n, n)."""
         _, _, denominator, _ = self._quotients(x)
         g_c = self.km / (denominator * denominator)
         return (self.incidence_over_volume * g_c) @ self.selection
-
-    def with_sensitivities(self, x):
-        """The saturable state Jacobian (n, n) and the coefficients (3k,) ``(g, vmax g_km,
-        -vmax g_c c / volume)``: ``incidence_vmax @ g`` is their ``dx/dt`` and
-        :attr:`direct_matrix` turns the coefficients into ``d(dx/dt)/dp``."""
-        c, positive, denominator, g = self._quotients(x)
-        inverse_square = 1.0 / (denominator * denominator)
-        vmax_g_c = self.vmax * self.km * inverse_square
-        vmax_g_km = -self.vmax * (positive * inverse_square
-                                  + (c - positive) * self.inverse_km ** 2)
-        return ((self.incidence_over_volume * (self.km * inverse_square)) @ self.selection,
-                np.concatenate([g, vmax_g_km, -vmax_g_c * c * self.inverse_volume]))
 
 
 class _Stalled(Exception):
@@ -174,38 +160,31 @@ def _integrate(A, dA, fluxes, inputs, times, n_parameters):
         if calls[0] > MAX_RHS_CALLS:
             raise _Stalled
 
-    # dx/dt = [A | incidence vmax] @ [x, g] + w
-    state_matrix = np.concatenate([A, fluxes.incidence_vmax], axis=1)
-    state_vector = np.empty(state_matrix.shape[1])
+    # compiled right-hand sides: numba is imported only when a saturable model is solved
+    from exopk.engine import saturable_kernels as kernels
+
+    transfers = (fluxes.sources, fluxes.km, fluxes.inverse_km, fluxes.inverse_volume)
+    derivative = np.empty(size)
 
     def rhs_state(t, x):
         count()
-        state_vector[:n] = x
-        state_vector[n:] = fluxes.flux_fractions(x)
-        return state_matrix @ state_vector + w
+        return kernels.state_rhs(x, A, w, fluxes.incidence_vmax, *transfers, derivative)
 
-    derivative = np.empty(size)
     if P:
         # every term of [dx/dt, dS/dt] that does not multiply S in one product:
         # [[A, incidence vmax, 0], [dA_p for all p, saturable parameter terms]]
         # applied to [x, g, vmax g_km, -vmax g_c c / volume]
         k = fluxes.incidence_vmax.shape[1]
-        direct = np.block([[state_matrix, np.zeros((n, 2 * k))],
+        direct = np.block([[A, fluxes.incidence_vmax, np.zeros((n, 2 * k))],
                            [dA.reshape(P * n, n), fluxes.direct_matrix.reshape(P * n, -1)]])
+        state_jacobian = np.empty((n, n))
         direct_vector = np.empty(direct.shape[1])
-        dS = derivative[n:].reshape(P, n)                      # a view of the derivative
 
     def rhs_sensitivities(t, z):
         count()
-        x = z[:n]
-        jacobian_saturable, coefficients = fluxes.with_sensitivities(x)
-        direct_vector[:n] = x
-        direct_vector[n:] = coefficients
-        np.matmul(direct, direct_vector, out=derivative)
-        derivative[:n] += w
-        dS[...] += z[n:].reshape(P, n) @ (A + jacobian_saturable).T
-        dS[...] += dw
-        return derivative
+        return kernels.sensitivity_rhs(z, A, w, dw, direct, fluxes.incidence_over_volume,
+                                       fluxes.vmax, *transfers, state_jacobian, direct_vector,
+                                       derivative)
 
     # banded storage of the block-diagonal Jacobian: packed[n - 1 + i - j, col j] = J[i, j]
     row, col = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
