@@ -11,6 +11,7 @@ from scipy.integrate import solve_ivp
 import exopk
 import exopk.engine.nonlinear as nonlinear
 from exopk.engine import compile_model
+from exopk.engine.saturable_kernels import compile_kernel
 from exopk.engine.simulation import evaluate
 from exopk.errors import SimulationError
 
@@ -97,3 +98,13 @@ def test_saturable_solver_stops_with_a_clear_error_when_the_budget_is_spent(monk
                                               r"parameter set 0"):
         evaluate(compile_model(MODEL), theta_of(STIFF)[None], TIMES,
                  exopk.Regimen.bolus("iv", 100.0))
+
+
+def test_kernels_compile_where_numba_cannot_cache_them():
+    """numba refuses, at compile time, to cache a function that no writable folder can hold
+    (here: one defined from a string, like a module in a read-only installation with no
+    writable home); the kernel is then compiled without a cache and still computes."""
+    namespace = {}
+    exec("def scaled_sum(x, factor):\n    return factor * x.sum()\n", namespace)
+    kernel = compile_kernel(namespace["scaled_sum"])
+    assert kernel(np.arange(4.0), 2.5) == 15.0

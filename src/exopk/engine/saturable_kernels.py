@@ -6,7 +6,8 @@ LSODA calls the right-hand side some 1,500 times for one solve of a 12-compartme
 overhead, as compiled loops a few microseconds. The maths is that of
 :class:`exopk.engine.nonlinear._SaturableFluxes`: ``g = c / (km + c)`` for ``c >= 0``,
 continued below 0 by its tangent ``c / km``; the flux of transfer ``j`` is ``vmax_j g_j``.
-Compiled once per machine and cached next to this file (or in numba's user cache).
+Compiled once per machine and cached next to this file (or in numba's user cache, or in
+``NUMBA_CACHE_DIR``); where no cache folder is writable, compiled once per process instead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from numba import njit
 __all__ = ["state_rhs", "sensitivity_rhs"]
 
 
-@njit(cache=True)
+def compile_kernel(function):
+    """``function`` compiled by numba, its machine code cached on disk where a cache folder is
+    writable (numba refuses to cache, at compile time, when none is: a read-only installation
+    with no writable home)."""
+    try:
+        return njit(cache=True)(function)
+    except RuntimeError:
+        return njit(function)
+
+
+@compile_kernel
 def _quotients(x, sources, km, inverse_km, inverse_volume, j):
     """``c``, ``max(c, 0)``, ``km + max(c, 0)`` and ``g`` of transfer ``j``."""
     c = x[sources[j]] * inverse_volume[j]
@@ -26,7 +37,7 @@ def _quotients(x, sources, km, inverse_km, inverse_volume, j):
     return c, positive, denominator, positive / denominator + (c - positive) * inverse_km[j]
 
 
-@njit(cache=True)
+@compile_kernel
 def state_rhs(x, A, w, incidence_vmax, sources, km, inverse_km, inverse_volume, out):
     """``out = A x + incidence_vmax g(x) + w``, (n,)."""
     n = x.shape[0]
@@ -42,7 +53,7 @@ def state_rhs(x, A, w, incidence_vmax, sources, km, inverse_km, inverse_volume, 
     return out
 
 
-@njit(cache=True)
+@compile_kernel
 def sensitivity_rhs(z, A, w, dw, direct, incidence_over_volume, vmax, sources, km, inverse_km,
                     inverse_volume, J, vector, out):
     """``out = [dx/dt, dS/dt]`` for ``z = [x, S]`` (``S`` as P rows of n).
