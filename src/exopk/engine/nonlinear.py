@@ -114,28 +114,12 @@ class _SaturableFluxes:
         np.add.at(incidence, (targets, np.arange(k)), 1.0)
         self.incidence_vmax = incidence * vmax                                 # (n, k)
         self.incidence_over_volume = incidence * (vmax / volume)
-        self.selection = np.zeros((k, n))
-        self.selection[np.arange(k), sources] = 1.0
         self.vmax, self.km = vmax, km
         self.inverse_km, self.inverse_volume = 1.0 / km, 1.0 / volume
         # direct_matrix[p, i, :] = d(dx_i/dt)/dp per coefficient (g, vmax g_km, -vmax g_c c/V)
         by_coefficient = np.stack([d_vmax, d_km, d_volume])                     # (3, k, P)
         self.direct_matrix = np.einsum("ij,ajp->piaj", incidence,
                                        by_coefficient).reshape(d_vmax.shape[1], n, 3 * k)
-
-    def _quotients(self, x):
-        """``c``, its non-negative part, ``km + max(c, 0)`` and ``g = flux / vmax`` (continued as
-        the tangent below 0)."""
-        c = x[self.sources] * self.inverse_volume
-        positive = np.maximum(c, 0.0)
-        denominator = self.km + positive
-        return c, positive, denominator, positive / denominator + (c - positive) * self.inverse_km
-
-    def jacobian(self, x):
-        """Their contribution to ``d(dx/dt)/dx``, (n, n)."""
-        _, _, denominator, _ = self._quotients(x)
-        g_c = self.km / (denominator * denominator)
-        return (self.incidence_over_volume * g_c) @ self.selection
 
 
 class _Stalled(Exception):
@@ -168,7 +152,8 @@ def _integrate(A, dA, fluxes, inputs, times, n_parameters):
 
     def rhs_state(t, x):
         count()
-        return kernels.state_rhs(x, A, w, fluxes.incidence_vmax, *transfers, derivative)
+        kernels.state_rhs(x, A, w, fluxes.incidence_vmax, *transfers, derivative)
+        return derivative
 
     if P:
         # every term of [dx/dt, dS/dt] that does not multiply S in one product:
@@ -182,19 +167,16 @@ def _integrate(A, dA, fluxes, inputs, times, n_parameters):
 
     def rhs_sensitivities(t, z):
         count()
-        return kernels.sensitivity_rhs(z, A, w, dw, direct, fluxes.incidence_over_volume,
-                                       fluxes.vmax, *transfers, state_jacobian, direct_vector,
-                                       derivative)
+        kernels.sensitivity_rhs(z, A, w, dw, direct, fluxes.incidence_over_volume, fluxes.vmax,
+                                *transfers, state_jacobian, direct_vector, derivative)
+        return derivative
 
-    # banded storage of the block-diagonal Jacobian: packed[n - 1 + i - j, col j] = J[i, j]
-    row, col = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    packed_index = ((n - 1 + row - col)[None] * size
-                    + np.arange(1 + P)[:, None, None] * n + col[None]).ravel()
+    # banded storage of the block-diagonal Jacobian (zero outside the blocks' bands)
+    packed = np.zeros((2 * n - 1, size))
 
     def jacobian(t, z):
-        J = A + fluxes.jacobian(z[:n])
-        packed = np.zeros((2 * n - 1, size))
-        packed.ravel()[packed_index] = np.tile(J.ravel(), 1 + P)
+        kernels.banded_jacobian(z, A, fluxes.incidence_over_volume, fluxes.sources, fluxes.km,
+                                fluxes.inverse_volume, 1 + P, packed)
         return packed
 
     rhs = rhs_sensitivities if P else rhs_state

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["state_rhs", "sensitivity_rhs"]
+__all__ = ["state_rhs", "sensitivity_rhs", "banded_jacobian"]
 
 
 def compile_kernel(function):
@@ -39,7 +39,8 @@ def _quotients(x, sources, km, inverse_km, inverse_volume, j):
 
 @compile_kernel
 def state_rhs(x, A, w, incidence_vmax, sources, km, inverse_km, inverse_volume, out):
-    """``out = A x + incidence_vmax g(x) + w``, (n,)."""
+    """Write ``A x + incidence_vmax g(x) + w`` into ``out`` (n,). Nothing is returned: handing
+    an array back to Python costs as much as the computation."""
     n = x.shape[0]
     for i in range(n):
         total = w[i]
@@ -50,13 +51,12 @@ def state_rhs(x, A, w, incidence_vmax, sources, km, inverse_km, inverse_volume, 
         g = _quotients(x, sources, km, inverse_km, inverse_volume, j)[3]
         for i in range(n):
             out[i] += incidence_vmax[i, j] * g
-    return out
 
 
 @compile_kernel
 def sensitivity_rhs(z, A, w, dw, direct, incidence_over_volume, vmax, sources, km, inverse_km,
                     inverse_volume, J, vector, out):
-    """``out = [dx/dt, dS/dt]`` for ``z = [x, S]`` (``S`` as P rows of n).
+    """Write ``[dx/dt, dS/dt]`` for ``z = [x, S]`` (``S`` as P rows of n) into ``out``.
 
     ``direct`` (n (1 + P), n + 3k) applied to ``[x, g, vmax g_km, -vmax g_c c / volume]`` gives
     every term free of ``S``; ``S`` enters as ``S J^T`` with the state Jacobian ``J = A +`` the
@@ -94,5 +94,26 @@ def sensitivity_rhs(z, A, w, dw, direct, incidence_over_volume, vmax, sources, k
             for j in range(n):
                 total += J[i, j] * z[base + j]
             out[base + i] += total
-    return out
 
+
+
+@compile_kernel
+def banded_jacobian(x, A, incidence_over_volume, sources, km, inverse_volume, blocks, packed):
+    """Write the state Jacobian ``J = A +`` the saturable part at ``x`` into every one of
+    ``blocks`` diagonal blocks of ``packed``, LSODA's banded storage of half-bandwidth
+    ``n - 1``: ``packed[n - 1 + i - j, b n + j] = J[i, j]``. Entries outside the band of the
+    blocks are left as they are (zero)."""
+    n = A.shape[0]
+    for b in range(blocks):
+        for i in range(n):
+            for j in range(n):
+                packed[n - 1 + i - j, b * n + j] = A[i, j]
+    for k in range(sources.shape[0]):
+        positive = max(x[sources[k]] * inverse_volume[k], 0.0)
+        denominator = km[k] + positive
+        slope = km[k] / (denominator * denominator)
+        s = sources[k]
+        for i in range(n):
+            value = incidence_over_volume[i, k] * slope
+            for b in range(blocks):
+                packed[n - 1 + i - s, b * n + s] += value
