@@ -149,6 +149,7 @@ def _integrate(A, dA, fluxes, inputs, times, n_parameters):
 
     transfers = (fluxes.sources, fluxes.km, fluxes.inverse_km, fluxes.inverse_volume)
     derivative = np.empty(size)
+    state_jacobian = np.empty((n, n))
 
     def rhs_state(t, x):
         count()
@@ -162,7 +163,6 @@ def _integrate(A, dA, fluxes, inputs, times, n_parameters):
         k = fluxes.incidence_vmax.shape[1]
         direct = np.block([[A, fluxes.incidence_vmax, np.zeros((n, 2 * k))],
                            [dA.reshape(P * n, n), fluxes.direct_matrix.reshape(P * n, -1)]])
-        state_jacobian = np.empty((n, n))
         direct_vector = np.empty(direct.shape[1])
 
     def rhs_sensitivities(t, z):
@@ -175,8 +175,8 @@ def _integrate(A, dA, fluxes, inputs, times, n_parameters):
     packed = np.zeros((2 * n - 1, size))
 
     def jacobian(t, z):
-        kernels.banded_jacobian(z, A, fluxes.incidence_over_volume, fluxes.sources, fluxes.km,
-                                fluxes.inverse_volume, 1 + P, packed)
+        kernels.banded_jacobian(z, A, fluxes.incidence_over_volume, *transfers, state_jacobian,
+                                1 + P, packed)
         return packed
 
     rhs = rhs_sensitivities if P else rhs_state

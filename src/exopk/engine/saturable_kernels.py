@@ -1,5 +1,5 @@
 """Compiled right-hand sides of the saturable (Michaelis-Menten) ODE system and its forward
-sensitivities (numba).
+sensitivities, and its banded Jacobian (numba).
 
 LSODA calls the right-hand side some 1,500 times for one solve of a 12-compartment model and
 2,600 times with 23 sensitivities; as numpy expressions each call costs 20-90 us in small-array
@@ -12,7 +12,6 @@ Compiled once per machine and cached next to this file (or in numba's user cache
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 __all__ = ["state_rhs", "sensitivity_rhs", "banded_jacobian"]
@@ -35,6 +34,20 @@ def _quotients(x, sources, km, inverse_km, inverse_volume, j):
     positive = max(c, 0.0)
     denominator = km[j] + positive
     return c, positive, denominator, positive / denominator + (c - positive) * inverse_km[j]
+
+
+@compile_kernel
+def _state_jacobian(x, A, incidence_over_volume, sources, km, inverse_km, inverse_volume, J):
+    """Write the state Jacobian ``d(dx/dt)/dx = A +`` the saturable part at ``x`` into ``J``."""
+    n = A.shape[0]
+    for i in range(n):
+        for j in range(n):
+            J[i, j] = A[i, j]
+    for j in range(sources.shape[0]):
+        denominator = _quotients(x, sources, km, inverse_km, inverse_volume, j)[2]
+        slope = km[j] / (denominator * denominator)
+        for i in range(n):
+            J[i, sources[j]] += incidence_over_volume[i, j] * slope
 
 
 @compile_kernel
@@ -65,10 +78,9 @@ def sensitivity_rhs(z, A, w, dw, direct, incidence_over_volume, vmax, sources, k
     n = A.shape[0]
     k = sources.shape[0]
     P = dw.shape[0]
+    _state_jacobian(z, A, incidence_over_volume, sources, km, inverse_km, inverse_volume, J)
     for i in range(n):
         vector[i] = z[i]
-        for j in range(n):
-            J[i, j] = A[i, j]
     for j in range(k):
         c, positive, denominator, g = _quotients(z, sources, km, inverse_km, inverse_volume, j)
         inverse_square = 1.0 / (denominator * denominator)
@@ -76,9 +88,6 @@ def sensitivity_rhs(z, A, w, dw, direct, incidence_over_volume, vmax, sources, k
         vector[n + k + j] = -vmax[j] * (positive * inverse_square
                                         + (c - positive) * inverse_km[j] * inverse_km[j])
         vector[n + 2 * k + j] = -vmax[j] * km[j] * inverse_square * c * inverse_volume[j]
-        slope = km[j] * inverse_square
-        for i in range(n):
-            J[i, sources[j]] += incidence_over_volume[i, j] * slope
     m = vector.shape[0]
     for row in range(n * (1 + P)):
         total = 0.0
@@ -96,24 +105,16 @@ def sensitivity_rhs(z, A, w, dw, direct, incidence_over_volume, vmax, sources, k
             out[base + i] += total
 
 
-
 @compile_kernel
-def banded_jacobian(x, A, incidence_over_volume, sources, km, inverse_volume, blocks, packed):
-    """Write the state Jacobian ``J = A +`` the saturable part at ``x`` into every one of
+def banded_jacobian(x, A, incidence_over_volume, sources, km, inverse_km, inverse_volume, J,
+                    blocks, packed):
+    """Write the state Jacobian at ``x`` (into the work array ``J`` first) into every one of
     ``blocks`` diagonal blocks of ``packed``, LSODA's banded storage of half-bandwidth
-    ``n - 1``: ``packed[n - 1 + i - j, b n + j] = J[i, j]``. Entries outside the band of the
-    blocks are left as they are (zero)."""
+    ``n - 1``: ``packed[n - 1 + i - j, b n + j] = J[i, j]``. Entries outside the blocks' bands
+    are left as they are (zero)."""
+    _state_jacobian(x, A, incidence_over_volume, sources, km, inverse_km, inverse_volume, J)
     n = A.shape[0]
     for b in range(blocks):
         for i in range(n):
             for j in range(n):
-                packed[n - 1 + i - j, b * n + j] = A[i, j]
-    for k in range(sources.shape[0]):
-        positive = max(x[sources[k]] * inverse_volume[k], 0.0)
-        denominator = km[k] + positive
-        slope = km[k] / (denominator * denominator)
-        s = sources[k]
-        for i in range(n):
-            value = incidence_over_volume[i, k] * slope
-            for b in range(blocks):
-                packed[n - 1 + i - s, b * n + s] += value
+                packed[n - 1 + i - j, b * n + j] = J[i, j]
