@@ -79,10 +79,10 @@ def exp_flushed(z: np.ndarray) -> np.ndarray:
     if not low.any():
         return np.exp(z)
     if np.iscomplexobj(z):
-        safe = np.where(low, _UNDERFLOW + 0j, z)
-    else:
-        safe = np.where(low, _UNDERFLOW, z)
-    return np.where(low, 0.0, np.exp(safe))
+        return np.where(low, 0.0, np.exp(np.where(low, _UNDERFLOW + 0j, z)))
+    result = np.asarray(np.exp(np.maximum(z, _UNDERFLOW)))
+    result[low] = 0.0
+    return result
 
 
 def bolus_factor(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -247,8 +247,12 @@ def integrated_factor(order: int, lam: np.ndarray, tau: np.ndarray) -> np.ndarra
     sink through a compartment of rate ``lam`` (``tau**2 exp[0, 0, lam tau]``).
     """
     if order == 0:
+        if (tau >= 0).all():
+            return exp_flushed(lam * tau)
         return bolus_factor(lam, tau)
     if order == 1:
+        if (tau >= 0).all():
+            return tau * e1(lam * tau)
         return step_factor(lam, tau)
     if order == 2:
         t = np.maximum(tau, 0.0)
