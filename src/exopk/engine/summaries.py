@@ -35,6 +35,8 @@ __all__ = ["MODE_WEIGHT_FLOOR", "HALVING_GRID_POINTS", "PEAK_GRID_POINTS", "Core
 MODE_WEIGHT_FLOOR = 1e-6
 HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below half
 _HALVING_FRACTIONS = np.linspace(0.0, 1.0, HALVING_GRID_POINTS)
+_HALVING_CHUNK = 16         # grid times evaluated at once in a batch's search for the first fall
+_HALVING_CHUNKED_BATCH = 32  # batches this large search the grid chunk by chunk
 PEAK_GRID_POINTS = 256      # log-spaced times searched for the largest value
 _PEAK_FRACTIONS = np.linspace(0.0, 1.0, PEAK_GRID_POINTS)
 
@@ -282,6 +284,55 @@ def _log_time_span(lam, message):
     return np.log(1e-4 / fastest), np.log(100.0 / slowest)
 
 
+def _first_fall(lam, w, grid, half, y_start, output):
+    """Index of the first grid time at which ``y`` is not above ``half``, with ``y`` there and
+    at the grid time before (``y_start`` when the first is the first grid time).
+
+    A batch of ``_HALVING_CHUNKED_BATCH`` or more members scans the grid ``_HALVING_CHUNK``
+    times at a time, each chunk only for the members whose fall is still ahead: most outputs
+    fall to half well before the end of a grid that spans every time scale of the model. Each
+    ``y`` is the same modal sum as on the whole grid. Smaller batches take the whole grid at
+    once (there the cost is per call, not per grid time).
+    """
+    batch, n_grid = grid.shape
+    if batch < _HALVING_CHUNKED_BATCH:
+        y_grid = _modal_sum(lam, w, grid)
+        below = ~(y_grid > half[:, None])
+        if not below.any(axis=1).all():
+            raise _never_falls(output)
+        first = below.argmax(axis=1)
+        members = np.arange(batch)
+        y_low = np.where(first > 0, y_grid[members, np.maximum(first - 1, 0)], y_start)
+        return first, y_low, y_grid[members, first]
+    first = np.zeros(batch, dtype=int)
+    y_low, y_high = y_start.copy(), np.empty(batch)
+    ahead = np.arange(batch)                       # members whose fall is not yet found
+    for begin in range(0, n_grid, _HALVING_CHUNK):
+        chunk = slice(begin, begin + _HALVING_CHUNK)
+        if len(ahead) == batch:
+            y_chunk = _modal_sum(lam, w, grid[:, chunk])
+        else:
+            y_chunk = _modal_sum(lam[ahead], w[ahead], grid[ahead, chunk])
+        below = ~(y_chunk > half[ahead, None])
+        found = below.any(axis=1)
+        at = below[found].argmax(axis=1)
+        rows = np.flatnonzero(found)
+        first[ahead[found]] = begin + at
+        y_high[ahead[found]] = y_chunk[rows, at]
+        before = at > 0
+        y_low[ahead[found][before]] = y_chunk[rows[before], at[before] - 1]
+        # a fall in a later chunk: the last value of this one is the value before it
+        y_low[ahead[~found]] = y_chunk[~found, -1]
+        ahead = ahead[~found]
+        if not len(ahead):
+            return first, y_low, y_high
+    raise _never_falls(output)
+
+
+def _never_falls(output):
+    return SimulationError(f"output '{output}' never falls to half its value at time 0")
+
+
 def halving_time(lam, w, span, output):
     """First time at which ``y(t) = Re sum_i w_i exp(lam_i t)`` falls to half of ``y(0)``.
 
@@ -308,18 +359,11 @@ def halving_time(lam, w, span, output):
     half = 0.5 * y_start
     start, end = _log_time_span(span, f"output '{output}' does not decay: no time to half")
     grid = np.exp(start[:, None] + (end - start)[:, None] * _HALVING_FRACTIONS)   # (B, K)
-    y_grid = _modal_sum(lam, w, grid)
-    below = ~(y_grid > half[:, None])
-    if not below.any(axis=1).all():
-        raise SimulationError(f"output '{output}' never falls to half its value at time 0")
-    first = below.argmax(axis=1)
+    first, y_low, y_high = _first_fall(lam, w, grid, half, y_start, output)
     members = np.arange(len(first))
     high = grid[members, first]
-    before = np.maximum(first - 1, 0)
-    low = np.where(first > 0, grid[members, before], 0.0)
+    low = np.where(first > 0, grid[members, np.maximum(first - 1, 0)], 0.0)
     # start where log y, linear between the bracketing grid points, meets log(y0 / 2)
-    y_low = np.where(first > 0, y_grid[members, before], y_start)
-    y_high = y_grid[members, first]
     with np.errstate(divide="ignore", invalid="ignore"):
         log_low, log_high, log_half = np.log(y_low), np.log(y_high), np.log(half)
         share = np.clip((log_low - log_half) / np.where(log_low > log_high, log_low - log_high,
