@@ -82,7 +82,7 @@ AREA_KINDS = ("auc_to",) + WHOLE_AREA_KINDS
 TIMED_KINDS = ("value", "fraction_cleared", "auc_to")
 MODAL_KINDS = ("elimination_rate", "half_life", "half_life_alpha")
 BASELINE_CHAINS, BASELINE_WARMUP = 2, 150
-ESS_SPEEDUP_TARGET, WALL_TARGET_S = 50.0, 60.0
+ESS_SPEEDUP_TARGET, WALL_TARGET_S = 50.0, 30.0   # the wall target: 4 x 1000/1000 on two idle cores
 POOL = 32             # distinct posterior draws cycled through by the per-gradient timings
 
 
@@ -531,7 +531,9 @@ def main():
     speedup = ess_per_s / baseline_ess_per_s
     print(f"\nESS/s speedup {speedup:.0f} (target {ESS_SPEEDUP_TARGET:g}); per-gradient speedup "
           f"{us_baseline / us_exopk:.0f}; exopk wall {exo['wall_s']:.1f} s "
-          f"(target {WALL_TARGET_S:g} s for 4 x 1000/1000), R-hat max {exo['max_rhat']:.3f}, "
+          f"(target {WALL_TARGET_S:g} s for 4 x 1000/1000"
+          f"{'; a quick run does not test it' if args.quick else ''}), "
+          f"R-hat max {exo['max_rhat']:.3f}, "
           f"converged {exo['converged']}")
 
     summary = {
@@ -564,7 +566,8 @@ def main():
         "baseline_agreement": agree,
         "baseline_area_end_times": [round(t, 1) for t in end_times],
         "meets_ess_per_s_target": speedup >= ESS_SPEEDUP_TARGET,
-        "meets_wall_target": exo["wall_s"] < WALL_TARGET_S,
+        # the target is for the fit file's own 4 x 1000/1000, which a quick run does not make
+        "meets_wall_target": None if args.quick else exo["wall_s"] < WALL_TARGET_S,
     }
     print(json.dumps(summary))
 
