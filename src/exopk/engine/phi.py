@@ -87,8 +87,9 @@ def exp_flushed(z: np.ndarray) -> np.ndarray:
 
 def bolus_factor(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """``exp(lam tau)`` for ``tau >= 0`` and 0 before the dose (``tau < 0``)."""
-    lt = lam * np.maximum(tau, 0.0)
-    return np.where(tau >= 0, exp_flushed(lt), 0.0)
+    factor = exp_flushed(lam * np.maximum(tau, 0.0))
+    # no mask when the dose is before every time (the usual case)
+    return factor if (tau >= 0).all() else np.where(tau >= 0, factor, 0.0)
 
 
 def step_factor(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -247,12 +248,8 @@ def integrated_factor(order: int, lam: np.ndarray, tau: np.ndarray) -> np.ndarra
     sink through a compartment of rate ``lam`` (``tau**2 exp[0, 0, lam tau]``).
     """
     if order == 0:
-        if (tau >= 0).all():
-            return exp_flushed(lam * tau)
         return bolus_factor(lam, tau)
     if order == 1:
-        if (tau >= 0).all():
-            return tau * e1(lam * tau)
         return step_factor(lam, tau)
     if order == 2:
         t = np.maximum(tau, 0.0)
