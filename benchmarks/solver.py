@@ -487,9 +487,10 @@ def run_repeated(model, compiled, pool, arrays, repeats):
 
 def run_mps_batch(repeats):
     """Values of 1,000 prior draws of ``m2_mps`` after an IV bolus: the structured path (only
-    the 6 compartments that exchange decomposed) against the dense one, beside two floors:
+    the 6-compartment core decomposed, block by block: with organ release off, as in these
+    draws, six blocks of one and no eigensolver) against the dense one, beside two floors:
     numpy's stacked ``eig`` of the whole 12 x 12 system matrices (the dense design's floor) and
-    of the 6 x 6 cores alone."""
+    of the 6 x 6 cores alone (the floor of a core decomposed whole)."""
     model = exopk.load_model(exopk.model_path("m2_mps"))
     compiled = compile_model(model)
     regimen = exopk.Regimen.bolus("iv", DOSE)

@@ -9,7 +9,8 @@ Three solution paths give the same numbers (to the accuracy stated below):
 
 * **structured** (values only; the default for batches of ``STRUCTURED_BATCH`` sets or more
   when no sensitivities are asked, and for sets the eigen path cannot decompose): only the core
-  of compartments that exchange is decomposed, compartments that only drain to sinks and the
+  of compartments that exchange is decomposed (block by block where it is one-way between
+  groups, :mod:`exopk.engine.triangular`), compartments that only drain to sinks and the
   sinks themselves follow from stable divided differences (:mod:`exopk.engine.structured`).
   The PK summaries of such batches (:class:`exopk.observation.Evaluation`) share its core
   decomposition (:meth:`LinearSystem.decompose_core`);
@@ -47,6 +48,7 @@ from exopk.engine.eigen import eigen_groups, eigendecompose
 from exopk.engine.phi import (bolus_divided_difference, bolus_divided_differences, bolus_factor,
                               step_divided_difference, step_factor)
 from exopk.engine.structured import Blocks, solve_forward
+from exopk.engine.triangular import BlockOrder, block_triangular_eigendecompose
 from exopk.errors import IllConditionedWarning, SimulationError
 
 __all__ = ["LinearInput", "LinearSystem", "CONDITION_LIMIT", "STRUCTURED_BATCH"]
@@ -142,6 +144,7 @@ class LinearSystem:
         self._last_core = None
         self._last_similar = None
         self._derivative_patterns = {}
+        self._core_orders = {}
 
     def decompose(self, A: np.ndarray):
         """Eigendecomposition of each member of ``A`` (:func:`exopk.engine.eigen.eigendecompose`).
@@ -160,16 +163,36 @@ class LinearSystem:
     def decompose_core(self, A: np.ndarray):
         """Eigendecomposition of each member's core block ``A_CC``
         (:mod:`exopk.engine.structured`), kept like :meth:`decompose`: the structured values
-        and the modal summaries of one batch share it."""
+        and the modal summaries of one batch share it.
+
+        Where the transfers that are nonzero somewhere in the batch leave the core in more than
+        one strongly connected block, the blocks are decomposed one by one
+        (:mod:`exopk.engine.triangular`): a one-way core costs no LAPACK call at all.
+        """
         key = A.tobytes()
         if self._last_core is None or self._last_core[0] != key:
             n = self.n_states
-            parts = eigendecompose(self.blocks.block(A.reshape(-1, n * n), self.blocks.core,
-                                                     self.blocks.core))
+            A_CC = self.blocks.block(A.reshape(-1, n * n), self.blocks.core, self.blocks.core)
+            order = self._core_order(A_CC)
+            parts = eigendecompose(A_CC) if order.trivial else \
+                block_triangular_eigendecompose(A_CC, order)
             for array in parts:
                 array.flags.writeable = False
             self._last_core = (key, parts)
         return self._last_core[1]
+
+    def _core_order(self, A_CC: np.ndarray) -> BlockOrder:
+        """The strongly connected blocks of the core's nonzero transfers in a batch, kept per
+        pattern (a model has few: one per set of rates fixed at zero)."""
+        flows = A_CC.any(axis=0)
+        key = flows.tobytes()
+        order = self._core_orders.get(key)
+        if order is None:
+            if len(self._core_orders) >= 16:
+                self._core_orders.clear()
+            order = BlockOrder.of(flows)
+            self._core_orders[key] = order
+        return order
 
     def similar_derivative(self, V, V_inv, rate_jacobian):
         """``V^-1 dA_p V`` for every parameter (see :func:`_similar_derivative`), kept like

@@ -36,6 +36,18 @@ def m2_mps_like(seed=5):
     return transfers, rates, bolus, infusion
 
 
+def one_way_mps():
+    """Plasma (0) taken up by five organs (1-5) that never release, organs degrading to free
+    label (6), cleared to a sink (7)."""
+    transfers = [(0, organ) for organ in range(1, 6)] + [(organ, 6) for organ in range(1, 6)]
+    transfers += [(6, 7), (0, 7)]
+    uptake = [0.03, 0.008, 0.006, 0.002, 0.01]
+    plasma_out = sum(uptake) + 0.004
+    degradation = [plasma_out * (1 + 1e-3), 0.004, 0.02, 0.009, 0.0015]
+    rates = uptake + degradation + [0.012, 0.004]
+    return transfers, rates, [100.0, 0, 0, 0, 0, 0, 0, 0], [0.5, 0, 0, 0, 0, 0, 0, 0]
+
+
 CASES = {
     # eight states with exchange: the shape of the shipped MPS models
     "mps_like": m2_mps_like(),
@@ -57,6 +69,16 @@ CASES = {
     # rates 1e-4 apart: close eigenvalues, condition number 4e4
     "close_eigenvalues": ([(0, 1), (1, 2)], [0.05, 0.05 * (1 + 1e-4)], [100.0, 0, 0],
                           [1.0, 0, 0]),
+    # plasma (0) -> organs 1-5 with no release: a one-way core, every block a single
+    # compartment; the liver's (1) outflow 1e-3 apart from plasma's total outflow
+    "one_way_mps": one_way_mps(),
+    # a nasal depot (0) feeding plasma (1) and brain (3); plasma -> endothelium (2) -> brain
+    # -> plasma, a one-way cycle (complex eigenvalues); plasma -> liver (4) -> label (5) ->
+    # sink (6): one block that exchanges between single-compartment blocks
+    "blocks_around_a_cycle": ([(0, 1), (0, 3), (1, 2), (2, 3), (3, 1), (1, 4), (4, 5), (5, 6),
+                               (1, 6), (0, 6)],
+                              [0.02, 0.005, 0.8, 0.6, 0.7, 0.05, 0.01, 0.03, 0.02, 0.004],
+                              [100.0, 0, 0, 0, 0, 0, 0], [0.0, 1.0, 0, 0, 0, 0, 0]),
 }
 
 
