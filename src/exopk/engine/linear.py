@@ -63,6 +63,18 @@ CHUNK = 16    # parameter sets solved together with gradients
 SPARSE_SAVING = 400_000
 SCATTER_BATCH = 16    # batches from this size form only the nonzero entries of A
 PATHS = ("auto", "structured", "dense", "eigen", "expm")
+KEPT_PATTERNS = 16    # zero patterns (derivative, core blocks) kept per system
+
+
+def _kept(cache: dict, key, make):
+    """``cache[key]``, made by ``make()`` on first use; the cache is emptied when it holds
+    ``KEPT_PATTERNS`` entries (a model has few patterns; a stream of new ones must not grow it)."""
+    value = cache.get(key)
+    if value is None:
+        if len(cache) >= KEPT_PATTERNS:
+            cache.clear()
+        value = cache[key] = make()
+    return value
 
 
 @dataclass(frozen=True)
@@ -185,14 +197,7 @@ class LinearSystem:
         """The strongly connected blocks of the core's nonzero transfers in a batch, kept per
         pattern (a model has few: one per set of rates fixed at zero)."""
         flows = A_CC.any(axis=0)
-        key = flows.tobytes()
-        order = self._core_orders.get(key)
-        if order is None:
-            if len(self._core_orders) >= 16:
-                self._core_orders.clear()
-            order = BlockOrder.of(flows)
-            self._core_orders[key] = order
-        return order
+        return _kept(self._core_orders, flows.tobytes(), lambda: BlockOrder.of(flows))
 
     def similar_derivative(self, V, V_inv, rate_jacobian):
         """``V^-1 dA_p V`` for every parameter (see :func:`_similar_derivative`), kept like
@@ -210,14 +215,8 @@ class LinearSystem:
         pattern (a model has few: one per set of fixed parameters and condition switches)."""
         nonzero = rate_jacobian.any(axis=0) if rate_jacobian.shape[0] > 1 else \
             rate_jacobian[0] != 0
-        key = (nonzero.shape, nonzero.tobytes())
-        pattern = self._derivative_patterns.get(key)
-        if pattern is None:
-            if len(self._derivative_patterns) >= 16:
-                self._derivative_patterns.clear()
-            pattern = _DerivativePattern.of(nonzero)
-            self._derivative_patterns[key] = pattern
-        return pattern
+        return _kept(self._derivative_patterns, (nonzero.shape, nonzero.tobytes()),
+                     lambda: _DerivativePattern.of(nonzero))
 
     def matrix(self, rates: np.ndarray) -> np.ndarray:
         """System matrices ``A`` of shape (batch, n, n) for rates of shape (batch, n_transfers).
