@@ -11,7 +11,7 @@ import scipy.linalg.lapack
 
 from exopk.errors import SimulationError
 
-__all__ = ["eigendecompose", "eigen_groups"]
+__all__ = ["condition_number", "eigendecompose", "eigen_groups"]
 
 
 def eigen_groups(lam, V, V_inv, good):
@@ -79,10 +79,15 @@ def eigendecompose(A: np.ndarray):
             V_inv[~real] = _stacked_inverse(V[~real])
     else:
         V_inv = _stacked_inverse(V)
+    return lam, V, V_inv, condition_number(V, V_inv)
+
+
+def condition_number(V, V_inv):
+    """``||V||_1 ||V^-1||_1`` of each member (batch, n, n); infinite where not finite."""
     with np.errstate(invalid="ignore", over="ignore"):
         condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(V_inv).sum(axis=1).max(axis=-1)
     condition[~np.isfinite(condition)] = np.inf
-    return lam, V, V_inv, condition
+    return condition
 
 
 def _stacked_inverse(V):

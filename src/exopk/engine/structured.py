@@ -19,8 +19,9 @@ the 18 of ``m5_intranasal``. :meth:`exopk.engine.linear.LinearSystem.decompose_c
 block by block where the core's nonzero transfers are one-way between groups
 (:mod:`exopk.engine.triangular`): with organ release off, ``m2_mps``'s core is six blocks of one
 compartment and needs no eigensolver; ``m5_intranasal``'s has one block of four that exchange
-(plasma, liver sinusoid, brain endothelium and parenchyma). A core mode ``exp(mu t)`` reaches leaf ``l`` as
-``t exp[mu t, a_l t]`` (a divided difference of ``exp``) and a sink as its integral; a dose into
+(plasma, liver sinusoid, brain endothelium and parenchyma). A core mode ``exp(mu t)`` reaches
+leaf ``l`` as ``t exp[mu t, a_l t]`` (a divided difference of ``exp``) and a sink as its
+integral; a dose into
 a leaf decays as ``exp(a_l t)``. Every such term is evaluated with the stable divided
 differences of :mod:`exopk.engine.phi`, so a leaf rate equal or close to a core eigenvalue
 (where the dense eigenvector matrix is defective or nearly so, as when an organ's degradation

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from exopk.engine.eigen import eigendecompose
+from exopk.engine.eigen import condition_number, eigendecompose
 
 __all__ = ["BlockOrder", "block_triangular_eigendecompose"]
 
@@ -152,12 +152,11 @@ def block_triangular_eigendecompose(A: np.ndarray, order: BlockOrder):
         norms = np.sqrt((np.abs(V) ** 2).sum(axis=1))                             # (B, n)
         V /= norms[:, None, :]
         W *= norms[:, :, None]
-        condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(W).sum(axis=1).max(axis=-1)
-    condition[~np.isfinite(condition)] = np.inf
+    condition = condition_number(V, W)
     compartments = np.concatenate(blocks)
     back = np.empty(n, dtype=int)
     back[compartments] = np.arange(n)
-    lam = np.concatenate([lam for lam, _, _ in diagonal], axis=1).astype(dtype, copy=False)
+    lam = np.concatenate([lam for lam, _, _ in diagonal], axis=1)
     return lam, V[:, back, :], W[:, :, back], condition
 
 
