@@ -188,14 +188,21 @@ def test_members_with_an_ill_conditioned_core_take_the_dense_path(monkeypatch):
     assert 0 < modes.solved.sum() < len(draws)
 
 
+@pytest.mark.parametrize("by_blocks", [False, True])
 @pytest.mark.parametrize("name", ["m2_mps", "m5_intranasal"])
-def test_forward_moments_match_the_inverse_of_the_draining_block(name):
+def test_forward_moments_match_the_inverse_of_the_draining_block(name, by_blocks):
+    """Both ways of solving with the core: whole, and block by block in its one-way order."""
     model = exopk.load_model(exopk.model_path(name))
     compiled, draws = prior_draws(model, 200, seed=3)
     system = compiled.linear_system
     rates = compiled.evaluate_expressions(draws)[0][:, compiled.rate_rows]
     bolus = np.random.default_rng(4).uniform(0.0, 100.0, size=(len(draws), system.n_states))
-    area, first = forward_moments(system.blocks, system.matrix(rates), bolus, fill=-1.0)
+    A = system.matrix(rates)
+    order = system.core_order(A) if by_blocks else None
+    if by_blocks:
+        assert not order.trivial and max(len(b) for b in order.blocks) == (1 if name == "m2_mps"
+                                                                           else 4)
+    area, first = forward_moments(system.blocks, A, bolus, fill=-1.0, core_order=order)
     expected = moments(system, rates, np.zeros(rates.shape + (0,)), bolus, fill=-1.0)
     np.testing.assert_allclose(area, expected[0], rtol=1e-11)
     np.testing.assert_allclose(first, expected[2], rtol=1e-11)
@@ -209,7 +216,10 @@ def test_forward_moments_of_a_leaf_that_never_drains_are_an_error():
     system = compiled.linear_system
     rates = compiled.evaluate_expressions(draws)[0][:, compiled.rate_rows]
     bolus = np.full((len(draws), system.n_states), 1.0)
-    for compute in (lambda: forward_moments(system.blocks, system.matrix(rates), bolus),
+    A = system.matrix(rates)
+    for compute in (lambda: forward_moments(system.blocks, A, bolus),
+                    lambda: forward_moments(system.blocks, A, bolus,
+                                            core_order=system.core_order(A)),
                     lambda: moments(system, rates, np.zeros(rates.shape + (0,)), bolus)):
         with pytest.raises(SimulationError, match="never drains"):
             compute()

@@ -11,7 +11,8 @@ import pytest
 import exopk
 from exopk.engine import compile_model, evaluate, triangular
 from exopk.engine.eigen import eigendecompose
-from exopk.engine.triangular import BlockOrder, block_triangular_eigendecompose
+from exopk.engine.triangular import BlockOrder, BlockTriangular, \
+    block_triangular_eigendecompose
 
 # flows[i, j]: a transfer from j into i. A depot (0) feeding a cycle 1 -> 2 -> 3 -> 1 and 4;
 # the cycle feeds 5, which feeds 6; 4 feeds 6
@@ -87,6 +88,24 @@ def test_equal_eigenvalues_of_connected_blocks_are_defective_not_wrong():
     np.testing.assert_allclose(A[:2] @ V[:2], V[:2] * lam[:2, None, :], atol=1e-15)
     np.testing.assert_allclose(V_inv[:2] @ V[:2], np.broadcast_to(np.eye(6), (2, 6, 6)),
                                atol=1e-13)
+
+
+@pytest.mark.parametrize("edges,n", [(MIXED, 7), (ONE_WAY, 6)])
+def test_block_substitution_solves_like_lapack(edges, n):
+    A = random_matrices(n, edges, 200, seed=5, cycle_scale=30.0)
+    right = np.random.default_rng(6).normal(size=(200, n, 2))
+    x = BlockTriangular(A, BlockOrder.of(flows_of(n, edges))).solve(right)
+    np.testing.assert_allclose(x, np.linalg.solve(A, right), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("compartment", [0, 2])
+def test_block_substitution_of_a_singular_matrix_is_an_error(compartment):
+    """A compartment that does not drain (a zero diagonal) makes the matrix singular, as
+    LAPACK's solve reports: in a block of one (0), and in the cycle (2, with its way on)."""
+    A = random_matrices(7, MIXED, 3, seed=5)
+    A[1, :, compartment] = 0.0
+    with pytest.raises(np.linalg.LinAlgError):
+        BlockTriangular(A, BlockOrder.of(flows_of(7, MIXED))).solve(np.ones((3, 7, 1)))
 
 
 def test_a_one_way_core_is_solved_without_lapack(monkeypatch):

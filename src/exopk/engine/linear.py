@@ -185,7 +185,7 @@ class LinearSystem:
         if self._last_core is None or self._last_core[0] != key:
             n = self.n_states
             A_CC = self.blocks.block(A.reshape(-1, n * n), self.blocks.core, self.blocks.core)
-            order = self._core_order(A_CC)
+            order = self.core_order(A)
             parts = eigendecompose(A_CC) if order.trivial else \
                 block_triangular_eigendecompose(A_CC, order)
             for array in parts:
@@ -193,10 +193,12 @@ class LinearSystem:
             self._last_core = (key, parts)
         return self._last_core[1]
 
-    def _core_order(self, A_CC: np.ndarray) -> BlockOrder:
-        """The strongly connected blocks of the core's nonzero transfers in a batch, kept per
-        pattern (a model has few: one per set of rates fixed at zero)."""
-        flows = A_CC.any(axis=0)
+    def core_order(self, A: np.ndarray) -> BlockOrder:
+        """The strongly connected blocks of the core's transfers that are nonzero somewhere in
+        the batch of system matrices ``A`` (batch, n, n), in core positions; kept per pattern
+        (a model has few: one per set of rates fixed at zero)."""
+        C = self.blocks.core
+        flows = A.any(axis=0)[C[:, None], C[None, :]]
         return _kept(self._core_orders, flows.tobytes(), lambda: BlockOrder.of(flows))
 
     def similar_derivative(self, V, V_inv, rate_jacobian):

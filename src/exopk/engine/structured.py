@@ -44,6 +44,7 @@ import numpy as np
 
 from exopk.engine.eigen import eigen_groups, eigendecompose
 from exopk.engine.phi import integrated_divided_difference, integrated_factor
+from exopk.engine.triangular import BlockOrder, BlockTriangular
 from exopk.errors import SimulationError
 
 __all__ = ["Blocks", "forward_moments", "solve_forward"]
@@ -148,7 +149,8 @@ def solve_forward(blocks: Blocks, A: np.ndarray, inputs, times: np.ndarray, cond
     return amounts, solved
 
 
-def forward_moments(blocks: Blocks, A: np.ndarray, vector: np.ndarray, *, fill: float = np.nan):
+def forward_moments(blocks: Blocks, A: np.ndarray, vector: np.ndarray, *, fill: float = np.nan,
+                    core_order: BlockOrder | None = None):
     """Areas and first time moments of every compartment's response to a bolus, values only.
 
     On the core, ``int x_C dt = -A_CC^-1 b_C`` and ``int t x_C dt = A_CC^-2 b_C``. A leaf
@@ -164,6 +166,10 @@ def forward_moments(blocks: Blocks, A: np.ndarray, vector: np.ndarray, *, fill: 
     vector : ndarray, shape (batch, n)
         The bolus.
     fill : float
+    core_order : BlockOrder, optional
+        The strongly connected blocks of the core's transfers
+        (:meth:`exopk.engine.linear.LinearSystem.core_order`); with more than one, the solves
+        go block by block (:class:`exopk.engine.triangular.BlockTriangular`).
 
     Returns
     -------
@@ -180,9 +186,14 @@ def forward_moments(blocks: Blocks, A: np.ndarray, vector: np.ndarray, *, fill: 
     moment_C = np.zeros((batch, len(C), 1))
     if len(C):
         A_CC = blocks.block(A_flat, C, C)
+        if core_order is None or core_order.trivial:
+            def solve(right):
+                return np.linalg.solve(A_CC, right)
+        else:
+            solve = BlockTriangular(A_CC, core_order).solve
         try:
-            area_C = -np.linalg.solve(A_CC, vector[:, C, None])
-            moment_C = -np.linalg.solve(A_CC, area_C)
+            area_C = -solve(vector[:, C, None])
+            moment_C = -solve(area_C)
         except np.linalg.LinAlgError:
             raise no_area from None
     A_LC = blocks.block(A_flat, L, C)

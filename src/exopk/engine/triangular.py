@@ -36,7 +36,7 @@ from scipy.sparse.csgraph import connected_components
 
 from exopk.engine.eigen import condition_number, eigendecompose
 
-__all__ = ["BlockOrder", "block_triangular_eigendecompose"]
+__all__ = ["BlockOrder", "BlockTriangular", "block_triangular_eigendecompose"]
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,72 @@ class BlockOrder:
         return len(self.blocks) == 1
 
 
+class BlockTriangular:
+    """Solves with a batch of matrices that are block lower triangular in ``order``, by block
+    forward substitution: a stacked LAPACK solve for each block of two or more compartments,
+    a division for each block of one.
+
+    Parameters
+    ----------
+    A : ndarray (batch, n, n)
+    order : BlockOrder
+        Of a pattern that holds every nonzero off-diagonal entry of ``A``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from exopk.engine.triangular import BlockOrder, BlockTriangular
+    >>> A = np.array([[[-2.0, 0.0], [1.0, -3.0]]])              # 0 -> 1, no way back
+    >>> x = BlockTriangular(A, BlockOrder.of(A[0] != 0)).solve(np.array([[[1.0], [0.0]]]))
+    >>> bool(np.allclose(A @ x, [[[1.0], [0.0]]]))
+    True
+    """
+
+    def __init__(self, A: np.ndarray, order: BlockOrder):
+        self._compartments = np.concatenate(order.blocks)
+        self._permuted = A[:, self._compartments[:, None], self._compartments[None, :]]
+        starts = np.cumsum([0] + [len(b) for b in order.blocks])
+        self._spans = [slice(starts[k], starts[k + 1]) for k in range(len(order.blocks))]
+        self._fed = {i for i, _ in order.coupled}
+
+    def solve(self, B: np.ndarray) -> np.ndarray:
+        """``X`` with ``A X = B`` for each member; ``B`` and ``X`` of shape (batch, n, k).
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            Where some member's diagonal block is exactly singular (as ``numpy.linalg.solve``).
+        """
+        A = self._permuted
+        X = np.empty(B.shape, np.result_type(A, B))
+        X_blocks = X[:, self._compartments]    # a copy in block order, filled block by block
+        B_blocks = B[:, self._compartments]
+        for k, span in enumerate(self._spans):
+            right = B_blocks[:, span]
+            if k in self._fed:
+                earlier = slice(0, span.start)
+                right = right - A[:, span, earlier] @ X_blocks[:, earlier]
+            if span.stop - span.start == 1:
+                diagonal = A[:, span, span]
+                if not diagonal.all():
+                    raise np.linalg.LinAlgError("Singular matrix")
+                X_blocks[:, span] = right / diagonal
+            else:
+                X_blocks[:, span] = np.linalg.solve(A[:, span, span], right)
+        X[:, self._compartments] = X_blocks
+        return X
+
+
 def block_triangular_eigendecompose(A: np.ndarray, order: BlockOrder):
     """Eigenvalues, unit right eigenvectors, their inverse and a condition number, for each
     member of a batch of matrices that are block lower triangular in ``order``.
 
     The same quantities as :func:`exopk.engine.eigen.eigendecompose` (eigenvalues in another
     order), from the diagonal blocks' decompositions and block substitution (module docstring).
+    The matrices are permuted into block order once; the substitution then takes one product
+    per block for all eigenvalues at once. Members whose blocks all have real spectra are
+    substituted in real arithmetic (their vectors have zero imaginary parts), the others in
+    complex arithmetic.
 
     Parameters
     ----------
@@ -114,50 +174,63 @@ def block_triangular_eigendecompose(A: np.ndarray, order: BlockOrder):
         ``||V||_1 ||V^-1||_1``; infinite where the substitution breaks down (a defective
         matrix).
     """
-    batch = A.shape[0]
-    blocks = order.blocks
-    diagonal = [_block_decomposition(A[:, b[:, None], b[None, :]]) for b in blocks]
-    dtype = np.result_type(*(lam for lam, _, _ in diagonal))
-    starts = np.cumsum([0] + [len(b) for b in blocks])
-    columns = [slice(starts[k], starts[k + 1]) for k in range(len(blocks))]
-    n = int(starts[-1])
-    # built in block order (rows and columns), then the rows of V and the columns of V^-1 are
-    # put back in compartment order
+    compartments = np.concatenate(order.blocks)
+    permuted = A[:, compartments[:, None], compartments[None, :]]
+    starts = np.cumsum([0] + [len(b) for b in order.blocks])
+    spans = [slice(starts[k], starts[k + 1]) for k in range(len(order.blocks))]
+    diagonal = [_block_decomposition(permuted[:, span, span]) for span in spans]
+    lam = np.concatenate([lam for lam, _, _ in diagonal], axis=1)
+    back = np.empty(len(compartments), dtype=int)
+    back[compartments] = np.arange(len(compartments))
+    real = ~lam.imag.any(axis=1) if np.iscomplexobj(lam) else None
+    if real is None or not real.any():
+        V, W = _substitute(permuted, lam, diagonal, spans, order)
+        return lam, V[:, back, :], W[:, :, back], condition_number(V, W)
+    # the members with real spectra in real arithmetic, the others in complex
+    V, W = np.empty((2,) + A.shape, dtype=complex)
+    condition = np.empty(A.shape[0])
+    for members, arithmetic in ((real, np.real), (~real, np.asarray)):
+        parts = [tuple(arithmetic(part[members]) for part in d) for d in diagonal]
+        V_m, W_m = _substitute(permuted[members], arithmetic(lam[members]), parts, spans, order)
+        condition[members] = condition_number(V_m, W_m)
+        V[members], W[members] = V_m[:, back, :], W_m[:, :, back]
+    return lam, V, W, condition
+
+
+def _substitute(permuted, lam, diagonal, spans, order):
+    """Unit right eigenvectors ``V`` and their inverse ``W``, in block order, of matrices
+    permuted into block order, from the diagonal blocks' decompositions.
+
+    Block row ``I`` of ``V`` for the eigenvalues of every earlier block is one shifted solve
+    of ``A_I,<I V_<I,<I`` (the earlier rows are complete by then); block column ``J`` of ``W``
+    for every later block is one shifted left solve of ``W_>J,>J A_>J,J``, last block first.
+    Entries of blocks that do not reach each other stay exactly zero, also when their
+    eigenvalues are equal.
+    """
+    batch, n, _ = permuted.shape
+    dtype = lam.dtype
     V = np.zeros((batch, n, n), dtype)
     W = np.zeros((batch, n, n), dtype)
+    fed = {i for i, _ in order.coupled}
+    feeds = {j for _, j in order.coupled}
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for k, (lam_k, V_k, W_k) in enumerate(diagonal):
-            V[:, columns[k], columns[k]] = V_k
-            W[:, columns[k], columns[k]] = W_k
-            reached = {k}
-            for i in range(k + 1, len(blocks)):
-                sources = [j for j in sorted(reached) if (i, j) in order.coupled]
-                if not sources:
-                    continue
-                total = sum(A[:, blocks[i][:, None], blocks[j][None, :]] @ V[:, columns[j],
-                                                                               columns[k]]
-                            for j in sources)
-                V[:, columns[i], columns[k]] = _solve_shifted(diagonal[i], lam_k, total)
-                reached.add(i)
-            reaching = {k}
-            for j in range(k - 1, -1, -1):
-                targets = [i for i in sorted(reaching) if (i, j) in order.coupled]
-                if not targets:
-                    continue
-                total = sum(W[:, columns[k], columns[i]] @ A[:, blocks[i][:, None],
-                                                             blocks[j][None, :]]
-                            for i in targets)
-                W[:, columns[k], columns[j]] = _solve_shifted_left(diagonal[j], lam_k, total)
-                reaching.add(j)
+        for k, (span, (_, V_k, _)) in enumerate(zip(spans, diagonal)):
+            V[:, span, span] = V_k
+            if k in fed:
+                earlier = slice(0, span.start)
+                total = permuted[:, span, earlier] @ V[:, earlier, earlier]
+                V[:, span, earlier] = _solve_shifted(diagonal[k], lam[:, earlier], total)
+        for k in range(len(spans) - 1, -1, -1):
+            span = spans[k]
+            W[:, span, span] = diagonal[k][2]
+            if k in feeds:
+                later = slice(span.stop, n)
+                total = W[:, later, later] @ permuted[:, later, span]
+                W[:, later, span] = _solve_shifted_left(diagonal[k], lam[:, later], total)
         norms = np.sqrt((np.abs(V) ** 2).sum(axis=1))                             # (B, n)
         V /= norms[:, None, :]
         W *= norms[:, :, None]
-    condition = condition_number(V, W)
-    compartments = np.concatenate(blocks)
-    back = np.empty(n, dtype=int)
-    back[compartments] = np.arange(n)
-    lam = np.concatenate([lam for lam, _, _ in diagonal], axis=1)
-    return lam, V[:, back, :], W[:, :, back], condition
+    return V, W
 
 
 def _block_decomposition(A_block):
@@ -170,18 +243,25 @@ def _block_decomposition(A_block):
     return lam, V, V_inv
 
 
+def _divide(total, difference):
+    """``total / difference``, exactly zero where ``total`` is (an eigenvector entry of a
+    block that the eigenvalue's block does not reach, whatever the difference)."""
+    return np.divide(total, difference, out=np.zeros(np.broadcast_shapes(
+        total.shape, difference.shape), np.result_type(total, difference)), where=total != 0)
+
+
 def _solve_shifted(block, lam, total):
     """``(lam_m - A_II)^-1 total[:, :, m]`` for every column ``m`` (``lam`` (B, k), ``total``
     (B, i, k)), through block ``I``'s decomposition ``(mu, V_I, V_I^-1)``."""
     mu, V_I, W_I = block
     if V_I.shape[1] == 1:
-        return total / (lam[:, None, :] - mu[:, :, None])
-    return V_I @ ((W_I @ total) / (lam[:, None, :] - mu[:, :, None]))
+        return _divide(total, lam[:, None, :] - mu[:, :, None])
+    return V_I @ _divide(W_I @ total, lam[:, None, :] - mu[:, :, None])
 
 
 def _solve_shifted_left(block, lam, total):
     """``total[:, m, :] (lam_m - A_JJ)^-1`` for every row ``m`` (``total`` (B, k, j))."""
     mu, V_J, W_J = block
     if V_J.shape[1] == 1:
-        return total / (lam[:, :, None] - mu[:, None, :])
-    return ((total @ V_J) / (lam[:, :, None] - mu[:, None, :])) @ W_J
+        return _divide(total, lam[:, :, None] - mu[:, None, :])
+    return _divide(total @ V_J, lam[:, :, None] - mu[:, None, :]) @ W_J

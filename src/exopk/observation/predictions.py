@@ -336,7 +336,8 @@ class Evaluation:
     def _moments_of(self, vector, d_vector):
         """Moments of the response to the bolus ``vector`` (:func:`moments`)."""
         if self.structured:
-            area, first = forward_moments(self.system.blocks, self.matrices, vector, fill=0.0)
+            area, first = forward_moments(self.system.blocks, self.matrices, vector, fill=0.0,
+                                          core_order=self.system.core_order(self.matrices))
             no_columns = np.zeros(area.shape + (0,))
             return area, no_columns, first, no_columns
         return moments(self.system, self.rates, self.rate_jacobian, vector, d_vector, fill=0.0)
