@@ -221,10 +221,15 @@ class CoreModes:
         lam, V, V_inv, condition = system.decompose_core(A)
         self.solved = condition < condition_limit
         self.core = blocks.core
-        self.lam, self._V, self._V_inv = lam[self.solved], V[self.solved], V_inv[self.solved]
+        self.lam, self._V, self._V_inv = self._of_solved(lam), self._of_solved(V), \
+            self._of_solved(V_inv)
         n = blocks.n_states
         a_L = A.reshape(len(A), n * n)[:, blocks.leaves * n + blocks.leaves]
-        self.span = np.concatenate([self.lam.real, a_L[self.solved]], axis=1)
+        self.span = np.concatenate([self.lam.real, self._of_solved(a_L)], axis=1)
+
+    def _of_solved(self, array: np.ndarray) -> np.ndarray:
+        """The rows of ``array`` (batch, ...) of the solved members (itself when all are)."""
+        return array if self.solved.all() else array[self.solved]
 
     def reads_core_only(self, C: np.ndarray) -> bool:
         """Whether the output rows ``C`` (batch or 1, n) are zero outside the core."""
@@ -237,8 +242,8 @@ class CoreModes:
         only core compartments, after the bolus ``dose`` (batch, n)."""
         C_core = C[:, self.core]
         if C_core.shape[0] > 1:
-            C_core = C_core[self.solved]
-        return modal_weights(C_core, self._V, self._V_inv, dose[self.solved][:, self.core])
+            C_core = self._of_solved(C_core)
+        return modal_weights(C_core, self._V, self._V_inv, self._of_solved(dose)[:, self.core])
 
 
 def modal_weights(C, V, V_inv, dose):

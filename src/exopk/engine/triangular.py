@@ -227,7 +227,8 @@ def _substitute(permuted, lam, diagonal, spans, order):
                 later = slice(span.stop, n)
                 total = W[:, later, later] @ permuted[:, later, span]
                 W[:, later, span] = _solve_shifted_left(diagonal[k], lam[:, later], total)
-        norms = np.sqrt((np.abs(V) ** 2).sum(axis=1))                             # (B, n)
+        squares = V * V if dtype.kind == "f" else V.real ** 2 + V.imag ** 2
+        norms = np.sqrt(squares.sum(axis=1))                                       # (B, n)
         V /= norms[:, None, :]
         W *= norms[:, :, None]
     return V, W
