@@ -195,37 +195,49 @@ def test_repeated_doses_of_every_kind_match_expm_with_real_and_complex_modes():
 
 
 def test_halving_time_of_a_large_batch_matches_the_whole_grid_search(monkeypatch):
-    """A large batch searches the grid chunk by chunk, only for the members whose fall is still
-    ahead; its times equal those of the same batch searched on the whole grid at once, bit for
-    bit, those of each member alone to 1e-12, and the analytic half-lives of single
-    exponentials."""
+    """A large batch finds the first fall by bisection of the grid where ``y`` cannot rise and
+    by scanning it chunk by chunk elsewhere; both give the grid indices of the whole grid
+    searched at once, and times equal to theirs to rounding, to those of each member alone to
+    1e-12, and to the analytic half-lives of single exponentials."""
     from exopk.engine import summaries
     rng = np.random.default_rng(11)
-    batch = 3 * summaries._HALVING_CHUNKED_BATCH
+    batch = 6 * summaries._HALVING_CHUNKED_BATCH
     # two modes: a fast fall to a plateau of height h, then a slow decay; the spread of
     # plateaus and time scales puts the fall in every chunk of the grid
     fast = -10.0 ** rng.uniform(-2, 0, batch)
     slow = fast * 10.0 ** rng.uniform(-12, -1, batch)
     plateau = rng.uniform(0.01, 0.95, batch)
-    lam = np.column_stack([fast, slow])
-    w = np.column_stack([1.0 - plateau, plateau])
+    lam = np.column_stack([fast, slow, 0.5 * fast])
+    w = np.column_stack([1.0 - plateau, plateau, np.zeros(batch)])
+    # every other member has a negative weight (on a third mode), so it may rise
+    mixed = np.arange(batch) % 2 == 1
+    w[mixed, 0] += 0.1
+    w[mixed, 2] = -0.1
     # and single exponentials, with half-life ln 2 / k
-    lam[:8, 1], w[:8] = lam[:8, 0], [0.5, 0.5]
+    lam[:8:2, 1], w[:8:2] = lam[:8:2, 0], [0.5, 0.5, 0.0]
+    assert (summaries._never_rises(lam, w) == ~mixed).all()
     start, end = summaries._log_time_span(lam, "")
     grid = np.exp(start[:, None] + (end - start)[:, None] * summaries._HALVING_FRACTIONS)
-    first = summaries._first_fall(lam, w, grid, 0.5 * w.sum(axis=1), w.sum(axis=1), "y")[0]
-    assert set(first // summaries._HALVING_CHUNK) == set(range(
-        summaries.HALVING_GRID_POINTS // summaries._HALVING_CHUNK))
+    arguments = (lam, w, grid, 0.5 * w.sum(axis=1), w.sum(axis=1), "y")
+    first = summaries._first_fall(*arguments)
+    chunks = set(range(summaries.HALVING_GRID_POINTS // summaries._HALVING_CHUNK))
+    for members in (mixed, ~mixed):
+        assert set(first[0][members] // summaries._HALVING_CHUNK) == chunks
     t = summaries.halving_time(lam, w, lam, "y")
     with monkeypatch.context() as patch:
         patch.setattr(summaries, "_HALVING_CHUNKED_BATCH", batch + 1)
-        np.testing.assert_array_equal(t, summaries.halving_time(lam, w, lam, "y"))
+        whole = summaries._first_fall(*arguments)
+        np.testing.assert_array_equal(first[0], whole[0])
+        np.testing.assert_allclose(first[1:], whole[1:], rtol=1e-15, atol=0)
+        np.testing.assert_allclose(t, summaries.halving_time(lam, w, lam, "y"), rtol=4e-16,
+                                   atol=0)
     for b in range(batch):
         alone = summaries.halving_time(lam[b:b + 1], w[b:b + 1], lam[b:b + 1], "y")[0]
         assert abs(t[b] - alone) <= 1e-12 * alone
-    np.testing.assert_allclose(t[:8], np.log(2) / -fast[:8], rtol=1e-13)
+    np.testing.assert_allclose(t[:8:2], np.log(2) / -fast[:8:2], rtol=1e-13)
     # a member that stays at its start (a mode at 0) never falls
     flat = np.arange(batch)[:, None] == 5
     with pytest.raises(exopk.errors.SimulationError, match="never falls to half"):
-        summaries.halving_time(np.where(flat, [-1.0, 0.0], lam), np.where(flat, [0.0, 1.0], w),
+        summaries.halving_time(np.where(flat, [-1.0, 0.0, -1.0], lam),
+                               np.where(flat, [0.0, 1.0, 0.0], w),
                                lam, "y")

@@ -293,22 +293,76 @@ def _first_fall(lam, w, grid, half, y_start, output):
     """Index of the first grid time at which ``y`` is not above ``half``, with ``y`` there and
     at the grid time before (``y_start`` when the first is the first grid time).
 
-    A batch of ``_HALVING_CHUNKED_BATCH`` or more members scans the grid ``_HALVING_CHUNK``
-    times at a time, each chunk only for the members whose fall is still ahead: most outputs
-    fall to half well before the end of a grid that spans every time scale of the model. Each
-    ``y`` is the same modal sum as on the whole grid. Smaller batches take the whole grid at
-    once (there the cost is per call, not per grid time).
+    Smaller batches than ``_HALVING_CHUNKED_BATCH`` take the whole grid at once (there the cost
+    is per call, not per grid time). In larger ones, a member whose modes are real and not
+    positive and whose weights are not negative never rises: its first fall is found by
+    bisection of the grid (``log2`` of its points evaluated); the others scan the grid chunk by
+    chunk (:func:`_first_fall_scanned`). The first fall of a curve that never rises is the only
+    grid index where ``y`` goes from above ``half`` to not above it, so both ways find the same
+    index (and the same ``y`` to rounding).
     """
-    batch, n_grid = grid.shape
-    if batch < _HALVING_CHUNKED_BATCH:
+    if grid.shape[0] < _HALVING_CHUNKED_BATCH:
         y_grid = _modal_sum(lam, w, grid)
         below = ~(y_grid > half[:, None])
         if not below.any(axis=1).all():
             raise _never_falls(output)
         first = below.argmax(axis=1)
-        members = np.arange(batch)
+        members = np.arange(grid.shape[0])
         y_low = np.where(first > 0, y_grid[members, np.maximum(first - 1, 0)], y_start)
         return first, y_low, y_grid[members, first]
+    never_rises = _never_rises(lam, w)
+    if not never_rises.any():
+        return _first_fall_scanned(lam, w, grid, half, y_start, output)
+    first = np.empty(grid.shape[0], dtype=int)
+    y_low, y_high = np.empty(grid.shape[0]), np.empty(grid.shape[0])
+    b = never_rises
+    first[b], y_low[b], y_high[b] = _first_fall_bisected(
+        lam[b].real, w[b].real, grid[b], half[b], y_start[b], output)
+    s = ~never_rises
+    if s.any():
+        first[s], y_low[s], y_high[s] = _first_fall_scanned(
+            lam[s], w[s], grid[s], half[s], y_start[s], output)
+    return first, y_low, y_high
+
+
+def _never_rises(lam, w):
+    """Members (batch,) whose ``y(t) = sum_i w_i exp(lam_i t)`` cannot rise: every mode real
+    and not positive, every weight real and not negative."""
+    if np.iscomplexobj(lam) or np.iscomplexobj(w):
+        real = ~(lam.imag.any(axis=1) | w.imag.any(axis=1))
+        lam, w = lam.real, w.real
+    else:
+        real = True
+    return real & (lam <= 0).all(axis=1) & (w >= 0).all(axis=1)
+
+
+def _first_fall_bisected(lam, w, grid, half, y_start, output):
+    """:func:`_first_fall` of members whose ``y`` never rises (real ``lam`` and ``w``), by
+    bisection of the grid."""
+    batch, n_grid = grid.shape
+    low = np.full(batch, -1)                       # -1: time 0, where y is y_start
+    high = np.full(batch, n_grid - 1)
+    y_high = (w * np.exp(lam * grid[:, -1:])).sum(axis=1)
+    if (y_high > half).any():
+        raise _never_falls(output)
+    y_low = y_start.copy()
+    while True:
+        rows = np.flatnonzero(high - low > 1)
+        if not len(rows):
+            return high, y_low, y_high
+        middle = (low[rows] + high[rows]) // 2
+        lam_r, w_r = (lam, w) if len(rows) == batch else (lam[rows], w[rows])
+        y_middle = (w_r * np.exp(lam_r * grid[rows, middle][:, None])).sum(axis=1)
+        below = ~(y_middle > half[rows])
+        high[rows[below]], y_high[rows[below]] = middle[below], y_middle[below]
+        low[rows[~below]], y_low[rows[~below]] = middle[~below], y_middle[~below]
+
+
+def _first_fall_scanned(lam, w, grid, half, y_start, output):
+    """:func:`_first_fall` of a batch scanning the grid ``_HALVING_CHUNK`` times at a time,
+    each chunk only for the members whose fall is still ahead: most outputs fall to half well
+    before the end of a grid that spans every time scale of the model."""
+    batch, n_grid = grid.shape
     first = np.zeros(batch, dtype=int)
     y_low, y_high = y_start.copy(), np.empty(batch)
     ahead = np.arange(batch)                       # members whose fall is not yet found
@@ -374,6 +428,23 @@ def halving_time(lam, w, span, output):
         share = np.clip((log_low - log_half) / np.where(log_low > log_high, log_low - log_high,
                                                         1.0), 0.0, 1.0)
         t = np.where(y_high > 0, low + share * (high - low), 0.5 * (low + high))
+    if np.iscomplexobj(lam) and len(lam) >= _HALVING_CHUNKED_BATCH:
+        # members with real modes and weights in real arithmetic
+        real = ~(lam.imag.any(axis=1) | w.imag.any(axis=1))
+        if real.any():
+            for members, arithmetic in ((real, np.real), (~real, np.asarray)):
+                if members.any():
+                    t[members] = _newton_to_half(arithmetic(lam[members]),
+                                                 arithmetic(w[members]), t[members],
+                                                 low[members], high[members], log_half[members])
+            return t
+    return _newton_to_half(lam, w, t, low, high, log_half)
+
+
+def _newton_to_half(lam, w, t, low, high, log_half):
+    """Safeguarded Newton steps on ``log y(t) = log_half`` from ``t``, in the bracket
+    ``[low, high]`` (bisection where a step leaves it), to a relative step of 1e-13."""
+    with np.errstate(divide="ignore", invalid="ignore"):
         for _ in range(100):
             e = w * np.exp(lam * t[:, None])
             y = e.sum(axis=1).real
