@@ -100,9 +100,8 @@ class BlockTriangular:
 
     Parameters
     ----------
-    A : ndarray (batch, n, n)
-    order : BlockOrder
-        Of a pattern that holds every nonzero off-diagonal entry of ``A``.
+    A, order
+        As for :func:`block_triangular_eigendecompose`.
 
     Examples
     --------
