@@ -152,6 +152,7 @@ class LinearSystem:
         self._source_in_draining = position[self.sources]
         self._incidence_draining = incidence[N]
         self.blocks = Blocks.of(n_states, self.sources, self.targets)
+        self._last_matrix = None
         self._last_decomposition = None
         self._last_core = None
         self._last_similar = None
@@ -225,15 +226,23 @@ class LinearSystem:
 
         Below ``SCATTER_BATCH`` sets one product with the (n_transfers, n^2) structure;
         from there on only the nonzero entries are formed and placed (the same sums in the
-        same order as the product for the same batch).
+        same order as the product for the same batch). The last result is kept (read-only)
+        and reused for the same rates: the time course and the summaries of one evaluation
+        share it.
         """
-        n = self.n_states
-        if rates.shape[0] < SCATTER_BATCH:
-            return (rates @ self._structure).reshape(-1, n, n)
-        A = np.zeros((rates.shape[0], n * n))
-        A[:, self._diagonal_entries] = -(rates @ self._outflows)
-        A[:, self._inflow_entries] = rates @ self._inflows
-        return A.reshape(-1, n, n)
+        key = (rates.shape, rates.tobytes())
+        if self._last_matrix is None or self._last_matrix[0] != key:
+            n = self.n_states
+            if rates.shape[0] < SCATTER_BATCH:
+                A = (rates @ self._structure).reshape(-1, n, n)
+            else:
+                A = np.zeros((rates.shape[0], n * n))
+                A[:, self._diagonal_entries] = -(rates @ self._outflows)
+                A[:, self._inflow_entries] = rates @ self._inflows
+                A = A.reshape(-1, n, n)
+            A.flags.writeable = False
+            self._last_matrix = (key, A)
+        return self._last_matrix[1]
 
     def matrix_derivative(self, rate_jacobian: np.ndarray) -> np.ndarray:
         """``dA/dp`` of shape (batch, n_parameters, n, n) from ``d rates / dp`` (batch, m, P)."""
