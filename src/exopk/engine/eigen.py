@@ -11,7 +11,7 @@ import scipy.linalg.lapack
 
 from exopk.errors import SimulationError
 
-__all__ = ["condition_number", "eigendecompose", "eigen_groups"]
+__all__ = ["condition_number", "eigendecompose", "eigen_groups", "stacked_eigendecompose"]
 
 
 def eigen_groups(lam, V, V_inv, good):
@@ -68,6 +68,14 @@ def eigendecompose(A: np.ndarray):
         condition = np.abs(V).sum(axis=0).max() * np.abs(V_inv).sum(axis=0).max()
         condition = np.array([condition if np.isfinite(condition) else np.inf])
         return lam[None], V[None], V_inv[None], condition
+    lam, V, V_inv = stacked_eigendecompose(A)
+    return lam, V, V_inv, condition_number(V, V_inv)
+
+
+def stacked_eigendecompose(A: np.ndarray):
+    """Eigenvalues, right eigenvectors and their inverse of each member of a batch, without a
+    condition number: numpy's stacked ``eig`` and ``inv``, members with real eigenvectors
+    inverted in real arithmetic (the batch part of :func:`eigendecompose`)."""
     lam, V = np.linalg.eig(A)
     if np.iscomplexobj(V):
         # members with real eigenvectors (zero imaginary parts) are inverted in real arithmetic
@@ -79,7 +87,7 @@ def eigendecompose(A: np.ndarray):
             V_inv[~real] = _stacked_inverse(V[~real])
     else:
         V_inv = _stacked_inverse(V)
-    return lam, V, V_inv, condition_number(V, V_inv)
+    return lam, V, V_inv
 
 
 def condition_number(V, V_inv):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from exopk.engine.eigen import condition_number, eigendecompose
+from exopk.engine.eigen import condition_number, stacked_eigendecompose
 
 __all__ = ["BlockOrder", "BlockTriangular", "block_triangular_eigendecompose"]
 
@@ -235,12 +235,12 @@ def _substitute(permuted, lam, diagonal, spans, order):
 
 def _block_decomposition(A_block):
     """``(lam, V, V^-1)`` of a diagonal block: its entry and ones for a block of one, else
-    :func:`~exopk.engine.eigen.eigendecompose` (its condition is that of the whole, later)."""
+    :func:`~exopk.engine.eigen.stacked_eigendecompose` (the condition number is that of the
+    whole, later)."""
     if A_block.shape[1] == 1:
         one = np.ones_like(A_block)
         return A_block[:, 0, :], one, one
-    lam, V, V_inv, _ = eigendecompose(A_block)
-    return lam, V, V_inv
+    return stacked_eigendecompose(A_block)
 
 
 def _divide(total, difference):
