@@ -21,12 +21,11 @@ block by block where the core's nonzero transfers are one-way between groups
 compartment and needs no eigensolver; ``m5_intranasal``'s has one block of four that exchange
 (plasma, liver sinusoid, brain endothelium and parenchyma). A core mode ``exp(mu t)`` reaches
 leaf ``l`` as ``t exp[mu t, a_l t]`` (a divided difference of ``exp``) and a sink as its
-integral; a dose into
-a leaf decays as ``exp(a_l t)``. Every such term is evaluated with the stable divided
-differences of :mod:`exopk.engine.phi`, so a leaf rate equal or close to a core eigenvalue
-(where the dense eigenvector matrix is defective or nearly so, as when an organ's degradation
-rate is close to the free-label clearance) costs no accuracy. A step input (an infusion) is
-the bolus response integrated once more.
+integral; a dose into a leaf decays as ``exp(a_l t)``. Every such term is evaluated with the
+stable divided differences of :mod:`exopk.engine.phi`, so a leaf rate equal or close to a core
+eigenvalue (where the dense eigenvector matrix is defective or nearly so, as when an organ's
+degradation rate is close to the free-label clearance) costs no accuracy. A step input (an
+infusion) is the bolus response integrated once more.
 
 The areas and first moments of a bolus response (:func:`forward_moments`) need no
 decomposition at all: a solve with ``A_CC`` for the core, one division per leaf.

@@ -269,13 +269,18 @@ def _modal_sum(lam, w, times):
     if not np.iscomplexobj(lam):
         return (np.exp(lam[:, None, :] * times[:, :, None]) @ w[:, :, None])[..., 0]
     y = np.empty(times.shape)
-    real = ~(lam.imag.any(axis=1) | w.imag.any(axis=1))
+    real = _real_members(lam, w)
     if real.any():
         y[real] = _modal_sum(lam[real].real, w[real].real, times[real])
     if not real.all():
         y[~real] = (np.exp(lam[~real][:, None, :] * times[~real][:, :, None])
                     @ w[~real][:, :, None])[..., 0].real
     return y
+
+
+def _real_members(lam, w):
+    """Members (batch,) of complex modes ``lam`` and weights ``w`` that are all real."""
+    return ~(lam.imag.any(axis=1) | w.imag.any(axis=1))
 
 
 def _log_time_span(lam, message):
@@ -315,13 +320,13 @@ def _first_fall(lam, w, grid, half, y_start, output):
         return _first_fall_scanned(lam, w, grid, half, y_start, output)
     first = np.empty(grid.shape[0], dtype=int)
     y_low, y_high = np.empty(grid.shape[0]), np.empty(grid.shape[0])
-    b = never_rises
-    first[b], y_low[b], y_high[b] = _first_fall_bisected(
-        lam[b].real, w[b].real, grid[b], half[b], y_start[b], output)
-    s = ~never_rises
-    if s.any():
-        first[s], y_low[s], y_high[s] = _first_fall_scanned(
-            lam[s], w[s], grid[s], half[s], y_start[s], output)
+    bisected, scanned = never_rises, ~never_rises
+    first[bisected], y_low[bisected], y_high[bisected] = _first_fall_bisected(
+        lam[bisected].real, w[bisected].real, grid[bisected], half[bisected],
+        y_start[bisected], output)
+    if scanned.any():
+        first[scanned], y_low[scanned], y_high[scanned] = _first_fall_scanned(
+            lam[scanned], w[scanned], grid[scanned], half[scanned], y_start[scanned], output)
     return first, y_low, y_high
 
 
@@ -329,7 +334,7 @@ def _never_rises(lam, w):
     """Members (batch,) whose ``y(t) = sum_i w_i exp(lam_i t)`` cannot rise: every mode real
     and not positive, every weight real and not negative."""
     if np.iscomplexobj(lam) or np.iscomplexobj(w):
-        real = ~(lam.imag.any(axis=1) | w.imag.any(axis=1))
+        real = _real_members(lam, w)
         lam, w = lam.real, w.real
     else:
         real = True
@@ -430,7 +435,7 @@ def halving_time(lam, w, span, output):
         t = np.where(y_high > 0, low + share * (high - low), 0.5 * (low + high))
     if np.iscomplexobj(lam) and len(lam) >= _HALVING_CHUNKED_BATCH:
         # members with real modes and weights in real arithmetic
-        real = ~(lam.imag.any(axis=1) | w.imag.any(axis=1))
+        real = _real_members(lam, w)
         if real.any():
             for members, arithmetic in ((real, np.real), (~real, np.asarray)):
                 if members.any():

@@ -92,6 +92,24 @@ class BlockOrder:
         """True when everything is one block (nothing to gain over a whole decomposition)."""
         return len(self.blocks) == 1
 
+    @property
+    def fed(self) -> set:
+        """Positions of the blocks that receive a transfer from an earlier block."""
+        return {i for i, _ in self.coupled}
+
+    @property
+    def feeding(self) -> set:
+        """Positions of the blocks that send a transfer to a later block."""
+        return {j for _, j in self.coupled}
+
+    def arrange(self, A: np.ndarray):
+        """``A`` (batch, n, n) permuted into block order, with the compartment of each
+        position (n,) and the positions of each block (a list of slices)."""
+        compartments = np.concatenate(self.blocks)
+        starts = np.cumsum([0] + [len(b) for b in self.blocks])
+        spans = [slice(starts[k], starts[k + 1]) for k in range(len(self.blocks))]
+        return A[:, compartments[:, None], compartments[None, :]], compartments, spans
+
 
 class BlockTriangular:
     """Solves with a batch of matrices that are block lower triangular in ``order``, by block
@@ -114,11 +132,8 @@ class BlockTriangular:
     """
 
     def __init__(self, A: np.ndarray, order: BlockOrder):
-        self._compartments = np.concatenate(order.blocks)
-        self._permuted = A[:, self._compartments[:, None], self._compartments[None, :]]
-        starts = np.cumsum([0] + [len(b) for b in order.blocks])
-        self._spans = [slice(starts[k], starts[k + 1]) for k in range(len(order.blocks))]
-        self._fed = {i for i, _ in order.coupled}
+        self._permuted, self._compartments, self._spans = order.arrange(A)
+        self._fed = order.fed
 
     def solve(self, B: np.ndarray) -> np.ndarray:
         """``X`` with ``A X = B`` for each member; ``B`` and ``X`` of shape (batch, n, k).
@@ -173,10 +188,7 @@ def block_triangular_eigendecompose(A: np.ndarray, order: BlockOrder):
         ``||V||_1 ||V^-1||_1``; infinite where the substitution breaks down (a defective
         matrix).
     """
-    compartments = np.concatenate(order.blocks)
-    permuted = A[:, compartments[:, None], compartments[None, :]]
-    starts = np.cumsum([0] + [len(b) for b in order.blocks])
-    spans = [slice(starts[k], starts[k + 1]) for k in range(len(order.blocks))]
+    permuted, compartments, spans = order.arrange(A)
     diagonal = [_block_decomposition(permuted[:, span, span]) for span in spans]
     lam = np.concatenate([lam for lam, _, _ in diagonal], axis=1)
     back = np.empty(len(compartments), dtype=int)
@@ -210,8 +222,7 @@ def _substitute(permuted, lam, diagonal, spans, order):
     dtype = lam.dtype
     V = np.zeros((batch, n, n), dtype)
     W = np.zeros((batch, n, n), dtype)
-    fed = {i for i, _ in order.coupled}
-    feeds = {j for _, j in order.coupled}
+    fed, feeding = order.fed, order.feeding
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for k, (span, (_, V_k, _)) in enumerate(zip(spans, diagonal)):
             V[:, span, span] = V_k
@@ -222,7 +233,7 @@ def _substitute(permuted, lam, diagonal, spans, order):
         for k in range(len(spans) - 1, -1, -1):
             span = spans[k]
             W[:, span, span] = diagonal[k][2]
-            if k in feeds:
+            if k in feeding:
                 later = slice(span.stop, n)
                 total = W[:, later, later] @ permuted[:, later, span]
                 W[:, later, span] = _solve_shifted_left(diagonal[k], lam[:, later], total)
