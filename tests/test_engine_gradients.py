@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.optimize
 
 import exopk
 from exopk.engine.simulation import evaluate
@@ -194,50 +195,69 @@ def test_repeated_doses_of_every_kind_match_expm_with_real_and_complex_modes():
         assert np.max(error / np.where(d_scale > 0, d_scale, 1.0)) <= 1e-9
 
 
-def test_halving_time_of_a_large_batch_matches_the_whole_grid_search(monkeypatch):
-    """A large batch finds the first fall by bisection of the grid where ``y`` cannot rise and
-    by scanning it chunk by chunk elsewhere; both give the grid indices of the whole grid
-    searched at once, and times equal to theirs to rounding, to those of each member alone to
-    1e-12, and to the analytic half-lives of single exponentials."""
+def _first_half_crossing(lam, w):
+    """The first root of ``Re sum_i w_i exp(lam_i t) - y(0) / 2``, by brentq in the first
+    bracket of a 20,000-point log grid from 1e-8 to 1e8 of the slowest time constant."""
+    def excess(t):
+        return (w * np.exp(lam * t)).sum().real - 0.5 * w.sum().real
+    slowest = 1.0 / np.abs(lam.real[lam.real != 0]).min()
+    grid = np.concatenate([[0.0], np.geomspace(1e-8 * slowest, 1e8 * slowest, 20_000)])
+    values = np.array([excess(t) for t in grid])
+    k = np.flatnonzero(~(values > 0))[0]
+    return scipy.optimize.brentq(excess, grid[k - 1], grid[k], xtol=1e-300, rtol=1e-15)
+
+
+def test_halving_time_of_a_batch_matches_a_root_finder_member_by_member():
+    """Members that fall, that rise before they fall (a negative weight) and that oscillate (a
+    complex pair), in one complex batch: each time is the first root of ``y(t) - y(0) / 2``
+    found by brentq to 1e-12, is that of the member alone and of a real batch bit for bit
+    (members are searched one by one, real ones in real arithmetic), and single exponentials
+    give their half-life ``ln 2 / k``."""
     from exopk.engine import summaries
     rng = np.random.default_rng(11)
-    batch = 6 * summaries._HALVING_CHUNKED_BATCH
-    # two modes: a fast fall to a plateau of height h, then a slow decay; the spread of
-    # plateaus and time scales puts the fall in every chunk of the grid
+    batch = 60
+    # a fast fall to a plateau of height h, then a slow decay, over many time scales
     fast = -10.0 ** rng.uniform(-2, 0, batch)
-    slow = fast * 10.0 ** rng.uniform(-12, -1, batch)
+    slow = fast * 10.0 ** rng.uniform(-8, -1, batch)
     plateau = rng.uniform(0.01, 0.95, batch)
-    lam = np.column_stack([fast, slow, 0.5 * fast])
-    w = np.column_stack([1.0 - plateau, plateau, np.zeros(batch)])
-    # every other member has a negative weight (on a third mode), so it may rise
-    mixed = np.arange(batch) % 2 == 1
-    w[mixed, 0] += 0.1
-    w[mixed, 2] = -0.1
-    # and single exponentials, with half-life ln 2 / k
-    lam[:8:2, 1], w[:8:2] = lam[:8:2, 0], [0.5, 0.5, 0.0]
-    assert (summaries._never_rises(lam, w) == ~mixed).all()
-    start, end = summaries._log_time_span(lam, "")
-    grid = np.exp(start[:, None] + (end - start)[:, None] * summaries._HALVING_FRACTIONS)
-    arguments = (lam, w, grid, 0.5 * w.sum(axis=1), w.sum(axis=1), "y")
-    first = summaries._first_fall(*arguments)
-    chunks = set(range(summaries.HALVING_GRID_POINTS // summaries._HALVING_CHUNK))
-    for members in (mixed, ~mixed):
-        assert set(first[0][members] // summaries._HALVING_CHUNK) == chunks
+    lam = np.column_stack([fast, slow, 0.5 * fast, 0.5 * fast]).astype(complex)
+    w = np.column_stack([1.0 - plateau, plateau, np.zeros(batch), np.zeros(batch)]).astype(
+        complex)
+    rising = np.arange(batch) % 3 == 1          # a negative weight: y rises before it falls
+    w[rising, 0] += 0.1
+    w[rising, 2] = -0.1
+    oscillating = np.arange(batch) % 3 == 2     # a complex pair of modes and weights
+    pair = 0.3j * np.abs(fast[oscillating])
+    lam[oscillating, 2], lam[oscillating, 3] = lam[oscillating, 2] + pair, \
+        lam[oscillating, 3] - pair
+    w[oscillating, 2], w[oscillating, 3] = 0.05 + 0.02j, 0.05 - 0.02j
+    w[oscillating, 0] -= 0.1
+    single = np.arange(batch) % 3 == 0
+    single[12:] = False
+    lam[single, 1], w[single] = lam[single, 0], [0.5, 0.5, 0.0, 0.0]
     t = summaries.halving_time(lam, w, lam, "y")
-    with monkeypatch.context() as patch:
-        patch.setattr(summaries, "_HALVING_CHUNKED_BATCH", batch + 1)
-        whole = summaries._first_fall(*arguments)
-        np.testing.assert_array_equal(first[0], whole[0])
-        np.testing.assert_allclose(first[1:], whole[1:], rtol=1e-15, atol=0)
-        np.testing.assert_allclose(t, summaries.halving_time(lam, w, lam, "y"), rtol=4e-16,
-                                   atol=0)
     for b in range(batch):
-        alone = summaries.halving_time(lam[b:b + 1], w[b:b + 1], lam[b:b + 1], "y")[0]
-        assert abs(t[b] - alone) <= 1e-12 * alone
-    np.testing.assert_allclose(t[:8:2], np.log(2) / -fast[:8:2], rtol=1e-13)
-    # a member that stays at its start (a mode at 0) never falls
-    flat = np.arange(batch)[:, None] == 5
-    with pytest.raises(exopk.errors.SimulationError, match="never falls to half"):
-        summaries.halving_time(np.where(flat, [-1.0, 0.0, -1.0], lam),
-                               np.where(flat, [0.0, 1.0, 0.0], w),
-                               lam, "y")
+        assert abs(t[b] - _first_half_crossing(lam[b], w[b])) <= 1e-12 * t[b]
+        assert summaries.halving_time(lam[b:b + 1], w[b:b + 1], lam[b:b + 1], "y")[0] == t[b]
+    np.testing.assert_allclose(t[single], np.log(2) / -fast[single], rtol=1e-13)
+    # members with real modes in a real batch: the same times as in the complex batch
+    real = np.flatnonzero(~oscillating)
+    np.testing.assert_array_equal(summaries.halving_time(lam[real].real, w[real].real,
+                                                         lam[real].real, "y"), t[real])
+
+
+@pytest.mark.parametrize("change, message", [
+    ("flat", "never falls to half"), ("negative", "is not positive at time 0"),
+    ("still", "does not decay")])
+def test_halving_time_names_what_keeps_an_output_from_halving(change, message):
+    from exopk.engine import summaries
+    lam = np.tile([-1.0, -0.1, -2.0], (6, 1))
+    w = np.tile([0.5, 0.3, 0.2], (6, 1))
+    if change == "flat":        # a mode at 0 carries the whole output: it stays at its start
+        lam[4], w[4] = [-1.0, 0.0, -1.0], [0.0, 1.0, 0.0]
+    elif change == "negative":
+        w[4] = -w[4]
+    else:
+        lam[4] = 0.0
+    with pytest.raises(exopk.errors.SimulationError, match=f"output 'y' {message}"):
+        summaries.halving_time(lam, w, lam, "y")

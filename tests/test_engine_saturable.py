@@ -11,7 +11,7 @@ from scipy.integrate import solve_ivp
 import exopk
 import exopk.engine.nonlinear as nonlinear
 from exopk.engine import compile_model
-from exopk.engine.saturable_kernels import compile_kernel
+from exopk.engine.kernels import compile_kernel
 from exopk.engine.simulation import evaluate
 from exopk.errors import SimulationError
 

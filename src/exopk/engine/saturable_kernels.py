@@ -6,25 +6,14 @@ LSODA calls the right-hand side some 1,500 times for one solve of a 12-compartme
 overhead, as compiled loops a few microseconds. The maths is that of
 :class:`exopk.engine.nonlinear._SaturableFluxes`: ``g = c / (km + c)`` for ``c >= 0``,
 continued below 0 by its tangent ``c / km``; the flux of transfer ``j`` is ``vmax_j g_j``.
-Compiled once per machine and cached next to this file (or in numba's user cache, or in
-``NUMBA_CACHE_DIR``); where no cache folder is writable, compiled once per process instead.
+Compiled by :func:`exopk.engine.kernels.compile_kernel` (cached on disk).
 """
 
 from __future__ import annotations
 
-from numba import njit
+from exopk.engine.kernels import compile_kernel
 
 __all__ = ["state_rhs", "sensitivity_rhs", "banded_jacobian"]
-
-
-def compile_kernel(function):
-    """``function`` compiled by numba, its machine code cached on disk where a cache folder is
-    writable (numba refuses to cache, at compile time, when none is: a read-only installation
-    with no writable home)."""
-    try:
-        return njit(cache=True)(function)
-    except RuntimeError:
-        return njit(function)
 
 
 @compile_kernel

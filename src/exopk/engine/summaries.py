@@ -35,8 +35,6 @@ __all__ = ["MODE_WEIGHT_FLOOR", "HALVING_GRID_POINTS", "PEAK_GRID_POINTS", "Core
 MODE_WEIGHT_FLOOR = 1e-6
 HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below half
 _HALVING_FRACTIONS = np.linspace(0.0, 1.0, HALVING_GRID_POINTS)
-_HALVING_CHUNK = 16         # grid times evaluated at once in a batch's search for the first fall
-_HALVING_CHUNKED_BATCH = 32  # batches this large search the grid chunk by chunk
 PEAK_GRID_POINTS = 256      # log-spaced times searched for the largest value
 _PEAK_FRACTIONS = np.linspace(0.0, 1.0, PEAK_GRID_POINTS)
 
@@ -294,114 +292,12 @@ def _log_time_span(lam, message):
     return np.log(1e-4 / fastest), np.log(100.0 / slowest)
 
 
-def _first_fall(lam, w, grid, half, y_start, output):
-    """Index of the first grid time at which ``y`` is not above ``half``, with ``y`` there and
-    at the grid time before (``y_start`` when the first is the first grid time).
-
-    Smaller batches than ``_HALVING_CHUNKED_BATCH`` take the whole grid at once (there the cost
-    is per call, not per grid time). In larger ones, a member whose modes are real and not
-    positive and whose weights are not negative never rises: its first fall is found by
-    bisection of the grid (``log2`` of its points evaluated); the others scan the grid chunk by
-    chunk (:func:`_first_fall_scanned`). The first fall of a curve that never rises is the only
-    grid index where ``y`` goes from above ``half`` to not above it, so both ways find the same
-    index (and the same ``y`` to rounding).
-    """
-    if grid.shape[0] < _HALVING_CHUNKED_BATCH:
-        y_grid = _modal_sum(lam, w, grid)
-        below = ~(y_grid > half[:, None])
-        if not below.any(axis=1).all():
-            raise _never_falls(output)
-        first = below.argmax(axis=1)
-        members = np.arange(grid.shape[0])
-        y_low = np.where(first > 0, y_grid[members, np.maximum(first - 1, 0)], y_start)
-        return first, y_low, y_grid[members, first]
-    never_rises = _never_rises(lam, w)
-    if not never_rises.any():
-        return _first_fall_scanned(lam, w, grid, half, y_start, output)
-    first = np.empty(grid.shape[0], dtype=int)
-    y_low, y_high = np.empty(grid.shape[0]), np.empty(grid.shape[0])
-    bisected, scanned = never_rises, ~never_rises
-    first[bisected], y_low[bisected], y_high[bisected] = _first_fall_bisected(
-        lam[bisected].real, w[bisected].real, grid[bisected], half[bisected],
-        y_start[bisected], output)
-    if scanned.any():
-        first[scanned], y_low[scanned], y_high[scanned] = _first_fall_scanned(
-            lam[scanned], w[scanned], grid[scanned], half[scanned], y_start[scanned], output)
-    return first, y_low, y_high
-
-
-def _never_rises(lam, w):
-    """Members (batch,) whose ``y(t) = sum_i w_i exp(lam_i t)`` cannot rise: every mode real
-    and not positive, every weight real and not negative."""
-    if np.iscomplexobj(lam) or np.iscomplexobj(w):
-        real = _real_members(lam, w)
-        lam, w = lam.real, w.real
-    else:
-        real = True
-    return real & (lam <= 0).all(axis=1) & (w >= 0).all(axis=1)
-
-
-def _first_fall_bisected(lam, w, grid, half, y_start, output):
-    """:func:`_first_fall` of members whose ``y`` never rises (real ``lam`` and ``w``), by
-    bisection of the grid."""
-    batch, n_grid = grid.shape
-    low = np.full(batch, -1)                       # -1: time 0, where y is y_start
-    high = np.full(batch, n_grid - 1)
-    y_high = (w * np.exp(lam * grid[:, -1:])).sum(axis=1)
-    if (y_high > half).any():
-        raise _never_falls(output)
-    y_low = y_start.copy()
-    while True:
-        rows = np.flatnonzero(high - low > 1)
-        if not len(rows):
-            return high, y_low, y_high
-        middle = (low[rows] + high[rows]) // 2
-        lam_r, w_r = (lam, w) if len(rows) == batch else (lam[rows], w[rows])
-        y_middle = (w_r * np.exp(lam_r * grid[rows, middle][:, None])).sum(axis=1)
-        below = ~(y_middle > half[rows])
-        high[rows[below]], y_high[rows[below]] = middle[below], y_middle[below]
-        low[rows[~below]], y_low[rows[~below]] = middle[~below], y_middle[~below]
-
-
-def _first_fall_scanned(lam, w, grid, half, y_start, output):
-    """:func:`_first_fall` of a batch scanning the grid ``_HALVING_CHUNK`` times at a time,
-    each chunk only for the members whose fall is still ahead: most outputs fall to half well
-    before the end of a grid that spans every time scale of the model."""
-    batch, n_grid = grid.shape
-    first = np.zeros(batch, dtype=int)
-    y_low, y_high = y_start.copy(), np.empty(batch)
-    ahead = np.arange(batch)                       # members whose fall is not yet found
-    for begin in range(0, n_grid, _HALVING_CHUNK):
-        chunk = slice(begin, begin + _HALVING_CHUNK)
-        if len(ahead) == batch:
-            y_chunk = _modal_sum(lam, w, grid[:, chunk])
-        else:
-            y_chunk = _modal_sum(lam[ahead], w[ahead], grid[ahead, chunk])
-        below = ~(y_chunk > half[ahead, None])
-        found = below.any(axis=1)
-        at = below[found].argmax(axis=1)
-        rows = np.flatnonzero(found)
-        first[ahead[found]] = begin + at
-        y_high[ahead[found]] = y_chunk[rows, at]
-        before = at > 0
-        y_low[ahead[found][before]] = y_chunk[rows[before], at[before] - 1]
-        # a fall in a later chunk: the last value of this one is the value before it
-        y_low[ahead[~found]] = y_chunk[~found, -1]
-        ahead = ahead[~found]
-        if not len(ahead):
-            return first, y_low, y_high
-    raise _never_falls(output)
-
-
-def _never_falls(output):
-    return SimulationError(f"output '{output}' never falls to half its value at time 0")
-
-
 def halving_time(lam, w, span, output):
     """First time at which ``y(t) = Re sum_i w_i exp(lam_i t)`` falls to half of ``y(0)``.
 
-    The crossing is bracketed on a log-spaced grid spanning the model's time scales and
-    found by safeguarded Newton steps on ``log y(t)``.
+    The crossing is bracketed on a log-spaced grid of ``HALVING_GRID_POINTS`` times spanning
+    the model's time scales and found by safeguarded Newton steps on ``log y(t)``, member by
+    member in compiled code (:mod:`exopk.engine.halving_kernel`).
 
     Parameters
     ----------
@@ -417,53 +313,20 @@ def halving_time(lam, w, span, output):
     -------
     ndarray (batch,)
     """
-    y_start = w.sum(axis=1).real
-    if not (y_start > 0).all():
-        raise SimulationError(f"output '{output}' is not positive at time 0: no time to half")
-    half = 0.5 * y_start
-    start, end = _log_time_span(span, f"output '{output}' does not decay: no time to half")
-    grid = np.exp(start[:, None] + (end - start)[:, None] * _HALVING_FRACTIONS)   # (B, K)
-    first, y_low, y_high = _first_fall(lam, w, grid, half, y_start, output)
-    members = np.arange(len(first))
-    high = grid[members, first]
-    low = np.where(first > 0, grid[members, np.maximum(first - 1, 0)], 0.0)
-    # start where log y, linear between the bracketing grid points, meets log(y0 / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_low, log_high, log_half = np.log(y_low), np.log(y_high), np.log(half)
-        share = np.clip((log_low - log_half) / np.where(log_low > log_high, log_low - log_high,
-                                                        1.0), 0.0, 1.0)
-        t = np.where(y_high > 0, low + share * (high - low), 0.5 * (low + high))
-    if np.iscomplexobj(lam) and len(lam) >= _HALVING_CHUNKED_BATCH:
-        # members with real modes and weights in real arithmetic
-        real = _real_members(lam, w)
-        if real.any():
-            for members, arithmetic in ((real, np.real), (~real, np.asarray)):
-                if members.any():
-                    t[members] = _newton_to_half(arithmetic(lam[members]),
-                                                 arithmetic(w[members]), t[members],
-                                                 low[members], high[members], log_half[members])
-            return t
-    return _newton_to_half(lam, w, t, low, high, log_half)
+    from exopk.engine import halving_kernel as kernel     # numba: imported on first use
 
-
-def _newton_to_half(lam, w, t, low, high, log_half):
-    """Safeguarded Newton steps on ``log y(t) = log_half`` from ``t``, in the bracket
-    ``[low, high]`` (bisection where a step leaves it), to a relative step of 1e-13."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(100):
-            e = w * np.exp(lam * t[:, None])
-            y = e.sum(axis=1).real
-            slope = (e * lam).sum(axis=1).real
-            g = np.log(y) - log_half
-            step = g * y / slope                                # Newton on log y(t)
-            above = g > 0
-            low, high = np.where(above, t, low), np.where(above, high, t)
-            newton = t - step
-            inside = (y > 0) & (slope < 0) & (newton >= low) & (newton <= high)
-            t = np.where(inside, newton, 0.5 * (low + high))
-            if inside.all() and (np.abs(step) <= 1e-13 * t).all():
-                break
-    return t
+    if np.iscomplexobj(lam) or np.iscomplexobj(w):
+        lam, w = lam.astype(complex, copy=False), w.astype(complex, copy=False)
+    times = np.empty(len(lam))
+    status = np.empty(len(lam), dtype=np.int8)
+    kernel.halving_times(np.ascontiguousarray(lam), np.ascontiguousarray(w),
+                         np.abs(span.real), _HALVING_FRACTIONS, times, status)
+    if status.any():
+        reason = {kernel.NOT_POSITIVE: "is not positive at time 0: no time to half",
+                  kernel.NO_DECAY: "does not decay: no time to half",
+                  kernel.NEVER_FALLS: "never falls to half its value at time 0"}
+        raise SimulationError(f"output '{output}' {reason[status[status > 0].min()]}")
+    return times
 
 
 def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, expr_values,
