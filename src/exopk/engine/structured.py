@@ -210,8 +210,8 @@ def _respond(blocks, A_flat, lam, V, V_inv, inputs, times):
     Every amount is a combination of a few functions of time per member: ``F_o`` (the response
     integrated ``o`` times, ``o`` 0 for a bolus and 1 for a step) and ``F_(o+1)`` (what reaches
     sinks) at each core mode ``mu``, at each distinct leaf rate, and at 0 (doses into sinks).
-    They form two bases (batch, time, N), with weights (batch, compartment, N) each; two
-    products give the amounts.
+    They form two bases (batch, time, N), with weights (batch, compartment, N) and (batch, sink,
+    N); two products give the amounts.
     """
     C, L, S = blocks.core, blocks.leaves, blocks.sinks
     n_core = len(C)
@@ -233,7 +233,7 @@ def _respond(blocks, A_flat, lam, V, V_inv, inputs, times):
         held = integrated_factor(order, nodes, tau)                              # (B, T, N)
         passed = integrated_factor(order + 1, nodes, tau)                        # to sinks
         held_weight = np.zeros((A_flat.shape[0], blocks.n_states, nodes.shape[2]), held.dtype)
-        passed_weight = np.zeros_like(held_weight)
+        passed_weight = np.zeros((A_flat.shape[0], len(S), nodes.shape[2]), held.dtype)  # sinks
         modes = (V_inv @ vector[:, C, None])[..., 0]                              # (B, c)
         fractions = _PartialFractions(lam, a_L, G_L * modes[:, None, :], float(tau.max()))
         on_leaf_rate = vector[:, L] - fractions.total                             # (B, l)
@@ -241,10 +241,10 @@ def _respond(blocks, A_flat, lam, V, V_inv, inputs, times):
         held_weight[:, L, :n_core] = fractions.coefficient
         held_weight[:, L, rates] = on_leaf_rate[:, :, None] * on_rate
         held_weight[:, S, -1] = vector[:, S]
-        passed_weight[:, S, :n_core] = G_S * modes[:, None, :] + A_SL @ fractions.coefficient
-        passed_weight[:, S, rates] = (A_SL * on_leaf_rate[:, None, :]) @ on_rate
+        passed_weight[:, :, :n_core] = G_S * modes[:, None, :] + A_SL @ fractions.coefficient
+        passed_weight[:, :, rates] = (A_SL * on_leaf_rate[:, None, :]) @ on_rate
         part = (held @ held_weight.transpose(0, 2, 1)).real
-        part[:, :, S] += (passed @ passed_weight[:, S].transpose(0, 2, 1)).real
+        part[:, :, S] += (passed @ passed_weight.transpose(0, 2, 1)).real
         if fractions.close is not None:
             fractions.add_close_pairs(part, order, tau[0, :, 0], L, S, A_SL)
         x = part if x is None else x + part
@@ -279,11 +279,12 @@ class _PartialFractions:
 
     def __init__(self, lam, a_L, w, time_span):
         separation = lam[:, None, :] - a_L[:, :, None]                         # (B, l, c)
-        scale = np.maximum(np.maximum(np.abs(lam)[:, None, :], np.abs(a_L)[:, :, None]),
-                           1.0 / max(time_span, 1e-300))
-        close = np.abs(separation) < _CLOSE * scale
-        coefficient = w / np.where(close, 1.0, separation)
-        coefficient[close] = 0.0
+        # _CLOSE times the larger of |mu|, |a| and 1 / time_span, from the two small arrays
+        floor = 1.0 / max(time_span, 1e-300)
+        near = np.maximum(_CLOSE * np.maximum(np.abs(lam), floor)[:, None, :],
+                          _CLOSE * np.maximum(np.abs(a_L), floor)[:, :, None])
+        close = np.abs(separation) < near
+        coefficient = np.where(close, 0.0, w / np.where(close, 1.0, separation))
         self.coefficient = coefficient                                         # (B, l, c)
         self.total = coefficient.sum(axis=2)                                   # (B, l)
         self.close = np.nonzero(close) if close.any() else None
