@@ -35,8 +35,8 @@ def eigen_groups(lam, V, V_inv, good):
             real_members, complex_members = good & real, good & ~real
             groups = []
             if real_members.any():
-                groups.append((real_members, lam[real_members].real, V[real_members].real,
-                               V_inv[real_members].real))
+                groups.append((real_members, lam.real[real_members], V.real[real_members],
+                               V_inv.real[real_members]))
             if complex_members.any():
                 groups.append((complex_members, lam[complex_members], V[complex_members],
                                V_inv[complex_members]))

@@ -219,8 +219,8 @@ class CoreModes:
         lam, V, V_inv, condition = system.decompose_core(A)
         self.solved = condition < condition_limit
         self.core = blocks.core
-        self.lam, self._V, self._V_inv = self._of_solved(lam), self._of_solved(V), \
-            self._of_solved(V_inv)
+        self.lam = self._of_solved(lam)
+        self._V, self._V_inv = V, V_inv        # every member: weights are selected, not these
         n = blocks.n_states
         a_L = A.reshape(len(A), n * n)[:, blocks.leaves * n + blocks.leaves]
         self.span = np.concatenate([self.lam.real, self._of_solved(a_L)], axis=1)
@@ -238,10 +238,8 @@ class CoreModes:
     def weights(self, C: np.ndarray, dose: np.ndarray) -> np.ndarray:
         """Modal weights (n_solved, n_core) of an output row ``C`` (batch or 1, n) that reads
         only core compartments, after the bolus ``dose`` (batch, n)."""
-        C_core = C[:, self.core]
-        if C_core.shape[0] > 1:
-            C_core = self._of_solved(C_core)
-        return modal_weights(C_core, self._V, self._V_inv, self._of_solved(dose)[:, self.core])
+        return self._of_solved(modal_weights(C[:, self.core], self._V, self._V_inv,
+                                             dose[:, self.core]))
 
 
 def modal_weights(C, V, V_inv, dose):
