@@ -248,7 +248,9 @@ def test_halving_time_of_a_batch_matches_a_root_finder_member_by_member():
 
 @pytest.mark.parametrize("change, message", [
     ("flat", "never falls to half"), ("negative", "is not positive at time 0"),
-    ("still", "does not decay")])
+    ("still", "does not decay"), ("nan mode", "has modes or weights that are not finite"),
+    ("infinite mode", "has modes or weights that are not finite"),
+    ("nan weight", "has modes or weights that are not finite")])
 def test_halving_time_names_what_keeps_an_output_from_halving(change, message):
     from exopk.engine import summaries
     lam = np.tile([-1.0, -0.1, -2.0], (6, 1))
@@ -257,7 +259,13 @@ def test_halving_time_names_what_keeps_an_output_from_halving(change, message):
         lam[4], w[4] = [-1.0, 0.0, -1.0], [0.0, 1.0, 0.0]
     elif change == "negative":
         w[4] = -w[4]
-    else:
+    elif change == "still":
         lam[4] = 0.0
+    elif change == "nan mode":
+        lam[4, 1] = np.nan
+    elif change == "infinite mode":
+        lam[4, 0] = -np.inf
+    else:
+        w[4, 2] = np.nan
     with pytest.raises(exopk.errors.SimulationError, match=f"output 'y' {message}"):
         summaries.halving_time(lam, w, lam, "y")

@@ -27,9 +27,9 @@ import numpy as np
 
 from exopk.engine.kernels import compile_kernel
 
-__all__ = ["FOUND", "NOT_POSITIVE", "NO_DECAY", "NEVER_FALLS", "halving_times"]
+__all__ = ["FOUND", "NOT_FINITE", "NOT_POSITIVE", "NO_DECAY", "NEVER_FALLS", "halving_times"]
 
-FOUND, NOT_POSITIVE, NO_DECAY, NEVER_FALLS = 0, 1, 2, 3    # the status of a member
+FOUND, NOT_FINITE, NOT_POSITIVE, NO_DECAY, NEVER_FALLS = 0, 1, 2, 3, 4   # a member's status
 
 
 @compile_kernel
@@ -112,14 +112,23 @@ def halving_times(lam, w, speed, fractions, times, status):
     times : ndarray (batch,)
         Output.
     status : ndarray of int8 (batch,)
-        Output: :data:`FOUND`; :data:`NOT_POSITIVE` (``y(0) <= 0``); :data:`NO_DECAY` (no rate
-        above 0); :data:`NEVER_FALLS` (not at half by the end of the grid).
+        Output: :data:`FOUND`; :data:`NOT_FINITE` (a mode, weight or rate is NaN or infinite);
+        :data:`NOT_POSITIVE` (``y(0) <= 0``); :data:`NO_DECAY` (no rate above 0);
+        :data:`NEVER_FALLS` (not at half by the end of the grid).
     """
     batch, n = lam.shape
     lam_b = np.empty(n, lam.dtype)           # the member's modes of nonzero weight
     w_b = np.empty(n, w.dtype)
     for b in range(batch):
         times[b] = np.nan
+        finite = True
+        for i in range(n):
+            finite = finite and np.isfinite(lam[b, i]) and np.isfinite(w[b, i])
+        for i in range(speed.shape[1]):
+            finite = finite and np.isfinite(speed[b, i])
+        if not finite:
+            status[b] = NOT_FINITE
+            continue
         real = True
         m = 0
         y_start = 0.0

@@ -320,7 +320,8 @@ def halving_time(lam, w, span, output):
     kernel.halving_times(np.ascontiguousarray(lam), np.ascontiguousarray(w),
                          np.abs(span.real), _HALVING_FRACTIONS, times, status)
     if status.any():
-        reason = {kernel.NOT_POSITIVE: "is not positive at time 0: no time to half",
+        reason = {kernel.NOT_FINITE: "has modes or weights that are not finite: no time to half",
+                  kernel.NOT_POSITIVE: "is not positive at time 0: no time to half",
                   kernel.NO_DECAY: "does not decay: no time to half",
                   kernel.NEVER_FALLS: "never falls to half its value at time 0"}
         raise SimulationError(f"output '{output}' {reason[status[status > 0].min()]}")
