@@ -45,8 +45,8 @@ import numpy as np
 import scipy.linalg
 
 from exopk.engine.eigen import eigen_groups, eigendecompose
-from exopk.engine.phi import (bolus_divided_difference, bolus_divided_differences, bolus_factor,
-                              step_divided_difference, step_factor)
+from exopk.engine.phi import (bolus_divided_differences, bolus_factor, step_divided_difference,
+                              step_factor)
 from exopk.engine.structured import Blocks, solve_forward
 from exopk.engine.triangular import BlockOrder, block_triangular_eigendecompose
 from exopk.errors import IllConditionedWarning, SimulationError
@@ -651,8 +651,8 @@ class _Eigen:
         out = (self.V @ (e * c)[:, :, None])[..., 0].real
         if not self.G.shape[2]:
             return out, np.zeros(out.shape + (0,))           # no derivative asked for
-        K = bolus_divided_difference(self.lam[:, :, None], self.lam[:, None, :],
-                                     tau[..., None] if tau.ndim else tau)
+        K = bolus_divided_differences(self.lam, np.broadcast_to(tau, (len(self.lam), 1))
+                                      )[:, :, 0, :]                                   # (B, i, k)
         Y = (self.G @ (K * c[:, None, :])[:, :, :, None])[..., 0]              # (B, i, P)
         if jacobian is not None:
             Y = Y + e[:, :, None] * (self.V_inv @ jacobian)

@@ -16,8 +16,6 @@ including complex ones, and without overflow for large negative ``lam t``.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 __all__ = ["bolus_factor", "step_factor", "bolus_divided_difference", "bolus_divided_differences",
@@ -174,61 +172,31 @@ def bolus_divided_difference(lam_i: np.ndarray, lam_k: np.ndarray, tau: np.ndarr
 def bolus_divided_differences(lam: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """:func:`bolus_divided_difference` between every pair of modes of each member at once.
 
-    The same numbers, bit for bit, at a fraction of the cost: ``exp`` is taken once per mode
-    and time and shared by the pairs, and, for real modes, each unordered pair is computed once
-    (the divided difference is symmetric, and ordering the two nodes by real part makes its
-    rounding symmetric too). Complex modes take every ordered pair: the order of two nodes
-    with equal real parts (a conjugate pair) decides the rounding.
+    The same formulas in compiled code (:mod:`exopk.engine.phi_kernel`): ``exp`` is taken once
+    per mode and time and shared by the pairs. Complex modes take every ordered pair: the order
+    of two nodes with equal real parts (a conjugate pair) decides the rounding.
 
     Parameters
     ----------
     lam : ndarray (batch, n)
         Each member's modes.
-    tau : ndarray (n_times,)
-        Times since the dose; the divided differences are 0 at negative times (before it).
+    tau : ndarray (n_times,) or (batch, n_times)
+        Times since the dose, shared by the batch or per member; the divided differences are 0
+        at negative times (before it).
 
     Returns
     -------
     ndarray (batch, n, n_times, n)
         ``K[b, i, t, k]``: the divided difference of ``exp(lam tau_t)`` at ``lam_i, lam_k``.
     """
+    from exopk.engine import phi_kernel            # numba: imported on first use
+
     batch, n = lam.shape
-    ordered = np.iscomplexobj(lam)
-    i, k, index = _mode_pairs(n, ordered)
-    t = np.maximum(tau, 0.0)
-    z = lam[:, :, None] * t                                                 # (B, n, T)
-    e = exp_flushed(z)
-    z_i, z_k = np.take(z, i, axis=1), np.take(z, k, axis=1)                 # (B, pairs, T)
-    if ordered:
-        i_first = z_i.real >= z_k.real
-        big, small = np.where(i_first, z_i, z_k), np.where(i_first, z_k, z_i)
-        pairs = np.where(i_first, np.take(e, i, axis=1), np.take(e, k, axis=1)) * e1(small - big)
-    else:
-        # as _first_divided_difference, bit for bit: small - big is -|z_i - z_k|, and exp(big)
-        # the larger of the two exponentials
-        pairs = np.maximum(np.take(e, i, axis=1), np.take(e, k, axis=1)) * e1(-np.abs(z_i - z_k))
-    # the diagonal is exp(z) e1(0) = exp(z)
-    F = np.concatenate([e, pairs], axis=1)[:, index]                        # (B, n n, T)
-    F = t * F if (tau >= 0).all() else np.where(tau >= 0, t * F, 0.0)
-    return F.reshape(batch, n, n, len(t)).transpose(0, 1, 3, 2)
-
-
-@functools.lru_cache(maxsize=64)
-def _mode_pairs(n: int, ordered: bool):
-    """Pairs ``(i, k)`` of distinct modes, each unordered pair once unless ``ordered``, and,
-    for each entry of an ``n x n`` matrix, its position in ``[diagonal, pairs]``."""
-    if ordered:
-        i, k = np.nonzero(~np.eye(n, dtype=bool))
-    else:
-        i, k = np.triu_indices(n, 1)
-    position = np.empty((n, n), dtype=int)
-    position[np.arange(n), np.arange(n)] = np.arange(n)
-    position[i, k] = n + np.arange(len(i))
-    if not ordered:
-        position[k, i] = n + np.arange(len(i))
-    for array in (i, k, position):
-        array.flags.writeable = False
-    return i, k, position.ravel()
+    times = np.ascontiguousarray(np.broadcast_to(np.asarray(tau, dtype=float),
+                                                 (batch, np.shape(tau)[-1])))
+    K = np.empty((batch, n, times.shape[1], n), dtype=lam.dtype)
+    phi_kernel.bolus_divided_differences_at(np.ascontiguousarray(lam), times, K)
+    return K
 
 
 def step_divided_difference(lam_i: np.ndarray, lam_k: np.ndarray, tau: np.ndarray) -> np.ndarray:
