@@ -78,8 +78,8 @@ def load_fit(path):
     >>> tree = exopk.load_fit("fits/mouse_iv_mps.nc")
     >>> tree["posterior"].sizes["chain"], tree["posterior"].sizes["draw"]
     (4, 1000)
-    >>> round(float(tree["posterior"]["tau"].median()), 2)     # README: tau 1.07
-    1.07
+    >>> round(float(tree["posterior"]["tau"].median()), 2)     # README: tau 1.08
+    1.08
     """
     from exopk.inference.result import load_fit as load
     return load(path)
