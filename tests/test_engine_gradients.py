@@ -7,7 +7,6 @@ import scipy.optimize
 import exopk
 from exopk.engine.simulation import evaluate
 from exopk.engine import compile_model, linear
-from exopk.engine.compiled import CompiledModel
 
 from conftest import exercised_parameters, mixed_regimen
 
@@ -142,30 +141,26 @@ def test_times_of_a_mixed_batch_match_each_member_alone(kind):
         assert np.max(np.abs(dt[b] - dt_alone[0])) <= 1e-10 * np.max(np.abs(dt_alone[0]))
 
 
-def test_pair_by_pair_and_one_product_similar_derivatives_agree(shipped_model, monkeypatch):
-    """``V^-1 dA V`` pair by pair and by the one matrix product (each forced) give the same
-    sensitivities to rounding, in a batch of 16."""
+def test_similar_derivatives_are_those_of_the_dense_matrix_derivatives(shipped_model):
+    """``V^-1 dA_p V`` from the rank-one transfers (compiled) against ``V^-1 @ dA_p @ V`` with
+    the dense ``dA_p`` of every parameter, for real and complex eigenvectors, in a batch of
+    16 (1e-12 of each member's largest entry)."""
     if not shipped_model.is_linear:
         pytest.skip("saturable models have one solver")
     compiled = compile_model(shipped_model)
     rng = np.random.default_rng(5)
     theta = exercised_parameters(shipped_model, seed=3)[None] * rng.uniform(0.7, 1.4, (16, 1))
     theta = np.clip(theta, compiled.lower, compiled.upper)
-    regimen = mixed_regimen(shipped_model)
-    taken = []
-    pair_by_pair = linear._DerivativePattern.similar_derivative
-    monkeypatch.setattr(linear._DerivativePattern, "similar_derivative",
-                        lambda self, *args: taken.append(1) or pair_by_pair(self, *args))
-    monkeypatch.setattr(linear, "SPARSE_SAVING", 0)
-    pairs = evaluate(compiled, theta, TIMES, regimen, gradients=True, path="eigen")
-    assert taken
-    monkeypatch.setattr(linear, "SPARSE_SAVING", np.inf)
-    fresh = CompiledModel(shipped_model)            # keeps no decomposition of the first run
-    product = evaluate(fresh, theta, TIMES, regimen, gradients=True, path="eigen")
-    scale = np.max(np.abs(product.output_sensitivities), axis=(1, 2), keepdims=True)
-    scale = np.where(scale > 0, scale, 1.0)
-    np.testing.assert_allclose(pairs.output_sensitivities / scale,
-                               product.output_sensitivities / scale, rtol=0, atol=1e-12)
+    values, jacobian = compiled.evaluate_expressions(theta)
+    system = compiled.linear_system
+    rate_jacobian = jacobian[:, compiled.rate_rows]
+    lam, V, V_inv, _ = system.decompose(system.matrix(values[:, compiled.rate_rows]))
+    G = linear._similar_derivative(V, V_inv, rate_jacobian, system)
+    dA = system.matrix_derivative(rate_jacobian)                            # (B, P, n, n)
+    dense = np.einsum("bij,bpjk,bkl->bipl", V_inv, dA, V)
+    scale = np.max(np.abs(dense), axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(G / scale, dense / scale, rtol=0, atol=1e-12)
+    assert G.dtype == V.dtype
 
 
 def test_repeated_doses_of_every_kind_match_expm_with_real_and_complex_modes():

@@ -58,12 +58,9 @@ CONDITION_LIMIT = 1e4
 # twice the dense path's, and it is faster from about 32 parameter sets (m2_mps, m5_intranasal)
 STRUCTURED_BATCH = 32
 CHUNK = 16    # parameter sets solved together with gradients
-# V^-1 dA V is formed pair by pair (transfer, parameter) where that saves at least this many
-# multiply-adds over the one matrix product; below it the product's fixed cost is lower
-SPARSE_SAVING = 400_000
 SCATTER_BATCH = 16    # batches from this size form only the nonzero entries of A
 PATHS = ("auto", "structured", "dense", "eigen", "expm")
-KEPT_PATTERNS = 16    # zero patterns (derivative, core blocks) kept per system
+KEPT_PATTERNS = 16    # zero patterns of the core blocks kept per system
 
 
 def _kept(cache: dict, key, make):
@@ -156,7 +153,6 @@ class LinearSystem:
         self._last_decomposition = None
         self._last_core = None
         self._last_similar = None
-        self._derivative_patterns = {}
         self._core_orders = {}
 
     def decompose(self, A: np.ndarray):
@@ -211,15 +207,6 @@ class LinearSystem:
             G.flags.writeable = False
             self._last_similar = (key, G)
         return self._last_similar[1]
-
-    def derivative_pattern(self, rate_jacobian: np.ndarray) -> "_DerivativePattern":
-        """Which rates depend on which parameters (:class:`_DerivativePattern`), for the
-        nonzero entries of ``rate_jacobian`` (batch, n_transfers, n_parameters); kept per
-        pattern (a model has few: one per set of fixed parameters and condition switches)."""
-        nonzero = rate_jacobian.any(axis=0) if rate_jacobian.shape[0] > 1 else \
-            rate_jacobian[0] != 0
-        return _kept(self._derivative_patterns, (nonzero.shape, nonzero.tobytes()),
-                     lambda: _DerivativePattern.of(nonzero))
 
     def matrix(self, rates: np.ndarray) -> np.ndarray:
         """System matrices ``A`` of shape (batch, n, n) for rates of shape (batch, n_transfers).
@@ -485,98 +472,18 @@ def _carried(prepared, times):
 
 
 def _similar_derivative(V, V_inv, rate_jacobian, system):
-    """``G[b, i, p, k] = (V^-1 dA_p V)[i, k]`` from the rank-one structure of each transfer.
+    """``G[b, i, p, k] = (V^-1 dA_p V)[i, k]`` from the rank-one structure of each transfer
+    (:mod:`exopk.engine.similar_kernel`: ``n^2`` multiply-adds per transfer and parameter with
+    a nonzero rate derivative)."""
+    from exopk.engine.similar_kernel import similar_derivative   # numba: imported on first use
 
-    ``dA_p = sum_j (d rate_j / dp) (e_target_j - e_source_j) e_source_j^T``, so
-    ``G[:, :, p, :] = sum_j (d rate_j / dp) W[:, j] U[j, :]`` with ``W = V^-1[:, targets] -
-    V^-1[:, sources]`` and ``U = V[sources, :]``. Formed as one matrix product over all
-    (transfer, parameter) pairs, ``n^2 m P`` multiply-adds, or, where the rate Jacobian is
-    sparse enough that this saves ``SPARSE_SAVING`` or more, pair by pair
-    (:meth:`_DerivativePattern.similar_derivative`): ``n^2`` per parameter that one transfer
-    depends on, and a product over only the transfers they touch for the parameters several
-    transfers depend on. When each rate has its own parameter the cost is ``n^2 m``, not
-    ``n^2 m^2``. In real arithmetic pair by pair gives the one product's numbers (bit for bit
-    where one transfer depends on a parameter: the product only adds exact zeros); members
-    with complex eigenvectors keep the product (numpy's complex elementwise product rounds
-    differently from the matrix product's, and a sampler's path would change with it).
-    """
-    batch, m, n_parameters = rate_jacobian.shape
+    batch, _, n_parameters = rate_jacobian.shape
     n = V.shape[1]
-    if not n_parameters:
-        return np.zeros((batch, n, 0, n), dtype=V.dtype)
-    if not np.iscomplexobj(V) and batch * n * n * m * n_parameters >= SPARSE_SAVING:
-        pattern = system.derivative_pattern(rate_jacobian)
-        if batch * n * n * pattern.saving >= SPARSE_SAVING:
-            return pattern.similar_derivative(V, V_inv, rate_jacobian, system)
-    W, U = _transfer_factors(V, V_inv, system, slice(None))          # (B, n, m), (B, m, n)
-    T1 = (rate_jacobian[:, :, :, None] * U[:, :, None, :]).reshape(batch, m, n_parameters * n)
-    return (W @ T1).reshape(batch, n, n_parameters, n)
-
-
-def _transfer_factors(V, V_inv, system, transfers):
-    """``W = V^-1[:, target] - V^-1[:, source]`` (B, n, t) and ``U = V[source, :]`` (B, t, n)
-    of the chosen transfers: ``V^-1 dA V`` of transfer ``j`` is ``W[:, j] U[j, :]`` per unit
-    rate."""
-    sources, targets = system.sources[transfers], system.targets[transfers]
-    return V_inv[:, :, targets] - V_inv[:, :, sources], V[:, sources, :]
-
-
-@dataclass(frozen=True)
-class _DerivativePattern:
-    """The (transfer, parameter) pairs with a nonzero rate derivative, split for
-    :meth:`similar_derivative`.
-
-    Attributes
-    ----------
-    single : ndarray of int
-        Parameters exactly one transfer depends on, ...
-    single_transfer : ndarray of int
-        ... and that transfer.
-    shared : ndarray of int
-        Parameters several transfers depend on.
-    shared_transfers : ndarray of int
-        Every transfer that depends on one of them.
-    saving : int
-        Multiply-adds per ``n^2`` and parameter set that the split saves over the one matrix
-        product.
-    """
-
-    single: np.ndarray
-    single_transfer: np.ndarray
-    shared: np.ndarray
-    shared_transfers: np.ndarray
-    saving: int
-
-    @classmethod
-    def of(cls, nonzero):
-        """The split of a (n_transfers, n_parameters) boolean pattern."""
-        count = nonzero.sum(axis=0)
-        single = np.flatnonzero(count == 1)
-        shared = np.flatnonzero(count > 1)
-        shared_transfers = np.flatnonzero(nonzero[:, shared].any(axis=1))
-        m, n_parameters = nonzero.shape
-        saving = m * n_parameters - len(single) - len(shared_transfers) * len(shared)
-        return cls(single, nonzero[:, single].argmax(axis=0), shared, shared_transfers,
-                   int(saving))
-
-    def similar_derivative(self, V, V_inv, rate_jacobian, system):
-        """``G`` as in :func:`_similar_derivative`, pair by pair; zero for parameters no rate
-        depends on."""
-        batch, _, n_parameters = rate_jacobian.shape
-        n = V.shape[1]
-        G = np.zeros((batch, n, n_parameters, n), dtype=np.result_type(V, rate_jacobian))
-        if len(self.single):
-            j = self.single_transfer
-            W, U = _transfer_factors(V, V_inv, system, j)                           # (B, n, s)
-            T = rate_jacobian[:, j, self.single][:, :, None] * U
-            G[:, :, self.single, :] = W[:, :, :, None] * T[:, None, :, :]
-        if len(self.shared):
-            j = self.shared_transfers
-            W, U = _transfer_factors(V, V_inv, system, j)                           # (B, n, t)
-            T1 = (rate_jacobian[:, j][:, :, self.shared, None]
-                  * U[:, :, None, :]).reshape(batch, len(j), -1)
-            G[:, :, self.shared, :] = (W @ T1).reshape(batch, n, len(self.shared), n)
-        return G
+    G = np.zeros((batch, n, n_parameters, n), dtype=np.result_type(V, rate_jacobian))
+    similar_derivative(np.ascontiguousarray(V), np.ascontiguousarray(V_inv),
+                       np.ascontiguousarray(rate_jacobian, dtype=float), system.sources,
+                       system.targets, G)
+    return G
 
 
 @dataclass
