@@ -130,6 +130,36 @@ def test_areas_and_first_moments_match_50_digit_reference(name, way):
     np.testing.assert_allclose(first[0, drains], expected_first[drains], rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("name", CASES)
+def test_derivatives_of_areas_and_first_moments_match_central_differences(name):
+    """``d area / dp`` and ``d first moment / dp`` of :func:`~exopk.engine.summaries.moments`
+    for a parameter per rate (``d rate_j / dp_j = rate_j``: p is a log rate), one that every
+    rate depends on, and one that scales the bolus (its ``d_vector``), against central
+    differences of the moments themselves (relative step 1e-5: truncation and rounding
+    below 1e-8 of each member's largest derivative)."""
+    case = REFERENCE["cases"][name]
+    system, rates, inputs = case_in_batch(case, 2)
+    bolus = inputs[0].vector
+    m = rates.shape[1]
+    # directions in rate space per parameter: d rates / dp, shape (batch, m, P)
+    directions = np.concatenate([rates[:, :, None] * np.eye(m)[None],
+                                 (rates * np.linspace(0.5, 1.5, m))[:, :, None],
+                                 np.zeros((2, m, 1))], axis=2)
+    d_bolus = np.zeros(bolus.shape + (m + 2,))
+    d_bolus[..., -1] = bolus                               # the bolus is p times the dose
+    _, d_area, _, d_first = moments(system, rates, directions, bolus, d_bolus, fill=0.0)
+    no_columns = np.zeros(rates.shape + (0,))
+    step = 1e-5
+    for p in range(m + 2):
+        shifted = [moments(system, rates + sign * step * directions[:, :, p], no_columns,
+                           bolus * (1 + sign * step if p == m + 1 else 1.0), fill=0.0)
+                   for sign in (1.0, -1.0)]
+        for k, derivative in ((0, d_area), (2, d_first)):
+            central = (shifted[0][k] - shifted[1][k]) / (2 * step)
+            scale = np.max(np.abs(derivative), axis=(1, 2))[:, None]
+            assert np.max(np.abs(central - derivative[..., p]) / scale) <= 1e-8, (name, p, k)
+
+
 def test_structured_path_needs_no_fallback_for_a_defective_chain():
     """0 -> 1 -> sink with equal rates: the dense eigenvector matrix is defective, but
     compartment 1 only drains to the sink, so only compartment 0 is decomposed."""

@@ -138,16 +138,15 @@ class LinearSystem:
         has_outflow = np.zeros(n_states, dtype=bool)
         has_outflow[self.sources] = True
         self.draining = has_outflow
-        # the draining block: its matrix from the rates, and (dA/dp) v for v zero on sinks
-        # (every source drains, so v[source] is read off the draining part)
+        # the draining block: its matrix from the rates, and each transfer's source and target
+        # as positions in it (-1 for a sink; every source drains)
         N = np.flatnonzero(has_outflow)
         self._draining_index = N
         self._structure_draining = structure[:, N[:, None], N[None, :]].reshape(n_transfers,
                                                                             len(N) ** 2)
         position = np.full(n_states, -1)
         position[N] = np.arange(len(N))
-        self._source_in_draining = position[self.sources]
-        self._incidence_draining = incidence[N]
+        self.draining_transfers = (position[self.sources], position[self.targets])
         self.blocks = Blocks.of(n_states, self.sources, self.targets)
         self._last_matrix = None
         self._last_decomposition = None
@@ -255,11 +254,6 @@ class LinearSystem:
         """``A_NN``, the system matrices restricted to the draining compartments ``N``."""
         N = self._draining_index
         return (rates @ self._structure_draining).reshape(-1, len(N), len(N))
-
-    def draining_derivative_times(self, rate_jacobian: np.ndarray, v_N: np.ndarray) -> np.ndarray:
-        """``(dA_p v)_N`` for every parameter, shape (batch, len(N), P), for ``v`` zero on sinks
-        and given on ``N`` (sinks receive but never send, so only ``v_N`` is read)."""
-        return self._incidence_draining @ (rate_jacobian * v_N[:, self._source_in_draining, None])
 
     def solve(self, rates: np.ndarray, inputs: list[LinearInput], times: np.ndarray, *,
               rate_jacobian: np.ndarray | None = None, path: str = "auto",

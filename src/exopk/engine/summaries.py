@@ -66,7 +66,9 @@ def moments(system, rates: np.ndarray, rate_jacobian: np.ndarray, vector: np.nda
     """Zeroth and first time moments of the response to a bolus, over ``[0, inf)``.
 
     On the draining compartments ``N``, ``int x dt = -A_NN^-1 b`` and
-    ``int t x dt = A_NN^-2 b``; sinks (which never drain) get ``fill`` (NaN by default).
+    ``int t x dt = A_NN^-2 b``; sinks (which never drain) get ``fill`` (NaN by default). The
+    products and derivatives after the inverse are compiled
+    (:mod:`exopk.engine.moments_kernel`).
 
     Parameters
     ----------
@@ -83,30 +85,23 @@ def moments(system, rates: np.ndarray, rate_jacobian: np.ndarray, vector: np.nda
     area, d_area, first_moment, d_first_moment : ndarray
         ``(batch, n_states)`` and ``(batch, n_states, n_parameters)``.
     """
+    from exopk.engine.moments_kernel import bolus_moments     # numba: imported on first use
+
     N = system.draining_index
-    A = system.draining_matrix(rates)
     batch, n_parameters = rates.shape[0], rate_jacobian.shape[2]
-    b = vector[:, N]
     db = np.zeros((batch, len(N), n_parameters)) if d_vector is None else d_vector[:, N]
+    n = system.n_states
+    area, moment = np.full((2, batch, n), fill)
+    d_area, d_moment = np.full((2, batch, n, n_parameters), fill)
     try:
-        A_inv = np.linalg.inv(A)
+        bolus_moments(system.draining_matrix(rates), np.ascontiguousarray(vector[:, N]),
+                      np.ascontiguousarray(db, dtype=float),
+                      np.ascontiguousarray(rate_jacobian, dtype=float), *system.draining_transfers,
+                      N, area, d_area, moment, d_moment)
     except np.linalg.LinAlgError:
         raise SimulationError("the response has no finite area: some compartment never "
                               "drains") from None
-    area_N = -(A_inv @ b[..., None])[..., 0]                                  # -A^-1 b
-    moment_N = -(A_inv @ area_N[..., None])[..., 0]                           # A^-2 b
-    # d(-A^-1 b) = -A^-1 (dA area + db);  first moment m = -A^-1 area: dm = -A^-1 (dA m + d area)
-    d_area_N = -A_inv @ (system.draining_derivative_times(rate_jacobian, area_N) + db)
-    d_moment_N = -A_inv @ (system.draining_derivative_times(rate_jacobian, moment_N) + d_area_N)
-
-    def full(values_N, shape):
-        out = np.full(shape, fill)
-        out[:, N] = values_N
-        return out
-
-    n = system.n_states
-    return (full(area_N, (batch, n)), full(d_area_N, (batch, n, n_parameters)),
-            full(moment_N, (batch, n)), full(d_moment_N, (batch, n, n_parameters)))
+    return area, d_area, moment, d_moment
 
 
 def moments_to(whole, later, time: float):
