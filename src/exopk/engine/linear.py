@@ -58,6 +58,10 @@ CONDITION_LIMIT = 1e4
 # twice the dense path's, and it is faster from about 32 parameter sets (m2_mps, m5_intranasal)
 STRUCTURED_BATCH = 32
 CHUNK = 16    # parameter sets solved together with gradients
+# members x times x n^2 x parameters (multiply-adds of the sensitivities) up to which the
+# compiled response to one bolus beats numpy's batched products (0.8-0.9x their time at a few
+# thousand, even at 30-60 thousand, 1.2-1.3x at 120-470 thousand; m2_mps, m5_intranasal)
+COMPILED_RESPONSE_WORK = 40_000
 SCATTER_BATCH = 16    # batches from this size form only the nonzero entries of A
 PATHS = ("auto", "structured", "dense", "eigen", "expm")
 KEPT_PATTERNS = 16    # zero patterns of the core blocks kept per system
@@ -500,6 +504,11 @@ class _Eigen:
         The inputs of one kind are taken together: one call of each factor over all their
         doses and times, and the terms summed over the doses.
         """
+        if len(inputs) == 1 and inputs[0].kind == "bolus" and self._compiled_pays(len(times),
+                                                                                   gradients):
+            item = inputs[0]
+            tau = np.broadcast_to(times - item.time, (len(self.lam), len(times)))
+            return self._bolus_response(item.vector, item.jacobian, tau, gradients)
         batch, n = self.lam.shape
         lam = self.lam[:, None, :]
         Z = np.zeros((batch, len(times), n), dtype=self.lam.dtype)
@@ -546,18 +555,45 @@ class _Eigen:
     def propagate(self, vector, jacobian, tau):
         """``exp(A tau) v`` and its parameter derivative (steady-state doses; ``tau`` is one
         time or one per member, shaped (B, 1))."""
-        tau = np.asarray(tau)
+        tau = np.broadcast_to(tau, (len(self.lam), 1))
+        if self._compiled_pays(1, True):
+            x, dx = self._bolus_response(vector, jacobian, tau, True)
+            return x[:, 0], dx[:, 0]
         c = self.to_modes(vector)
         e = np.exp(self.lam * tau)
         out = (self.V @ (e * c)[:, :, None])[..., 0].real
         if not self.G.shape[2]:
             return out, np.zeros(out.shape + (0,))           # no derivative asked for
-        K = bolus_divided_differences(self.lam, np.broadcast_to(tau, (len(self.lam), 1))
-                                      )[:, :, 0, :]                                   # (B, i, k)
+        K = bolus_divided_differences(self.lam, tau)[:, :, 0, :]                   # (B, i, k)
         Y = (self.G @ (K * c[:, None, :])[:, :, :, None])[..., 0]              # (B, i, P)
         if jacobian is not None:
             Y = Y + e[:, :, None] * (self.V_inv @ jacobian)
         return out, (self.V @ Y).real
+
+    def _compiled_pays(self, n_times, gradients):
+        """Whether the compiled response to one bolus is the faster way for this batch
+        (``COMPILED_RESPONSE_WORK``)."""
+        batch, n = self.lam.shape
+        parameters = self.G.shape[2] if gradients else 1
+        return batch * n_times * n * n * max(parameters, 1) <= COMPILED_RESPONSE_WORK
+
+    def _bolus_response(self, vector, jacobian, tau, gradients):
+        """Amounts (B, T, n) a time ``tau`` (B, T) after the bolus ``vector`` (B, n), and their
+        sensitivities (B, T, n, P) or None (:func:`exopk.engine.phi_kernel.bolus_response`)."""
+        from exopk.engine.phi_kernel import bolus_response   # numba: imported on first use
+
+        batch, n = self.lam.shape
+        G = self.G if gradients else np.zeros((batch, n, 0, n), self.lam.dtype)
+        c = self.to_modes(vector)
+        dc = np.zeros((batch, n, G.shape[2]), self.lam.dtype) if jacobian is None else \
+            self.V_inv @ jacobian
+        x = np.empty((batch, tau.shape[1], n))
+        dx = np.empty((batch, tau.shape[1], n, G.shape[2]))
+        bolus_response(np.ascontiguousarray(self.lam), np.ascontiguousarray(self.V),
+                       np.ascontiguousarray(G), np.ascontiguousarray(c),
+                       np.ascontiguousarray(dc, dtype=self.lam.dtype),
+                       np.ascontiguousarray(tau, dtype=float), x, dx)
+        return x, dx if gradients else None
 
     def transition(self, tau):
         return np.einsum("bij,bj,bjk->bik", self.V, np.exp(self.lam * tau), self.V_inv).real
