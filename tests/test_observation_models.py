@@ -80,6 +80,16 @@ def test_time_to_half_solves_the_biexponential_closed_form():
     assert values[0, 0] == pytest.approx(expected, rel=1e-12)
 
 
+def test_repeated_requests_are_answered_in_the_order_asked(one_compartment):
+    """A request asked twice is computed once and answered at both places, values and
+    derivatives: the plasma %ID at 10 min, ``100 exp(-10 K)``, and the AUC, ``D / CL``."""
+    value, auc = Request("value", "plasma_percent_id", 10.0), Request("auc", "plasma_concentration")
+    values, jacobian = predict_one(one_compartment, [auc, value, auc, value],
+                                   {"CL": CL, "V_plasma": V}, gradients=True)
+    np.testing.assert_allclose(values[0], [100 / CL, 100 * math.exp(-10 * K)] * 2, rtol=1e-13)
+    np.testing.assert_array_equal(jacobian[0, :2], jacobian[0, 2:])
+
+
 def test_time_to_half_of_one_compartment_is_the_half_life(one_compartment):
     values, _ = predict_one(one_compartment, [Request("time_to_half", "plasma_concentration")],
                             {"CL": CL, "V_plasma": V})

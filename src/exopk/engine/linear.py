@@ -507,7 +507,7 @@ class _Eigen:
         if len(inputs) == 1 and inputs[0].kind == "bolus" and self._compiled_pays(len(times),
                                                                                    gradients):
             item = inputs[0]
-            tau = np.broadcast_to(times - item.time, (len(self.lam), len(times)))
+            tau = np.repeat((times - item.time)[None], len(self.lam), axis=0)
             return self._bolus_response(item.vector, item.jacobian, tau, gradients)
         batch, n = self.lam.shape
         lam = self.lam[:, None, :]
@@ -555,7 +555,8 @@ class _Eigen:
     def propagate(self, vector, jacobian, tau):
         """``exp(A tau) v`` and its parameter derivative (steady-state doses; ``tau`` is one
         time or one per member, shaped (B, 1))."""
-        tau = np.broadcast_to(tau, (len(self.lam), 1))
+        tau = np.asarray(tau, dtype=float)
+        tau = tau.reshape(-1, 1) if tau.size == len(self.lam) else np.full((len(self.lam), 1), tau)
         if self._compiled_pays(1, True):
             x, dx = self._bolus_response(vector, jacobian, tau, True)
             return x[:, 0], dx[:, 0]
@@ -592,7 +593,7 @@ class _Eigen:
         bolus_response(np.ascontiguousarray(self.lam), np.ascontiguousarray(self.V),
                        np.ascontiguousarray(G), np.ascontiguousarray(c),
                        np.ascontiguousarray(dc, dtype=self.lam.dtype),
-                       np.ascontiguousarray(tau, dtype=float), x, dx)
+                       np.ascontiguousarray(tau), x, dx)
         return x, dx if gradients else None
 
     def transition(self, tau):

@@ -457,6 +457,8 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
         values[:, i] = r.scale * value
         if jacobian is not None and derivative is not None:
             jacobian[:, i] = r.scale * derivative
+    if len(requests) == len(asked):          # no repeats: already in the order asked
+        return values, jacobian
     index = {r: i for i, r in enumerate(requests)}
     order = [index[r] for r in asked]
     return values[:, order], None if jacobian is None else jacobian[:, order]
