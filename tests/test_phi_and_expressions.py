@@ -166,3 +166,8 @@ def test_bad_expressions_are_rejected(text, message):
 def test_unknown_symbols_are_named():
     with pytest.raises(ModelFileError, match="unknown symbol.*Vx"):
         ExpressionSet([parse_expression("CL / Vx")], ["CL"], {})
+
+
+def test_compiled_and_numpy_divided_differences_flush_at_the_same_exponent():
+    from exopk.engine import phi, phi_kernel
+    assert phi_kernel._UNDERFLOW == phi._UNDERFLOW

@@ -575,8 +575,8 @@ class _Eigen:
         """Whether the compiled response to one bolus is the faster way for this batch
         (``COMPILED_RESPONSE_WORK``)."""
         batch, n = self.lam.shape
-        parameters = self.G.shape[2] if gradients else 1
-        return batch * n_times * n * n * max(parameters, 1) <= COMPILED_RESPONSE_WORK
+        parameters = max(self.G.shape[2], 1) if gradients else 1
+        return batch * n_times * n * n * parameters <= COMPILED_RESPONSE_WORK
 
     def _bolus_response(self, vector, jacobian, tau, gradients):
         """Amounts (B, T, n) a time ``tau`` (B, T) after the bolus ``vector`` (B, n), and their
@@ -586,8 +586,8 @@ class _Eigen:
         batch, n = self.lam.shape
         G = self.G if gradients else np.zeros((batch, n, 0, n), self.lam.dtype)
         c = self.to_modes(vector)
-        dc = np.zeros((batch, n, G.shape[2]), self.lam.dtype) if jacobian is None else \
-            self.V_inv @ jacobian
+        dc = self.V_inv @ jacobian if gradients and jacobian is not None else \
+            np.zeros((batch, n, G.shape[2]), self.lam.dtype)
         x = np.empty((batch, tau.shape[1], n))
         dx = np.empty((batch, tau.shape[1], n, G.shape[2]))
         bolus_response(np.ascontiguousarray(self.lam), np.ascontiguousarray(self.V),

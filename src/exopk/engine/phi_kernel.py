@@ -25,7 +25,8 @@ from exopk.engine.kernels import compile_kernel
 
 __all__ = ["bolus_divided_differences_at", "bolus_response"]
 
-_UNDERFLOW = -700.0       # as exopk.engine.phi: exp below this real part is flushed to 0
+# exopk.engine.phi's _UNDERFLOW (phi imports this module on first use, so it cannot import phi)
+_UNDERFLOW = -700.0
 
 
 def _expm1(z):

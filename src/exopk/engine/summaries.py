@@ -260,18 +260,13 @@ def _modal_sum(lam, w, times):
     if not np.iscomplexobj(lam):
         return (np.exp(lam[:, None, :] * times[:, :, None]) @ w[:, :, None])[..., 0]
     y = np.empty(times.shape)
-    real = _real_members(lam, w)
+    real = ~(lam.imag.any(axis=1) | w.imag.any(axis=1))        # members whose sum is real
     if real.any():
         y[real] = _modal_sum(lam[real].real, w[real].real, times[real])
     if not real.all():
         y[~real] = (np.exp(lam[~real][:, None, :] * times[~real][:, :, None])
                     @ w[~real][:, :, None])[..., 0].real
     return y
-
-
-def _real_members(lam, w):
-    """Members (batch,) of complex modes ``lam`` and weights ``w`` that are all real."""
-    return ~(lam.imag.any(axis=1) | w.imag.any(axis=1))
 
 
 def _log_time_span(lam, message):
