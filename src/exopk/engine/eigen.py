@@ -64,11 +64,9 @@ def eigendecompose(A: np.ndarray):
     """
     if A.shape[0] == 1:
         lam, V = _geev(A[0])
-        V_inv = _inverse(V)
-        condition = np.abs(V).sum(axis=0).max() * np.abs(V_inv).sum(axis=0).max()
-        condition = np.array([condition if np.isfinite(condition) else np.inf])
-        return lam[None], V[None], V_inv[None], condition
-    lam, V, V_inv = stacked_eigendecompose(A)
+        lam, V, V_inv = lam[None], V[None], _inverse(V)[None]
+    else:
+        lam, V, V_inv = stacked_eigendecompose(A)
     return lam, V, V_inv, condition_number(V, V_inv)
 
 
@@ -91,10 +89,12 @@ def stacked_eigendecompose(A: np.ndarray):
 
 
 def condition_number(V, V_inv):
-    """``||V||_1 ||V^-1||_1`` of each member (batch, n, n); infinite where not finite."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        condition = np.abs(V).sum(axis=1).max(axis=-1) * np.abs(V_inv).sum(axis=1).max(axis=-1)
-    condition[~np.isfinite(condition)] = np.inf
+    """``||V||_1 ||V^-1||_1`` of each member (batch, n, n); infinite where not finite
+    (:mod:`exopk.engine.condition_kernel`)."""
+    from exopk.engine.condition_kernel import one_norm_conditions   # numba: imported on first use
+
+    condition = np.empty(V.shape[0])
+    one_norm_conditions(np.ascontiguousarray(V), np.ascontiguousarray(V_inv), condition)
     return condition
 
 
