@@ -223,3 +223,36 @@ def test_forward_moments_of_a_leaf_that_never_drains_are_an_error():
                     lambda: moments(system, rates, np.zeros(rates.shape + (0,)), bolus)):
         with pytest.raises(SimulationError, match="never drains"):
             compute()
+
+
+@pytest.mark.parametrize("arithmetic", [float, complex])
+def test_partial_fraction_weights_match_their_numpy_formula(arithmetic):
+    """The compiled weights of leaves fed by core modes against the formula written out in
+    numpy: ``w / (mu - a)`` with ``w = (A_LC V) (V^-1 x0)``, zero for close pairs (within
+    ``_CLOSE`` of the larger of ``|mu|``, ``|a|`` and the inverse time span), and their sums."""
+    from exopk.engine.structured import _CLOSE, _PartialFractions
+
+    rng = np.random.default_rng(3)
+    B, n_leaves, n_modes, span = 50, 4, 6, 1440.0
+    lam = -np.exp(rng.normal(-3, 2, (B, n_modes))).astype(arithmetic)
+    if arithmetic is complex:
+        lam[:, 4:] = lam[:, 4:] + 1j * np.abs(lam[:, 4:])      # a complex pair's share
+        lam[:, 5] = lam[:, 4].conj()
+    a_L = -np.exp(rng.normal(-3, 2, (B, n_leaves)))
+    a_L[:5, 0] = lam[:5, 0].real * (1 + 1e-4)           # close pairs
+    a_L[5:8, 1] = lam[5:8, 2].real                      # equal pairs
+    a_L[8, 2] = -1e-6                                   # both below the time-span floor
+    lam[8, 3] = -2e-6
+    G_L = rng.normal(size=(B, n_leaves, n_modes)).astype(arithmetic)
+    modes = rng.normal(size=(B, n_modes)).astype(arithmetic)
+    found = _PartialFractions(lam, a_L, G_L, modes, span)
+
+    separation = lam[:, None, :] - a_L[:, :, None]
+    near = _CLOSE * np.maximum(np.maximum(np.abs(lam), 1 / span)[:, None, :],
+                               np.maximum(np.abs(a_L), 1 / span)[:, :, None])
+    close = np.abs(separation) < near
+    assert close[:5, 0, 0].all() and close[5:8, 1, 2].all() and close[8, 2, 3]
+    expected = np.where(close, 0.0, G_L * modes[:, None, :] / np.where(close, 1.0, separation))
+    np.testing.assert_allclose(found.coefficient, expected, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(found.total, expected.sum(axis=2), rtol=1e-13, atol=1e-300)
+    assert np.array_equal(np.stack(found.close), np.stack(np.nonzero(close)))

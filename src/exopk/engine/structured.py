@@ -235,7 +235,7 @@ def _respond(blocks, A_flat, lam, V, V_inv, inputs, times):
         held_weight = np.zeros((A_flat.shape[0], blocks.n_states, nodes.shape[2]), held.dtype)
         passed_weight = np.zeros((A_flat.shape[0], len(S), nodes.shape[2]), held.dtype)  # sinks
         modes = (V_inv @ vector[:, C, None])[..., 0]                              # (B, c)
-        fractions = _PartialFractions(lam, a_L, G_L * modes[:, None, :], float(tau.max()))
+        fractions = _PartialFractions(lam, a_L, G_L, modes, float(tau.max()))
         on_leaf_rate = vector[:, L] - fractions.total                             # (B, l)
         held_weight[:, C, :n_core] = V * modes[:, None, :]
         held_weight[:, L, :n_core] = fractions.coefficient
@@ -277,25 +277,26 @@ class _PartialFractions:
     with the stable divided difference of :mod:`exopk.engine.phi` (:meth:`add_close_pairs`).
     """
 
-    def __init__(self, lam, a_L, w, time_span):
-        separation = lam[:, None, :] - a_L[:, :, None]                         # (B, l, c)
-        # _CLOSE times the larger of |mu|, |a| and 1 / time_span, from the two small arrays
-        floor = 1.0 / max(time_span, 1e-300)
-        near = np.maximum(_CLOSE * np.maximum(np.abs(lam), floor)[:, None, :],
-                          _CLOSE * np.maximum(np.abs(a_L), floor)[:, :, None])
-        close = np.abs(separation) < near
-        coefficient = np.where(close, 0.0, w / np.where(close, 1.0, separation))
-        self.coefficient = coefficient                                         # (B, l, c)
-        self.total = coefficient.sum(axis=2)                                   # (B, l)
-        self.close = np.nonzero(close) if close.any() else None
-        self.lam, self.a_L, self.w = lam, a_L, w
+    def __init__(self, lam, a_L, G_L, modes, time_span):
+        from exopk.engine.fractions_kernel import partial_fractions   # numba: imported on first use
+
+        weight = np.empty(G_L.shape, np.result_type(G_L, modes))                # (B, l, c)
+        separation = np.empty(G_L.shape, np.result_type(lam, a_L))
+        close = np.empty(G_L.shape, dtype=bool)
+        # _CLOSE times the larger of |mu|, |a| and 1 / time_span
+        any_close = partial_fractions(lam, a_L, G_L, modes, _CLOSE, 1.0 / max(time_span, 1e-300),
+                                      weight, separation, close)
+        self.coefficient = weight / separation                                 # 0 where close
+        self.total = self.coefficient.sum(axis=2)                              # (B, l)
+        self.close = np.nonzero(close) if any_close else None
+        self.lam, self.a_L, self.G_L, self.modes = lam, a_L, G_L, modes
 
     def add_close_pairs(self, x, order, tau, L, S, A_SL):
         """Add the close pairs' share to the amounts ``x`` (B, T, n): in the leaves, and what
         those leaves passed on to sinks."""
         b, leaf, mode = self.close
         nodes = (self.lam[b, mode][:, None], self.a_L[b, leaf][:, None], tau[None, :])
-        weight = self.w[b, leaf, mode][:, None]
+        weight = (self.G_L[b, leaf, mode] * self.modes[b, mode])[:, None]
         held = (integrated_divided_difference(order, *nodes) * weight).real       # (k, T)
         time = np.arange(len(tau))
         np.add.at(x, (b[:, None], time[None, :], L[leaf][:, None]), held)
