@@ -16,11 +16,11 @@ import numpy as np
 
 from exopk.engine.kernels import compile_kernel
 
-__all__ = ["one_norm_conditions"]
+__all__ = ["one_norm", "one_norm_conditions"]
 
 
 @compile_kernel
-def _one_norm(M):
+def one_norm(M):
     """Largest column sum of absolute values of ``M`` (NaN when any entry is NaN)."""
     n = M.shape[0]
     largest = 0.0
@@ -40,5 +40,5 @@ def one_norm_conditions(V, V_inv, out):
     """Write ``||V_b||_1 ||V_inv_b||_1`` of each member ``b`` of the stacks ``V`` and ``V_inv``
     (batch, n, n), real or complex, into ``out`` (batch,); infinite where it is not finite."""
     for b in range(V.shape[0]):
-        condition = _one_norm(V[b]) * _one_norm(V_inv[b])
+        condition = one_norm(V[b]) * one_norm(V_inv[b])
         out[b] = condition if np.isfinite(condition) else np.inf

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from exopk.engine.eigen import condition_number, stacked_eigendecompose
+from exopk.engine.eigen import stacked_eigendecompose
 
 __all__ = ["BlockOrder", "BlockTriangular", "block_triangular_eigendecompose"]
 
@@ -168,9 +168,9 @@ def block_triangular_eigendecompose(A: np.ndarray, order: BlockOrder):
     member of a batch of matrices that are block lower triangular in ``order``.
 
     The same quantities as :func:`exopk.engine.eigen.eigendecompose` (eigenvalues in another
-    order), from the diagonal blocks' decompositions and block substitution (module docstring).
-    The matrices are permuted into block order once; the substitution then takes one product
-    per block for all eigenvalues at once. Members whose blocks all have real spectra are
+    order), from the diagonal blocks' decompositions and block substitution (module docstring),
+    member by member in compiled code (:mod:`exopk.engine.substitution_kernel`). The matrices
+    are permuted into block order once. Members whose blocks all have real spectra are
     substituted in real arithmetic (their vectors have zero imaginary parts), the others in
     complex arithmetic.
 
@@ -188,60 +188,38 @@ def block_triangular_eigendecompose(A: np.ndarray, order: BlockOrder):
         ``||V||_1 ||V^-1||_1``; infinite where the substitution breaks down (a defective
         matrix).
     """
+    from exopk.engine.substitution_kernel import substitute   # numba: imported on first use
+
     permuted, compartments, spans = order.arrange(A)
     diagonal = [_block_decomposition(permuted[:, span, span]) for span in spans]
     lam = np.concatenate([lam for lam, _, _ in diagonal], axis=1)
     back = np.empty(len(compartments), dtype=int)
     back[compartments] = np.arange(len(compartments))
+    starts = np.array([span.start for span in spans] + [spans[-1].stop])
+    fed = np.isin(np.arange(len(spans)), list(order.fed))
+    feeding = np.isin(np.arange(len(spans)), list(order.feeding))
+    diagonal_V = np.zeros(A.shape, lam.dtype)
+    diagonal_W = np.zeros(A.shape, lam.dtype)
+    for span, (_, V_k, W_k) in zip(spans, diagonal):
+        diagonal_V[:, span, span] = V_k
+        diagonal_W[:, span, span] = W_k
+    V, W = np.empty((2,) + A.shape, dtype=lam.dtype)
+    condition = np.empty(A.shape[0])
     real = ~lam.imag.any(axis=1) if np.iscomplexobj(lam) else None
     if real is None or not real.any():
-        V, W = _substitute(permuted, lam, diagonal, spans, order)
-        return lam, V[:, back, :], W[:, :, back], condition_number(V, W)
-    # the members with real spectra in real arithmetic, the others in complex
-    V, W = np.empty((2,) + A.shape, dtype=complex)
-    condition = np.empty(A.shape[0])
-    for members, arithmetic in ((real, np.real), (~real, np.asarray)):
-        parts = [tuple(arithmetic(part[members]) for part in d) for d in diagonal]
-        V_m, W_m = _substitute(permuted[members], arithmetic(lam[members]), parts, spans, order)
-        condition[members] = condition_number(V_m, W_m)
-        V[members], W[members] = V_m[:, back, :], W_m[:, :, back]
+        groups = [(np.arange(A.shape[0]), np.asarray)]
+    else:   # members whose blocks all have real spectra in real arithmetic
+        groups = [(np.flatnonzero(real), np.real), (np.flatnonzero(~real), np.asarray)]
+    for rows, arithmetic in groups:
+        if not len(rows):
+            continue
+        real_parts = arithmetic is np.real
+        out_V, out_W = (np.empty(A.shape), np.empty(A.shape)) if real_parts else (V, W)
+        substitute(permuted, arithmetic(lam), arithmetic(diagonal_V), arithmetic(diagonal_W),
+                   starts, fed, feeding, rows, back, out_V, out_W, condition)
+        if real_parts:
+            V[rows], W[rows] = out_V[rows], out_W[rows]
     return lam, V, W, condition
-
-
-def _substitute(permuted, lam, diagonal, spans, order):
-    """Unit right eigenvectors ``V`` and their inverse ``W``, in block order, of matrices
-    permuted into block order, from the diagonal blocks' decompositions.
-
-    Block row ``I`` of ``V`` for the eigenvalues of every earlier block is one shifted solve
-    of ``A_I,<I V_<I,<I`` (the earlier rows are complete by then); block column ``J`` of ``W``
-    for every later block is one shifted left solve of ``W_>J,>J A_>J,J``, last block first.
-    Entries of blocks that do not reach each other stay exactly zero, also when their
-    eigenvalues are equal.
-    """
-    batch, n, _ = permuted.shape
-    dtype = lam.dtype
-    V = np.zeros((batch, n, n), dtype)
-    W = np.zeros((batch, n, n), dtype)
-    fed, feeding = order.fed, order.feeding
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for k, (span, (_, V_k, _)) in enumerate(zip(spans, diagonal)):
-            V[:, span, span] = V_k
-            if k in fed:
-                earlier = slice(0, span.start)
-                total = permuted[:, span, earlier] @ V[:, earlier, earlier]
-                V[:, span, earlier] = _solve_shifted(diagonal[k], lam[:, earlier], total)
-        for k in range(len(spans) - 1, -1, -1):
-            span = spans[k]
-            W[:, span, span] = diagonal[k][2]
-            if k in feeding:
-                later = slice(span.stop, n)
-                total = W[:, later, later] @ permuted[:, later, span]
-                W[:, later, span] = _solve_shifted_left(diagonal[k], lam[:, later], total)
-        squares = V * V if dtype.kind == "f" else V.real ** 2 + V.imag ** 2
-        norms = np.sqrt(squares.sum(axis=1))                                       # (B, n)
-        V /= norms[:, None, :]
-        W *= norms[:, :, None]
-    return V, W
 
 
 def _block_decomposition(A_block):
@@ -252,27 +230,3 @@ def _block_decomposition(A_block):
         one = np.ones_like(A_block)
         return A_block[:, 0, :], one, one
     return stacked_eigendecompose(A_block)
-
-
-def _divide(total, difference):
-    """``total / difference``, exactly zero where ``total`` is (an eigenvector entry of a
-    block that the eigenvalue's block does not reach, whatever the difference)."""
-    return np.divide(total, difference, out=np.zeros(np.broadcast_shapes(
-        total.shape, difference.shape), np.result_type(total, difference)), where=total != 0)
-
-
-def _solve_shifted(block, lam, total):
-    """``(lam_m - A_II)^-1 total[:, :, m]`` for every column ``m`` (``lam`` (B, k), ``total``
-    (B, i, k)), through block ``I``'s decomposition ``(mu, V_I, V_I^-1)``."""
-    mu, V_I, W_I = block
-    if V_I.shape[1] == 1:
-        return _divide(total, lam[:, None, :] - mu[:, :, None])
-    return V_I @ _divide(W_I @ total, lam[:, None, :] - mu[:, :, None])
-
-
-def _solve_shifted_left(block, lam, total):
-    """``total[:, m, :] (lam_m - A_JJ)^-1`` for every row ``m`` (``total`` (B, k, j))."""
-    mu, V_J, W_J = block
-    if V_J.shape[1] == 1:
-        return _divide(total, lam[:, :, None] - mu[:, None, :])
-    return _divide(total @ V_J, lam[:, :, None] - mu[:, None, :]) @ W_J
