@@ -59,7 +59,8 @@ def substitute(permuted, lam, diagonal_V, diagonal_W, starts, fed, feeding, memb
         Position in block order of each compartment.
     V, W : ndarray (batch, n, n)
         Out, at the rows ``members``: the eigenvectors (rows by compartment, columns by
-        eigenvalue) and their inverse (rows by eigenvalue, columns by compartment).
+        eigenvalue) and their inverse (rows by eigenvalue, columns by compartment); complex
+        arrays take real results with zero imaginary parts.
     condition : ndarray (batch,)
         Out: ``||V||_1 ||V^-1||_1`` at ``members``.
     """

@@ -211,14 +211,9 @@ def block_triangular_eigendecompose(A: np.ndarray, order: BlockOrder):
     else:   # members whose blocks all have real spectra in real arithmetic
         groups = [(np.flatnonzero(real), np.real), (np.flatnonzero(~real), np.asarray)]
     for rows, arithmetic in groups:
-        if not len(rows):
-            continue
-        real_parts = arithmetic is np.real
-        out_V, out_W = (np.empty(A.shape), np.empty(A.shape)) if real_parts else (V, W)
-        substitute(permuted, arithmetic(lam), arithmetic(diagonal_V), arithmetic(diagonal_W),
-                   starts, fed, feeding, rows, back, out_V, out_W, condition)
-        if real_parts:
-            V[rows], W[rows] = out_V[rows], out_W[rows]
+        if len(rows):
+            substitute(permuted, arithmetic(lam), arithmetic(diagonal_V),
+                       arithmetic(diagonal_W), starts, fed, feeding, rows, back, V, W, condition)
     return lam, V, W, condition
 
 
