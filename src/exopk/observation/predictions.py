@@ -345,11 +345,10 @@ class Evaluation:
     @cached_property
     def _output_moments(self):
         a, da, m, dm = self.state_moments
-
-        def as_output(amounts, d_amounts):
-            return outputs_from_amounts(self.compiled, self.values, self.summary_jacobian,
-                                        self.regimen, amounts[:, None], d_amounts[:, None])
-        return as_output(a, da), as_output(m, dm)
+        y, dy = outputs_from_amounts(self.compiled, self.values, self.summary_jacobian,
+                                     self.regimen, np.stack([a, m], axis=1),
+                                     np.stack([da, dm], axis=1))
+        return (y[:, :1], dy[:, :1]), (y[:, 1:], dy[:, 1:])
 
     def output_moments(self, output: str):
         """``(auc, d_auc, first, d_first)``: area and first moment of ``output`` over
