@@ -580,10 +580,14 @@ def run_saturable(size):
         ref_values, ref_sens = saturable_baseline(model, regimen, theta, gradients=True,
                                                   method="Radau", rtol=1e-12, atol=1e-14)
         references.append((ref_values, ref_sens))
-        exo = evaluate(compiled, theta[None], TIMES_MIN, regimen, gradients=True)
+        # values from the forward call that is timed (without sensitivities in its error
+        # test), sensitivities from the gradient call
+        exo = evaluate(compiled, theta[None], TIMES_MIN, regimen)
+        exo_grad = evaluate(compiled, theta[None], TIMES_MIN, regimen, gradients=True)
         lsoda_v, lsoda_s = saturable_baseline(model, regimen, theta, gradients=True)
         found = {"exopk_values": relative_error(exo.outputs[0], ref_values),
-                 "exopk_sensitivities": relative_error(exo.output_sensitivities[0], ref_sens),
+                 "exopk_sensitivities": relative_error(exo_grad.output_sensitivities[0],
+                                                       ref_sens),
                  "lsoda_values": relative_error(lsoda_v, ref_values),
                  "lsoda_sensitivities": relative_error(lsoda_s, ref_sens)}
         errors = {k: max(v, errors.get(k, 0.0)) for k, v in found.items()}
