@@ -281,6 +281,8 @@ def _given_so_far(compiled, regimen, times):
     percent = compiled.output_term_table.output_percent
     if not percent.any():
         return None
+    if len(regimen.doses) == 1 and not regimen.doses[0].is_infusion:
+        return None     # one bolus: the whole dose is given from its time on, none before
     times = np.asarray(times, dtype=float)
     key = (regimen, times.tobytes())
     if key not in compiled.given_so_far:
