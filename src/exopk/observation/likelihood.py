@@ -36,6 +36,13 @@ __all__ = ["Likelihood", "ObservationGroup", "check_predictable", "group_observa
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
+def _value_terms(z, sigma, log_value):
+    """Log-normal terms of observed values and their derivatives in ``log y`` and sigma, for
+    ``z = (log v - log y) / sigma``."""
+    return (-0.5 * z**2 - np.log(sigma) - _LOG_SQRT_2PI - log_value, z / sigma,
+            (z**2 - 1.0) / sigma)
+
+
 def _mills(z):
     """``phi(z) / Phi(z)`` computed in log space (stable for very negative z)."""
     return np.exp(-0.5 * z * z - _LOG_SQRT_2PI - log_ndtr(z))
@@ -269,10 +276,9 @@ class Likelihood:
                                   "tau is 0: its likelihood would be a point mass")
         z = (self._log_value - log_y) / sigma
         if self._kind_index["none"].size == z.shape[-1] and sigma.shape == z.shape:
-            # every observation a value with one sigma each (a posterior evaluation): the
-            # terms below without their gathers and scatters
-            return (-0.5 * z**2 - np.log(sigma) - _LOG_SQRT_2PI - self._log_value, z / sigma,
-                    (z**2 - 1.0) / sigma)
+            # every observation a value with one sigma each (a posterior evaluation): no
+            # gathers and scatters
+            return _value_terms(z, sigma, self._log_value)
         sigma = np.broadcast_to(sigma, z.shape)
         terms = np.empty_like(z)
         d_log_y = np.empty_like(z)
@@ -280,10 +286,8 @@ class Likelihood:
 
         exact = self._kind_index["none"]
         if exact.size:
-            ze, se = z[..., exact], sigma[..., exact]
-            terms[..., exact] = -0.5 * ze**2 - np.log(se) - _LOG_SQRT_2PI - self._log_value[exact]
-            d_log_y[..., exact] = ze / se
-            d_sigma[..., exact] = (ze**2 - 1.0) / se
+            terms[..., exact], d_log_y[..., exact], d_sigma[..., exact] = _value_terms(
+                z[..., exact], sigma[..., exact], self._log_value[exact])
 
         upper = self._kind_index["upper"]   # log Phi(z), z = (log v - log y) / sigma
         if upper.size:
