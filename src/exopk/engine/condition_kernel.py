@@ -16,11 +16,11 @@ import numpy as np
 
 from exopk.engine.kernels import compile_kernel
 
-__all__ = ["one_norm", "one_norm_conditions"]
+__all__ = ["one_norm_condition", "one_norm_conditions"]
 
 
 @compile_kernel
-def one_norm(M):
+def _one_norm(M):
     """Largest column sum of absolute values of ``M`` (NaN when any entry is NaN)."""
     n = M.shape[0]
     largest = 0.0
@@ -36,9 +36,16 @@ def one_norm(M):
 
 
 @compile_kernel
+def one_norm_condition(V, V_inv):
+    """``||V||_1 ||V_inv||_1`` of one matrix and its inverse (n, n), real or complex;
+    infinite where it is not finite."""
+    condition = _one_norm(V) * _one_norm(V_inv)
+    return condition if np.isfinite(condition) else np.inf
+
+
+@compile_kernel
 def one_norm_conditions(V, V_inv, out):
-    """Write ``||V_b||_1 ||V_inv_b||_1`` of each member ``b`` of the stacks ``V`` and ``V_inv``
-    (batch, n, n), real or complex, into ``out`` (batch,); infinite where it is not finite."""
+    """Write :func:`one_norm_condition` of each member of the stacks ``V`` and ``V_inv``
+    (batch, n, n) into ``out`` (batch,)."""
     for b in range(V.shape[0]):
-        condition = one_norm(V[b]) * one_norm(V_inv[b])
-        out[b] = condition if np.isfinite(condition) else np.inf
+        out[b] = one_norm_condition(V[b], V_inv[b])

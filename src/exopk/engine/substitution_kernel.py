@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exopk.engine.condition_kernel import one_norm
+from exopk.engine.condition_kernel import one_norm_condition
 from exopk.engine.kernels import compile_kernel
 
 __all__ = ["substitute"]
@@ -144,6 +144,4 @@ def substitute(permuted, lam, diagonal_V, diagonal_W, starts, fed, feeding, memb
             for j in range(n):
                 V[b, i, j] = Vb[back[i], j] / norms[j]
                 W[b, i, j] = Wb[i, back[j]] * norms[i]
-        condition[b] = one_norm(V[b]) * one_norm(W[b])
-        if not np.isfinite(condition[b]):
-            condition[b] = np.inf
+        condition[b] = one_norm_condition(V[b], W[b])
