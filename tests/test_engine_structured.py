@@ -256,3 +256,25 @@ def test_partial_fraction_weights_match_their_numpy_formula(arithmetic):
     np.testing.assert_allclose(found.coefficient, expected, rtol=1e-15, atol=0)
     np.testing.assert_allclose(found.total, expected.sum(axis=2), rtol=1e-13, atol=1e-300)
     assert np.array_equal(np.stack(found.close), np.stack(np.nonzero(close)))
+
+
+def test_kept_decompositions_follow_the_matrices_not_the_last_call():
+    """The system keeps its last decompositions: for the matrices it made (read-only) by
+    identity, also after it made others (the dense fallback of a few members between the
+    structured values and the modal summaries of one batch); for matrices from elsewhere by
+    their bytes, so an array changed in place is decomposed afresh."""
+    model = exopk.load_model(exopk.model_path("m5_intranasal"))
+    compiled, draws = prior_draws(model, 40, seed=3)
+    system = compiled.linear_system
+    rates = compiled.evaluate_expressions(draws)[0][:, compiled.rate_rows]
+    A = system.matrix(rates)
+    core = system.decompose_core(A)
+    system.matrix(rates[:2])                                  # other matrices made in between
+    assert system.decompose_core(A) is core
+    assert system.decompose_core(A.copy()) is not core        # equal bytes: the same numbers
+    assert np.array_equal(system.decompose_core(A.copy())[0], core[0])
+    changed = A.copy()
+    changed[0, 0, 0] *= 2.0
+    assert not np.array_equal(system.decompose_core(changed)[0][0], core[0][0])
+    changed[0, 0, 0] = A[0, 0, 0]                             # back, in place: decomposed again
+    assert np.array_equal(system.decompose_core(changed)[0], core[0])

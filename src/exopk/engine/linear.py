@@ -67,6 +67,13 @@ PATHS = ("auto", "structured", "dense", "eigen", "expm")
 KEPT_PATTERNS = 16    # zero patterns of the core blocks kept per system
 
 
+def _read_only(arrays):
+    """``arrays`` (a tuple), each made read-only."""
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
 def _kept(cache: dict, key, make):
     """``cache[key]``, made by ``make()`` on first use; the cache is emptied when it holds
     ``KEPT_PATTERNS`` entries (a model has few patterns; a stream of new ones must not grow it)."""
@@ -155,8 +162,25 @@ class LinearSystem:
         self._last_matrix = None
         self._last_decomposition = None
         self._last_core = None
+        self._last_order = None
         self._last_similar = None
         self._core_orders = {}
+
+    def _kept_for(self, slot: str, A: np.ndarray, make):
+        """``make()`` for the system matrices ``A``, the last result kept in attribute ``slot``.
+
+        Matrices that :meth:`matrix` made (read-only) are known again by identity; others by
+        their bytes.
+        """
+        kept = getattr(self, slot)
+        made_here = self._last_matrix is not None and A is self._last_matrix[1]
+        if kept is not None and kept[0] is A and kept[1] is None:
+            return kept[2]
+        key = None if made_here else A.tobytes()
+        if kept is None or key is None or kept[1] != key:
+            kept = (A, key, make())
+            setattr(self, slot, kept)
+        return kept[2]
 
     def decompose(self, A: np.ndarray):
         """Eigendecomposition of each member of ``A`` (:func:`exopk.engine.eigen.eigendecompose`).
@@ -164,13 +188,7 @@ class LinearSystem:
         The last result is kept (read-only) and reused for the same matrices: predictions of
         values, areas and half-lives for one parameter set share one decomposition.
         """
-        key = A.tobytes()
-        if self._last_decomposition is None or self._last_decomposition[0] != key:
-            parts = eigendecompose(A)
-            for array in parts:
-                array.flags.writeable = False
-            self._last_decomposition = (key, parts)
-        return self._last_decomposition[1]
+        return self._kept_for("_last_decomposition", A, lambda: _read_only(eigendecompose(A)))
 
     def decompose_core(self, A: np.ndarray):
         """Eigendecomposition of each member's core block ``A_CC``
@@ -181,25 +199,23 @@ class LinearSystem:
         one strongly connected block, the blocks are decomposed one by one
         (:mod:`exopk.engine.triangular`): a one-way core costs no LAPACK call at all.
         """
-        key = A.tobytes()
-        if self._last_core is None or self._last_core[0] != key:
+        def make():
             n = self.n_states
             A_CC = self.blocks.block(A.reshape(-1, n * n), self.blocks.core, self.blocks.core)
             order = self.core_order(A)
-            parts = eigendecompose(A_CC) if order.trivial else \
-                block_triangular_eigendecompose(A_CC, order)
-            for array in parts:
-                array.flags.writeable = False
-            self._last_core = (key, parts)
-        return self._last_core[1]
+            return _read_only(eigendecompose(A_CC) if order.trivial else
+                              block_triangular_eigendecompose(A_CC, order))
+        return self._kept_for("_last_core", A, make)
 
     def core_order(self, A: np.ndarray) -> BlockOrder:
         """The strongly connected blocks of the core's transfers that are nonzero somewhere in
         the batch of system matrices ``A`` (batch, n, n), in core positions; kept per pattern
         (a model has few: one per set of rates fixed at zero)."""
-        C = self.blocks.core
-        flows = A.any(axis=0)[C[:, None], C[None, :]]
-        return _kept(self._core_orders, flows.tobytes(), lambda: BlockOrder.of(flows))
+        def make():
+            C = self.blocks.core
+            flows = A.any(axis=0)[C[:, None], C[None, :]]
+            return _kept(self._core_orders, flows.tobytes(), lambda: BlockOrder.of(flows))
+        return self._kept_for("_last_order", A, make)
 
     def similar_derivative(self, V, V_inv, rate_jacobian):
         """``V^-1 dA_p V`` for every parameter (see :func:`_similar_derivative`), kept like
