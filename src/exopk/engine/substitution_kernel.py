@@ -70,6 +70,8 @@ def substitute(permuted, lam, diagonal_V, diagonal_W, starts, fed, feeding, memb
     Wb = np.zeros_like(diagonal_V[0])
     total = np.zeros_like(diagonal_V[0])
     y = np.zeros_like(diagonal_V[0])
+    scaled_V = np.zeros_like(diagonal_V[0])
+    scaled_W = np.zeros_like(diagonal_V[0])
     norms = np.empty(n)
     zero = np.zeros_like(diagonal_V[0, 0, :1])[0]
     for b in members:
@@ -142,6 +144,12 @@ def substitute(permuted, lam, diagonal_V, diagonal_W, starts, fed, feeding, memb
             norms[j] = np.sqrt(squares)
         for i in range(n):
             for j in range(n):
-                V[b, i, j] = Vb[back[i], j] / norms[j]
-                W[b, i, j] = Wb[i, back[j]] * norms[i]
-        condition[b] = one_norm_condition(V[b], W[b])
+                scaled_V[i, j] = Vb[back[i], j] / norms[j]
+                scaled_W[i, j] = Wb[i, back[j]] * norms[i]
+        # in the arithmetic of the substitution: a real member's condition number needs no
+        # complex absolute values (the same bits as from the complex result)
+        condition[b] = one_norm_condition(scaled_V, scaled_W)
+        for i in range(n):
+            for j in range(n):
+                V[b, i, j] = scaled_V[i, j]
+                W[b, i, j] = scaled_W[i, j]

@@ -212,8 +212,9 @@ def block_triangular_eigendecompose(A: np.ndarray, order: BlockOrder):
     real = ~lam.imag.any(axis=1) if np.iscomplexobj(lam) else None
     if real is None or not real.any():
         groups = [(np.arange(A.shape[0]), np.asarray)]
-    else:   # members whose blocks all have real spectra in real arithmetic
-        groups = [(np.flatnonzero(real), np.real), (np.flatnonzero(~real), np.asarray)]
+    else:   # members whose blocks all have real spectra in real (contiguous) arithmetic
+        groups = [(np.flatnonzero(real), lambda x: np.ascontiguousarray(x.real)),
+                  (np.flatnonzero(~real), np.asarray)]
     for rows, arithmetic in groups:
         if len(rows):
             substitute(permuted, arithmetic(lam), arithmetic(diagonal_V),
