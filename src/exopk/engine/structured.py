@@ -43,7 +43,7 @@ import numpy as np
 
 from exopk.engine.eigen import eigen_groups, eigendecompose
 from exopk.engine.phi import integrated_divided_difference, integrated_factor
-from exopk.engine.triangular import BlockOrder, BlockTriangular
+from exopk.engine.triangular import BlockOrder
 from exopk.errors import SimulationError
 
 __all__ = ["Blocks", "forward_moments", "solve_forward"]
@@ -156,7 +156,8 @@ def forward_moments(blocks: Blocks, A: np.ndarray, vector: np.ndarray, *, fill: 
     (``x_l' = A_lC x_C + a_l x_l``) then has area ``-(b_l + A_lC int x_C dt) / a_l`` and first
     moment ``-(int x_l dt + A_lC int t x_C dt) / a_l``. Sinks, which never drain, get ``fill``.
     The same numbers as :func:`exopk.engine.summaries.moments` (to rounding), from a solve with
-    the core block instead of the inverse of every draining compartment's block.
+    the core block instead of the inverse of every draining compartment's block, member by
+    member in compiled code (:func:`exopk.engine.moments_kernel.core_and_leaf_moments`).
 
     Parameters
     ----------
@@ -168,39 +169,30 @@ def forward_moments(blocks: Blocks, A: np.ndarray, vector: np.ndarray, *, fill: 
     core_order : BlockOrder, optional
         The strongly connected blocks of the core's transfers
         (:meth:`exopk.engine.linear.LinearSystem.core_order`); with more than one, the solves
-        go block by block (:class:`exopk.engine.triangular.BlockTriangular`).
+        go block by block.
 
     Returns
     -------
     area, first_moment : ndarray, shape (batch, n)
     """
+    from exopk.engine.moments_kernel import core_and_leaf_moments   # numba: on first use
+
     batch, n = A.shape[0], blocks.n_states
-    A_flat = A.reshape(batch, n * n)
+    A_flat = np.ascontiguousarray(A.reshape(batch, n * n))
     C, L = blocks.core, blocks.leaves
-    a_L = A_flat[:, L * n + L]
-    no_area = SimulationError("the response has no finite area: some compartment never drains")
-    if not (a_L < 0).all():
-        raise no_area
-    area_C = np.zeros((batch, len(C), 1))
-    moment_C = np.zeros((batch, len(C), 1))
-    if len(C):
-        A_CC = blocks.block(A_flat, C, C)
-        if core_order is None or core_order.trivial:
-            def solve(right):
-                return np.linalg.solve(A_CC, right)
-        else:
-            solve = BlockTriangular(A_CC, core_order).solve
-        try:
-            area_C = -solve(vector[:, C, None])
-            moment_C = -solve(area_C)
-        except np.linalg.LinAlgError:
-            raise no_area from None
-    A_LC = blocks.block(A_flat, L, C)
-    area_L = -(vector[:, L] + (A_LC @ area_C)[..., 0]) / a_L
-    moment_L = -(area_L + (A_LC @ moment_C)[..., 0]) / a_L
-    area, moment = np.full((batch, n), fill), np.full((batch, n), fill)
-    area[:, C], area[:, L] = area_C[..., 0], area_L
-    moment[:, C], moment[:, L] = moment_C[..., 0], moment_L
+    if not (A_flat[:, L * n + L] < 0).all():
+        raise SimulationError("the response has no finite area: some compartment never drains")
+    if core_order is None or core_order.trivial or not len(C):
+        core, starts, fed = C, np.array([0, len(C)]), np.zeros(1, dtype=bool)
+    else:
+        core = C[np.concatenate(core_order.blocks)]
+        starts = np.cumsum([0] + [len(block) for block in core_order.blocks])
+        fed = np.isin(np.arange(len(core_order.blocks)), list(core_order.fed))
+    area, moment = np.full((2, batch, n), fill)
+    singular = core_and_leaf_moments(A_flat, n, np.ascontiguousarray(vector, dtype=float), core,
+                                     starts, fed, L, area, moment)
+    if singular >= 0:
+        raise SimulationError("the response has no finite area: some compartment never drains")
     return area, moment
 
 

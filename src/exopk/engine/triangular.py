@@ -36,7 +36,7 @@ from scipy.sparse.csgraph import connected_components
 
 from exopk.engine.eigen import small_eigendecompose, stacked_eigendecompose
 
-__all__ = ["BlockOrder", "BlockTriangular", "block_triangular_eigendecompose"]
+__all__ = ["BlockOrder", "block_triangular_eigendecompose"]
 
 # diagonal blocks of up to this many compartments are decomposed by the compiled small-matrix
 # kernel (0.3x LAPACK's time through numpy for 4 x 4 blocks, 0.6x for 10 x 10, 0.7x for 12 x 12)
@@ -113,58 +113,6 @@ class BlockOrder:
         starts = np.cumsum([0] + [len(b) for b in self.blocks])
         spans = [slice(starts[k], starts[k + 1]) for k in range(len(self.blocks))]
         return A[:, compartments[:, None], compartments[None, :]], compartments, spans
-
-
-class BlockTriangular:
-    """Solves with a batch of matrices that are block lower triangular in ``order``, by block
-    forward substitution: a stacked LAPACK solve for each block of two or more compartments,
-    a division for each block of one.
-
-    Parameters
-    ----------
-    A, order
-        As for :func:`block_triangular_eigendecompose`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from exopk.engine.triangular import BlockOrder, BlockTriangular
-    >>> A = np.array([[[-2.0, 0.0], [1.0, -3.0]]])              # 0 -> 1, no way back
-    >>> x = BlockTriangular(A, BlockOrder.of(A[0] != 0)).solve(np.array([[[1.0], [0.0]]]))
-    >>> bool(np.allclose(A @ x, [[[1.0], [0.0]]]))
-    True
-    """
-
-    def __init__(self, A: np.ndarray, order: BlockOrder):
-        self._permuted, self._compartments, self._spans = order.arrange(A)
-        self._fed = order.fed
-
-    def solve(self, B: np.ndarray) -> np.ndarray:
-        """``X`` with ``A X = B`` for each member; ``B`` and ``X`` of shape (batch, n, k).
-
-        Raises
-        ------
-        numpy.linalg.LinAlgError
-            Where some member's diagonal block is exactly singular (as ``numpy.linalg.solve``).
-        """
-        A = self._permuted
-        X = np.empty(B.shape, np.result_type(A, B))
-        X_blocks = X[:, self._compartments]    # a copy in block order, filled block by block
-        B_blocks = B[:, self._compartments]
-        for k, span in enumerate(self._spans):
-            right = B_blocks[:, span]
-            if k in self._fed:
-                earlier = slice(0, span.start)
-                right = right - A[:, span, earlier] @ X_blocks[:, earlier]
-            if span.stop - span.start == 1:
-                diagonal = A[:, span, span]
-                if not diagonal.all():
-                    raise np.linalg.LinAlgError("Singular matrix")
-                X_blocks[:, span] = right / diagonal
-            else:
-                X_blocks[:, span] = np.linalg.solve(A[:, span, span], right)
-        X[:, self._compartments] = X_blocks
-        return X
 
 
 def block_triangular_eigendecompose(A: np.ndarray, order: BlockOrder):
