@@ -197,7 +197,7 @@ class LinearSystem:
 
         Where the transfers that are nonzero somewhere in the batch leave the core in more than
         one strongly connected block, the blocks are decomposed one by one
-        (:mod:`exopk.engine.triangular`): a one-way core costs no LAPACK call at all.
+        (:mod:`exopk.engine.triangular`): a one-way core needs no eigensolver at all.
         """
         def make():
             n = self.n_states
