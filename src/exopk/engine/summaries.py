@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exopk.engine.simulation import output_matrix, outputs_from_amounts
+from exopk.engine.simulation import output_matrix, outputs_from_amounts, paired
 from exopk.errors import SimulationError
 
 __all__ = ["MODE_WEIGHT_FLOOR", "HALVING_GRID_POINTS", "PEAK_GRID_POINTS", "CoreModes",
@@ -330,9 +330,9 @@ def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
     t = halving_time(lam, w, lam, output)
     # the engine's state at the crossing: one more Newton step and the derivative
     x_t, dx_t = system.bolus_response_at(rates, rate_jacobian, dose, d_dose, t)
-    zero_d = np.zeros(dose.shape + (rate_jacobian.shape[2],)) if d_dose is None else d_dose
+    zero_d = np.zeros_like(dx_t) if d_dose is None else d_dose
     y_ends, dy_ends = outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen,
-                               np.stack([dose, x_t], axis=1), np.stack([zero_d, dx_t], axis=1))
+                                           paired(dose, x_t), paired(zero_d, dx_t))
     slope = (C * (A @ x_t[:, :, None])[..., 0]).sum(axis=1)
     if not (slope < 0).all():
         raise SimulationError(f"output '{output}' is not falling where it reaches half its value "
@@ -414,8 +414,7 @@ def time_of_peak(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
     d_Ax = system.derivative_times(rate_jacobian, x_t) + A @ dx_t
     AAx = (A @ Ax[:, :, None])[..., 0]
     y_rates, dy_rates = outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen,
-                                             np.stack([Ax, AAx], axis=1),
-                                             np.stack([d_Ax, np.zeros_like(d_Ax)], axis=1))
+                                             paired(Ax, AAx), paired(d_Ax, np.zeros_like(d_Ax)))
     slope, d_slope, curvature = y_rates[:, 0, o], dy_rates[:, 0, o], y_rates[:, 1, o]
     if not np.all(at_start | (curvature < 0)):
         raise SimulationError(f"output '{output}' has no strict maximum where its slope "

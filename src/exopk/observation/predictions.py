@@ -70,7 +70,8 @@ import numpy as np
 
 from exopk.dosing import Regimen
 from exopk.engine.linear import CONDITION_LIMIT, STRUCTURED_BATCH, LinearInput
-from exopk.engine.simulation import dose_inputs, output_matrix, outputs_from_amounts, respond
+from exopk.engine.simulation import dose_inputs, output_matrix, outputs_from_amounts, paired, \
+    respond
 from exopk.engine.structured import forward_moments
 from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, CoreModes, halving_time, modal_rates,
                                     moments, moments_to, peak_time, rates_of_modes,
@@ -346,8 +347,7 @@ class Evaluation:
     def _output_moments(self):
         a, da, m, dm = self.state_moments
         y, dy = outputs_from_amounts(self.compiled, self.values, self.summary_jacobian,
-                                     self.regimen, np.stack([a, m], axis=1),
-                                     np.stack([da, dm], axis=1))
+                                     self.regimen, paired(a, m), paired(da, dm))
         return (y[:, :1], dy[:, :1]), (y[:, 1:], dy[:, 1:])
 
     def output_moments(self, output: str):
@@ -365,8 +365,7 @@ class Evaluation:
         a, da, m, dm = moments_to(self.state_moments, self._moments_of(*self.state_at(time)),
                                   time)
         y, dy = outputs_from_amounts(self.compiled, self.values, self.summary_jacobian,
-                                     self.regimen, np.stack([a, m], axis=1),
-                                     np.stack([da, dm], axis=1))
+                                     self.regimen, paired(a, m), paired(da, dm))
         o = self.output_index(output)
         return y[:, 0, o], dy[:, 0, o], y[:, 1, o], dy[:, 1, o]
 
