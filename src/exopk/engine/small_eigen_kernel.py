@@ -449,46 +449,45 @@ def eigendecompose_small(A, lam, V, V_inv, status):
             status[b] = NOT_CONVERGED
             continue
         status[b] = 0
+        # eigenvalues, and the columns of Q scaled to unit 2-norm (a pair's two columns
+        # together: the norm of its complex vector)
         real = True
-        for j in range(k):
-            if e[j] != 0.0:
+        j = 0
+        while j < k:
+            pair = e[j] != 0.0
+            width = 2 if pair else 1
+            norm = 0.0
+            for i in range(k):
+                for c in range(j, j + width):
+                    norm += Q[i, c] * Q[i, c]
+            norm = np.sqrt(norm)
+            for i in range(k):
+                for c in range(j, j + width):
+                    Q[i, c] = Q[i, c] / norm
+            if pair:
                 real = False
-        if real:
-            for j in range(k):
+                lam[b, j] = complex(d[j], e[j])
+                lam[b, j + 1] = complex(d[j + 1], e[j + 1])
+            else:
                 lam[b, j] = d[j]
-                norm = 0.0
-                for i in range(k):
-                    norm += Q[i, j] * Q[i, j]
-                norm = np.sqrt(norm)
-                for i in range(k):
-                    Q[i, j] = Q[i, j] / norm
-                    V[b, i, j] = Q[i, j]
+            j += width
+        if real:
             _invert(Q, real_inverse, real_lu, pivot)
             for i in range(k):
                 for j in range(k):
+                    V[b, i, j] = Q[i, j]
                     V_inv[b, i, j] = real_inverse[i, j]
             continue
         j = 0
         while j < k:
             if e[j] == 0.0:
-                lam[b, j] = d[j]
-                norm = 0.0
                 for i in range(k):
-                    norm += Q[i, j] * Q[i, j]
-                norm = np.sqrt(norm)
-                for i in range(k):
-                    complex_V[i, j] = Q[i, j] / norm
+                    complex_V[i, j] = Q[i, j]
                 j += 1
             else:
-                lam[b, j] = complex(d[j], e[j])
-                lam[b, j + 1] = complex(d[j + 1], e[j + 1])
-                norm = 0.0
                 for i in range(k):
-                    norm += Q[i, j] * Q[i, j] + Q[i, j + 1] * Q[i, j + 1]
-                norm = np.sqrt(norm)
-                for i in range(k):
-                    complex_V[i, j] = complex(Q[i, j] / norm, Q[i, j + 1] / norm)
-                    complex_V[i, j + 1] = complex(Q[i, j] / norm, -Q[i, j + 1] / norm)
+                    complex_V[i, j] = complex(Q[i, j], Q[i, j + 1])
+                    complex_V[i, j + 1] = complex(Q[i, j], -Q[i, j + 1])
                 j += 2
         _invert(complex_V, complex_inverse, complex_lu, pivot)
         for i in range(k):
