@@ -137,3 +137,13 @@ def test_members_that_do_not_converge_are_decomposed_by_lapack(monkeypatch):
     assert np.array_equal(lam[1], lapack[0][0].astype(lam.dtype))
     assert np.array_equal(V[1], lapack[1][0].astype(V.dtype))
     assert np.isfinite(lam).all() and np.isfinite(V_inv).all()
+
+
+@pytest.mark.parametrize("entry", [np.nan, np.inf])
+def test_a_matrix_that_is_not_finite_is_refused_as_lapack_refuses_it(entry):
+    A = rate_matrices(3, 2, 7)
+    A[1, 0, 2] = entry
+    with pytest.raises(np.linalg.LinAlgError, match="infs or NaNs"):
+        stacked_eigendecompose(A)
+    with pytest.raises(np.linalg.LinAlgError, match="infs or NaNs"):
+        small_eigendecompose(A)

@@ -95,7 +95,8 @@ def small_eigendecompose(A: np.ndarray):
     quarter of LAPACK's time for 4 x 4 matrices, whose cost through numpy is mostly per call.
 
     The same eigenvalues and eigenvectors to rounding (in another order or with another phase);
-    a member whose iteration does not converge is decomposed by LAPACK.
+    a member whose iteration does not converge, or that is not finite, is decomposed by LAPACK
+    (which raises :class:`numpy.linalg.LinAlgError` for the latter).
     """
     from exopk.engine.small_eigen_kernel import eigendecompose_small   # numba: on first use
 

@@ -18,8 +18,10 @@ Eigenvectors are scaled to unit 2-norm; a complex pair is stored as ``lam``, ``c
 (positive imaginary part first) with conjugate vectors, as LAPACK does. The inverse is an LU
 factorisation with partial pivoting, in real arithmetic for members with a real spectrum;
 a singular eigenvector matrix (a defective matrix) gives a NaN inverse. A member whose QR
-iteration does not converge within ``30 k`` double steps is flagged for LAPACK. Divisions
-follow IEEE arithmetic, as in the original (a degenerate case ends in NaN, not an exception).
+iteration does not converge within ``30 k`` double steps, or with an entry that is not
+finite, is flagged for LAPACK (which raises for the latter, as numpy's ``eig`` always did).
+Divisions follow IEEE arithmetic, as in the original (a degenerate case ends in NaN, not an
+exception).
 Compiled by :func:`exopk.engine.kernels.compile_kernel` (cached on disk).
 """
 
@@ -29,10 +31,10 @@ import numpy as np
 
 from exopk.engine.kernels import compile_kernel
 
-__all__ = ["eigendecompose_small", "NOT_CONVERGED"]
+__all__ = ["eigendecompose_small", "NOT_CONVERGED", "NOT_FINITE"]
 
 EPS = 2.0 ** -52
-NOT_CONVERGED = 1
+NOT_CONVERGED, NOT_FINITE = 1, 2   # a member's status, left to LAPACK
 
 
 @compile_kernel(ieee_division=True)
@@ -426,7 +428,8 @@ def eigendecompose_small(A, lam, V, V_inv, status):
     V, V_inv : ndarray (batch, k, k), complex
         Written; members with a real spectrum have zero imaginary parts.
     status : ndarray of int8 (batch,)
-        Written: 0, or ``NOT_CONVERGED`` (the member's outputs are not set).
+        Written: 0, ``NOT_FINITE`` (an entry is NaN or infinite) or ``NOT_CONVERGED``; the
+        outputs of such members are not set.
     """
     batch, k = A.shape[0], A.shape[1]
     H = np.empty((k, k))
@@ -441,9 +444,15 @@ def eigendecompose_small(A, lam, V, V_inv, status):
     complex_lu = np.empty((k, k), dtype=np.complex128)
     pivot = np.empty(k, dtype=np.int64)
     for b in range(batch):
+        finite = True
         for i in range(k):
             for j in range(k):
                 H[i, j] = A[b, i, j]
+                if not np.isfinite(H[i, j]):
+                    finite = False
+        if not finite:
+            status[b] = NOT_FINITE
+            continue
         _hessenberg(H, Q, ort)
         if not _schur_vectors(H, Q, d, e, 30 * k):
             status[b] = NOT_CONVERGED
