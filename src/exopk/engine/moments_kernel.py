@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from exopk.engine.kernels import compile_kernel
+from exopk.engine.lu_kernel import factor_blocks, solve_factored
 
 __all__ = ["bolus_moments", "core_and_leaf_moments"]
 
@@ -96,58 +97,6 @@ def bolus_moments(A, b, db, rate_jacobian, sources, targets, N, area, d_area, mo
 
 
 @compile_kernel
-def _factor_blocks(P, starts, pivot):
-    """LU factorisation with partial pivoting of each diagonal block of ``P`` (m, m), in place
-    (rows exchanged within the block's columns; ``pivot`` holds each exchange, in block
-    positions). False where a diagonal block is exactly singular."""
-    for k in range(starts.shape[0] - 1):
-        s0, s1 = starts[k], starts[k + 1]
-        for c in range(s0, s1):
-            best = c
-            for i in range(c + 1, s1):
-                if abs(P[i, c]) > abs(P[best, c]):
-                    best = i
-            pivot[c] = best
-            if P[best, c] == 0.0:
-                return False
-            if best != c:
-                for j in range(s0, s1):
-                    P[c, j], P[best, j] = P[best, j], P[c, j]
-            for i in range(c + 1, s1):
-                P[i, c] = P[i, c] / P[c, c]
-                for j in range(c + 1, s1):
-                    P[i, j] -= P[i, c] * P[c, j]
-    return True
-
-
-@compile_kernel
-def _solve_factored(P, starts, fed, pivot, x):
-    """``x <- P^-1 x`` by block forward substitution, with the diagonal blocks of ``P``
-    factored by :func:`_factor_blocks` (the blocks below the diagonal as they were)."""
-    for k in range(starts.shape[0] - 1):
-        s0, s1 = starts[k], starts[k + 1]
-        if fed[k]:
-            for i in range(s0, s1):
-                total = 0.0
-                for j in range(s0):
-                    total += P[i, j] * x[j]
-                x[i] -= total
-        for c in range(s0, s1):
-            if pivot[c] != c:
-                x[c], x[pivot[c]] = x[pivot[c]], x[c]
-        for i in range(s0, s1):
-            total = x[i]
-            for j in range(s0, i):
-                total -= P[i, j] * x[j]
-            x[i] = total
-        for i in range(s1 - 1, s0 - 1, -1):
-            total = x[i]
-            for j in range(i + 1, s1):
-                total -= P[i, j] * x[j]
-            x[i] = total / P[i, i]
-
-
-@compile_kernel
 def core_and_leaf_moments(A_flat, n, vector, core, starts, fed, leaves, area, moment):
     """Areas and first moments of the core and the leaves of each member, values only
     (:func:`exopk.engine.structured.forward_moments`).
@@ -182,18 +131,19 @@ def core_and_leaf_moments(A_flat, n, vector, core, starts, fed, leaves, area, mo
     area_C = np.empty(m)
     moment_C = np.empty(m)
     pivot = np.empty(m, dtype=np.int64)
+    area_column, moment_column = area_C.reshape((m, 1)), moment_C.reshape((m, 1))   # views
     for b in range(A_flat.shape[0]):
         for i in range(m):
             for j in range(m):
                 P[i, j] = A_flat[b, core[i] * n + core[j]]
             area_C[i] = vector[b, core[i]]
-        if not _factor_blocks(P, starts, pivot):
+        if not factor_blocks(P, starts, pivot):
             return b
-        _solve_factored(P, starts, fed, pivot, area_C)
+        solve_factored(P, starts, fed, pivot, area_column)
         for i in range(m):
             area_C[i] = -area_C[i]
             moment_C[i] = area_C[i]
-        _solve_factored(P, starts, fed, pivot, moment_C)
+        solve_factored(P, starts, fed, pivot, moment_column)
         for i in range(m):
             moment_C[i] = -moment_C[i]
             area[b, core[i]] = area_C[i]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from exopk.engine.kernels import compile_kernel
+from exopk.engine.lu_kernel import factor_blocks, solve_factored
 
 __all__ = ["eigendecompose_small", "NOT_CONVERGED", "NOT_FINITE"]
 
@@ -371,50 +372,24 @@ def _schur_vectors(H, V, d, e, max_iterations):
 
 
 @compile_kernel(ieee_division=True)
-def _invert(M, inverse, lu, pivot):
-    """``inverse`` of ``M`` (k, k), real or complex, by LU with partial pivoting; NaN when a
-    pivot is exactly zero."""
+def _invert(M, inverse, lu, pivot, whole, unfed):
+    """``inverse`` of ``M`` (k, k), real or complex, by LU with partial pivoting
+    (:mod:`exopk.engine.lu_kernel`, one block ``whole`` = ``[0, k]``); NaN when a pivot is
+    exactly zero. ``lu`` (k, k) is work space of ``M``'s type."""
     k = M.shape[0]
     for i in range(k):
         for j in range(k):
             lu[i, j] = M[i, j]
-    for c in range(k):
-        best = c
-        for i in range(c + 1, k):
-            if abs(lu[i, c]) > abs(lu[best, c]):
-                best = i
-        pivot[c] = best
-        if best != c:
-            for j in range(k):
-                lu[c, j], lu[best, j] = lu[best, j], lu[c, j]
-        if lu[c, c] == 0:
-            for i in range(k):
-                for j in range(k):
-                    inverse[i, j] = np.nan
-            return
-        for i in range(c + 1, k):
-            lu[i, c] = lu[i, c] / lu[c, c]
-            for j in range(c + 1, k):
-                lu[i, j] -= lu[i, c] * lu[c, j]
-    for j in range(k):
+    if not factor_blocks(lu, whole, pivot):
         for i in range(k):
-            inverse[i, j] = 0
-        inverse[j, j] = 1
-    for c in range(k):              # the row exchanges, in order
-        if pivot[c] != c:
             for j in range(k):
-                inverse[c, j], inverse[pivot[c], j] = inverse[pivot[c], j], inverse[c, j]
-    for j in range(k):
-        for i in range(k):          # forward: unit lower triangle
-            total = inverse[i, j]
-            for m in range(i):
-                total -= lu[i, m] * inverse[m, j]
-            inverse[i, j] = total
-        for i in range(k - 1, -1, -1):   # backward: upper triangle
-            total = inverse[i, j]
-            for m in range(i + 1, k):
-                total -= lu[i, m] * inverse[m, j]
-            inverse[i, j] = total / lu[i, i]
+                inverse[i, j] = np.nan
+        return
+    for i in range(k):
+        for j in range(k):
+            inverse[i, j] = 0
+        inverse[i, i] = 1
+    solve_factored(lu, whole, unfed, pivot, inverse)
 
 
 @compile_kernel(ieee_division=True)
@@ -443,6 +418,8 @@ def eigendecompose_small(A, lam, V, V_inv, status):
     complex_inverse = np.empty((k, k), dtype=np.complex128)
     complex_lu = np.empty((k, k), dtype=np.complex128)
     pivot = np.empty(k, dtype=np.int64)
+    whole = np.array([0, k])                # the inverse's LU: one block, fed by none
+    unfed = np.zeros(1, dtype=np.bool_)
     for b in range(batch):
         finite = True
         for i in range(k):
@@ -481,7 +458,7 @@ def eigendecompose_small(A, lam, V, V_inv, status):
                 lam[b, j] = d[j]
             j += width
         if real:
-            _invert(Q, real_inverse, real_lu, pivot)
+            _invert(Q, real_inverse, real_lu, pivot, whole, unfed)
             for i in range(k):
                 for j in range(k):
                     V[b, i, j] = Q[i, j]
@@ -498,7 +475,7 @@ def eigendecompose_small(A, lam, V, V_inv, status):
                     complex_V[i, j] = complex(Q[i, j], Q[i, j + 1])
                     complex_V[i, j + 1] = complex(Q[i, j], -Q[i, j + 1])
                 j += 2
-        _invert(complex_V, complex_inverse, complex_lu, pivot)
+        _invert(complex_V, complex_inverse, complex_lu, pivot, whole, unfed)
         for i in range(k):
             for j in range(k):
                 V[b, i, j] = complex_V[i, j]
