@@ -217,6 +217,26 @@ class LinearSystem:
             return _kept(self._core_orders, flows.tobytes(), lambda: BlockOrder.of(flows))
         return self._kept_for("_last_order", A, make)
 
+    def whole_batch_eigen(self, A: np.ndarray, rate_jacobian: np.ndarray):
+        """The decomposition of every member of ``A`` with the similarity transforms of the
+        rate derivatives ``rate_jacobian`` (batch, n_transfers, n_parameters), as :meth:`solve`
+        and :meth:`bolus_response_at` use it when they solve the whole batch at once with
+        sensitivities: every member well conditioned, one arithmetic for all (real spectra, or
+        a complex pair in every member), at most ``CHUNK`` members. None where they would take
+        another route.
+
+        Its ``respond(inputs, times, True)`` and ``propagate(vector, jacobian, tau)`` give
+        their amounts and sensitivities, and ``lam``, ``V``, ``V_inv`` the decomposition (the
+        kept one of :meth:`decompose`).
+        """
+        if A.shape[0] > CHUNK:
+            return None
+        lam, V, V_inv, condition = self.decompose(A)
+        good = condition < CONDITION_LIMIT
+        if not good.all() or eigen_groups(lam, V, V_inv, good)[0][0] is not None:
+            return None
+        return _Eigen(lam, V, V_inv, self.similar_derivative(V, V_inv, rate_jacobian))
+
     def similar_derivative(self, V, V_inv, rate_jacobian):
         """``V^-1 dA_p V`` for every parameter (see :func:`_similar_derivative`), kept like
         :meth:`decompose`."""

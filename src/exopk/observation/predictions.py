@@ -70,8 +70,8 @@ import numpy as np
 
 from exopk.dosing import Regimen
 from exopk.engine.linear import CONDITION_LIMIT, STRUCTURED_BATCH, LinearInput
-from exopk.engine.simulation import dose_inputs, output_matrix, outputs_from_amounts, paired, \
-    respond
+from exopk.engine.simulation import KEPT, dose_inputs, output_matrix, outputs_from_amounts, \
+    paired, respond
 from exopk.engine.structured import forward_moments
 from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, CoreModes, halving_time, modal_rates,
                                     moments, moments_to, peak_time, rates_of_modes,
@@ -79,6 +79,7 @@ from exopk.engine.summaries import (MODE_WEIGHT_FLOOR, CoreModes, halving_time, 
 from exopk.errors import SimulationError
 from exopk.observation.macrophages import (MACROPHAGE_SWITCH, depends_on_switch,
                                            macrophage_shares, organ_states)
+from exopk.observation.single_bolus import SingleBolusPlan
 from exopk.units import parse_unit
 
 __all__ = ["Evaluation", "Kind", "KINDS", "MODE_WEIGHT_FLOOR", "Request", "predict"]
@@ -420,6 +421,13 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
     values : ndarray, shape (batch, n_requests)
     jacobian : ndarray, shape (batch, n_requests, n_parameters), or None
 
+    Notes
+    -----
+    With gradients, a design of one bolus at time 0 asking for values and summaries of the
+    bolus response is answered by its :class:`~exopk.observation.single_bolus.SingleBolusPlan`
+    (the same numbers, bit for bit, with less bookkeeping); other designs, and the batches the
+    plan hands back, by an :class:`Evaluation`.
+
     Examples
     --------
     One compartment (``CL = 0.5`` mL/min, ``V = 2`` mL) after an IV bolus: the plasma %ID at
@@ -445,6 +453,22 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
             raise SimulationError(f"model '{compiled.model.name}' has no output '{r.output}'")
     asked = requests
     requests = list(dict.fromkeys(asked))   # identical requests are computed once
+    plan = _single_bolus_plan(compiled, regimen, requests) if gradients else None
+    planned = None if plan is None else plan.predict(theta)
+    if planned is not None:
+        values, jacobian = planned
+    else:
+        values, jacobian = _evaluated(compiled, theta, regimen, requests, gradients)
+    if len(requests) == len(asked):          # no repeats: already in the order asked
+        return values, jacobian
+    index = {r: i for i, r in enumerate(requests)}
+    order = [index[r] for r in asked]
+    return values[:, order], None if jacobian is None else jacobian[:, order]
+
+
+def _evaluated(compiled, theta, regimen, requests, gradients):
+    """The predictions of distinct ``requests`` by an :class:`Evaluation` (the general path)."""
+    batch, P = theta.shape
     values = np.full((batch, len(requests)), np.nan)
     jacobian = np.zeros((batch, len(requests), P)) if gradients else None
     evaluation = Evaluation(compiled, theta, regimen, requests, gradients)
@@ -455,11 +479,19 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
         values[:, i] = r.scale * value
         if jacobian is not None and derivative is not None:
             jacobian[:, i] = r.scale * derivative
-    if len(requests) == len(asked):          # no repeats: already in the order asked
-        return values, jacobian
-    index = {r: i for i, r in enumerate(requests)}
-    order = [index[r] for r in asked]
-    return values[:, order], None if jacobian is None else jacobian[:, order]
+    return values, jacobian
+
+
+def _single_bolus_plan(compiled, regimen, requests):
+    """The :class:`~exopk.observation.single_bolus.SingleBolusPlan` of a design, or None; kept
+    on the compiled model per design."""
+    key = (regimen, tuple(requests))
+    plans = compiled.single_bolus_plans
+    if key not in plans:
+        if len(plans) >= KEPT:
+            plans.clear()
+        plans[key] = SingleBolusPlan.of(compiled, regimen, requests, KINDS)
+    return plans[key]
 
 
 # -- the kinds -------------------------------------------------------------------------------
