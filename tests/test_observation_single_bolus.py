@@ -8,7 +8,7 @@ import pytest
 import exopk
 from exopk.engine import compile_model
 from exopk.errors import IllConditionedWarning, SimulationError
-from exopk.observation import KINDS, Request, predict
+from exopk.observation import Request, predict
 from exopk.observation.predictions import _evaluated
 from exopk.observation.single_bolus import SingleBolusPlan
 
@@ -43,18 +43,37 @@ def planned_requests(compiled, route):
 
 
 def assert_same_as_general(compiled, theta, regimen, requests):
-    """The plan answers, with the general evaluation's numbers bit for bit."""
-    plan = SingleBolusPlan.of(compiled, regimen, requests, KINDS)
+    """The plan answers, with the general evaluation's numbers to rounding: values to 1e-12
+    of the largest value of the same kind of the same output, and derivatives to 1e-10 of
+    their largest (a value that is 0 in exact arithmetic, at time 0 away from where the bolus
+    lands, is rounding in both); the same maths, with outputs summed term by term instead of
+    by the output matrix."""
+    plan = SingleBolusPlan.of(compiled, regimen, requests)
     assert plan is not None
     planned = plan.predict(theta)
     general = _evaluated(compile_model(compiled.model), theta, regimen, requests, True)
     assert planned is not None, "the plan handed the batch to the general path"
-    np.testing.assert_array_equal(planned[0], general[0])
-    np.testing.assert_array_equal(planned[1], general[1])
+    values, derivatives = planned
+    finite = np.isfinite(general[0])
+    np.testing.assert_array_equal(np.isfinite(values), finite)
+    for kind, output in {(r.kind, r.output) for r in requests}:
+        same = [i for i, r in enumerate(requests) if (r.kind, r.output) == (kind, output)]
+        expected, found = general[0][:, same], values[:, same]
+        scale = np.max(np.abs(np.where(np.isfinite(expected), expected, 0)), axis=1,
+                       keepdims=True)
+        ok = np.isfinite(expected)
+        assert np.all(np.abs(found - expected)[ok] <= 1e-12 * np.broadcast_to(scale, ok.shape)[ok]
+                      ), f"{kind} of {output}"
+        expected, found = general[1][:, same], derivatives[:, same]
+        scale = np.max(np.abs(np.where(np.isfinite(expected), expected, 0)), axis=(1, 2),
+                       keepdims=True)
+        scale = np.broadcast_to(np.where(scale > 0, scale, 1.0), expected.shape)
+        error = np.abs(found - expected)[ok] / scale[ok]
+        assert np.all(error <= 1e-10), f"derivatives of the {kind} of {output}"
 
 
 @pytest.mark.parametrize("name", [m for m in exopk.available_models() if "saturable" not in m])
-def test_the_plan_is_the_general_path_bit_for_bit_on_every_linear_model(name):
+def test_the_plan_agrees_with_the_general_path_on_every_linear_model(name):
     """Every linear shipped model, a bolus by each route, three parameter sets together."""
     model = exopk.load_model(exopk.model_path(name))
     compiled = compile_model(model)
@@ -66,7 +85,7 @@ def test_the_plan_is_the_general_path_bit_for_bit_on_every_linear_model(name):
             _evaluated(compiled, theta, regimen, requests, True)
         except SimulationError as error:       # an output that never falls to half, say
             with pytest.raises(SimulationError, match=str(error)[:40]):
-                SingleBolusPlan.of(compiled, regimen, requests, KINDS).predict(theta)
+                SingleBolusPlan.of(compiled, regimen, requests).predict(theta)
             continue
         assert_same_as_general(compiled, theta, regimen, requests)
 
@@ -104,7 +123,7 @@ def test_batches_the_general_path_splits_are_handed_to_it(batch):
              "too many": np.repeat(real, CHUNK, axis=0)}[batch]
     regimen = exopk.Regimen.bolus("iv", 100.0)
     requests = planned_requests(compiled, "iv")
-    plan = SingleBolusPlan.of(compiled, regimen, requests, KINDS)
+    plan = SingleBolusPlan.of(compiled, regimen, requests)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IllConditionedWarning)    # the member solved by expm
         assert plan.predict(theta) is None
@@ -119,17 +138,17 @@ def test_designs_the_plan_does_not_cover_get_no_plan():
     compiled = compile_model(model)
     bolus = exopk.Regimen.bolus("iv", 100.0)
     values = [Request("value", "plasma_percent_id", 60.0)]
-    assert SingleBolusPlan.of(compiled, bolus, values, KINDS) is not None
+    assert SingleBolusPlan.of(compiled, bolus, values) is not None
     for regimen in (exopk.Regimen.infusion("iv", 100.0, duration=10.0),
                     exopk.Regimen.repeated("iv", 100.0, interval=60.0, count=2),
                     exopk.Regimen.bolus("iv", 100.0, time=5.0)):
-        assert SingleBolusPlan.of(compiled, regimen, values, KINDS) is None
+        assert SingleBolusPlan.of(compiled, regimen, values) is None
     modal = values + [Request("half_life", "plasma_percent_id")]
-    assert SingleBolusPlan.of(compiled, bolus, modal, KINDS) is None
+    assert SingleBolusPlan.of(compiled, bolus, modal) is None
     secreted = compile_model(exopk.load_model(exopk.model_path("m0_one_compartment")))
     total = [Request("value", "plasma_total_concentration", 60.0)]
-    assert SingleBolusPlan.of(secreted, bolus, total, KINDS) is None
-    assert SingleBolusPlan.of(secreted, bolus, [Request("auc", "plasma_total_concentration")],
-                              KINDS) is not None
+    assert SingleBolusPlan.of(secreted, bolus, total) is None
+    assert SingleBolusPlan.of(secreted, bolus,
+                              [Request("auc", "plasma_total_concentration")]) is not None
     saturable = compile_model(exopk.load_model(exopk.model_path("m2_mps_saturable")))
-    assert SingleBolusPlan.of(saturable, bolus, values, KINDS) is None
+    assert SingleBolusPlan.of(saturable, bolus, values) is None

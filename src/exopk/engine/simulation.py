@@ -30,7 +30,8 @@ from exopk.engine.nonlinear import solve_saturable
 from exopk.errors import SimulationError
 
 __all__ = ["SimulationArrays", "dose_inputs", "evaluate", "output_matrix", "outputs_from_amounts",
-           "paired", "route_fractions", "simulate", "validate_times", "ROUTE_SUM_TOLERANCE"]
+           "paired", "percent_scale", "route_fractions", "simulate", "validate_times",
+           "ROUTE_SUM_TOLERANCE"]
 
 ROUTE_SUM_TOLERANCE = 1e-9
 KEPT = 64     # regimens (and times) whose output matrices and administered amounts are kept
@@ -329,13 +330,13 @@ def _add_endogenous(compiled, values, jacobian, rates, rate_jacobian, regimen, o
     terms = compiled.output_term_table
     if terms.constant is None:
         chosen = compiled.output_endogenous[terms.output_of_term]
-        scale = _percent_scale(compiled, regimen)[terms.output_of_term[chosen]]
+        scale = percent_scale(compiled, regimen)[terms.output_of_term[chosen]]
         d_weights = jacobian[:, terms.rows[chosen], :] * scale[:, None]
         contribution = terms.membership[chosen].T @ (x[:, terms.states[chosen], None] * d_weights)
         d_outputs += contribution[:, None, :, :] * compiled.output_endogenous[None, None, :, None]
 
 
-def _percent_scale(compiled, regimen):
+def percent_scale(compiled, regimen):
     """Per output: 100 / total dose for percent-of-dose outputs, else 1."""
     terms = compiled.output_term_table
     if regimen.total_amount <= 0 and terms.output_percent.any():
@@ -357,11 +358,11 @@ def output_matrix(compiled, values, regimen) -> np.ndarray:
         if C is None:
             if len(known) >= KEPT:
                 known.clear()
-            C = (terms.constant * _percent_scale(compiled, regimen)[:, None])[None]
+            C = (terms.constant * percent_scale(compiled, regimen)[:, None])[None]
             C.flags.writeable = False
             known[regimen.total_amount] = C
         return C
-    scale = _percent_scale(compiled, regimen)[:, None]
+    scale = percent_scale(compiled, regimen)[:, None]
     weights = values[:, terms.rows]                                          # (B, terms)
     return (weights @ terms.placement).reshape(values.shape[0], -1, len(compiled.state_names)) * scale
 
@@ -384,7 +385,7 @@ def outputs_from_amounts(compiled, values, jacobian, regimen, amounts, d_amounts
         return outputs, None
     d_outputs = C[:, None] @ d_amounts                                       # (B, T, O, P)
     if terms.constant is None:
-        scale = _percent_scale(compiled, regimen)[terms.output_of_term]
+        scale = percent_scale(compiled, regimen)[terms.output_of_term]
         d_weights = jacobian[:, terms.rows, :] * scale[:, None]               # (B, terms, P)
         x_terms = amounts[:, :, terms.states]                                # (B, T, terms)
         d_outputs += terms.membership.T @ (x_terms[..., None] * d_weights[:, None])

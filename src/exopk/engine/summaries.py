@@ -28,10 +28,13 @@ import numpy as np
 from exopk.engine.simulation import output_matrix, outputs_from_amounts, paired
 from exopk.errors import SimulationError
 
-__all__ = ["MODE_WEIGHT_FLOOR", "HALVING_GRID_POINTS", "PEAK_GRID_POINTS", "CoreModes",
-           "halving_time", "modal_rates", "modal_weights", "modes", "moments", "moments_to",
-           "peak_time", "rates_of_modes", "refined_halving", "time_of_peak", "time_to_half"]
+__all__ = ["MODE_WEIGHT_FLOOR", "HALVING_GRID_POINTS", "NOT_FALLING_AT_HALF", "PEAK_GRID_POINTS",
+           "CoreModes", "halving_time", "modal_rates", "modal_weights", "modes", "moments",
+           "moments_to", "peak_time", "rates_of_modes", "time_of_peak", "time_to_half"]
 
+NOT_FALLING_AT_HALF = ("output '{}' is not falling where it reaches half its value at time 0: "
+                       "the time to half has no derivative")
+"""The error of a time to half whose output does not fall at the crossing."""
 MODE_WEIGHT_FLOOR = 1e-6
 HALVING_GRID_POINTS = 64    # log-spaced times searched for the first fall below half
 _HALVING_FRACTIONS = np.linspace(0.0, 1.0, HALVING_GRID_POINTS)
@@ -326,42 +329,16 @@ def time_to_half(compiled, system, rates, rate_jacobian, dose, d_dose, output, e
     derivative use the engine's state at the crossing (implicit function theorem:
     ``dt/dp = -(dy(t)/dp - dy(0)/dp / 2) / y'(t)``).
     """
-    _, A, lam, C, w = _modal_output(compiled, system, rates, dose, output, expr_values, regimen)
+    o, A, lam, C, w = _modal_output(compiled, system, rates, dose, output, expr_values, regimen)
     t = halving_time(lam, w, lam, output)
+    # the engine's state at the crossing: one more Newton step and the derivative
     x_t, dx_t = system.bolus_response_at(rates, rate_jacobian, dose, d_dose, t)
-    return refined_halving(compiled, expr_values, expr_jacobian, regimen, output, A, C, dose,
-                           d_dose, t, x_t, dx_t)
-
-
-def refined_halving(compiled, expr_values, expr_jacobian, regimen, output, A, C, dose, d_dose,
-                    t, x_t, dx_t):
-    """The time to half from its modal estimate ``t``: one more Newton step on the engine's
-    state ``x_t`` at ``t`` (with derivatives ``dx_t``), and the derivative of the crossing
-    (the last step of :func:`time_to_half`, shared with callers that hold the state already).
-
-    Parameters
-    ----------
-    A : ndarray (batch, n, n)
-        System matrices.
-    C : ndarray (batch or 1, n)
-        The output's row of the output matrix.
-    dose, d_dose : ndarray (batch, n), (batch, n, P) or None
-        The bolus at time 0 and its parameter derivative.
-    t : ndarray (batch,)
-    x_t, dx_t : ndarray (batch, n), (batch, n, P)
-
-    Returns
-    -------
-    t, dt : ndarray (batch,), (batch, P)
-    """
-    o = compiled.model.output_names.index(output)
     zero_d = np.zeros_like(dx_t) if d_dose is None else d_dose
     y_ends, dy_ends = outputs_from_amounts(compiled, expr_values, expr_jacobian, regimen,
                                            paired(dose, x_t), paired(zero_d, dx_t))
     slope = (C * (A @ x_t[:, :, None])[..., 0]).sum(axis=1)
     if not (slope < 0).all():
-        raise SimulationError(f"output '{output}' is not falling where it reaches half its value "
-                              "at time 0: the time to half has no derivative")
+        raise SimulationError(NOT_FALLING_AT_HALF.format(output))
     t = t - (y_ends[:, 1, o] - 0.5 * y_ends[:, 0, o]) / slope
     return t, -(dy_ends[:, 1, o] - 0.5 * dy_ends[:, 0, o]) / slope[:, None]
 

@@ -425,8 +425,8 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
     -----
     With gradients, a design of one bolus at time 0 asking for values and summaries of the
     bolus response is answered by its :class:`~exopk.observation.single_bolus.SingleBolusPlan`
-    (the same numbers, bit for bit, with less bookkeeping); other designs, and the batches the
-    plan hands back, by an :class:`Evaluation`.
+    (the same maths in fewer steps: the numbers agree to rounding); other designs, and the
+    batches the plan hands back, by an :class:`Evaluation`.
 
     Examples
     --------
@@ -490,7 +490,7 @@ def _single_bolus_plan(compiled, regimen, requests):
     if key not in plans:
         if len(plans) >= KEPT:
             plans.clear()
-        plans[key] = SingleBolusPlan.of(compiled, regimen, requests, KINDS)
+        plans[key] = SingleBolusPlan.of(compiled, regimen, requests)
     return plans[key]
 
 

@@ -4,37 +4,41 @@ The common case of a posterior evaluation: a bolus at time 0, values at some tim
 summaries of the bolus response (areas, mean residence time, clearance, Vss, time to half),
 with exact derivatives, for the few parameter sets of one design. :class:`~exopk.observation.
 predictions.Evaluation` answers each request through the engine's general entry points, which
-look their shared results (system matrices, decomposition, similarity transforms) up again by
-identity or by their bytes, request after request. A :class:`SingleBolusPlan` holds what
-depends only on the design (the kinds asked for, the observation times, the outputs) and takes
-the same steps once per call: the expressions, the dose, one eigendecomposition with the
-similarity transforms of the rate derivatives
-(:meth:`~exopk.engine.linear.LinearSystem.whole_batch_eigen`), and from them the values at the
-observation times, the moments (:func:`~exopk.engine.summaries.moments`) and the time to half
-(:func:`~exopk.engine.summaries.halving_time`, the state at the crossing from the same
-decomposition, :func:`~exopk.engine.summaries.refined_halving`).
+look their shared results (system matrices, decomposition, similarity transforms) up again,
+request after request, and maps every state to every output with array operations on a few
+numbers each. A :class:`SingleBolusPlan` holds what depends only on the design (the observation
+times, the outputs with a time to half, a table of the requests and of their outputs' terms)
+and takes each step once per call: the expressions and the dose; one eigendecomposition with
+the similarity transforms of the rate derivatives
+(:meth:`~exopk.engine.linear.LinearSystem.whole_batch_eigen`); the amounts at the observation
+times (:func:`~exopk.engine.phi_kernel.bolus_response`), the areas and first moments
+(:func:`~exopk.engine.summaries.moments`), and each time to half's modal estimate
+(:func:`~exopk.engine.summaries.halving_time`) with the amounts there, all with derivatives;
+then every request from its output's terms in one compiled loop
+(:func:`~exopk.observation.single_bolus_kernel.answer_requests`).
 
-These are the functions the general path calls, on the same arrays: the predictions and their
-derivatives are the general path's, bit for bit. Where the general path would take another
-route for a batch (a member with an ill-conditioned eigenvector matrix, real and complex
-spectra mixed, more sets than are solved together with gradients, a negative rate), the plan
-answers None and :func:`~exopk.observation.predictions.predict` takes the general path.
+The maths is the general path's; the outputs are summed term by term where the general path
+multiplies by the output matrix, so the two agree to rounding (tests: values to 1e-12 and
+derivatives to 1e-10 relative). Where the general path would take another route for a batch (a
+member with an ill-conditioned eigenvector matrix, real and complex spectra mixed, more sets
+than are solved together with gradients, a negative rate), the plan answers None and
+:func:`~exopk.observation.predictions.predict` takes the general path.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from exopk.engine.simulation import dose_inputs, output_matrix, outputs_from_amounts, paired
-from exopk.engine.summaries import halving_time, modal_weights, moments, refined_halving
+from exopk.engine.simulation import dose_inputs, output_matrix, percent_scale
+from exopk.engine.summaries import NOT_FALLING_AT_HALF, halving_time, moments
+from exopk.errors import SimulationError
 
-__all__ = ["SingleBolusPlan"]
+__all__ = ["SingleBolusPlan", "PLANNED_KINDS"]
 
 MOMENT_KINDS = frozenset({"auc", "mrt", "clearance", "vss"})
-"""Kinds computed from the output's area and first moment."""
 VALUE_KINDS = frozenset({"value", "fraction_cleared"})
-"""Kinds computed from the output's values at times after the bolus."""
 PLANNED_KINDS = MOMENT_KINDS | VALUE_KINDS | {"time_to_half"}
+"""The kinds a plan answers."""
 
 
 class SingleBolusPlan:
@@ -47,23 +51,41 @@ class SingleBolusPlan:
         One bolus at time 0.
     requests : list of Request
         Distinct requests, of the kinds in ``PLANNED_KINDS``.
-    kinds : Mapping
-        :data:`~exopk.observation.predictions.KINDS`: the value and moment kinds are computed
-        by their own functions, on the state of one call (``_Call``).
 
     Use :meth:`of`, which answers None for designs the plan does not cover.
     """
 
-    def __init__(self, compiled, regimen, requests, kinds):
+    def __init__(self, compiled, regimen, requests):
+        from exopk.observation.single_bolus_kernel import KIND_CODES
+
         self.compiled, self.regimen, self.requests = compiled, regimen, requests
-        self.computes = [kinds[r.kind].compute for r in requests]
+        index = compiled.model.output_names.index
+        # the observation times, as the value course of Evaluation.at takes them
         self.times = np.array(sorted({t for r in requests if r.kind in VALUE_KINDS
-                                      for t in kinds[r.kind].course_times(r)}))
-        names = compiled.model.output_names
-        self.output_index = {r.output: names.index(r.output) for r in requests}
+                                      for t in ((r.time, 0.0) if r.kind == "fraction_cleared"
+                                                else (r.time,))}))
+        self.halving_outputs = list(dict.fromkeys(r.output for r in requests
+                                                  if r.kind == "time_to_half"))
+        self.with_moments = any(r.kind in MOMENT_KINDS for r in requests)
+        self.kinds = np.array([KIND_CODES[r.kind] for r in requests], dtype=np.int64)
+        self.outputs = np.array([index(r.output) for r in requests], dtype=np.int64)
+        self.first_index = np.array([
+            self.halving_outputs.index(r.output) if r.kind == "time_to_half" else
+            int(np.searchsorted(self.times, r.time)) if r.kind in VALUE_KINDS else 0
+            for r in requests], dtype=np.int64)
+        self.second_index = np.full(len(requests), int(np.searchsorted(self.times, 0.0)),
+                                    dtype=np.int64)
+        self.scales = np.array([r.scale for r in requests], dtype=float)
+        # the outputs' terms, in output order (output_term_table lists them so)
+        terms = compiled.output_term_table
+        self.term_start = np.searchsorted(terms.output_of_term,
+                                          np.arange(len(compiled.model.outputs) + 1))
+        self.term_states = np.ascontiguousarray(terms.states, dtype=np.int64)
+        self.term_rows = terms.rows
+        self.term_scale = percent_scale(compiled, regimen)[terms.output_of_term]
 
     @classmethod
-    def of(cls, compiled, regimen, requests, kinds) -> SingleBolusPlan | None:
+    def of(cls, compiled, regimen, requests) -> SingleBolusPlan | None:
         """The plan for a design, or None where the general path is needed: another regimen
         (several doses, an infusion, a dose after 0, a steady state), a model that is not
         linear, a kind not planned, values of an output with endogenous secretion, or an area
@@ -81,86 +103,68 @@ class SingleBolusPlan:
                or r.kind in VALUE_KINDS and compiled.output_endogenous[index(r.output)]
                for r in requests):
             return None
-        return cls(compiled, regimen, requests, kinds)
+        return cls(compiled, regimen, requests)
 
     def predict(self, theta: np.ndarray):
         """Values (batch, n_requests) and derivatives (batch, n_requests, n_parameters) of the
         requests, or None where the general path must answer for this batch."""
-        call = _Call.of(self, theta)
-        if call is None:
-            return None
-        batch, P = theta.shape
-        values = np.full((batch, len(self.requests)), np.nan)
-        jacobian = np.zeros((batch, len(self.requests), P))
-        for i, (r, compute) in enumerate(zip(self.requests, self.computes)):
-            value, derivative = call.time_to_half(r.output) if r.kind == "time_to_half" else \
-                compute(call, r)
-            values[:, i] = r.scale * value
-            jacobian[:, i] = r.scale * derivative
-        return values, jacobian
+        from exopk.engine.phi_kernel import bolus_response            # numba: on first use
+        from exopk.observation.single_bolus_kernel import answer_requests
 
-
-class _Call:
-    """One call of a plan: the expressions, the dose and the shared decomposition, and the
-    interface of :class:`~exopk.observation.predictions.Evaluation` that the value and moment
-    kinds read (``regimen``, ``at``, ``output_moments``)."""
-
-    def __init__(self, plan, values, jacobian, inputs, rates, rate_jacobian, A, eigen):
-        self.plan, self.compiled, self.regimen = plan, plan.compiled, plan.regimen
-        self.values, self.jacobian, self.inputs = values, jacobian, inputs
-        self.rates, self.rate_jacobian, self.A, self.eigen = rates, rate_jacobian, A, eigen
-        # as Evaluation.dose and Evaluation.d_dose
-        self.dose = sum(i.vector for i in inputs)
-        jacobians = [i.jacobian for i in inputs if i.jacobian is not None]
-        self.d_dose = sum(jacobians) if jacobians else None
-        self._course = None
-        self._moments = None
-
-    @classmethod
-    def of(cls, plan, theta):
-        compiled = plan.compiled
+        compiled, regimen = self.compiled, self.regimen
         system = compiled.linear_system
         values, jacobian = compiled.evaluate_expressions(theta, derivatives=True)
-        inputs = dose_inputs(compiled, plan.regimen, values, jacobian)
+        (bolus,) = dose_inputs(compiled, regimen, values, jacobian)
         rates = values[:, compiled.rate_rows]
         if rates.min(initial=0.0) < 0:
             return None
-        rate_jacobian = jacobian[:, compiled.rate_rows, :]
         A = system.matrix(rates)
+        rate_jacobian = jacobian[:, compiled.rate_rows, :]
         eigen = system.whole_batch_eigen(A, rate_jacobian)
         if eigen is None:
             return None
-        return cls(plan, values, jacobian, inputs, rates, rate_jacobian, A, eigen)
+        batch, P = theta.shape
+        n = system.n_states
+        dose = bolus.vector
+        d_dose = np.zeros((batch, n, P)) if bolus.jacobian is None else bolus.jacobian
+        lam, V, G = eigen.lam, eigen.V, eigen.G
+        c = np.ascontiguousarray((eigen.V_inv @ dose[:, :, None])[:, :, 0])
+        dc = np.zeros((batch, n, P), lam.dtype) if bolus.jacobian is None else \
+            np.ascontiguousarray(eigen.V_inv @ bolus.jacobian, dtype=lam.dtype)
+        lam, V, G = np.ascontiguousarray(lam), np.ascontiguousarray(V), np.ascontiguousarray(G)
 
-    def at(self, course: str, output: str, time: float):
-        """``(y, dy)`` of ``output`` at ``time`` (``course`` is "value")."""
-        if self._course is None:
-            amounts, sensitivities = self.eigen.respond(self.inputs, self.plan.times, True)
-            self._course = outputs_from_amounts(self.compiled, self.values, self.jacobian,
-                                                self.regimen, amounts, sensitivities)
-        outputs, d_outputs = self._course
-        k = int(np.searchsorted(self.plan.times, time))
-        o = self.plan.output_index[output]
-        return outputs[:, k, o], d_outputs[:, k, o]
+        def amounts_at(tau):
+            x = np.empty((batch, tau.shape[1], n))
+            dx = np.empty((batch, tau.shape[1], n, P))
+            if tau.shape[1]:
+                bolus_response(lam, V, G, c, dc, tau, x, dx)
+            return x, dx
 
-    def output_moments(self, output: str):
-        """``(auc, d_auc, first, d_first)`` of ``output`` over ``[0, inf)``."""
-        if self._moments is None:
-            a, da, m, dm = moments(self.compiled.linear_system, self.rates, self.rate_jacobian,
-                                   self.dose, self.d_dose, fill=0.0)
-            self._moments = outputs_from_amounts(self.compiled, self.values, self.jacobian,
-                                                 self.regimen, paired(a, m), paired(da, dm))
-        y, dy = self._moments
-        o = self.plan.output_index[output]
-        return y[:, 0, o], dy[:, 0, o], y[:, 1, o], dy[:, 1, o]
-
-    def time_to_half(self, output: str):
-        """Time to half of ``output`` and its derivatives
-        (:func:`~exopk.engine.summaries.time_to_half` on the shared decomposition)."""
-        eigen = self.eigen
-        C = output_matrix(self.compiled, self.values, self.regimen)[:, self.plan.output_index[output]]
-        t = halving_time(eigen.lam, modal_weights(C, eigen.V, eigen.V_inv, self.dose), eigen.lam,
-                         output)
-        x_t, dx_t = eigen.propagate(self.dose, self.d_dose, t[:, None])
-        return refined_halving(self.compiled, self.values, self.jacobian, self.regimen, output,
-                               self.A, C, self.dose, self.d_dose, t, x_t, dx_t)
+        x, dx = amounts_at(np.repeat(self.times[None], batch, axis=0))
+        if self.with_moments:
+            area, d_area, moment, d_moment = moments(system, rates, rate_jacobian, dose,
+                                                     bolus.jacobian, fill=0.0)
+        else:
+            area = moment = np.zeros((batch, 0))
+            d_area = d_moment = np.zeros((batch, 0, P))
+        t_half = np.empty((batch, len(self.halving_outputs)))
+        for h, output in enumerate(self.halving_outputs):
+            C = output_matrix(compiled, values, regimen)[:, compiled.model.output_names.index(
+                output)]
+            t_half[:, h] = halving_time(eigen.lam, (C[:, None, :] @ eigen.V)[:, 0, :] * c,
+                                        eigen.lam, output)
+        x_half, dx_half = amounts_at(t_half)
+        found = np.empty((batch, len(self.requests)))
+        found_jacobian = np.empty((batch, len(self.requests), P))
+        status = np.zeros(len(self.requests), dtype=np.int8)
+        answer_requests(self.kinds, self.outputs, self.first_index, self.second_index,
+                        self.scales, self.term_start, self.term_states,
+                        values[:, self.term_rows] * self.term_scale,
+                        jacobian[:, self.term_rows, :] * self.term_scale[:, None], x, dx, area,
+                        d_area, moment, d_moment, dose, np.ascontiguousarray(d_dose), A, t_half,
+                        x_half, dx_half, float(regimen.total_amount), found, found_jacobian,
+                        status)
+        if status.any():
+            output = self.requests[int(np.flatnonzero(status)[0])].output
+            raise SimulationError(NOT_FALLING_AT_HALF.format(output))
+        return found, found_jacobian
