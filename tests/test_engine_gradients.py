@@ -285,3 +285,27 @@ def test_halving_time_names_what_keeps_an_output_from_halving(change, message):
         w[4, 2] = np.nan
     with pytest.raises(exopk.errors.SimulationError, match=f"output 'y' {message}"):
         summaries.halving_time(lam, w, lam, "y")
+
+
+def test_a_small_batch_is_decomposed_member_by_member_as_the_stacked_one():
+    """Up to MEMBER_BY_MEMBER sets, real and complex spectra together: each member's
+    eigenvalues are the stacked decomposition's, ``V diag(lam) V^-1`` gives back ``A``, and
+    the condition numbers agree."""
+    from exopk.engine.eigen import MEMBER_BY_MEMBER, eigendecompose, stacked_eigendecompose
+    compiled, theta = mixed_batch()
+    values = compiled.evaluate_expressions(theta)[0]
+    A = compiled.linear_system.matrix(values[:, compiled.rate_rows])
+    lam_all = np.linalg.eigvals(A)
+    pick = np.r_[np.flatnonzero(~lam_all.imag.any(axis=1))[:MEMBER_BY_MEMBER - 1],
+                 np.flatnonzero(lam_all.imag.any(axis=1))[:1]]
+    small = A[pick]
+    lam, V, V_inv, condition = eigendecompose(small)
+    assert np.iscomplexobj(lam) and lam.shape == (MEMBER_BY_MEMBER, A.shape[1])
+    stacked_lam, stacked_V, stacked_V_inv = stacked_eigendecompose(small)
+    np.testing.assert_allclose(np.sort_complex(lam), np.sort_complex(stacked_lam),
+                               rtol=1e-12, atol=1e-14 * np.abs(stacked_lam).max())
+    rebuilt = (V * lam[:, None, :]) @ V_inv
+    assert np.max(np.abs(rebuilt - small)) < 1e-12 * np.abs(small).max()
+    stacked_condition = np.array([np.linalg.norm(v, 1) * np.linalg.norm(w, 1)
+                                  for v, w in zip(stacked_V, stacked_V_inv)])
+    np.testing.assert_allclose(condition, stacked_condition, rtol=1e-8)

@@ -12,7 +12,11 @@ import scipy.linalg.lapack
 from exopk.errors import SimulationError
 
 __all__ = ["condition_number", "eigendecompose", "eigen_groups", "small_eigendecompose",
-           "stacked_eigendecompose"]
+           "stacked_eigendecompose", "MEMBER_BY_MEMBER"]
+
+MEMBER_BY_MEMBER = 4
+"""Batches up to this size are decomposed member by member (LAPACK ``geev`` and one inverse
+each, without numpy's per-call checks); larger ones by numpy's stacked ``eig`` and ``inv``."""
 
 
 def eigen_groups(lam, V, V_inv, good):
@@ -50,10 +54,12 @@ def eigen_groups(lam, V, V_inv, good):
 def eigendecompose(A: np.ndarray):
     """Eigenvalues, right eigenvectors, their inverse and a condition number, for each member.
 
-    One parameter set: LAPACK ``geev`` for the right eigenvectors only (complex pairs assembled)
-    and one inverse (LAPACK ``getrf`` and ``getri``) of ``V``. A batch: numpy's stacked ``eig``
-    and ``inv`` (vectorised over the batch in compiled code; members with real eigenvectors
-    inverted in real arithmetic). The condition number is the exact 1-norm one,
+    Up to ``MEMBER_BY_MEMBER`` parameter sets (a posterior evaluation's few): member by member,
+    LAPACK ``geev`` for the right eigenvectors only (complex pairs assembled) and one inverse
+    (LAPACK ``getrf`` and ``getri``) of ``V``; when one member has a complex pair, every
+    member is given in complex arithmetic. A larger batch: numpy's stacked ``eig`` and ``inv``
+    (vectorised over the batch in compiled code; members with real eigenvectors inverted in
+    real arithmetic). The condition number is the exact 1-norm one,
     ``||V||_1 ||V^-1||_1``, cheap once ``V^-1`` is at hand; singular or defective eigenvector
     matrices get an infinite condition number (and NaN inverses).
 
@@ -63,9 +69,12 @@ def eigendecompose(A: np.ndarray):
     V, V_inv : ndarray (batch, n, n)
     condition : ndarray (batch,)
     """
-    if A.shape[0] == 1:
-        lam, V = _geev(A[0])
-        lam, V, V_inv = lam[None], V[None], _inverse(V)[None]
+    if A.shape[0] <= MEMBER_BY_MEMBER:
+        members = [_geev(member) for member in A]
+        dtype = np.result_type(*(lam for lam, _ in members))
+        lam = np.array([lam for lam, _ in members], dtype=dtype)
+        V = np.array([V for _, V in members], dtype=dtype)
+        V_inv = np.array([_inverse(V_b) for V_b in V])
     else:
         lam, V, V_inv = stacked_eigendecompose(A)
     return lam, V, V_inv, condition_number(V, V_inv)
