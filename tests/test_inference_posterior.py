@@ -124,3 +124,54 @@ def test_likelihood_and_posterior_share_one_grouping_and_agree():
     # both group the design's observations the same way (conditions with equal overrides merge)
     assert [len(g.representatives) for g in lp.likelihood._groups] == \
         [len(g.representatives) for g in lp._groups]
+
+
+def test_the_compiled_free_parameter_density_is_the_coordinates_and_prior_set():
+    """Every transform (logit, log, log below, identity) with log-normal, logit-normal and
+    other priors: natural values, dx/dphi, log-Jacobian plus prior densities and their
+    gradient as BoundedCoordinates and PriorSet give them; -inf outside a prior's support."""
+    from exopk.inference.coordinates import BoundedCoordinates
+    from exopk.inference.density_kernel import (PRIOR_CODES, TRANSFORM_CODES,
+                                                free_parameter_density)
+    from exopk.model.priors import PriorSet
+    lower = np.array([0.0, 0.0, -np.inf, -np.inf, 0.0, 0.1])
+    upper = np.array([1.0, np.inf, 2.0, np.inf, 5.0, np.inf])
+    priors = [Prior("logitnormal", {"median": 0.3, "sigma": 0.8}),
+              Prior("lognormal", {"median": 0.02, "sigma": 1.2}),
+              Prior("normal", {"mean": 1.0, "sd": 2.0}),
+              Prior("normal", {"mean": 0.0, "sd": 1.0}),
+              Prior("lognormal", {"median": 1.0, "sigma": 0.5}),
+              Prior("lognormal", {"median": 0.5, "sigma": 0.3})]
+    coordinates = BoundedCoordinates(lower, upper)
+    codes = np.array([TRANSFORM_CODES[k] for k in coordinates.kinds])
+    assert sorted(set(coordinates.kinds)) == sorted(TRANSFORM_CODES)
+    families = np.array([PRIOR_CODES.get(p.distribution, 0) for p in priors])
+    location = np.array([math.log(p.arguments["median"] / (1 - p.arguments["median"]))
+                         if p.distribution == "logitnormal" else
+                         math.log(p.arguments["median"]) if p.distribution == "lognormal"
+                         else 0.0 for p in priors])
+    sigma = np.array([p.arguments.get("sigma", 1.0) for p in priors])
+    joint = PriorSet(priors)
+    rng = np.random.default_rng(3)
+    for phi in rng.normal(0.0, 3.0, size=(50, 6)):
+        x, dx, gradient = np.empty(6), np.empty(6), np.zeros(6)
+        value = free_parameter_density(phi, codes, lower, upper, families, location, sigma, x,
+                                       dx, gradient)
+        expected_x, expected_dx = coordinates.to_model_and_derivative(phi)
+        np.testing.assert_allclose(x, expected_x, rtol=1e-13)
+        np.testing.assert_allclose(dx, expected_dx, rtol=1e-12)
+        log_j, d_log_j = coordinates.log_jacobian_det_S1(phi)
+        prior, slope = joint.log_density_and_gradient(expected_x)
+        others = [j for j in range(6) if not families[j]]
+        other_value = sum(priors[j].log_density_and_slope(x[j])[0] for j in others)
+        other_slope = np.zeros(6)
+        other_slope[others] = [priors[j].log_density_and_slope(x[j])[1] for j in others]
+        assert value + other_value == pytest.approx(log_j + prior, rel=1e-12, abs=1e-12)
+        np.testing.assert_allclose(gradient + other_slope * dx, d_log_j + slope * dx,
+                                   rtol=1e-11, atol=1e-12)
+    x, dx, gradient = np.empty(6), np.empty(6), np.zeros(6)
+    outside = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    families_outside = families.copy()
+    families_outside[3] = PRIOR_CODES["lognormal"]      # identity coordinate 0: not positive
+    assert free_parameter_density(outside, codes, lower, upper, families_outside, location,
+                                  sigma, x, dx, gradient) == -np.inf

@@ -9,7 +9,10 @@ ka 1.2, sigma 0.1.
 The residual sd of this data set is on the edge: its posterior 5% quantile is 0.1035 (4 chains
 of 1000 draws), just above the true 0.1, and a scaled inverse chi-square with 15 degrees of
 freedom (20 observations, 5 parameters) around the MAP residuals gives 0.1037. So the test
-asks the five PK parameters for their 90% intervals, and sigma for its 98% interval.
+asks the five PK parameters for their 90% intervals to hold the truth, and sigma for that
+5% quantile: within 0.008 of 0.1037, about three Monte Carlo standard errors of the 600 draws
+sampled here (whether the truth falls inside a 98% interval of so few draws is a coin toss
+that rounding in the last bit decides).
 """
 
 import json
@@ -29,6 +32,7 @@ from conftest import DATA
 REFERENCE = json.loads((DATA / "reference" / "two_compartment_oral_fit.json").read_text())
 MAP_REFERENCE = {"CL": 5.36, "Q": 7.23, "V1": 20.9, "V2": 63.4, "ka": 1.24, "tau": 0.116}
 TRUTH = {"CL": 5.0, "Q": 8.0, "V1": 20.0, "V2": 70.0, "ka": 1.2, "tau": 0.1}
+SIGMA_5_PERCENT = 0.1037   # scaled inverse chi-square, 15 degrees of freedom, MAP residuals
 
 
 def reference_posterior():
@@ -82,6 +86,8 @@ def test_posterior_90_percent_intervals_contain_the_truth():
     natural = [lp.natural(phi) for phi in draws]
     for name, truth in TRUTH.items():
         values = np.array([n[name] for n in natural])
-        level = 0.01 if name == "tau" else 0.05
-        low, high = np.quantile(values, [level, 1 - level])
+        if name == "tau":
+            assert np.quantile(values, 0.05) == pytest.approx(SIGMA_5_PERCENT, abs=0.008)
+            continue
+        low, high = np.quantile(values, [0.05, 0.95])
         assert low <= truth <= high, (name, low, high)

@@ -44,7 +44,7 @@ from exopk.engine import compile_model
 from exopk.errors import SimulationError
 from exopk.inference.coordinates import BoundedCoordinates
 from exopk.inference.hierarchy import Hierarchy, check_positive
-from exopk.model.priors import Prior, PriorSet
+from exopk.model.priors import Prior
 from exopk.observation import Likelihood, predict
 from exopk.observation.likelihood import group_observations
 
@@ -215,13 +215,13 @@ class LogPosterior(pints.LogPDF):
                 raise SimulationError(f"parameter '{name}' is estimated but has no prior")
             self.priors[name] = prior
         self.transforms = dict(zip(self.free, BoundedCoordinates(self._lower, self._upper).kinds))
-        self._prior_set = PriorSet([self.priors[name] for name in self.free])
         kinds = [self.transforms[name] for name in self.free]
         self._logit, self._log, self._log_below = (
             np.array([j for j, k in enumerate(kinds) if k == kind], dtype=int)
             for kind in ("logit", "log", "log_below"))
         self._width = (self._upper - self._lower)[self._logit]
         self._log_width = float(np.log(self._width).sum())
+        self._density_arguments = self._free_density_arguments(kinds)
         check_positive(spec, self.free, self._lower)
 
         # coordinates: free parameters, log tau, the hierarchy's
@@ -236,6 +236,27 @@ class LogPosterior(pints.LogPDF):
                and n.startswith("log ")]] = 0.0   # tau and the random effects' sds
         self.coordinates = BoundedCoordinates(lower, upper)
         self._groups = self._build_groups()
+
+    def _free_density_arguments(self, kinds):
+        """The free parameters' transforms and priors as the arrays of
+        :func:`~exopk.inference.density_kernel.free_parameter_density`, and the priors of other
+        families, by position."""
+        from exopk.inference.density_kernel import PRIOR_CODES, TRANSFORM_CODES
+
+        families = np.array([PRIOR_CODES.get(self.priors[n].distribution, 0) for n in self.free],
+                            dtype=np.int64)
+        location, sigma = np.zeros((2, len(self.free)))
+        for j, name in enumerate(self.free):
+            arguments = self.priors[name].arguments
+            if families[j] == PRIOR_CODES["lognormal"]:
+                location[j], sigma[j] = math.log(arguments["median"]), arguments["sigma"]
+            elif families[j] == PRIOR_CODES["logitnormal"]:
+                median = arguments["median"]
+                location[j], sigma[j] = math.log(median / (1 - median)), arguments["sigma"]
+        self._other_priors = [(j, self.priors[n]) for j, n in enumerate(self.free)
+                              if not families[j]]
+        return (np.array([TRANSFORM_CODES[k] for k in kinds], dtype=np.int64), self._lower,
+                self._upper, families, location, sigma)
 
     @staticmethod
     def _prefix_for(transform):
@@ -323,14 +344,23 @@ class LogPosterior(pints.LogPDF):
             return -np.inf, np.zeros(self.n_parameters())
 
     def _evaluate(self, phi, *, gradients):
+        from exopk.inference.density_kernel import free_parameter_density   # numba: on first use
+
         n_free = len(self.free)
-        x, dx = self.to_natural(phi)
-        if ((x < self._lower) | (x > self._upper)).any():
+        x, dx = np.empty((2, n_free))
+        gradient = np.zeros(self.n_parameters())
+        # the free parameters' natural values, log-Jacobian and log-normal and logit-normal
+        # priors (the same as to_natural, log_jacobian and the PriorSet, compiled)
+        value = free_parameter_density(phi, *self._density_arguments, x, dx, gradient)
+        if value == -np.inf:
             return -np.inf, np.zeros(self.n_parameters())
-        log_prior, slope = self._prior_set.log_density_and_gradient(x)
-        value, gradient = self.log_jacobian(phi, gradient=True)
-        value += log_prior
-        gradient[:n_free] += slope * dx
+        for j, prior in self._other_priors:
+            density, slope = prior.log_density_and_slope(float(x[j]))
+            value += density
+            gradient[j] += slope * dx[j]
+        for position in [n_free] + self.hierarchy.log_sd_positions:
+            value += phi[position]
+            gradient[position] = 1.0
 
         tau = math.exp(phi[n_free])
         density, slope = self.spec.tau_prior.log_density_and_slope(tau)
