@@ -176,9 +176,9 @@ class CompiledModel:
         self.administered = {}
         # percent-of-dose corrections, by (regimen, times) (simulation._given_so_far)
         self.given_so_far = {}
-        # plans of predictions after one bolus, by (regimen, requests)
-        # (exopk.observation.predictions._single_bolus_plan)
-        self.single_bolus_plans = {}
+        # requests made distinct and checked, with their single-bolus plan, by the identity of
+        # the list asked (exopk.observation.predictions._prepared)
+        self.prepared_requests = {}
 
     @cached_property
     def linear_system(self) -> LinearSystem:

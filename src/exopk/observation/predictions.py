@@ -444,26 +444,42 @@ def predict(compiled, theta: np.ndarray, regimen: Regimen, requests: list[Reques
     >>> np.allclose(values[0], [100 * np.exp(-2.5), 100 / 0.5])
     True
     """
-    batch, P = theta.shape
-    names = compiled.model.output_names
-    for r in requests:
-        if KINDS[r.kind].target == "transfers":
-            _transfers(compiled, r.output)
-        elif r.output not in names:
-            raise SimulationError(f"model '{compiled.model.name}' has no output '{r.output}'")
-    asked = requests
-    requests = list(dict.fromkeys(asked))   # identical requests are computed once
-    plan = _single_bolus_plan(compiled, regimen, requests) if gradients else None
-    planned = None if plan is None else plan.predict(theta)
+    requests, order, plan = _prepared(compiled, regimen, requests)
+    planned = plan.predict(theta) if gradients and plan is not None else None
     if planned is not None:
         values, jacobian = planned
     else:
         values, jacobian = _evaluated(compiled, theta, regimen, requests, gradients)
-    if len(requests) == len(asked):          # no repeats: already in the order asked
+    if order is None:          # no repeats: already in the order asked
         return values, jacobian
-    index = {r: i for i, r in enumerate(requests)}
-    order = [index[r] for r in asked]
     return values[:, order], None if jacobian is None else jacobian[:, order]
+
+
+def _prepared(compiled, regimen, asked):
+    """The distinct requests of ``asked`` (checked against the model), where each request
+    asked is among them (None when they are ``asked`` itself), and the design's
+    :class:`~exopk.observation.single_bolus.SingleBolusPlan` (None where it has none).
+
+    Kept on the compiled model per list of requests: a posterior evaluation asks again with
+    the same list, which is known by identity and checked to hold the same requests.
+    """
+    kept = compiled.prepared_requests.get(id(asked))
+    if kept is not None and kept[0] is asked and kept[1] == tuple(asked) and kept[2] == regimen:
+        return kept[3:]
+    names = compiled.model.output_names
+    for r in asked:
+        if KINDS[r.kind].target == "transfers":
+            _transfers(compiled, r.output)
+        elif r.output not in names:
+            raise SimulationError(f"model '{compiled.model.name}' has no output '{r.output}'")
+    requests = list(dict.fromkeys(asked))   # identical requests are computed once
+    index = {r: i for i, r in enumerate(requests)}
+    order = None if len(requests) == len(asked) else [index[r] for r in asked]
+    plan = SingleBolusPlan.of(compiled, regimen, requests)
+    if len(compiled.prepared_requests) >= KEPT:
+        compiled.prepared_requests.clear()
+    compiled.prepared_requests[id(asked)] = (asked, tuple(asked), regimen, requests, order, plan)
+    return requests, order, plan
 
 
 def _evaluated(compiled, theta, regimen, requests, gradients):
@@ -480,18 +496,6 @@ def _evaluated(compiled, theta, regimen, requests, gradients):
         if jacobian is not None and derivative is not None:
             jacobian[:, i] = r.scale * derivative
     return values, jacobian
-
-
-def _single_bolus_plan(compiled, regimen, requests):
-    """The :class:`~exopk.observation.single_bolus.SingleBolusPlan` of a design, or None; kept
-    on the compiled model per design."""
-    key = (regimen, tuple(requests))
-    plans = compiled.single_bolus_plans
-    if key not in plans:
-        if len(plans) >= KEPT:
-            plans.clear()
-        plans[key] = SingleBolusPlan.of(compiled, regimen, requests)
-    return plans[key]
 
 
 # -- the kinds -------------------------------------------------------------------------------
