@@ -227,7 +227,7 @@ class LinearSystem:
 
         Its ``respond(inputs, times, True)`` and ``propagate(vector, jacobian, tau)`` give
         their amounts and sensitivities, and ``lam``, ``V``, ``V_inv`` the decomposition (the
-        kept one of :meth:`decompose`).
+        kept one of :meth:`decompose`; the similarity transforms are not kept).
         """
         if A.shape[0] > CHUNK:
             return None
@@ -235,7 +235,7 @@ class LinearSystem:
         good = condition < CONDITION_LIMIT
         if not good.all() or eigen_groups(lam, V, V_inv, good)[0][0] is not None:
             return None
-        return _Eigen(lam, V, V_inv, self.similar_derivative(V, V_inv, rate_jacobian))
+        return _Eigen(lam, V, V_inv, _similar_derivative(V, V_inv, rate_jacobian, self))
 
     def similar_derivative(self, V, V_inv, rate_jacobian):
         """``V^-1 dA_p V`` for every parameter (see :func:`_similar_derivative`), kept like

@@ -483,7 +483,8 @@ class LogPosterior(pints.LogPDF):
             y[pick_i] = values[pick_g, pick_r]
             if not gradients:
                 continue
-            jacobian = np.where(overridden[:, None, :], 0.0, jacobian)          # (G, R, P)
+            if overridden.any():
+                jacobian = np.where(overridden[:, None, :], 0.0, jacobian)      # (G, R, P)
             # d theta_g / d phi_free = theta_g / theta * dx  (multiplicative shifts)
             chain = thetas[:, self._free_index] / np.where(x != 0, x, 1.0) * dx   # (G, free)
             dy_dphi[pick_i, :len(self.free)] = \

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from exopk.engine.simulation import dose_inputs, output_matrix, percent_scale
+from exopk.engine.linear import CHUNK
+from exopk.engine.simulation import dose_inputs, output_matrix, percent_scale, route_fractions
 from exopk.engine.summaries import NOT_FALLING_AT_HALF, halving_time, moments
 from exopk.errors import SimulationError
 
@@ -83,6 +84,13 @@ class SingleBolusPlan:
         self.term_states = np.ascontiguousarray(terms.states, dtype=np.int64)
         self.term_rows = terms.rows
         self.term_scale = percent_scale(compiled, regimen)[terms.output_of_term]
+        # a dose split by constant fractions is the same bolus for every parameter set
+        dose = regimen.doses[0]
+        self.constant_dose = None
+        if dose.route in compiled.constant_routes:
+            nominal = compiled.expressions(compiled.nominal[None], derivatives=False)
+            self.constant_dose = dose.amount * route_fractions(compiled, nominal, dose.route)
+        self._per_batch = {}
 
     @classmethod
     def of(cls, compiled, regimen, requests) -> SingleBolusPlan | None:
@@ -94,7 +102,8 @@ class SingleBolusPlan:
         if len(regimen.doses) != 1 or not model.is_linear:
             return None
         dose = regimen.doses[0]
-        if dose.time != 0 or dose.is_infusion or dose.steady_state_interval is not None:
+        if dose.time != 0 or dose.is_infusion or dose.steady_state_interval is not None \
+                or dose.route not in compiled.route_rows:
             return None
         if any(r.kind not in PLANNED_KINDS for r in requests):
             return None
@@ -113,8 +122,14 @@ class SingleBolusPlan:
 
         compiled, regimen = self.compiled, self.regimen
         system = compiled.linear_system
+        batch, P = theta.shape
+        if batch > CHUNK:           # solved in chunks by the general path
+            return None
         values, jacobian = compiled.evaluate_expressions(theta, derivatives=True)
-        (bolus,) = dose_inputs(compiled, regimen, values, jacobian)
+        times, dose, d_dose, no_dc = self._per_batch_arrays(batch, P)
+        if dose is None:
+            (bolus,) = dose_inputs(compiled, regimen, values, jacobian)
+            dose, d_dose = bolus.vector, bolus.jacobian
         rates = values[:, compiled.rate_rows]
         if rates.min(initial=0.0) < 0:
             return None
@@ -123,14 +138,13 @@ class SingleBolusPlan:
         eigen = system.whole_batch_eigen(A, rate_jacobian)
         if eigen is None:
             return None
-        batch, P = theta.shape
         n = system.n_states
-        dose = bolus.vector
-        d_dose = np.zeros((batch, n, P)) if bolus.jacobian is None else bolus.jacobian
         lam, V, G = eigen.lam, eigen.V, eigen.G
         c = np.ascontiguousarray((eigen.V_inv @ dose[:, :, None])[:, :, 0])
-        dc = np.zeros((batch, n, P), lam.dtype) if bolus.jacobian is None else \
-            np.ascontiguousarray(eigen.V_inv @ bolus.jacobian, dtype=lam.dtype)
+        if d_dose is None:
+            dc, d_dose = (no_dc if lam.dtype == float else no_dc.astype(lam.dtype)), no_dc
+        else:
+            dc = np.ascontiguousarray(eigen.V_inv @ d_dose, dtype=lam.dtype)
         lam, V, G = np.ascontiguousarray(lam), np.ascontiguousarray(V), np.ascontiguousarray(G)
 
         def amounts_at(tau):
@@ -140,10 +154,11 @@ class SingleBolusPlan:
                 bolus_response(lam, V, G, c, dc, tau, x, dx)
             return x, dx
 
-        x, dx = amounts_at(np.repeat(self.times[None], batch, axis=0))
+        x, dx = amounts_at(times)
         if self.with_moments:
             area, d_area, moment, d_moment = moments(system, rates, rate_jacobian, dose,
-                                                     bolus.jacobian, fill=0.0)
+                                                     None if d_dose is no_dc else d_dose,
+                                                     fill=0.0)
         else:
             area = moment = np.zeros((batch, 0))
             d_area = d_moment = np.zeros((batch, 0, P))
@@ -161,10 +176,26 @@ class SingleBolusPlan:
                         self.scales, self.term_start, self.term_states,
                         values[:, self.term_rows] * self.term_scale,
                         jacobian[:, self.term_rows, :] * self.term_scale[:, None], x, dx, area,
-                        d_area, moment, d_moment, dose, np.ascontiguousarray(d_dose), A, t_half,
+                        d_area, moment, d_moment, dose, d_dose, A, t_half,
                         x_half, dx_half, float(regimen.total_amount), found, found_jacobian,
                         status)
         if status.any():
             output = self.requests[int(np.flatnonzero(status)[0])].output
             raise SimulationError(NOT_FALLING_AT_HALF.format(output))
         return found, found_jacobian
+
+    def _per_batch_arrays(self, batch, P):
+        """Read-only arrays that depend on the batch size only, kept: the observation times per
+        member (batch, T), the dose (batch, n) where it is split by constant fractions (else
+        None), and zeros for a dose without parameter derivatives (batch, n, P)."""
+        if batch not in self._per_batch:
+            n = len(self.compiled.state_names)
+            arrays = (np.repeat(self.times[None], batch, axis=0),
+                      None if self.constant_dose is None else
+                      np.repeat(self.constant_dose, batch, axis=0),
+                      None, np.zeros((batch, n, P)))
+            for array in arrays:
+                if array is not None:
+                    array.flags.writeable = False
+            self._per_batch[batch] = arrays
+        return self._per_batch[batch]
