@@ -175,3 +175,33 @@ def test_the_compiled_free_parameter_density_is_the_coordinates_and_prior_set():
     families_outside[3] = PRIOR_CODES["lognormal"]      # identity coordinate 0: not positive
     assert free_parameter_density(outside, codes, lower, upper, families_outside, location,
                                   sigma, x, dx, gradient) == -np.inf
+
+
+def test_the_compiled_value_terms_are_the_likelihoods():
+    """Sum, d/dy and d/dtau of the log-normal terms of observed values, as Likelihood.terms
+    gives them (with and without a reported error, tau near 0 and large); a prediction that is
+    not positive is left to the general path."""
+    from exopk.observation import Observation, Request
+    from exopk.observation.likelihood_kernel import value_terms_and_slopes
+    model = exopk.load_model(exopk.model_path("m0_one_compartment"))
+    observations = [Observation("s", k, Request("value", "plasma_percent_id", float(t)), "iv", "",
+                                value, math.nan, "none", sigma)
+                    for k, (t, value, sigma) in enumerate([(5, 80.0, 0.1), (30, 40.0, 0.0),
+                                                          (60, 20.0, 0.3)], start=2)]
+    likelihood = LogPosterior(model, observations).likelihood
+    assert likelihood.values_only
+    rng = np.random.default_rng(4)
+    for tau in (1e-3, 0.2, 3.0):
+        y = rng.lognormal(3.0, 1.0, size=3)
+        terms, d_log_y, d_sigma = likelihood.terms(np.log(y), tau)
+        sigma = np.sqrt(likelihood._sigma_log**2 + tau**2)
+        slope = np.empty(3)
+        total, d_tau, ok = value_terms_and_slopes(y, likelihood._log_value, likelihood._sigma_log,
+                                                  tau, slope)
+        assert ok
+        assert total == pytest.approx(terms.sum(), rel=1e-13)
+        np.testing.assert_allclose(slope, d_log_y / y, rtol=1e-13)
+        assert d_tau == pytest.approx(np.sum(d_sigma * tau / sigma), rel=1e-12)
+    y[1] = 0.0
+    assert not value_terms_and_slopes(y, likelihood._log_value, likelihood._sigma_log, 0.2,
+                                      slope)[2]

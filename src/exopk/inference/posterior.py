@@ -496,6 +496,15 @@ class LogPosterior(pints.LogPDF):
 
     def _log_likelihood(self, theta, phi, dx, tau, gradients, gradient):
         y, dy_dphi = self._predict(theta, phi, dx, gradients=gradients)
+        if gradients and self.likelihood.values_only:
+            from exopk.observation.likelihood_kernel import value_terms_and_slopes  # numba
+            slope_y = np.empty(len(y))
+            total, d_tau, ok = value_terms_and_slopes(y, self.likelihood._log_value,
+                                                      self.likelihood._sigma_log, tau, slope_y)
+            if ok:
+                gradient += slope_y @ dy_dphi
+                gradient[len(self.free)] += d_tau * tau
+                return total
         if not (y > 0).all():
             i = int(np.flatnonzero(~(y > 0))[0])
             raise SimulationError(f"{self._describe(i)}: prediction {y[i]:g} is not positive")

@@ -202,6 +202,8 @@ class Likelihood:
         self._censoring = np.array([o.censoring for o in self.observations])
         self._kind_index = {kind: np.flatnonzero(self._censoring == kind)
                             for kind in ("none", "upper", "lower", "interval")}
+        # every observation a value (no bounds): the terms of likelihood_kernel apply
+        self.values_only = self._kind_index["none"].size == len(self.observations)
 
     @property
     def n_observations(self) -> int:
