@@ -17,6 +17,8 @@ PINTS samplers draw from numpy's global random state; each chain process seeds i
 from __future__ import annotations
 
 import ctypes
+import importlib
+import importlib.util
 import multiprocessing
 import os
 import queue as queue_module
@@ -184,6 +186,7 @@ def chain_starts(log_posterior, map_phi, chains: int, *, seed: int, jitter: floa
 
 
 _POSTERIOR = None   # set in the parent before forking chain processes
+AFTER_CHAINS = ("arviz",)   # what the diagnostics after sampling import (about 1 s)
 _QUEUE = None       # progress queue of a chain process (or the reporter of sequential chains)
 
 
@@ -353,6 +356,7 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
             queue = context.Queue() if progress else None
             with context.Pool(processes, initializer=_init_worker, initargs=(queue,)) as pool:
                 pending = pool.map_async(_chain, jobs)
+                _import_in_background(AFTER_CHAINS)
                 _report(queue, reporter, pending)
                 return pending.get()
         _QUEUE = reporter
@@ -370,6 +374,17 @@ def run_chains(log_posterior, x0s, *, seed: int, method: str = "nuts", warmup: i
         _POSTERIOR = _QUEUE = None
         if reporter is not None:
             reporter.progress.close()
+
+
+def _import_in_background(modules):
+    """Import ``modules`` (those installed and not yet imported) in a thread of this process
+    while the chain processes sample: the diagnostics after sampling need them, and the
+    parent only waits meanwhile. Started after the workers are forked (a fork while another
+    thread holds the import lock would leave the child unable to import)."""
+    missing = [m for m in modules if m not in sys.modules and importlib.util.find_spec(m)]
+    if missing:
+        threading.Thread(target=lambda: [importlib.import_module(m) for m in missing],
+                         daemon=True).start()
 
 
 class _Reporter:
