@@ -37,7 +37,7 @@ def fit(fit_file, **options):
 
     >>> diagnostics = exopk.load_fit("fits/mouse_iv_mps.nc")["diagnostics"]
     >>> round(float(diagnostics["max_rhat"]), 3), bool(diagnostics["converged"])
-    (1.003, True)
+    (1.002, True)
     """
     from exopk.inference.fit import fit as run
     return run(fit_file, **options)
