@@ -27,6 +27,7 @@ from exopk.dosing import Regimen
 from exopk.engine.compiled import compile_model
 from exopk.engine.linear import LinearInput
 from exopk.engine.nonlinear import solve_saturable
+from exopk.engine.single_set import single_set_amounts
 from exopk.errors import SimulationError
 
 __all__ = ["SimulationArrays", "dose_inputs", "evaluate", "output_matrix", "outputs_from_amounts",
@@ -221,8 +222,21 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
     values, jacobian = compiled.evaluate_expressions(
         theta, derivatives=gradients or bool(compiled.saturable))
     inputs = dose_inputs(compiled, regimen, values, jacobian if gradients else None)
-    outputs, d_outputs, amounts, d_amounts, carried = respond(
-        compiled, values, jacobian, inputs, times, regimen, gradients=gradients, path=path)
+    amounts = None
+    if not gradients and path == "auto" and theta.shape[0] == 1 and compiled.model.is_linear \
+            and not compiled.output_endogenous.any():
+        # one parameter set without sensitivities: right eigenvectors and one LU solve
+        amounts = single_set_amounts(compiled.linear_system, values[:, compiled.rate_rows],
+                                     inputs, times)
+    if amounts is not None:
+        d_amounts = carried = None
+        outputs, d_outputs = outputs_from_amounts(compiled, values, None, regimen, amounts, None)
+        correction = _given_so_far(compiled, regimen, times)
+        if correction is not None:
+            outputs *= correction
+    else:
+        outputs, d_outputs, amounts, d_amounts, carried = respond(
+            compiled, values, jacobian, inputs, times, regimen, gradients=gradients, path=path)
     administered = _administered(compiled, regimen, times)[None, :].repeat(amounts.shape[0],
                                                                           axis=0)
     if carried is not None:
