@@ -221,7 +221,7 @@ class LogPosterior(pints.LogPDF):
             for kind in ("logit", "log", "log_below"))
         self._width = (self._upper - self._lower)[self._logit]
         self._log_width = float(np.log(self._width).sum())
-        self._density_arguments = self._free_density_arguments(kinds)
+        self._density_arguments, self._other_priors = self._free_density_arguments(kinds)
         check_positive(spec, self.free, self._lower)
 
         # coordinates: free parameters, log tau, the hierarchy's
@@ -239,8 +239,8 @@ class LogPosterior(pints.LogPDF):
 
     def _free_density_arguments(self, kinds):
         """The free parameters' transforms and priors as the arrays of
-        :func:`~exopk.inference.density_kernel.free_parameter_density`, and the priors of other
-        families, by position."""
+        :func:`~exopk.inference.density_kernel.free_parameter_density`, and the priors of the
+        other families with their positions."""
         from exopk.inference.density_kernel import PRIOR_CODES, TRANSFORM_CODES
 
         families = np.array([PRIOR_CODES.get(self.priors[n].distribution, 0) for n in self.free],
@@ -253,10 +253,9 @@ class LogPosterior(pints.LogPDF):
             elif families[j] == PRIOR_CODES["logitnormal"]:
                 median = arguments["median"]
                 location[j], sigma[j] = math.log(median / (1 - median)), arguments["sigma"]
-        self._other_priors = [(j, self.priors[n]) for j, n in enumerate(self.free)
-                              if not families[j]]
+        others = [(j, self.priors[n]) for j, n in enumerate(self.free) if not families[j]]
         return (np.array([TRANSFORM_CODES[k] for k in kinds], dtype=np.int64), self._lower,
-                self._upper, families, location, sigma)
+                self._upper, families, location, sigma), others
 
     @staticmethod
     def _prefix_for(transform):

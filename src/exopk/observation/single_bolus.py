@@ -67,6 +67,7 @@ class SingleBolusPlan:
                                                 else (r.time,))}))
         self.halving_outputs = list(dict.fromkeys(r.output for r in requests
                                                   if r.kind == "time_to_half"))
+        self.halving_rows = [index(output) for output in self.halving_outputs]
         self.with_moments = any(r.kind in MOMENT_KINDS for r in requests)
         self.kinds = np.array([KIND_CODES[r.kind] for r in requests], dtype=np.int64)
         self.outputs = np.array([index(r.output) for r in requests], dtype=np.int64)
@@ -126,7 +127,8 @@ class SingleBolusPlan:
         if batch > CHUNK:           # solved in chunks by the general path
             return None
         values, jacobian = compiled.evaluate_expressions(theta, derivatives=True)
-        times, dose, d_dose, no_dc = self._per_batch_arrays(batch, P)
+        times, dose, no_dose_derivative = self._per_batch_arrays(batch, P)
+        d_dose = None
         if dose is None:
             (bolus,) = dose_inputs(compiled, regimen, values, jacobian)
             dose, d_dose = bolus.vector, bolus.jacobian
@@ -142,7 +144,7 @@ class SingleBolusPlan:
         lam, V, G = eigen.lam, eigen.V, eigen.G
         c = np.ascontiguousarray((eigen.V_inv @ dose[:, :, None])[:, :, 0])
         if d_dose is None:
-            dc, d_dose = (no_dc if lam.dtype == float else no_dc.astype(lam.dtype)), no_dc
+            dc = no_dose_derivative if lam.dtype == float else no_dose_derivative.astype(complex)
         else:
             dc = np.ascontiguousarray(eigen.V_inv @ d_dose, dtype=lam.dtype)
         lam, V, G = np.ascontiguousarray(lam), np.ascontiguousarray(V), np.ascontiguousarray(G)
@@ -156,17 +158,17 @@ class SingleBolusPlan:
 
         x, dx = amounts_at(times)
         if self.with_moments:
-            area, d_area, moment, d_moment = moments(system, rates, rate_jacobian, dose,
-                                                     None if d_dose is no_dc else d_dose,
+            area, d_area, moment, d_moment = moments(system, rates, rate_jacobian, dose, d_dose,
                                                      fill=0.0)
         else:
             area = moment = np.zeros((batch, 0))
             d_area = d_moment = np.zeros((batch, 0, P))
         t_half = np.empty((batch, len(self.halving_outputs)))
+        if self.halving_outputs:
+            C = output_matrix(compiled, values, regimen)
         for h, output in enumerate(self.halving_outputs):
-            C = output_matrix(compiled, values, regimen)[:, compiled.model.output_names.index(
-                output)]
-            t_half[:, h] = halving_time(eigen.lam, (C[:, None, :] @ eigen.V)[:, 0, :] * c,
+            row = C[:, self.halving_rows[h]]
+            t_half[:, h] = halving_time(eigen.lam, (row[:, None, :] @ eigen.V)[:, 0, :] * c,
                                         eigen.lam, output)
         x_half, dx_half = amounts_at(t_half)
         found = np.empty((batch, len(self.requests)))
@@ -176,7 +178,8 @@ class SingleBolusPlan:
                         self.scales, self.term_start, self.term_states,
                         values[:, self.term_rows] * self.term_scale,
                         jacobian[:, self.term_rows, :] * self.term_scale[:, None], x, dx, area,
-                        d_area, moment, d_moment, dose, d_dose, A, t_half,
+                        d_area, moment, d_moment, dose,
+                        no_dose_derivative if d_dose is None else d_dose, A, t_half,
                         x_half, dx_half, float(regimen.total_amount), found, found_jacobian,
                         status)
         if status.any():
@@ -193,7 +196,7 @@ class SingleBolusPlan:
             arrays = (np.repeat(self.times[None], batch, axis=0),
                       None if self.constant_dose is None else
                       np.repeat(self.constant_dose, batch, axis=0),
-                      None, np.zeros((batch, n, P)))
+                      np.zeros((batch, n, P)))
             for array in arrays:
                 if array is not None:
                     array.flags.writeable = False
