@@ -176,6 +176,8 @@ class CompiledModel:
         self.administered = {}
         # percent-of-dose corrections, by (regimen, times) (simulation._given_so_far)
         self.given_so_far = {}
+        # plans of one parameter set's outputs, by (regimen, times) (simulation._single_set_plan)
+        self.single_set_plans = {}
         # requests made distinct and checked, with their single-bolus plan, by the identity of
         # the list asked (exopk.observation.predictions._prepared)
         self.prepared_requests = {}

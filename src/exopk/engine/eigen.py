@@ -11,8 +11,8 @@ import scipy.linalg.lapack
 
 from exopk.errors import SimulationError
 
-__all__ = ["condition_number", "eigendecompose", "eigen_groups", "factored_eigendecompose",
-           "small_eigendecompose", "solve_factored", "stacked_eigendecompose", "MEMBER_BY_MEMBER"]
+__all__ = ["condition_number", "eigendecompose", "eigen_groups", "small_eigendecompose",
+           "stacked_eigendecompose", "MEMBER_BY_MEMBER"]
 
 MEMBER_BY_MEMBER = 4
 """Batches up to this size are decomposed member by member (LAPACK ``geev`` and one inverse
@@ -122,39 +122,6 @@ def small_eigendecompose(A: np.ndarray):
     return lam.real.copy(), V.real.copy(), V_inv.real.copy()
 
 
-def factored_eigendecompose(A: np.ndarray):
-    """One matrix: eigenvalues, right eigenvectors, the LU factors of the eigenvector matrix
-    and an estimate of its 1-norm condition number, for solves without an inverse.
-
-    LAPACK ``geev`` (right eigenvectors only), ``getrf`` and ``gecon`` (the condition estimate
-    from the factors, ``O(n^2)``: about the exact ``||V||_1 ||V^-1||_1``, never above it).
-
-    Returns
-    -------
-    lam : ndarray (n,), real or complex
-    V : ndarray (n, n), of ``lam``'s type
-    factors : tuple (lu, pivots), or None where ``V`` is singular
-    condition : float
-        Infinite where ``V`` is singular or not finite.
-    """
-    lam, V = _geev(A)
-    getrf, gecon, _ = _LU[V.dtype]
-    lu, pivots, info = getrf(V)
-    if info != 0 or not np.isfinite(lu).all():
-        return lam, V, None, np.inf
-    rcond, info = gecon(lu, np.abs(V).sum(axis=0).max(), norm="1")
-    return lam, V, (lu, pivots), (1.0 / rcond if info == 0 and rcond > 0 else np.inf)
-
-
-def solve_factored(factors, b: np.ndarray) -> np.ndarray:
-    """``V^-1 b`` from the LU factors of :func:`factored_eigendecompose` (``b`` of shape (n,)
-    or (n, k), cast to the factors' type)."""
-    lu, pivots = factors
-    _, _, getrs = _LU[lu.dtype]
-    x, info = getrs(lu, pivots, np.asarray(b, dtype=lu.dtype))
-    return x
-
-
 def condition_number(V, V_inv):
     """``||V||_1 ||V^-1||_1`` of each member (batch, n, n); infinite where not finite
     (:mod:`exopk.engine.condition_kernel`)."""
@@ -178,11 +145,6 @@ def _stacked_inverse(V):
                 V_inv[b] = np.nan
         return V_inv
 
-
-_LU = {np.dtype(float): (scipy.linalg.lapack.dgetrf, scipy.linalg.lapack.dgecon,
-                        scipy.linalg.lapack.dgetrs),
-       np.dtype(complex): (scipy.linalg.lapack.zgetrf, scipy.linalg.lapack.zgecon,
-                          scipy.linalg.lapack.zgetrs)}
 
 _GETRF_GETRI = {np.dtype(float): (scipy.linalg.lapack.dgetrf, scipy.linalg.lapack.dgetri),
                 np.dtype(complex): (scipy.linalg.lapack.zgetrf, scipy.linalg.lapack.zgetri)}

@@ -23,7 +23,7 @@ from numba.extending import overload
 
 from exopk.engine.kernels import compile_kernel
 
-__all__ = ["bolus_divided_differences_at", "bolus_response"]
+__all__ = ["bolus_divided_differences_at", "bolus_response", "exp_flushed"]
 
 # exopk.engine.phi's _UNDERFLOW (phi imports this module on first use, so it cannot import phi)
 _UNDERFLOW = -700.0
@@ -54,7 +54,7 @@ def _e1(z):
 
 
 @compile_kernel
-def _exp_flushed(z):
+def exp_flushed(z):
     """``exp(z)``, 0 where the real part of ``z`` is below ``_UNDERFLOW``."""
     if z.real < _UNDERFLOW:
         return z - z
@@ -106,7 +106,7 @@ def bolus_divided_differences_at(lam, times, K):
                 continue
             for i in range(n):
                 z[i] = lam[b, i] * tau
-                e[i] = _exp_flushed(z[i])
+                e[i] = exp_flushed(z[i])
             _divided_differences(z, e, tau, K[b, :, s, :])
 
 
@@ -147,7 +147,7 @@ def bolus_response(lam, V, G, c, dc, times, x, dx):
                 continue
             for i in range(n):
                 z[i] = lam[b, i] * tau
-                e[i] = _exp_flushed(z[i])
+                e[i] = exp_flushed(z[i])
                 ec[i] = e[i] * c[b, i]
             for j in range(n):
                 total = ec[0] * 0

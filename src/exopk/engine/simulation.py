@@ -27,7 +27,7 @@ from exopk.dosing import Regimen
 from exopk.engine.compiled import compile_model
 from exopk.engine.linear import LinearInput
 from exopk.engine.nonlinear import solve_saturable
-from exopk.engine.single_set import single_set_amounts
+from exopk.engine.single_set import SingleSetPlan, single_set_outputs
 from exopk.errors import SimulationError
 
 __all__ = ["SimulationArrays", "dose_inputs", "evaluate", "output_matrix", "outputs_from_amounts",
@@ -221,27 +221,37 @@ def evaluate(compiled, theta: np.ndarray, times: np.ndarray, regimen: Regimen, *
     # saturable models always need the Jacobian: their ODE solver uses it
     values, jacobian = compiled.evaluate_expressions(
         theta, derivatives=gradients or bool(compiled.saturable))
-    inputs = dose_inputs(compiled, regimen, values, jacobian if gradients else None)
-    amounts = None
-    if not gradients and path == "auto" and theta.shape[0] == 1 and compiled.model.is_linear \
-            and not compiled.output_endogenous.any():
+    if not gradients and path == "auto" and theta.shape[0] == 1:
         # one parameter set without sensitivities: right eigenvectors and one LU solve
-        amounts = single_set_amounts(compiled.linear_system, values[:, compiled.rate_rows],
-                                     inputs, times)
-    if amounts is not None:
-        d_amounts = carried = None
-        outputs, d_outputs = outputs_from_amounts(compiled, values, None, regimen, amounts, None)
-        correction = _given_so_far(compiled, regimen, times)
-        if correction is not None:
-            outputs *= correction
-    else:
-        outputs, d_outputs, amounts, d_amounts, carried = respond(
-            compiled, values, jacobian, inputs, times, regimen, gradients=gradients, path=path)
+        plan = _single_set_plan(compiled, regimen, times)
+        found = None if plan is None else single_set_outputs(plan, values,
+                                                             len(compiled.state_names))
+        if found is not None:
+            return SimulationArrays(found[0], None, found[1], None, plan.administered.copy())
+    inputs = dose_inputs(compiled, regimen, values, jacobian if gradients else None)
+    outputs, d_outputs, amounts, d_amounts, carried = respond(
+        compiled, values, jacobian, inputs, times, regimen, gradients=gradients, path=path)
     administered = _administered(compiled, regimen, times)[None, :].repeat(amounts.shape[0],
                                                                           axis=0)
     if carried is not None:
         administered = administered + carried
     return SimulationArrays(outputs, d_outputs, amounts, d_amounts, administered)
+
+
+def _single_set_plan(compiled, regimen, times):
+    """The :class:`SingleSetPlan` of ``regimen`` at ``times`` (None where the general path
+    answers), kept per regimen and times like :func:`_administered`."""
+    if any(route not in compiled.route_rows for route in regimen.routes):
+        return None                         # the general path raises the error that says so
+    key = (regimen, times.tobytes())
+    if key not in compiled.single_set_plans:
+        if len(compiled.single_set_plans) >= KEPT:
+            compiled.single_set_plans.clear()
+        compiled.single_set_plans[key] = SingleSetPlan.build(
+            compiled, regimen, times, percent_scale(compiled, regimen),
+            _given_so_far(compiled, regimen, times), _administered(compiled, regimen, times),
+            ROUTE_SUM_TOLERANCE)
+    return compiled.single_set_plans[key]
 
 
 def respond(compiled, values, jacobian, inputs, times, regimen, *, gradients, path="auto"):
